@@ -1,0 +1,5 @@
+//! Benchmarks for the Vigil workspace.
+//!
+//! Criterion benches live in `benches/benches/`, comparison scripts against the
+//! Python stack in `benches/compare/`, and the numbers in `benches/RESULTS.md`.
+#![deny(missing_docs)]
