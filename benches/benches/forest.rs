@@ -1,0 +1,2 @@
+//! Criterion benches for vigil-forest: written by issue #4.
+fn main() {}
