@@ -93,18 +93,18 @@ vigil_start_postgres() {
   local bindir port
   bindir="$(vigil_pg_bindir)"
   port="$(vigil_free_port)"
-  mkdir -p "$VIGIL_SERVICE_DIR/pg" "$VIGIL_SERVICE_DIR/pgsock"
+  mkdir -p "$VIGIL_SERVICE_DIR/pg" "$VIGIL_SERVICE_DIR/pgsock" "$VIGIL_SERVICE_DIR/pglog"
   echo "vigil" > "$VIGIL_SERVICE_DIR/pgpass"
   if [ "$(id -u)" = 0 ]; then
-    chown -R postgres: "$VIGIL_SERVICE_DIR/pg" "$VIGIL_SERVICE_DIR/pgsock" "$VIGIL_SERVICE_DIR/pgpass"
+    chown -R postgres: "$VIGIL_SERVICE_DIR/pg" "$VIGIL_SERVICE_DIR/pgsock" "$VIGIL_SERVICE_DIR/pglog" "$VIGIL_SERVICE_DIR/pgpass"
     chmod 755 "$VIGIL_SERVICE_DIR"
   fi
   vigil_as_pg "$bindir/initdb" -D "$VIGIL_SERVICE_DIR/pg" -U vigil --pwfile="$VIGIL_SERVICE_DIR/pgpass" \
     --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$VIGIL_SERVICE_DIR/initdb.log" 2>&1 \
     || { cat "$VIGIL_SERVICE_DIR/initdb.log" >&2; return 1; }
-  vigil_as_pg "$bindir/pg_ctl" -D "$VIGIL_SERVICE_DIR/pg" -w -t 60 -l "$VIGIL_SERVICE_DIR/pg.log" \
+  vigil_as_pg "$bindir/pg_ctl" -D "$VIGIL_SERVICE_DIR/pg" -w -t 60 -l "$VIGIL_SERVICE_DIR/pglog/pg.log" \
     -o "-p $port -k $VIGIL_SERVICE_DIR/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    start >/dev/null || { cat "$VIGIL_SERVICE_DIR/pg.log" >&2; return 1; }
+    start >/dev/null || { cat "$VIGIL_SERVICE_DIR/pglog/pg.log" >&2; return 1; }
   VIGIL_PG_PID="$(head -1 "$VIGIL_SERVICE_DIR/pg/postmaster.pid")"
   PGPASSWORD=vigil "$bindir/psql" -h 127.0.0.1 -p "$port" -U vigil -d postgres -qtA \
     -c "CREATE DATABASE vigil_test" >/dev/null || return 1
