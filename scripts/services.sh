@@ -127,11 +127,11 @@ vigil_start_mlflow() {
   ) >"$VIGIL_SERVICE_DIR/mlflow.log" 2>&1 &
   VIGIL_MLFLOW_PID=$!
   local i
-  for i in $(seq 1 240); do
+  for i in $(seq 1 600); do
     if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
       export VIGIL_TEST_MLFLOW_URI="http://127.0.0.1:$port"
       export VIGIL_MLFLOW_VENV
-      vigil_log "MLflow $VIGIL_MLFLOW_VERSION on $VIGIL_TEST_MLFLOW_URI (ready after ${i}x0.5 s)"
+      vigil_log "MLflow $VIGIL_MLFLOW_VERSION on $VIGIL_TEST_MLFLOW_URI (ready after about $((i / 2)) s)"
       return 0
     fi
     if ! kill -0 "$VIGIL_MLFLOW_PID" 2>/dev/null; then break; fi
