@@ -1,0 +1,181 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in vigil-tuning, each variant naming the input at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A numeric range whose lower bound is above its upper bound.
+    #[error("parameter `{name}`: low ({low}) is greater than high ({high})")]
+    LowAboveHigh {
+        /// Parameter name.
+        name: String,
+        /// The lower bound given.
+        low: f64,
+        /// The upper bound given.
+        high: f64,
+    },
+    /// A bound that is NaN or infinite.
+    #[error("parameter `{name}`: bounds must be finite, got low = {low}, high = {high}")]
+    NonFiniteBound {
+        /// Parameter name.
+        name: String,
+        /// The lower bound given.
+        low: f64,
+        /// The upper bound given.
+        high: f64,
+    },
+    /// A log-scaled range that reaches zero or below.
+    #[error("parameter `{name}`: a log-scaled range needs low > 0, got low = {low}")]
+    LogNonPositive {
+        /// Parameter name.
+        name: String,
+        /// The lower bound given.
+        low: f64,
+    },
+    /// A step that is not positive or does not divide `high - low`.
+    #[error("parameter `{name}`: step {step} does not divide the range [{low}, {high}]")]
+    StepDoesNotDivide {
+        /// Parameter name.
+        name: String,
+        /// The lower bound given.
+        low: f64,
+        /// The upper bound given.
+        high: f64,
+        /// The step given.
+        step: f64,
+    },
+    /// A step that is zero, negative or not finite.
+    #[error("parameter `{name}`: step must be positive and finite, got {step}")]
+    BadStep {
+        /// Parameter name.
+        name: String,
+        /// The step given.
+        step: f64,
+    },
+    /// Both a step and a log scale were asked for; the two do not combine.
+    #[error("parameter `{name}`: a parameter cannot have both a step and a log scale")]
+    StepWithLog {
+        /// Parameter name.
+        name: String,
+    },
+    /// A categorical parameter with no choices.
+    #[error("parameter `{name}`: a categorical parameter needs at least one choice")]
+    EmptyCategorical {
+        /// Parameter name.
+        name: String,
+    },
+    /// A categorical parameter with the same choice listed twice.
+    #[error("parameter `{name}`: choice {choice} is listed more than once")]
+    DuplicateChoice {
+        /// Parameter name.
+        name: String,
+        /// The repeated choice.
+        choice: String,
+    },
+    /// A name suggested again, in this trial or an earlier one, with another distribution.
+    #[error(
+        "parameter `{name}` was suggested before as {previous} and now as {requested}; \
+         one name must keep one distribution in a study"
+    )]
+    IncompatibleDistribution {
+        /// Parameter name.
+        name: String,
+        /// The distribution it had.
+        previous: String,
+        /// The distribution asked for now.
+        requested: String,
+    },
+    /// A fixed (enqueued) value that the distribution cannot hold.
+    #[error("parameter `{name}`: enqueued value {value} does not fit {distribution}")]
+    FixedValueOutOfDistribution {
+        /// Parameter name.
+        name: String,
+        /// The enqueued value.
+        value: String,
+        /// The distribution asked for.
+        distribution: String,
+    },
+    /// A trial id that the study does not hold.
+    #[error("no trial with id {0} in this storage")]
+    UnknownTrial(u64),
+    /// A study name that the storage does not hold.
+    #[error("no study named `{0}` in this storage")]
+    StudyNotFound(String),
+    /// A study name that is already taken.
+    #[error("a study named `{0}` already exists (open it with `load_if_exists`)")]
+    StudyExists(String),
+    /// A study opened with a direction other than the stored one.
+    #[error("study `{name}` is stored as {stored:?}, not {requested:?}")]
+    DirectionMismatch {
+        /// Study name.
+        name: String,
+        /// Direction in storage.
+        stored: crate::Direction,
+        /// Direction requested.
+        requested: crate::Direction,
+    },
+    /// A write to a trial that has already finished (finished trials are immutable).
+    #[error("trial {trial_id} is already {state:?}; finished trials cannot change")]
+    TrialFinished {
+        /// Trial id.
+        trial_id: u64,
+        /// Its (terminal) state.
+        state: crate::TrialState,
+    },
+    /// An invalid setting of a sampler, pruner or study option.
+    #[error("invalid setting `{name}`: {reason}")]
+    InvalidSetting {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A value reported for a step twice.
+    #[error("trial {trial_id} already reported a value for step {step}")]
+    StepReportedTwice {
+        /// Trial id.
+        trial_id: u64,
+        /// The step.
+        step: u64,
+    },
+    /// The study has no completed trial yet (e.g. asking for the best one).
+    #[error("the study has no completed trial")]
+    NoCompletedTrial,
+    /// Reading or writing a file (the journal, an export) failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A journal line that cannot be parsed (other than a torn last line).
+    #[error("journal {path} is corrupt at line {line}: {reason}")]
+    CorruptJournal {
+        /// The journal file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Serialising to JSON or CSV failed.
+    #[error("export failed: {0}")]
+    Export(String),
+    /// The PostgreSQL storage failed.
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL storage: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// Stored data that does not decode (e.g. a trial row edited by hand).
+    #[error("storage holds data that does not decode: {0}")]
+    CorruptStorage(String),
+    /// Plotting failed.
+    #[cfg(feature = "plot")]
+    #[error("plot failed: {0}")]
+    Plot(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,306 @@
+//! The Tree-structured Parzen Estimator, as Optuna 5.0's default `TPESampler()` runs it.
+//!
+//! Per trial: rank the finished trials, put the best `γ(n) = min(⌈0.1·n⌉, 25)` in
+//! "below" and the rest (plus, with the constant liar, every other running trial) in
+//! "above"; fit a Parzen estimator l(x) to below and g(x) to above; draw 24 candidates
+//! from l and keep the one maximising ln l(x) − ln g(x). With `multivariate` (the
+//! default) one joint mixture covers every parameter that all finished trials share;
+//! other parameters, and all of them when `multivariate` is off, get a 1-D step each.
+//! The first `n_startup_trials` (counting complete and pruned trials) are random.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::random::sample_uniform;
+use super::{SampleContext, Sampler, TrialRng, intersection_search_space, random_seed};
+use crate::Direction;
+use crate::distributions::Distribution;
+use crate::error::{Error, Result};
+use crate::trial::{FrozenTrial, TrialState};
+
+pub(crate) mod parzen;
+pub(crate) mod truncnorm;
+
+#[cfg(test)]
+mod golden_tests;
+
+use parzen::{Parzen, ParzenParams};
+
+/// TPE settings. `Default` is Optuna 5.0's `TPESampler()` for one objective.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TpeParams {
+    /// Random trials before TPE starts (counting `Complete` + `Pruned`). Default 10.
+    pub n_startup_trials: usize,
+    /// Candidates drawn from l(x) per step. Default 24.
+    pub n_ei_candidates: usize,
+    /// One joint mixture over the shared parameters (true) or one per parameter. Default true.
+    pub multivariate: bool,
+    /// Count other running trials as bad ("above"), so parallel workers spread out. Default true.
+    pub constant_liar: bool,
+    /// Weight of the prior kernel. Default 1.0.
+    pub prior_weight: f64,
+    /// Clip bandwidths from below at range / min(100, m + 2). Default true.
+    pub consider_magic_clip: bool,
+    /// Let the extreme observations use the gap to the bounds. Default false.
+    pub consider_endpoints: bool,
+}
+
+impl Default for TpeParams {
+    fn default() -> Self {
+        TpeParams {
+            n_startup_trials: 10,
+            n_ei_candidates: 24,
+            multivariate: true,
+            constant_liar: true,
+            prior_weight: 1.0,
+            consider_magic_clip: true,
+            consider_endpoints: false,
+        }
+    }
+}
+
+impl TpeParams {
+    /// Check the settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_ei_candidates == 0 {
+            return Err(Error::InvalidSetting {
+                name: "n_ei_candidates",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if !(self.prior_weight.is_finite() && self.prior_weight > 0.0) {
+            return Err(Error::InvalidSetting {
+                name: "prior_weight",
+                reason: format!("must be positive and finite, got {}", self.prior_weight),
+            });
+        }
+        Ok(())
+    }
+
+    fn parzen(&self) -> ParzenParams {
+        ParzenParams {
+            prior_weight: self.prior_weight,
+            consider_magic_clip: self.consider_magic_clip,
+            consider_endpoints: self.consider_endpoints,
+        }
+    }
+}
+
+/// The TPE sampler. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct TpeSampler {
+    params: TpeParams,
+    seed: u64,
+}
+
+impl Default for TpeSampler {
+    /// Optuna's defaults, seeded randomly.
+    fn default() -> Self {
+        TpeSampler {
+            params: TpeParams::default(),
+            seed: random_seed(),
+        }
+    }
+}
+
+impl TpeSampler {
+    /// Optuna's defaults with a fixed seed.
+    pub fn new(seed: u64) -> Self {
+        TpeSampler {
+            params: TpeParams::default(),
+            seed,
+        }
+    }
+
+    /// Custom settings (validated) with a fixed seed.
+    pub fn with_params(params: TpeParams, seed: u64) -> Result<Self> {
+        params.validate()?;
+        Ok(TpeSampler { params, seed })
+    }
+
+    /// The independent variant (`multivariate = false`), otherwise default.
+    pub fn independent(seed: u64) -> Self {
+        TpeSampler {
+            params: TpeParams {
+                multivariate: false,
+                ..TpeParams::default()
+            },
+            seed,
+        }
+    }
+
+    /// The settings.
+    pub fn params(&self) -> &TpeParams {
+        &self.params
+    }
+
+    /// One TPE step over `space` (names in order): returns internal values.
+    fn tpe_step(
+        &self,
+        ctx: &SampleContext<'_>,
+        space: &BTreeMap<String, Distribution>,
+        rng: &mut TrialRng,
+    ) -> BTreeMap<String, f64> {
+        let split = split_trials(ctx, self.params.constant_liar);
+        let names: Vec<&str> = space.keys().map(String::as_str).collect();
+        let dists: Vec<&Distribution> = space.values().collect();
+        let obs_below = observations(&split.below, &names);
+        let obs_above = observations(&split.above, &names);
+        let pp = self.params.parzen();
+        let l = Parzen::new(&obs_below, &dists, pp);
+        let g = Parzen::new(&obs_above, &dists, pp);
+        let candidates = l.sample(rng, self.params.n_ei_candidates);
+        let ll = l.log_pdf(&candidates);
+        let lg = g.log_pdf(&candidates);
+        let mut best = 0;
+        let mut best_score = f64::NEG_INFINITY;
+        for (i, (a, b)) in ll.iter().zip(&lg).enumerate() {
+            let score = a - b;
+            // First index wins ties (numpy argmax); NaN never wins.
+            if score > best_score || (i == 0 && score.is_nan()) {
+                best_score = score;
+                best = i;
+            }
+        }
+        names
+            .iter()
+            .zip(&candidates[best])
+            .map(|(n, v)| ((*n).to_owned(), *v))
+            .collect()
+    }
+}
+
+/// Optuna's γ for one objective: min(⌈0.1·n⌉, 25).
+pub(crate) fn gamma(n: usize) -> usize {
+    n.div_ceil(10).min(25)
+}
+
+/// Trials split into below (good) and above, each ordered by trial number.
+#[derive(Debug)]
+pub(crate) struct Split<'a> {
+    pub(crate) below: Vec<&'a FrozenTrial>,
+    pub(crate) above: Vec<&'a FrozenTrial>,
+}
+
+/// Optuna's `_split_trials` for one objective without constraints.
+pub(crate) fn split_trials<'a>(ctx: &SampleContext<'a>, constant_liar: bool) -> Split<'a> {
+    let mut complete = Vec::new();
+    let mut pruned = Vec::new();
+    let mut running = Vec::new();
+    for t in ctx.trials.iter().map(Arc::as_ref) {
+        match t.state {
+            TrialState::Complete => complete.push(t),
+            TrialState::Pruned => pruned.push(t),
+            TrialState::Running if constant_liar && t.number != ctx.trial_number => running.push(t),
+            _ => {}
+        }
+    }
+    let mut n_below = gamma(complete.len() + pruned.len());
+    // Stable sorts: on ties the earlier trial ranks better.
+    let sign = if ctx.direction == Direction::Maximize {
+        -1.0
+    } else {
+        1.0
+    };
+    complete.sort_by(|a, b| {
+        let va = sign * a.value.unwrap_or(f64::INFINITY);
+        let vb = sign * b.value.unwrap_or(f64::INFINITY);
+        va.total_cmp(&vb)
+    });
+    let nc = n_below.min(complete.len());
+    let mut below: Vec<&FrozenTrial> = complete[..nc].to_vec();
+    let mut above: Vec<&FrozenTrial> = complete[nc..].to_vec();
+    n_below -= nc;
+    let pruned_key = |t: &FrozenTrial| -> (f64, f64) {
+        match t.intermediate_values.iter().next_back() {
+            None => (1.0, 0.0),
+            Some((step, v)) => {
+                let v = if v.is_nan() { f64::INFINITY } else { sign * v };
+                (-(*step as f64), v)
+            }
+        }
+    };
+    pruned.sort_by(|a, b| {
+        let (ka, kb) = (pruned_key(a), pruned_key(b));
+        ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+    });
+    let np = n_below.min(pruned.len());
+    below.extend_from_slice(&pruned[..np]);
+    above.extend_from_slice(&pruned[np..]);
+    above.extend(running);
+    below.sort_by_key(|t| t.number);
+    above.sort_by_key(|t| t.number);
+    Split { below, above }
+}
+
+/// Internal values of `names` (column per name) from the trials that have all of them;
+/// a running trial contributes its pending joint proposal as well.
+pub(crate) fn observations(trials: &[&FrozenTrial], names: &[&str]) -> Vec<Vec<f64>> {
+    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut row = Vec::with_capacity(names.len());
+    'trials: for t in trials {
+        row.clear();
+        for name in names {
+            let v = match t.params.get(*name) {
+                Some(p) => p.internal,
+                None => match t.pending_params.get(*name) {
+                    Some(v) if t.state == TrialState::Running => *v,
+                    _ => continue 'trials,
+                },
+            };
+            row.push(v);
+        }
+        for (c, v) in cols.iter_mut().zip(&row) {
+            c.push(*v);
+        }
+    }
+    cols
+}
+
+impl Sampler for TpeSampler {
+    fn infer_relative_search_space(
+        &self,
+        ctx: &SampleContext<'_>,
+    ) -> BTreeMap<String, Distribution> {
+        if !self.params.multivariate {
+            return BTreeMap::new();
+        }
+        intersection_search_space(ctx.trials)
+    }
+
+    fn sample_relative(
+        &self,
+        ctx: &SampleContext<'_>,
+        space: &BTreeMap<String, Distribution>,
+        rng: &mut TrialRng,
+    ) -> BTreeMap<String, f64> {
+        if space.is_empty() || ctx.n_finished_usable() < self.params.n_startup_trials {
+            return BTreeMap::new();
+        }
+        self.tpe_step(ctx, space, rng)
+    }
+
+    fn sample_independent(
+        &self,
+        ctx: &SampleContext<'_>,
+        name: &str,
+        distribution: &Distribution,
+        rng: &mut TrialRng,
+    ) -> f64 {
+        if ctx.n_finished_usable() < self.params.n_startup_trials {
+            return sample_uniform(distribution, rng);
+        }
+        let space = BTreeMap::from([(name.to_owned(), distribution.clone())]);
+        self.tpe_step(ctx, &space, rng)
+            .remove(name)
+            .unwrap_or_else(|| sample_uniform(distribution, rng))
+    }
+
+    fn publishes_pending_params(&self) -> bool {
+        self.params.constant_liar && self.params.multivariate
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+}

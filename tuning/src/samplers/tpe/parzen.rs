@@ -1,0 +1,347 @@
+//! The Parzen estimator: a mixture of product kernels (one kernel per observation plus
+//! a prior kernel), numeric dimensions as truncated normals in the transformed space,
+//! categorical dimensions as smoothed one-hot tables. Mirrors Optuna 5's
+//! `_ParzenEstimator` with `consider_endpoints=False`.
+
+use super::truncnorm::{log_gauss_mass, log_pdf, truncated_ppf};
+use crate::distributions::Distribution;
+use crate::samplers::TrialRng;
+
+/// Knobs of the estimator (Optuna's `_ParzenEstimatorParameters`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParzenParams {
+    pub(crate) prior_weight: f64,
+    pub(crate) consider_magic_clip: bool,
+    pub(crate) consider_endpoints: bool,
+}
+
+/// Optuna's `default_weights`: flat for the newest 25, a linear ramp below.
+pub(crate) fn default_weights(m: usize) -> Vec<f64> {
+    if m == 0 {
+        return Vec::new();
+    }
+    if m < 25 {
+        return vec![1.0; m];
+    }
+    let n_ramp = m - 25;
+    let mut w = linspace(1.0 / m as f64, 1.0, n_ramp);
+    w.extend(std::iter::repeat_n(1.0, 25));
+    w
+}
+
+fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
+    match n {
+        0 => Vec::new(),
+        1 => vec![start],
+        _ => {
+            let step = (stop - start) / (n - 1) as f64;
+            // numpy computes start + i*step and pins the last point to `stop`.
+            (0..n)
+                .map(|i| {
+                    if i == n - 1 {
+                        stop
+                    } else {
+                        start + i as f64 * step
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// How a numeric dimension maps to the kernel space.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NumericSpace {
+    /// Original bounds.
+    pub(crate) low: f64,
+    pub(crate) high: f64,
+    /// Grid step (ints: their step), or `None` for continuous.
+    pub(crate) step: Option<f64>,
+    pub(crate) log: bool,
+}
+
+impl NumericSpace {
+    pub(crate) fn of(d: &Distribution) -> Option<Self> {
+        match d {
+            Distribution::Float {
+                low,
+                high,
+                step,
+                log,
+            } => Some(NumericSpace {
+                low: *low,
+                high: *high,
+                step: *step,
+                log: *log,
+            }),
+            Distribution::Int {
+                low,
+                high,
+                step,
+                log,
+            } => Some(NumericSpace {
+                low: *low as f64,
+                high: *high as f64,
+                step: Some(*step as f64),
+                log: *log,
+            }),
+            Distribution::Categorical { .. } => None,
+        }
+    }
+
+    fn t(&self, x: f64) -> f64 {
+        if self.log { x.ln() } else { x }
+    }
+
+    /// Kernel-space bounds: half a step of padding for grids, then ln for log scales.
+    pub(crate) fn bounds(&self) -> (f64, f64) {
+        let half = self.step.unwrap_or(0.0) / 2.0;
+        (self.t(self.low - half), self.t(self.high + half))
+    }
+}
+
+/// One dimension of the mixture.
+#[derive(Debug, Clone)]
+pub(crate) enum Dim {
+    Numeric {
+        space: NumericSpace,
+        /// Kernel-space bounds.
+        lo: f64,
+        hi: f64,
+        mus: Vec<f64>,
+        sigmas: Vec<f64>,
+        /// ln of each kernel's mass on [lo, hi].
+        log_mass: Vec<f64>,
+    },
+    Categorical {
+        n_choices: usize,
+        /// Row-major (kernels × choices) probabilities.
+        probs: Vec<f64>,
+    },
+}
+
+/// A mixture of product kernels over some dimensions.
+#[derive(Debug, Clone)]
+pub(crate) struct Parzen {
+    /// Normalised mixture weights, the prior's last.
+    pub(crate) weights: Vec<f64>,
+    pub(crate) dims: Vec<Dim>,
+}
+
+impl Parzen {
+    /// Build from observations (`obs[j][i]`: dimension j of observation i, internal values).
+    pub(crate) fn new(obs: &[Vec<f64>], space: &[&Distribution], p: ParzenParams) -> Self {
+        let m = obs.first().map_or(0, Vec::len);
+        let mut weights = default_weights(m);
+        if m == 0 {
+            weights = vec![1.0];
+        } else {
+            weights.push(p.prior_weight);
+        }
+        let total: f64 = weights.iter().sum();
+        for w in &mut weights {
+            *w /= total;
+        }
+        let dims = space
+            .iter()
+            .enumerate()
+            .map(|(j, d)| {
+                let column: &[f64] = obs.get(j).map_or(&[], Vec::as_slice);
+                match d {
+                    Distribution::Categorical { choices } => {
+                        categorical_dim(column, choices.len(), p)
+                    }
+                    numeric => match NumericSpace::of(numeric) {
+                        Some(s) => numeric_dim(column, s, p),
+                        None => categorical_dim(column, 1, p),
+                    },
+                }
+            })
+            .collect();
+        Parzen { weights, dims }
+    }
+
+    pub(crate) fn n_kernels(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Draw `n` points (internal values, one `Vec` per point).
+    pub(crate) fn sample(&self, rng: &mut TrialRng, n: usize) -> Vec<Vec<f64>> {
+        (0..n)
+            .map(|_| {
+                let k = rng.weighted_index(&self.weights);
+                self.dims.iter().map(|d| sample_dim(d, k, rng)).collect()
+            })
+            .collect()
+    }
+
+    /// ln p(x) for each point.
+    pub(crate) fn log_pdf(&self, points: &[Vec<f64>]) -> Vec<f64> {
+        let nk = self.n_kernels();
+        let log_w: Vec<f64> = self.weights.iter().map(|w| w.ln()).collect();
+        let mut acc = vec![0.0; nk];
+        points
+            .iter()
+            .map(|x| {
+                acc.copy_from_slice(&log_w);
+                for (d, &xj) in self.dims.iter().zip(x) {
+                    add_dim_log_pdf(d, xj, &mut acc);
+                }
+                logsumexp(&acc)
+            })
+            .collect()
+    }
+}
+
+fn logsumexp(v: &[f64]) -> f64 {
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+}
+
+fn categorical_dim(column: &[f64], n_choices: usize, p: ParzenParams) -> Dim {
+    let m = column.len();
+    if m == 0 {
+        return Dim::Categorical {
+            n_choices,
+            probs: vec![1.0 / n_choices as f64; n_choices],
+        };
+    }
+    let n_kernels = m + 1;
+    let mut probs = vec![p.prior_weight / n_kernels as f64; n_kernels * n_choices];
+    for (i, &c) in column.iter().enumerate() {
+        let c = (c as usize).min(n_choices - 1);
+        probs[i * n_choices + c] += 1.0;
+    }
+    for row in probs.chunks_mut(n_choices) {
+        let s: f64 = row.iter().sum();
+        if s > 0.0 {
+            row.iter_mut().for_each(|v| *v /= s);
+        }
+    }
+    Dim::Categorical { n_choices, probs }
+}
+
+fn numeric_dim(column: &[f64], space: NumericSpace, p: ParzenParams) -> Dim {
+    let (lo, hi) = space.bounds();
+    let mut mus: Vec<f64> = column.iter().map(|&x| space.t(x)).collect();
+    let m = mus.len();
+    let mut sigmas = vec![0.0; m];
+    if m > 0 {
+        let mut order: Vec<usize> = (0..m).collect();
+        // numpy's argsort default is quicksort (not stable); ties give equal sigmas
+        // either way because tied points have equal neighbour gaps.
+        order.sort_by(|&a, &b| mus[a].total_cmp(&mus[b]));
+        let mut ext = Vec::with_capacity(m + 2);
+        ext.push(lo);
+        ext.extend(order.iter().map(|&i| mus[i]));
+        ext.push(hi);
+        let mut sorted_sig: Vec<f64> = (1..=m)
+            .map(|i| (ext[i] - ext[i - 1]).max(ext[i + 1] - ext[i]))
+            .collect();
+        if !p.consider_endpoints && ext.len() >= 4 {
+            sorted_sig[0] = ext[2] - ext[1];
+            sorted_sig[m - 1] = ext[m] - ext[m - 1];
+        }
+        for (rank, &i) in order.iter().enumerate() {
+            sigmas[i] = sorted_sig[rank];
+        }
+    }
+    let maxsigma = hi - lo;
+    let minsigma = if p.consider_magic_clip {
+        (hi - lo) / f64::min(100.0, 1.0 + (m + 1) as f64)
+    } else {
+        1e-12
+    };
+    for s in &mut sigmas {
+        *s = s.clamp(minsigma, maxsigma.max(minsigma));
+    }
+    mus.push(0.5 * (lo + hi));
+    sigmas.push(hi - lo);
+    let log_mass = mus
+        .iter()
+        .zip(&sigmas)
+        .map(|(&mu, &s)| log_gauss_mass((lo - mu) / s, (hi - mu) / s))
+        .collect();
+    Dim::Numeric {
+        space,
+        lo,
+        hi,
+        mus,
+        sigmas,
+        log_mass,
+    }
+}
+
+fn sample_dim(d: &Dim, k: usize, rng: &mut TrialRng) -> f64 {
+    match d {
+        Dim::Categorical { n_choices, probs } => {
+            let row = if probs.len() == *n_choices {
+                &probs[..]
+            } else {
+                &probs[k * n_choices..(k + 1) * n_choices]
+            };
+            rng.weighted_index(row) as f64
+        }
+        Dim::Numeric {
+            space,
+            lo,
+            hi,
+            mus,
+            sigmas,
+            ..
+        } => {
+            let (mu, s) = (mus[k], sigmas[k]);
+            let u = rng.open_uniform();
+            let y = mu + s * truncated_ppf(u, (lo - mu) / s, (hi - mu) / s);
+            let x = if space.log { y.exp() } else { y };
+            match space.step {
+                Some(step) => {
+                    let g = space.low + ((x - space.low) / step).round_ties_even() * step;
+                    g.clamp(space.low, space.high)
+                }
+                None => x.clamp(space.low, space.high),
+            }
+        }
+    }
+}
+
+/// Add ln K_k(x) of this dimension to `acc[k]` for every kernel k.
+fn add_dim_log_pdf(d: &Dim, x: f64, acc: &mut [f64]) {
+    match d {
+        Dim::Categorical { n_choices, probs } => {
+            let c = (x as usize).min(n_choices - 1);
+            if probs.len() == *n_choices {
+                let lp = probs[c].ln();
+                acc.iter_mut().for_each(|a| *a += lp);
+            } else {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    *a += probs[k * n_choices + c].ln();
+                }
+            }
+        }
+        Dim::Numeric {
+            space,
+            mus,
+            sigmas,
+            log_mass,
+            ..
+        } => match space.step {
+            None => {
+                let y = space.t(x);
+                for k in 0..acc.len() {
+                    acc[k] += log_pdf(y, mus[k], sigmas[k], log_mass[k]);
+                }
+            }
+            Some(step) => {
+                let (a, b) = (space.t(x - step / 2.0), space.t(x + step / 2.0));
+                for k in 0..acc.len() {
+                    let (mu, s) = (mus[k], sigmas[k]);
+                    acc[k] += log_gauss_mass((a - mu) / s, (b - mu) / s) - log_mass[k];
+                }
+            }
+        },
+    }
+}

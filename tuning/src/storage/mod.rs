@@ -1,0 +1,71 @@
+//! Where studies and trials live: [`InMemoryStorage`] (one process), [`JournalStorage`]
+//! (an append-only file that survives crashes and can be shared by processes on one
+//! machine) and, with the `postgres` feature, `PostgresStorage` (many processes on many
+//! machines).
+//!
+//! Every storage enforces the same rules: trials are numbered 0, 1, … per study; an
+//! enqueued (`Waiting`) trial is claimed by exactly one worker; finished trials never
+//! change; a `Running` trial whose heartbeat is older than the grace period can be failed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Direction;
+use crate::distributions::ParamValue;
+use crate::error::Result;
+use crate::trial::{FrozenTrial, Param, TrialState};
+
+mod journal;
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+
+pub use journal::JournalStorage;
+pub use memory::InMemoryStorage;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStorage;
+
+/// The trials of one study, oldest first (by number). Cheap to clone.
+pub type TrialList = Arc<[Arc<FrozenTrial>]>;
+
+/// The operations a study needs from its storage. Implementations are shared by all
+/// worker threads (`Send + Sync`) and must make each operation atomic.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Create a study; [`crate::Error::StudyExists`] if the name is taken.
+    fn create_study(&self, name: &str, direction: Direction) -> Result<u64>;
+    /// The id and direction of the study called `name`, if it exists.
+    fn find_study(&self, name: &str) -> Result<Option<(u64, Direction)>>;
+    /// Add a `Waiting` trial with fixed parameter values; returns its trial id.
+    fn enqueue_trial(&self, study_id: u64, fixed: &BTreeMap<String, ParamValue>) -> Result<u64>;
+    /// Claim the oldest `Waiting` trial (atomically, for exactly one caller) or create a
+    /// new `Running` one; returns it in state `Running`.
+    fn start_trial(&self, study_id: u64) -> Result<FrozenTrial>;
+    /// Record a suggested parameter of a running trial.
+    fn set_param(&self, trial_id: u64, name: &str, param: &Param) -> Result<()>;
+    /// Record the sampler's joint proposal of a running trial (for the constant liar).
+    fn set_pending_params(&self, trial_id: u64, params: &BTreeMap<String, f64>) -> Result<()>;
+    /// Record an intermediate value of a running trial.
+    fn set_intermediate(&self, trial_id: u64, step: u64, value: f64) -> Result<()>;
+    /// Record a user attribute of a running trial.
+    fn set_user_attr(&self, trial_id: u64, key: &str, value: serde_json::Value) -> Result<()>;
+    /// Move a running trial to a finished state; [`crate::Error::TrialFinished`] if it
+    /// already finished (e.g. failed by another worker's stale-heartbeat sweep).
+    fn finish_trial(
+        &self,
+        trial_id: u64,
+        state: TrialState,
+        value: Option<f64>,
+        fail_reason: Option<&str>,
+    ) -> Result<()>;
+    /// All trials of a study, ordered by number.
+    fn trials(&self, study_id: u64) -> Result<TrialList>;
+    /// One trial by id; [`crate::Error::UnknownTrial`] if there is none.
+    fn trial(&self, trial_id: u64) -> Result<Arc<FrozenTrial>>;
+    /// Refresh the heartbeat of a running trial.
+    fn heartbeat(&self, trial_id: u64) -> Result<()>;
+    /// Fail every running trial of the study whose heartbeat is older than `grace`;
+    /// returns their ids. Trials that never sent a heartbeat are left alone.
+    fn fail_stale_trials(&self, study_id: u64, grace: Duration) -> Result<Vec<u64>>;
+}
