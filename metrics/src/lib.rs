@@ -1,4 +1,94 @@
-//! Vigil metrics: classification metrics, curves, reports and plots.
+//! Vigil metrics: classification metrics, curves, reports and plots that
+//! agree with scikit-learn 1.9 to 1e-12.
 //!
-//! This crate is being built; see its issue in the tracker. It exports nothing yet.
+//! # Tour
+//!
+//! | Need | Call |
+//! |---|---|
+//! | counts of true vs predicted classes | [`confusion_matrix`] → [`ConfusionMatrix`] |
+//! | accuracy, balanced accuracy, Matthews correlation | [`accuracy_score`], [`balanced_accuracy_score`], [`matthews_corrcoef`] |
+//! | precision, recall, F1, F-beta (binary / micro / macro / weighted) | [`precision_score`], [`recall_score`], [`f1_score`], [`fbeta_score`], [`precision_recall_fscore`], [`precision_recall_fscore_support`] |
+//! | ROC curve and AUC | [`roc_curve`], [`roc_auc_score`], [`roc_auc_score_partial`], [`roc_auc_ovr`] |
+//! | precision–recall curve, average precision | [`precision_recall_curve`], [`average_precision_score`], [`average_precision_ovr`] |
+//! | a decision threshold maximising F1 / F-beta | [`best_threshold_f1`], [`best_threshold_fbeta`] |
+//! | probabilistic losses | [`log_loss`], [`log_loss_multiclass`], [`brier_score_loss`], [`brier_score_loss_multiclass`] |
+//! | a printable, serialisable report | [`classification_report`] → [`ClassificationReport`] |
+//! | PNG / SVG plots (feature `plot`) | the `plot` module |
+//!
+//! Inputs are slices. Labels can be any integer type or `bool` (the
+//! [`Label`] trait); binary score-based metrics read `1`/`true` as the
+//! positive class and `0`, `-1` or `false` as the negative one. Scores are
+//! `f64`. Multi-class score matrices are row-major slices of
+//! `n_samples × n_classes` values (an `ndarray::Array2` in standard layout
+//! passes its `as_slice()`).
+//!
+//! Every function validates its input and returns a [`MetricsError`] rather
+//! than panicking: mismatched lengths, empty input, NaN or infinite scores, a
+//! single class where a metric needs two, labels outside the given set,
+//! probabilities outside `[0, 1]`.
+//!
+//! # Example
+//!
+//! ```
+//! use vigil_metrics::{
+//!     Average, best_threshold_f1, classification_report, confusion_matrix, f1_score,
+//!     roc_auc_score, ReportParams,
+//! };
+//!
+//! # fn main() -> Result<(), vigil_metrics::MetricsError> {
+//! // Did the machine fail within the horizon (1) or not (0), and the model's
+//! // failure probability.
+//! let y_true = [0u8, 0, 1, 1, 0, 1, 0, 0];
+//! let score = [0.10, 0.40, 0.35, 0.80, 0.20, 0.90, 0.65, 0.05];
+//!
+//! // Ranking quality, independent of any threshold: 13 of the 15
+//! // (positive, negative) pairs are ordered correctly.
+//! let auc = roc_auc_score(&y_true, &score)?;
+//! assert!((auc - 13.0 / 15.0).abs() < 1e-12);
+//!
+//! // Pick the threshold that maximises F1, then evaluate hard predictions.
+//! let choice = best_threshold_f1(&y_true, &score)?;
+//! assert_eq!(choice.threshold, 0.80);
+//! let y_pred: Vec<u8> = score.iter().map(|&s| u8::from(s >= choice.threshold)).collect();
+//!
+//! let cm = confusion_matrix(&y_true, &y_pred, None)?;
+//! assert_eq!(cm.rows(), vec![vec![5, 0], vec![1, 2]]);
+//! assert!((f1_score(&y_true, &y_pred, Average::binary())? - choice.f_score).abs() < 1e-12);
+//!
+//! // The same numbers as scikit-learn's classification_report.
+//! let report = classification_report(&y_true, &y_pred, &ReportParams::default())?;
+//! assert_eq!(report.accuracy, 7.0 / 8.0);
+//! println!("{report}");
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
+
+mod classification;
+mod confusion;
+mod error;
+mod labels;
+mod probabilistic;
+mod ranking;
+mod report;
+mod sort;
+mod validate;
+
+pub use classification::{
+    Average, ClassScores, PrfParams, Scores, ZeroDivision, accuracy_score, balanced_accuracy_score,
+    f1_score, fbeta_score, matthews_corrcoef, mcc_from_matrix, precision_recall_fscore,
+    precision_recall_fscore_support, precision_score, recall_score,
+};
+pub use confusion::{BinaryCounts, ConfusionMatrix, confusion_matrix};
+pub use error::{MetricsError, Result};
+pub use labels::Label;
+pub use probabilistic::{
+    brier_score_loss, brier_score_loss_multiclass, log_loss, log_loss_multiclass,
+};
+pub use ranking::{
+    OvrAverage, PrCurve, PrCurveOptions, RocCurve, RocCurveOptions, ThresholdChoice, auc,
+    average_precision_ovr, average_precision_score, best_threshold_f1, best_threshold_fbeta,
+    precision_recall_curve, precision_recall_curve_with, roc_auc_ovr, roc_auc_score,
+    roc_auc_score_partial, roc_curve, roc_curve_with,
+};
+pub use report::{ClassificationReport, ReportParams, ReportRow, classification_report};
