@@ -1,0 +1,662 @@
+//! [`ActiveRun`]: a run being logged to, with batched delivery.
+//!
+//! Log calls only append to an in-memory buffer. A background thread sends
+//! the buffer when it holds `max_items` values, when its oldest value is
+//! `max_age` old, on [`ActiveRun::flush`] and at the end of the run, split to
+//! the server's per-request limits. When the server cannot be reached, the
+//! waiting operations are written to the run's spool file and retried with
+//! backoff until they land (or [`crate::Tracker::push_spooled`] sends them
+//! later). A run dropped without [`ActiveRun::finish`] ends as `FAILED`.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::Tracker;
+use crate::artifacts;
+use crate::config::BatchConfig;
+use crate::error::{Error, Result};
+use crate::model::{MLMODEL_FILE, MlModel};
+use crate::rest::{join_uri, split_batch};
+use crate::spool::{RunSpool, SpoolOp};
+use crate::store::TrackingStore;
+use crate::types::{Metric, Param, Run, RunStatus, Tag, now_millis};
+use crate::validate;
+
+#[derive(Debug, Default)]
+struct Buffer {
+    metrics: Vec<Metric>,
+    params: Vec<Param>,
+    tags: Vec<Tag>,
+    oldest: Option<Instant>,
+    /// Operations taken from the buffer and not yet delivered, in order.
+    pending: VecDeque<SpoolOp>,
+    /// Whether `pending` has been written to the spool file.
+    spooled: bool,
+    /// Bumped by every flush request; `done_generation` follows it.
+    requested_generation: u64,
+    done_generation: u64,
+    /// The last delivery failure, if the last attempt failed.
+    last_error: Option<Error>,
+    /// Values the server refused outright (never retried).
+    rejected: Vec<String>,
+    retry_attempt: u32,
+    retry_at: Option<Instant>,
+    shutdown: bool,
+    /// Params logged through this handle, to refuse a changed value at the call.
+    params_seen: HashMap<String, String>,
+}
+
+impl Buffer {
+    fn len(&self) -> usize {
+        self.metrics.len() + self.params.len() + self.tags.len()
+    }
+
+    /// Moves the buffer into `pending` as server-sized batches.
+    fn drain_into_pending(&mut self) {
+        if self.len() == 0 {
+            return;
+        }
+        let metrics = std::mem::take(&mut self.metrics);
+        let params = std::mem::take(&mut self.params);
+        let tags = std::mem::take(&mut self.tags);
+        for (m, p, t) in split_batch(&metrics, &params, &tags) {
+            self.pending.push_back(SpoolOp::Batch {
+                metrics: m.to_vec(),
+                params: p.to_vec(),
+                tags: t.to_vec(),
+            });
+        }
+        self.oldest = None;
+    }
+}
+
+struct Shared {
+    run_id: String,
+    store: Arc<dyn TrackingStore>,
+    batch: BatchConfig,
+    spool: RunSpool,
+    state: Mutex<Buffer>,
+    /// Wakes the flusher (new data, flush request, shutdown).
+    wake: Condvar,
+    /// Wakes callers waiting for a flush to complete.
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Buffer> {
+        // A panic while holding the lock cannot leave the buffer half-written
+        // (every mutation is a push or a swap), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A run being logged to. Cheap to log through: values are buffered and sent
+/// in batches by a background thread.
+pub struct ActiveRun {
+    shared: Arc<Shared>,
+    flusher: Option<JoinHandle<()>>,
+    run: Run,
+    tracker: Tracker,
+    finished: bool,
+}
+
+impl fmt::Debug for ActiveRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActiveRun")
+            .field("run_id", &self.shared.run_id)
+            .field("store", &self.shared.store.uri())
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl ActiveRun {
+    pub(crate) fn start(tracker: Tracker, run: Run, batch: BatchConfig, spool_dir: &Path) -> Self {
+        let shared = Arc::new(Shared {
+            run_id: run.info.run_id.clone(),
+            store: tracker.store_arc(),
+            batch,
+            spool: RunSpool::new(spool_dir, &run.info.run_id),
+            state: Mutex::new(Buffer::default()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let worker = Arc::clone(&shared);
+        let flusher = std::thread::Builder::new()
+            .name(format!(
+                "vigil-run-{}",
+                &run.info.run_id[..run.info.run_id.len().min(8)]
+            ))
+            .spawn(move || flusher_loop(&worker))
+            .ok();
+        // Without a thread (spawn failed), every log call delivers synchronously.
+        ActiveRun {
+            shared,
+            flusher,
+            run,
+            tracker,
+            finished: false,
+        }
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.shared.run_id
+    }
+
+    /// The run's experiment.
+    pub fn experiment_id(&self) -> &str {
+        &self.run.info.experiment_id
+    }
+
+    /// The run's artifact root URI.
+    pub fn artifact_uri(&self) -> &str {
+        &self.run.info.artifact_uri
+    }
+
+    /// The run as it was when created.
+    pub fn info(&self) -> &Run {
+        &self.run
+    }
+
+    /// The tracker it was started from.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    fn push(&self, f: impl FnOnce(&mut Buffer)) {
+        let mut st = self.shared.lock();
+        f(&mut st);
+        if st.oldest.is_none() {
+            st.oldest = Some(Instant::now());
+        }
+        let full = st.len() >= self.shared.batch.max_items || !self.shared.batch.enabled;
+        drop(st);
+        if full {
+            self.shared.wake.notify_one();
+        }
+        if self.flusher.is_none() {
+            let _ = deliver_now(&self.shared);
+        }
+    }
+
+    /// Logs a metric at step 0, timestamped now.
+    pub fn log_metric(&self, key: &str, value: f64) -> Result<()> {
+        self.log_metric_at(key, value, 0)
+    }
+
+    /// Logs a metric at a step, timestamped now.
+    pub fn log_metric_at(&self, key: &str, value: f64, step: i64) -> Result<()> {
+        self.log_metric_point(Metric {
+            key: key.to_string(),
+            value,
+            timestamp: now_millis(),
+            step,
+        })
+    }
+
+    /// Logs a metric point exactly as given.
+    pub fn log_metric_point(&self, metric: Metric) -> Result<()> {
+        validate::key("metric key", &metric.key)?;
+        self.push(|b| b.metrics.push(metric));
+        Ok(())
+    }
+
+    /// Logs several metrics at one step.
+    pub fn log_metrics<'a>(
+        &self,
+        metrics: impl IntoIterator<Item = (&'a str, f64)>,
+        step: i64,
+    ) -> Result<()> {
+        let now = now_millis();
+        let points = metrics
+            .into_iter()
+            .map(|(k, v)| {
+                validate::key("metric key", k)?;
+                Ok(Metric {
+                    key: k.to_string(),
+                    value: v,
+                    timestamp: now,
+                    step,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.push(|b| b.metrics.extend(points));
+        Ok(())
+    }
+
+    /// Logs a parameter. Re-logging the same value is a no-op; a different
+    /// value is an error (MLflow params are immutable).
+    pub fn log_param(&self, key: &str, value: impl fmt::Display) -> Result<()> {
+        let value = value.to_string();
+        validate::key("param key", key)?;
+        validate::param_value(key, &value)?;
+        let mut st = self.shared.lock();
+        match st.params_seen.get(key) {
+            Some(old) if *old == value => return Ok(()),
+            Some(old) => {
+                return Err(Error::invalid(
+                    "param value",
+                    &value,
+                    format!(
+                        "param {key:?} was already logged as {old:?}; MLflow params cannot change"
+                    ),
+                ));
+            }
+            None => {}
+        }
+        st.params_seen.insert(key.to_string(), value.clone());
+        drop(st);
+        self.push(|b| {
+            b.params.push(Param {
+                key: key.to_string(),
+                value,
+            })
+        });
+        Ok(())
+    }
+
+    /// Logs several parameters.
+    pub fn log_params<K: AsRef<str>, V: fmt::Display>(
+        &self,
+        params: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        for (k, v) in params {
+            self.log_param(k.as_ref(), v)?;
+        }
+        Ok(())
+    }
+
+    /// Sets a tag (later values win).
+    pub fn set_tag(&self, key: &str, value: impl Into<String>) -> Result<()> {
+        let value = value.into();
+        validate::key("tag key", key)?;
+        validate::tag_value(key, &value)?;
+        self.push(|b| b.tags.push(Tag::new(key, value)));
+        Ok(())
+    }
+
+    /// Sends everything buffered and waits until it has landed. When the
+    /// server is unreachable the values stay spooled and this returns
+    /// [`Error::Undelivered`]; they are retried in the background.
+    pub fn flush(&self) -> Result<()> {
+        if self.flusher.is_none() {
+            return deliver_now(&self.shared);
+        }
+        let mut st = self.shared.lock();
+        st.requested_generation += 1;
+        let target = st.requested_generation;
+        self.shared.wake.notify_one();
+        while st.done_generation < target {
+            st = self.shared.done.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        outcome(&self.shared, &mut st)
+    }
+
+    /// Uploads a file into the run's artifacts under `artifact_dir`
+    /// (`None` → the root), keeping its file name. If the server is
+    /// unreachable the file is copied into the spool and uploaded later.
+    pub fn log_artifact(&self, local: &Path, artifact_dir: Option<&str>) -> Result<()> {
+        let name = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "artifact file",
+                    &local.display().to_string(),
+                    "has no file name",
+                )
+            })?;
+        let rel = join_uri(artifact_dir.unwrap_or("").trim_matches('/'), &name)
+            .trim_start_matches('/')
+            .to_string();
+        self.log_artifact_as(local, &rel)
+    }
+
+    /// Uploads a file to exactly `rel_path` in the run's artifacts.
+    pub fn log_artifact_as(&self, local: &Path, rel_path: &str) -> Result<()> {
+        validate::artifact_path(rel_path)?;
+        if !local.is_file() {
+            return Err(Error::io(
+                local,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not a file"),
+            ));
+        }
+        match self
+            .shared
+            .store
+            .upload_artifact(self.artifact_uri(), rel_path, local)
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_transient() => {
+                let copy = self.shared.spool.file_slot(rel_path)?;
+                std::fs::copy(local, &copy).map_err(|err| Error::io(local, err))?;
+                self.queue_op(SpoolOp::Artifact {
+                    root: self.artifact_uri().to_string(),
+                    rel_path: rel_path.to_string(),
+                    local: copy,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes bytes as an artifact at `rel_path` (a report, a JSON spec, a PNG).
+    pub fn log_artifact_bytes(&self, rel_path: &str, bytes: &[u8]) -> Result<()> {
+        validate::artifact_path(rel_path)?;
+        match self
+            .shared
+            .store
+            .upload_artifact_bytes(self.artifact_uri(), rel_path, bytes)
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_transient() => {
+                let copy = self.shared.spool.file_slot(rel_path)?;
+                std::fs::write(&copy, bytes).map_err(|err| Error::io(&copy, err))?;
+                self.queue_op(SpoolOp::Artifact {
+                    root: self.artifact_uri().to_string(),
+                    rel_path: rel_path.to_string(),
+                    local: copy,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads every file under `local_dir` to `artifact_dir` (`None` → the root).
+    pub fn log_artifacts(&self, local_dir: &Path, artifact_dir: Option<&str>) -> Result<()> {
+        let prefix = artifact_dir.unwrap_or("").trim_matches('/');
+        for (rel, path) in artifacts::local_files(local_dir)? {
+            self.log_artifact_as(&path, join_uri(prefix, &rel).trim_start_matches('/'))?;
+        }
+        Ok(())
+    }
+
+    /// Logs a model: the files of `model_dir` plus an `MLmodel` file (with
+    /// this run's id and `artifact_path` filled in) under `artifact_path`.
+    /// Returns the model's artifact root, the `source` to register it with.
+    pub fn log_model(
+        &self,
+        artifact_path: &str,
+        model_dir: &Path,
+        mlmodel: &MlModel,
+    ) -> Result<LoggedModel> {
+        validate::artifact_path(artifact_path)?;
+        if artifact_path.is_empty() {
+            return Err(Error::invalid(
+                "artifact path",
+                artifact_path,
+                "a model needs a folder name, e.g. \"model\"",
+            ));
+        }
+        let mut m = mlmodel.clone();
+        m.run_id = self.run_id().to_string();
+        m.artifact_path = artifact_path.to_string();
+        for (rel, path) in artifacts::local_files(model_dir)? {
+            if rel == MLMODEL_FILE {
+                continue;
+            }
+            self.log_artifact_as(&path, &format!("{artifact_path}/{rel}"))?;
+        }
+        self.log_artifact_bytes(
+            &format!("{artifact_path}/{MLMODEL_FILE}"),
+            m.to_yaml().as_bytes(),
+        )?;
+        Ok(LoggedModel {
+            run_id: self.run_id().to_string(),
+            artifact_path: artifact_path.to_string(),
+            source: join_uri(self.artifact_uri(), artifact_path),
+            mlmodel: m,
+        })
+    }
+
+    fn queue_op(&self, op: SpoolOp) -> Result<()> {
+        let mut st = self.shared.lock();
+        st.drain_into_pending();
+        st.pending.push_back(op);
+        let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
+        st.spooled = true;
+        drop(st);
+        self.shared.spool.write(&ops)?;
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Starts a child run (`mlflow.parentRunId` = this run), e.g. one per tuning trial.
+    pub fn start_child(&self, name: &str) -> Result<ActiveRun> {
+        self.tracker.start_run(
+            crate::RunOptions::new(self.experiment_id())
+                .name(name)
+                .parent(self.run_id()),
+        )
+    }
+
+    /// Ends the run as `FINISHED`, delivering everything first.
+    pub fn finish(self) -> Result<()> {
+        self.end(RunStatus::Finished)
+    }
+
+    /// Ends the run with a status (`FAILED`, `KILLED`, ...).
+    pub fn end(mut self, status: RunStatus) -> Result<()> {
+        self.end_inner(status)
+    }
+
+    fn end_inner(&mut self, status: RunStatus) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        {
+            let mut st = self.shared.lock();
+            st.drain_into_pending();
+            st.pending.push_back(SpoolOp::Update {
+                status,
+                end_time: Some(now_millis()),
+            });
+            st.shutdown = true;
+        }
+        self.shared.wake.notify_one();
+        match self.flusher.take() {
+            Some(handle) => {
+                let _ = handle.join();
+            }
+            None => {
+                let _ = deliver_now(&self.shared);
+            }
+        }
+        let mut st = self.shared.lock();
+        outcome(&self.shared, &mut st)
+    }
+}
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        if !self.finished {
+            // A panic or early return must not leave the run RUNNING.
+            let _ = self.end_inner(RunStatus::Failed);
+        }
+    }
+}
+
+/// A model logged into a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedModel {
+    /// The run.
+    pub run_id: String,
+    /// Its folder in the run's artifacts.
+    pub artifact_path: String,
+    /// Its artifact root URI: what a model version's `source` is.
+    pub source: String,
+    /// The `MLmodel` written.
+    pub mlmodel: MlModel,
+}
+
+impl LoggedModel {
+    /// `runs:/<run_id>/<artifact_path>`.
+    pub fn runs_uri(&self) -> String {
+        format!("runs:/{}/{}", self.run_id, self.artifact_path)
+    }
+}
+
+/// The result of the last attempt, as seen by `flush`/`finish`.
+fn outcome(shared: &Shared, st: &mut Buffer) -> Result<()> {
+    if !st.rejected.is_empty() {
+        let msg = st.rejected.join("; ");
+        st.rejected.clear();
+        return Err(Error::InvalidInput {
+            what: "logged values",
+            value: shared.run_id.clone(),
+            reason: format!("the store refused them: {msg}"),
+        });
+    }
+    if st.pending.is_empty() && st.len() == 0 {
+        return Ok(());
+    }
+    Err(Error::Undelivered {
+        run_id: shared.run_id.clone(),
+        pending: st.pending.iter().map(SpoolOp::size).sum::<usize>() + st.len(),
+        spool: shared.spool.path().to_path_buf(),
+        cause: st
+            .last_error
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "not attempted yet".into()),
+    })
+}
+
+/// Delivers `pending` in order. Returns with the lock held again.
+fn deliver_pending<'a>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, Buffer>,
+) -> MutexGuard<'a, Buffer> {
+    while let Some(op) = st.pending.front().cloned() {
+        drop(st);
+        let result = op.deliver(shared.store.as_ref(), &shared.run_id);
+        st = shared.lock();
+        match result {
+            Ok(()) => {
+                st.pending.pop_front();
+                st.last_error = None;
+                st.retry_attempt = 0;
+                st.retry_at = None;
+            }
+            Err(e) if e.is_transient() => {
+                // Keep everything on disk until the server is back.
+                let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
+                if shared.spool.write(&ops).is_ok() {
+                    st.spooled = true;
+                }
+                let wait = backoff(&shared.batch, st.retry_attempt);
+                st.retry_attempt = st.retry_attempt.saturating_add(1);
+                st.retry_at = Some(Instant::now() + wait);
+                st.last_error = Some(e);
+                return st;
+            }
+            Err(e) => {
+                st.pending.pop_front();
+                st.rejected.push(e.to_string());
+            }
+        }
+    }
+    if st.spooled {
+        // All delivered: the spool has nothing left to keep.
+        if shared.spool.write(&[]).is_ok() {
+            st.spooled = false;
+        }
+    }
+    st
+}
+
+fn backoff(batch: &BatchConfig, attempt: u32) -> Duration {
+    let base = batch.max_age.max(Duration::from_millis(200));
+    let secs = base.as_secs_f64() * 2f64.powi(attempt.min(8) as i32);
+    Duration::from_secs_f64(secs.min(30.0))
+}
+
+/// One synchronous delivery round (used when no thread could be spawned).
+fn deliver_now(shared: &Shared) -> Result<()> {
+    let mut st = shared.lock();
+    st.drain_into_pending();
+    let mut st = deliver_pending(shared, st);
+    outcome(shared, &mut st)
+}
+
+fn flusher_loop(shared: &Shared) {
+    let mut st = shared.lock();
+    loop {
+        // Wait until something is due.
+        loop {
+            let now = Instant::now();
+            let backing_off = st.retry_at.is_some_and(|t| t > now);
+            let flush_requested = st.requested_generation > st.done_generation;
+            if st.shutdown {
+                break;
+            }
+            if !backing_off {
+                let full =
+                    st.len() >= shared.batch.max_items || (!shared.batch.enabled && st.len() > 0);
+                let aged = st
+                    .oldest
+                    .is_some_and(|t| now.duration_since(t) >= shared.batch.max_age);
+                if full || aged || flush_requested || !st.pending.is_empty() {
+                    break;
+                }
+            } else if st.len() >= shared.batch.max_items {
+                // The server is away and values keep coming: put them on disk too.
+                st.drain_into_pending();
+                let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
+                if shared.spool.write(&ops).is_ok() {
+                    st.spooled = true;
+                }
+                continue;
+            } else if flush_requested {
+                // While the server is away a flush reports at once instead of
+                // waiting out the backoff.
+                st.drain_into_pending();
+                if st.spooled || !st.pending.is_empty() {
+                    let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
+                    let _ = shared.spool.write(&ops);
+                    st.spooled = true;
+                }
+                st.done_generation = st.requested_generation;
+                shared.done.notify_all();
+                continue;
+            }
+            let timeout = match (st.retry_at, st.oldest) {
+                (Some(t), _) if t > now => t - now,
+                (_, Some(o)) => (o + shared.batch.max_age).saturating_duration_since(now),
+                _ => Duration::from_secs(3600),
+            };
+            st = shared
+                .wake
+                .wait_timeout(st, timeout.max(Duration::from_millis(1)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let generation = st.requested_generation;
+        let shutting_down = st.shutdown;
+        st.drain_into_pending();
+        if st.spooled {
+            let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
+            let _ = shared.spool.write(&ops);
+        }
+        if shutting_down {
+            // Final round: try now, ignoring any backoff.
+            st.retry_at = None;
+        }
+        st = deliver_pending(shared, st);
+        st.done_generation = generation;
+        shared.done.notify_all();
+        if shutting_down {
+            if !st.pending.is_empty() {
+                let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
+                let _ = shared.spool.write(&ops);
+            }
+            return;
+        }
+    }
+}
