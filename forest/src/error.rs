@@ -1,0 +1,138 @@
+//! The crate's one error type.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when fitting, predicting with, or loading a forest.
+///
+/// Each variant names the input at fault and what was wrong with it, so the
+/// message can be shown to a user as is.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ForestError {
+    /// The training matrix has no rows or no columns.
+    #[error(
+        "empty training data: x has {rows} rows and {columns} feature columns; need at least 1 of each"
+    )]
+    EmptyData {
+        /// Rows in `x`.
+        rows: usize,
+        /// Columns in `x`.
+        columns: usize,
+    },
+    /// `x` and `y` disagree on the number of samples.
+    #[error("x has {x_rows} rows but y has {y_len} labels; they must be equal")]
+    LengthMismatch {
+        /// Rows in `x`.
+        x_rows: usize,
+        /// Entries in `y`.
+        y_len: usize,
+    },
+    /// Every training label is the same class: a classifier needs at least two.
+    #[error("y holds a single class ({class}); a classifier needs at least two distinct labels")]
+    SingleClass {
+        /// The only label present.
+        class: usize,
+    },
+    /// A label is not a usable class id (NaN, negative, fractional or too large).
+    #[error("label y[{index}] = {value} is invalid: {reason}")]
+    InvalidLabel {
+        /// Position in `y`.
+        index: usize,
+        /// The offending value, as text.
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A feature value is +inf or -inf (NaN is allowed and means "missing").
+    #[error(
+        "x[{row}, {column}] = {value} is infinite; only finite values or NaN (missing) are allowed"
+    )]
+    NonFiniteFeature {
+        /// Row of the value.
+        row: usize,
+        /// Column of the value.
+        column: usize,
+        /// The value itself.
+        value: f64,
+    },
+    /// The data to predict on has a different number of features than the training data.
+    #[error("x has {found} feature columns but the model was trained on {expected}")]
+    FeatureCountMismatch {
+        /// Features the model was trained on.
+        expected: usize,
+        /// Features in the input.
+        found: usize,
+    },
+    /// An output buffer has the wrong length.
+    #[error("output buffer has length {found}, expected {expected}")]
+    BufferLength {
+        /// Required length.
+        expected: usize,
+        /// Given length.
+        found: usize,
+    },
+    /// A hyper-parameter is out of its valid range.
+    #[error("invalid parameter {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// Parameter name as in the params struct.
+        name: &'static str,
+        /// The offending value, as text.
+        value: String,
+        /// What the valid range is.
+        reason: &'static str,
+    },
+    /// The data set is larger than this crate supports (row and feature indices are `u32`).
+    #[error("data too large: {what} = {value} exceeds the supported maximum {max}")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size.
+        value: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A serialised model could not be decoded at all (truncated, not a model, bad encoding).
+    #[error("cannot decode {format} model: {message}")]
+    Decode {
+        /// `"binary"` or `"JSON"`.
+        format: &'static str,
+        /// The decoder's message.
+        message: String,
+    },
+    /// A serialised model comes from a different format version.
+    #[error("unsupported model format version {found} (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// A serialised model decoded but is not internally consistent (e.g. a child index
+    /// out of range): it was corrupted or crafted, and is refused.
+    #[error("corrupt model: {0}")]
+    CorruptModel(String),
+    /// A serialised model is of the other kind (e.g. an Isolation Forest given to the
+    /// Random Forest loader).
+    #[error("model kind mismatch: expected a {expected} model, found a {found} model")]
+    WrongModelKind {
+        /// The kind the loader reads.
+        expected: &'static str,
+        /// The kind found in the file.
+        found: &'static str,
+    },
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T> = std::result::Result<T, ForestError>;
+
+pub(crate) fn invalid(
+    name: &'static str,
+    value: impl std::fmt::Display,
+    reason: &'static str,
+) -> ForestError {
+    ForestError::InvalidParameter {
+        name,
+        value: value.to_string(),
+        reason,
+    }
+}

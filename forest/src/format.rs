@@ -1,0 +1,530 @@
+//! The versioned model file format: compact binary (postcard) and JSON.
+//!
+//! Both encodings carry the same [`Envelope`]. The binary form starts with the magic
+//! bytes `VGLF`. Nodes are stored as a tagged enum: a split keeps its feature, the
+//! side missing values take, its threshold and the distance to its left child; a
+//! classification leaf keeps only its non-zero class probabilities (a pure leaf is
+//! one `(class, p)` pair). A fully grown forest takes about 10 bytes per node.
+//!
+//! Loading decodes into these plain structs (nothing is executed) and then checks
+//! every invariant the predictors rely on before building a model, so a corrupted or
+//! hostile file yields a [`ForestError`], never a panic or an out-of-bounds walk.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::MAX_FEATURES;
+use crate::error::{ForestError, Result};
+use crate::isolation::{Contamination, IsolationForest};
+use crate::random_forest::RandomForest;
+use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
+
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 4] = b"VGLF";
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    format: String,
+    version: u32,
+    model: ModelWire,
+}
+
+#[derive(Serialize, Deserialize)]
+enum ModelWire {
+    RandomForest(RandomForestWire),
+    IsolationForest(IsolationForestWire),
+}
+
+impl ModelWire {
+    fn kind(&self) -> &'static str {
+        match self {
+            ModelWire::RandomForest(_) => "RandomForest",
+            ModelWire::IsolationForest(_) => "IsolationForest",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RandomForestWire {
+    n_features: u32,
+    classes: Vec<u64>,
+    feature_importances: Vec<f64>,
+    oob_score: Option<f64>,
+    trees: Vec<Vec<ClassNodeWire>>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum ClassNodeWire {
+    Split {
+        feature: u32,
+        missing_left: bool,
+        threshold: f64,
+        left_offset: u32,
+    },
+    Leaf {
+        probabilities: Vec<(u16, f32)>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct IsolationForestWire {
+    n_features: u32,
+    max_samples: u64,
+    offset: f64,
+    contamination: Option<f64>,
+    trees: Vec<Vec<IsoNodeWire>>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum IsoNodeWire {
+    Split {
+        feature: u32,
+        missing_left: bool,
+        threshold: f64,
+        left_offset: u32,
+    },
+    Leaf {
+        path_length: f64,
+    },
+}
+
+fn corrupt(msg: impl Into<String>) -> ForestError {
+    ForestError::CorruptModel(msg.into())
+}
+
+fn encode_binary(env: &Envelope) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    // Serialising plain structs of numbers into a Vec cannot fail.
+    out.extend(postcard::to_stdvec(env).unwrap_or_default());
+    out
+}
+
+fn decode_binary(bytes: &[u8]) -> Result<ModelWire> {
+    let body = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or_else(|| ForestError::Decode {
+            format: "binary",
+            message: "missing VGLF magic bytes: not a vigil-forest model".into(),
+        })?;
+    // Peek at the header first so a newer file says "version" rather than "garbage".
+    #[derive(Deserialize)]
+    struct Header {
+        format: String,
+        version: u32,
+    }
+    let (head, _) = postcard::take_from_bytes::<Header>(body).map_err(|e| ForestError::Decode {
+        format: "binary",
+        message: e.to_string(),
+    })?;
+    check_header(&head.format, head.version)?;
+    let env: Envelope = postcard::from_bytes(body).map_err(|e| ForestError::Decode {
+        format: "binary",
+        message: e.to_string(),
+    })?;
+    Ok(env.model)
+}
+
+fn decode_json(text: &str) -> Result<ModelWire> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ForestError::Decode {
+        format: "JSON",
+        message: e.to_string(),
+    })?;
+    let format = value
+        .get("format")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+    check_header(format, u32::try_from(version).unwrap_or(u32::MAX))?;
+    let env: Envelope = serde_json::from_value(value).map_err(|e| ForestError::Decode {
+        format: "JSON",
+        message: e.to_string(),
+    })?;
+    Ok(env.model)
+}
+
+fn check_header(format: &str, version: u32) -> Result<()> {
+    if format != "vigil-forest" {
+        return Err(ForestError::Decode {
+            format: "model",
+            message: format!("format tag is {format:?}, expected \"vigil-forest\""),
+        });
+    }
+    if version != FORMAT_VERSION {
+        return Err(ForestError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(())
+}
+
+fn envelope(model: ModelWire) -> Envelope {
+    Envelope {
+        format: "vigil-forest".into(),
+        version: FORMAT_VERSION,
+        model,
+    }
+}
+
+fn split_wire(i: usize, n: &Node) -> (u32, bool, f64, u32) {
+    (
+        n.feature & FEATURE_MASK,
+        n.feature & MISSING_LEFT != 0,
+        n.threshold,
+        n.child - i as u32,
+    )
+}
+
+/// Checks a split's fields against the tree and returns the decoded node.
+#[allow(clippy::too_many_arguments)]
+fn check_split(
+    i: usize,
+    len: usize,
+    n_features: usize,
+    feature: u32,
+    missing_left: bool,
+    threshold: f64,
+    left_offset: u32,
+    seen: &mut [bool],
+) -> Result<Node> {
+    if feature as usize >= n_features {
+        return Err(corrupt(format!(
+            "node {i} splits on feature {feature}, but the model has {n_features} features"
+        )));
+    }
+    if threshold.is_nan() {
+        return Err(corrupt(format!("node {i} has a NaN threshold")));
+    }
+    let child = i as u64 + u64::from(left_offset);
+    if left_offset == 0 || child + 1 >= len as u64 {
+        return Err(corrupt(format!(
+            "node {i} points to children {child} and {} outside a tree of {len} nodes (or to itself)",
+            child + 1
+        )));
+    }
+    let child = child as usize;
+    if seen[child] || seen[child + 1] {
+        return Err(corrupt(format!("node {child} has two parents")));
+    }
+    seen[child] = true;
+    seen[child + 1] = true;
+    let mut f = feature;
+    if missing_left {
+        f |= MISSING_LEFT;
+    }
+    Ok(Node {
+        threshold,
+        feature: f,
+        child: child as u32,
+    })
+}
+
+fn check_common(n_features: u32, n_trees: usize) -> Result<usize> {
+    let nf = n_features as usize;
+    if nf == 0 || nf > MAX_FEATURES {
+        return Err(corrupt(format!("n_features = {nf} is out of range")));
+    }
+    if n_trees == 0 {
+        return Err(corrupt("the model has no trees"));
+    }
+    Ok(nf)
+}
+
+impl RandomForest {
+    fn to_wire(&self) -> Envelope {
+        let k = self.classes.len();
+        let trees = self
+            .trees
+            .iter()
+            .map(|t| {
+                t.nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        if n.is_leaf() {
+                            let v = &t.values[n.child as usize * k..(n.child as usize + 1) * k];
+                            let probabilities = v
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, p)| **p != 0.0)
+                                .map(|(c, p)| (c as u16, *p))
+                                .collect();
+                            ClassNodeWire::Leaf { probabilities }
+                        } else {
+                            let (feature, missing_left, threshold, left_offset) = split_wire(i, n);
+                            ClassNodeWire::Split {
+                                feature,
+                                missing_left,
+                                threshold,
+                                left_offset,
+                            }
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        envelope(ModelWire::RandomForest(RandomForestWire {
+            n_features: self.n_features as u32,
+            classes: self.classes.iter().map(|&c| c as u64).collect(),
+            feature_importances: self.feature_importances.clone(),
+            oob_score: self.oob_score,
+            trees,
+        }))
+    }
+
+    fn from_wire(model: ModelWire) -> Result<Self> {
+        let w = match model {
+            ModelWire::RandomForest(w) => w,
+            other => {
+                return Err(ForestError::WrongModelKind {
+                    expected: "RandomForest",
+                    found: other.kind(),
+                });
+            }
+        };
+        let nf = check_common(w.n_features, w.trees.len())?;
+        let k = w.classes.len();
+        if k < 2 || k > u16::MAX as usize {
+            return Err(corrupt(format!("{k} classes; a classifier has 2 to 65535")));
+        }
+        if !w.classes.windows(2).all(|p| p[0] < p[1]) {
+            return Err(corrupt("class labels are not strictly ascending"));
+        }
+        if w.classes.iter().any(|&c| c > u64::from(u32::MAX)) {
+            return Err(corrupt("a class label exceeds 4294967295"));
+        }
+        if w.feature_importances.len() != nf
+            || w.feature_importances
+                .iter()
+                .any(|v| !(v.is_finite() && *v >= 0.0))
+        {
+            return Err(corrupt(
+                "feature importances must be one finite non-negative value per feature",
+            ));
+        }
+        if let Some(s) = w.oob_score
+            && !(0.0..=1.0).contains(&s)
+        {
+            return Err(corrupt(format!("oob score {s} is outside [0, 1]")));
+        }
+        let mut trees = Vec::with_capacity(w.trees.len());
+        for (t, wire) in w.trees.into_iter().enumerate() {
+            let len = wire.len();
+            if len == 0 || len >= LEAF as usize {
+                return Err(corrupt(format!("tree {t} has {len} nodes")));
+            }
+            let mut seen = vec![false; len];
+            let mut nodes = Vec::with_capacity(len);
+            let mut values = Vec::new();
+            for (i, n) in wire.into_iter().enumerate() {
+                let node = match n {
+                    ClassNodeWire::Split {
+                        feature,
+                        missing_left,
+                        threshold,
+                        left_offset,
+                    } => check_split(
+                        i,
+                        len,
+                        nf,
+                        feature,
+                        missing_left,
+                        threshold,
+                        left_offset,
+                        &mut seen,
+                    )
+                    .map_err(|e| corrupt(format!("tree {t}: {e}")))?,
+                    ClassNodeWire::Leaf { probabilities } => {
+                        let leaf = values.len() / k;
+                        values.resize(values.len() + k, 0.0f32);
+                        let row = &mut values[leaf * k..];
+                        let mut sum = 0.0f64;
+                        for (c, p) in probabilities {
+                            let c = c as usize;
+                            if c >= k || row[c] != 0.0 || !(p > 0.0 && p <= 1.0) {
+                                return Err(corrupt(format!(
+                                    "tree {t} node {i}: bad class probability ({c}, {p})"
+                                )));
+                            }
+                            row[c] = p;
+                            sum += f64::from(p);
+                        }
+                        if (sum - 1.0).abs() > 1e-3 {
+                            return Err(corrupt(format!(
+                                "tree {t} node {i}: class probabilities sum to {sum}, not 1"
+                            )));
+                        }
+                        Node::leaf(leaf as u32, 0.0)
+                    }
+                };
+                nodes.push(node);
+            }
+            if seen.iter().skip(1).any(|s| !s) {
+                return Err(corrupt(format!("tree {t} has nodes no split points to")));
+            }
+            trees.push(ClassTree { nodes, values });
+        }
+        Ok(RandomForest {
+            n_features: nf,
+            classes: w.classes.iter().map(|&c| c as usize).collect(),
+            trees,
+            feature_importances: w.feature_importances,
+            oob_score: w.oob_score,
+            oob_decision_function: None,
+        })
+    }
+
+    /// The model in the compact binary format (postcard, with a `VGLF` header).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode_binary(&self.to_wire())
+    }
+
+    /// Loads and validates a model written by [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_wire(decode_binary(bytes)?)
+    }
+
+    /// The model as JSON (same content as the binary format).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.to_wire()).unwrap_or_default()
+    }
+
+    /// Loads and validates a model written by [`to_json`](Self::to_json).
+    pub fn from_json(text: &str) -> Result<Self> {
+        Self::from_wire(decode_json(text)?)
+    }
+}
+
+impl IsolationForest {
+    fn to_wire(&self) -> Envelope {
+        let trees = self
+            .trees
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        if n.is_leaf() {
+                            IsoNodeWire::Leaf {
+                                path_length: n.threshold,
+                            }
+                        } else {
+                            let (feature, missing_left, threshold, left_offset) = split_wire(i, n);
+                            IsoNodeWire::Split {
+                                feature,
+                                missing_left,
+                                threshold,
+                                left_offset,
+                            }
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        envelope(ModelWire::IsolationForest(IsolationForestWire {
+            n_features: self.n_features as u32,
+            max_samples: self.max_samples as u64,
+            offset: self.offset,
+            contamination: match self.contamination {
+                Contamination::Auto => None,
+                Contamination::Fraction(c) => Some(c),
+            },
+            trees,
+        }))
+    }
+
+    fn from_wire(model: ModelWire) -> Result<Self> {
+        let w = match model {
+            ModelWire::IsolationForest(w) => w,
+            other => {
+                return Err(ForestError::WrongModelKind {
+                    expected: "IsolationForest",
+                    found: other.kind(),
+                });
+            }
+        };
+        let nf = check_common(w.n_features, w.trees.len())?;
+        if w.max_samples == 0 || w.max_samples > u64::from(u32::MAX) {
+            return Err(corrupt(format!(
+                "max_samples = {} is out of range",
+                w.max_samples
+            )));
+        }
+        if !w.offset.is_finite() {
+            return Err(corrupt("offset is not finite"));
+        }
+        let contamination = match w.contamination {
+            None => Contamination::Auto,
+            Some(c) if c > 0.0 && c <= 0.5 => Contamination::Fraction(c),
+            Some(c) => return Err(corrupt(format!("contamination {c} is outside (0, 0.5]"))),
+        };
+        let mut trees = Vec::with_capacity(w.trees.len());
+        for (t, wire) in w.trees.into_iter().enumerate() {
+            let len = wire.len();
+            if len == 0 || len >= LEAF as usize {
+                return Err(corrupt(format!("tree {t} has {len} nodes")));
+            }
+            let mut seen = vec![false; len];
+            let mut nodes = Vec::with_capacity(len);
+            for (i, n) in wire.into_iter().enumerate() {
+                nodes.push(match n {
+                    IsoNodeWire::Split {
+                        feature,
+                        missing_left,
+                        threshold,
+                        left_offset,
+                    } => check_split(
+                        i,
+                        len,
+                        nf,
+                        feature,
+                        missing_left,
+                        threshold,
+                        left_offset,
+                        &mut seen,
+                    )
+                    .map_err(|e| corrupt(format!("tree {t}: {e}")))?,
+                    IsoNodeWire::Leaf { path_length } => {
+                        if !(path_length.is_finite() && (0.0..=1e6).contains(&path_length)) {
+                            return Err(corrupt(format!(
+                                "tree {t} node {i}: path length {path_length} is out of range"
+                            )));
+                        }
+                        Node::leaf(0, path_length)
+                    }
+                });
+            }
+            if seen.iter().skip(1).any(|s| !s) {
+                return Err(corrupt(format!("tree {t} has nodes no split points to")));
+            }
+            trees.push(nodes);
+        }
+        Ok(IsolationForest {
+            n_features: nf,
+            max_samples: w.max_samples as usize,
+            trees,
+            offset: w.offset,
+            contamination,
+        })
+    }
+
+    /// The model in the compact binary format (postcard, with a `VGLF` header).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode_binary(&self.to_wire())
+    }
+
+    /// Loads and validates a model written by [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_wire(decode_binary(bytes)?)
+    }
+
+    /// The model as JSON (same content as the binary format).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.to_wire()).unwrap_or_default()
+    }
+
+    /// Loads and validates a model written by [`to_json`](Self::to_json).
+    pub fn from_json(text: &str) -> Result<Self> {
+        Self::from_wire(decode_json(text)?)
+    }
+}

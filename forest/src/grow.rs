@@ -1,0 +1,565 @@
+//! Growing one classification tree on binned data: the hot loop of Random Forest fit.
+//!
+//! One buffer of in-bag rows per tree, partitioned in place (stably, so each node's
+//! rows stay ascending and memory reads stay forward). Bootstrap duplicates are
+//! counts, not copies. A node's candidate features get histograms of integer class
+//! counts over their bins, built in one pass over the node's rows; only the bins a
+//! node touches are scanned and reset. Once a node is small enough for its rows'
+//! codes to fit in L2 cache, they are gathered into a private buffer and the whole
+//! subtree is grown from there, so deep levels don't miss cache on every row.
+
+use crate::binning::{Binned, MAX_BINS, NAN_BIN};
+use crate::rng::{TreeRng, below};
+use crate::tree::{ClassTree, MISSING_LEFT, Node};
+
+/// Nodes with at most this many rows are grown from a gathered copy of their codes.
+const LOCAL_ROWS: usize = 8192;
+
+/// Impurity measure (scikit-learn's `criterion`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum Criterion {
+    /// Gini impurity `1 - Σ p²` (scikit-learn's default).
+    #[default]
+    Gini,
+    /// Shannon entropy `-Σ p log2 p`.
+    Entropy,
+}
+
+/// Resolved growth limits for one tree.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GrowLimits {
+    pub max_depth: usize,
+    pub min_samples_split: usize,
+    pub min_samples_leaf: usize,
+    pub mtry: usize,
+    pub criterion: Criterion,
+    pub min_impurity_decrease: f64,
+}
+
+/// The data every tree of a forest shares.
+#[derive(Debug)]
+pub(crate) struct Shared<'a> {
+    pub binned: &'a Binned,
+    pub y: &'a [u32],
+    pub n_classes: usize,
+    pub limits: GrowLimits,
+}
+
+/// A fitted tree and the raw (unnormalised) impurity decrease per feature.
+#[derive(Debug)]
+pub(crate) struct Grown {
+    pub tree: ClassTree,
+    pub importances: Vec<f64>,
+}
+
+/// Work still to do on one node.
+struct Pending {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    counts: Vec<u64>,
+}
+
+/// The best split found so far in a node.
+#[derive(Clone, Copy)]
+struct Best {
+    feature: usize,
+    /// Which `node_codes` slot holds this feature's bins for the node.
+    slot: usize,
+    /// Rows with a bin `<= bin` go left; `MAX_BINS` means "every non-missing row".
+    bin: usize,
+    missing_left: bool,
+    /// Whether the node has missing values in `feature`.
+    nan_in_node: bool,
+}
+
+fn impurity(criterion: Criterion, counts: &[u64], cw: &[f64]) -> (f64, f64) {
+    let w: f64 = counts.iter().zip(cw).map(|(&c, &w)| c as f64 * w).sum();
+    if w <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let imp = match criterion {
+        Criterion::Gini => {
+            1.0 - counts
+                .iter()
+                .zip(cw)
+                .map(|(&c, &cw)| {
+                    let p = c as f64 * cw / w;
+                    p * p
+                })
+                .sum::<f64>()
+        }
+        Criterion::Entropy => -counts
+            .iter()
+            .zip(cw)
+            .map(|(&c, &cw)| {
+                let p = c as f64 * cw / w;
+                if p > 0.0 { p * p.log2() } else { 0.0 }
+            })
+            .sum::<f64>(),
+    };
+    (w, imp.max(0.0))
+}
+
+#[inline]
+fn xlogx(v: f64) -> f64 {
+    if v > 0.0 { v * v.ln() } else { 0.0 }
+}
+
+/// Per-tree scratch reused across nodes.
+struct Workspace {
+    /// One histogram per candidate feature of a batch: `hist[s][b * stride + k]` =
+    /// count of class `k` in bin `b`; `[.. + n_classes]` = rows.
+    hist: Vec<Vec<u32>>,
+    lo: Vec<u8>,
+    hi: Vec<u8>,
+    batch: Vec<usize>,
+    /// `node_codes[slot][j]`: bin of the node's `j`-th row in the feature drawn
+    /// `slot`-th, recorded by the histogram pass so partitioning reads no rows.
+    node_codes: Vec<Vec<u8>>,
+    left: Vec<u64>,
+    /// Left-child class counts of the best split so far.
+    best_left: Vec<u64>,
+    scratch_rows: Vec<u32>,
+    scratch_yc: Vec<u64>,
+    local_codes: Vec<u8>,
+}
+
+/// The tree under construction plus everything its nodes share.
+struct Builder<'a> {
+    shared: &'a Shared<'a>,
+    cw: &'a [f64],
+    w_root: f64,
+    pool: Vec<usize>,
+    ws: Workspace,
+    importances: Vec<f64>,
+    nodes: Vec<Node>,
+    values: Vec<f32>,
+}
+
+/// Grows one tree on the in-bag rows `rows` whose packed `(count << 32) | class`
+/// entries are `yc` (both ascending by row).
+pub(crate) fn grow_tree(
+    shared: &Shared<'_>,
+    mut rows: Vec<u32>,
+    mut yc: Vec<u64>,
+    class_weight: &[f64],
+    rng: &mut TreeRng,
+) -> Grown {
+    let k = shared.n_classes;
+    let nf = shared.binned.n_features;
+    let lim = shared.limits;
+    let mut root_counts = vec![0u64; k];
+    for &v in &yc {
+        root_counts[(v & 0xFFFF_FFFF) as usize] += v >> 32;
+    }
+    let (w_root, _) = impurity(lim.criterion, &root_counts, class_weight);
+    let n = rows.len();
+    let mut b = Builder {
+        shared,
+        cw: class_weight,
+        w_root,
+        pool: (0..nf).collect(),
+        ws: Workspace {
+            hist: vec![vec![0; (MAX_BINS + 1) * (k + 1)]; lim.mtry],
+            lo: vec![0; lim.mtry],
+            hi: vec![0; lim.mtry],
+            batch: Vec::with_capacity(lim.mtry),
+            node_codes: vec![Vec::new(); nf],
+            left: vec![0; k],
+            best_left: vec![0; k],
+            scratch_rows: vec![0; n],
+            scratch_yc: vec![0; n],
+            local_codes: Vec::new(),
+        },
+        importances: vec![0.0; nf],
+        nodes: vec![Node::leaf(0, 0.0)],
+        values: Vec::new(),
+    };
+    let root = Pending {
+        node: 0,
+        start: 0,
+        end: n,
+        depth: 0,
+        counts: root_counts,
+    };
+    let codes = &shared.binned.codes;
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        if p.end - p.start <= LOCAL_ROWS && p.end - p.start > 16 {
+            // Gather the node's codes and grow its whole subtree from the copy.
+            let mut local = std::mem::take(&mut b.ws.local_codes);
+            local.clear();
+            for (j, r) in rows[p.start..p.end].iter_mut().enumerate() {
+                let at = *r as usize * nf;
+                local.extend_from_slice(&codes[at..at + nf]);
+                *r = j as u32;
+            }
+            let mut sub = vec![p];
+            while let Some(p) = sub.pop() {
+                b.process(&local, &mut rows, &mut yc, p, &mut sub, rng);
+            }
+            b.ws.local_codes = local;
+        } else {
+            b.process(codes, &mut rows, &mut yc, p, &mut stack, rng);
+        }
+    }
+    Grown {
+        tree: ClassTree {
+            nodes: b.nodes,
+            values: b.values,
+        },
+        importances: b.importances,
+    }
+}
+
+impl Builder<'_> {
+    /// Splits node `p` (pushing its children onto `stack`) or makes it a leaf.
+    /// `codes` is row-major with `n_features` columns and indexed by `rows`.
+    fn process(
+        &mut self,
+        codes: &[u8],
+        rows: &mut [u32],
+        yc: &mut [u64],
+        p: Pending,
+        stack: &mut Vec<Pending>,
+        rng: &mut TreeRng,
+    ) {
+        let lim = self.shared.limits;
+        let k = self.shared.n_classes;
+        let n_node = p.end - p.start;
+        let (w_node, imp) = impurity(lim.criterion, &p.counts, self.cw);
+        let can_split = p.depth < lim.max_depth
+            && n_node >= lim.min_samples_split
+            && n_node >= 2 * lim.min_samples_leaf
+            && imp > 1e-7;
+        let best = if can_split {
+            self.find_split(
+                codes,
+                &rows[p.start..p.end],
+                &yc[p.start..p.end],
+                &p.counts,
+                rng,
+            )
+        } else {
+            None
+        };
+        let split = best.and_then(|b| {
+            let left = self.ws.best_left.clone();
+            let right: Vec<u64> = p.counts.iter().zip(&left).map(|(t, l)| t - l).collect();
+            let (wl, il) = impurity(lim.criterion, &left, self.cw);
+            let (wr, ir) = impurity(lim.criterion, &right, self.cw);
+            let decrease = w_node * imp - wl * il - wr * ir;
+            (decrease / self.w_root + 1e-7 >= lim.min_impurity_decrease).then_some((
+                b,
+                left,
+                right,
+                decrease,
+                wl > wr,
+            ))
+        });
+        match split {
+            Some((b, left, right, decrease, left_heavier)) => {
+                self.importances[b.feature] += decrease;
+                let n_left = self.partition(b, rows, yc, p.start, p.end);
+                let child = self.nodes.len();
+                let edges = &self.shared.binned.edges[b.feature];
+                let threshold = if b.bin >= edges.len() {
+                    f64::MAX
+                } else {
+                    edges[b.bin]
+                };
+                // With no missing values at this node, later NaNs follow the heavier child.
+                let missing_left = if b.nan_in_node {
+                    b.missing_left
+                } else {
+                    left_heavier
+                };
+                let mut feature = b.feature as u32;
+                if missing_left {
+                    feature |= MISSING_LEFT;
+                }
+                self.nodes[p.node] = Node {
+                    threshold,
+                    feature,
+                    child: child as u32,
+                };
+                self.nodes.push(Node::leaf(0, 0.0));
+                self.nodes.push(Node::leaf(0, 0.0));
+                let mid = p.start + n_left;
+                stack.push(Pending {
+                    node: child + 1,
+                    start: mid,
+                    end: p.end,
+                    depth: p.depth + 1,
+                    counts: right,
+                });
+                stack.push(Pending {
+                    node: child,
+                    start: p.start,
+                    end: mid,
+                    depth: p.depth + 1,
+                    counts: left,
+                });
+            }
+            None => {
+                let leaf = (self.values.len() / k) as u32;
+                if w_node > 0.0 {
+                    for (&c, &cw) in p.counts.iter().zip(self.cw) {
+                        self.values.push((c as f64 * cw / w_node) as f32);
+                    }
+                } else {
+                    // Only zero-weight rows: fall back to the unweighted class mix.
+                    let n: u64 = p.counts.iter().sum::<u64>().max(1);
+                    for &c in &p.counts {
+                        self.values.push((c as f64 / n as f64) as f32);
+                    }
+                }
+                self.nodes[p.node] = Node::leaf(leaf, 0.0);
+            }
+        }
+    }
+
+    /// Stable in-place partition of `rows[start..end]` (and `yc`) into left then right.
+    fn partition(
+        &mut self,
+        b: Best,
+        rows: &mut [u32],
+        yc: &mut [u64],
+        start: usize,
+        end: usize,
+    ) -> usize {
+        let ws = &mut self.ws;
+        let node_codes = &ws.node_codes[b.slot];
+        let mut l = start;
+        let mut r = 0;
+        for j in start..end {
+            let row = rows[j];
+            let v = yc[j];
+            if goes_left(node_codes[j - start], b) {
+                rows[l] = row;
+                yc[l] = v;
+                l += 1;
+            } else {
+                ws.scratch_rows[r] = row;
+                ws.scratch_yc[r] = v;
+                r += 1;
+            }
+        }
+        rows[l..end].copy_from_slice(&ws.scratch_rows[..r]);
+        yc[l..end].copy_from_slice(&ws.scratch_yc[..r]);
+        l - start
+    }
+
+    /// Searches `mtry` randomly drawn non-constant features (more when drawn ones
+    /// are constant in the node) for the split with the best impurity proxy.
+    fn find_split(
+        &mut self,
+        codes: &[u8],
+        rows: &[u32],
+        yc: &[u64],
+        totals: &[u64],
+        rng: &mut TreeRng,
+    ) -> Option<Best> {
+        let k = self.shared.n_classes;
+        let stride = k + 1;
+        let nf = self.shared.binned.n_features;
+        let lim = self.shared.limits;
+        let n_features = self.pool.len();
+        let mut best: Option<Best> = None;
+        let mut best_proxy = f64::NEG_INFINITY;
+        let mut visited = 0;
+        let mut drawn = 0;
+        while visited < lim.mtry && drawn < n_features {
+            // Draw the features still needed (uniformly, without replacement).
+            let want = (lim.mtry - visited).min(n_features - drawn);
+            let ws = &mut self.ws;
+            ws.batch.clear();
+            for j in drawn..drawn + want {
+                let pick = j + below(rng, n_features - j);
+                self.pool.swap(j, pick);
+                ws.batch.push(self.pool[j]);
+            }
+            drawn += want;
+
+            // All their histograms in one pass over the node's rows.
+            ws.lo[..want].iter_mut().for_each(|v| *v = u8::MAX);
+            ws.hi[..want].iter_mut().for_each(|v| *v = 0);
+            let first_slot = drawn - want;
+            for slot in &mut ws.node_codes[first_slot..drawn] {
+                if slot.len() < rows.len() {
+                    slot.resize(rows.len(), 0);
+                }
+            }
+            for (j, (&r, &v)) in rows.iter().zip(yc).enumerate() {
+                let row = &codes[r as usize * nf..r as usize * nf + nf];
+                let class = (v & 0xFFFF_FFFF) as usize;
+                let count = (v >> 32) as u32;
+                for (s, &f) in ws.batch.iter().enumerate() {
+                    let b = row[f];
+                    ws.node_codes[first_slot + s][j] = b;
+                    ws.lo[s] = ws.lo[s].min(b);
+                    ws.hi[s] = ws.hi[s].max(b);
+                    let h = &mut ws.hist[s][b as usize * stride..b as usize * stride + stride];
+                    h[class] += count;
+                    h[k] += 1;
+                }
+            }
+
+            for s in 0..want {
+                let f = ws.batch[s];
+                let (lo, hi) = (ws.lo[s] as usize, ws.hi[s] as usize);
+                let hist = &mut ws.hist[s];
+                let nan_base = NAN_BIN as usize * stride;
+                let nan_n = u64::from(hist[nan_base + k]);
+                // Highest non-missing bin present (MAX_BINS if none).
+                let hi_reg = if hi == NAN_BIN as usize {
+                    (lo..NAN_BIN as usize)
+                        .rev()
+                        .find(|&b| hist[b * stride + k] > 0)
+                        .unwrap_or(MAX_BINS)
+                } else {
+                    hi
+                };
+                let constant = hi_reg == MAX_BINS || (lo == hi_reg && nan_n == 0);
+                if !constant {
+                    visited += 1;
+                    let at = Slot {
+                        feature: f,
+                        slot: first_slot + s,
+                    };
+                    scan(
+                        hist,
+                        lo,
+                        hi_reg,
+                        nan_n,
+                        totals,
+                        self.cw,
+                        lim,
+                        k,
+                        rows.len() as u64,
+                        at,
+                        &mut ws.left,
+                        &mut ws.best_left,
+                        &mut best,
+                        &mut best_proxy,
+                    );
+                }
+                hist[lo * stride..(hi + 1) * stride]
+                    .iter_mut()
+                    .for_each(|v| *v = 0);
+            }
+        }
+        best
+    }
+}
+
+/// A candidate feature and where its node bins are recorded.
+#[derive(Clone, Copy)]
+struct Slot {
+    feature: usize,
+    slot: usize,
+}
+
+#[inline]
+fn goes_left(code: u8, b: Best) -> bool {
+    if code == NAN_BIN {
+        b.missing_left
+    } else {
+        code as usize <= b.bin
+    }
+}
+
+/// Scans one feature's histogram for its best threshold (and missing-value side).
+#[allow(clippy::too_many_arguments)]
+fn scan(
+    hist: &[u32],
+    lo: usize,
+    hi_reg: usize,
+    nan_n: u64,
+    totals: &[u64],
+    cw: &[f64],
+    lim: GrowLimits,
+    k: usize,
+    n_node: u64,
+    at: Slot,
+    left: &mut [u64],
+    best_left: &mut [u64],
+    best: &mut Option<Best>,
+    best_proxy: &mut f64,
+) {
+    let stride = k + 1;
+    let msl = lim.min_samples_leaf as u64;
+    let nan_base = NAN_BIN as usize * stride;
+    let nan = &hist[nan_base..nan_base + k];
+    left.iter_mut().for_each(|v| *v = 0);
+    let mut left_n = 0u64;
+    let mut consider = |lk: &dyn Fn(usize) -> u64, n_left: u64, bin: usize, missing_left: bool| {
+        let n_right = n_node - n_left;
+        if n_left < msl || n_right < msl {
+            return;
+        }
+        let (mut wl, mut wr, mut sl, mut sr) = (0.0, 0.0, 0.0, 0.0);
+        for c in 0..k {
+            let l = lk(c) as f64 * cw[c];
+            let r = totals[c] as f64 * cw[c] - l;
+            wl += l;
+            wr += r;
+            match lim.criterion {
+                Criterion::Gini => {
+                    sl += l * l;
+                    sr += r * r;
+                }
+                Criterion::Entropy => {
+                    sl += xlogx(l);
+                    sr += xlogx(r);
+                }
+            }
+        }
+        if wl <= 0.0 || wr <= 0.0 {
+            return;
+        }
+        let proxy = match lim.criterion {
+            Criterion::Gini => sl / wl + sr / wr,
+            Criterion::Entropy => sl - xlogx(wl) + sr - xlogx(wr),
+        };
+        if proxy > *best_proxy {
+            *best_proxy = proxy;
+            *best = Some(Best {
+                feature: at.feature,
+                slot: at.slot,
+                bin,
+                missing_left,
+                nan_in_node: nan_n > 0,
+            });
+            for (c, bl) in best_left.iter_mut().enumerate() {
+                *bl = lk(c);
+            }
+        }
+    };
+    for b in lo..hi_reg {
+        let h = &hist[b * stride..b * stride + stride];
+        if h[k] == 0 {
+            continue;
+        }
+        for (l, &c) in left.iter_mut().zip(h) {
+            *l += u64::from(c);
+        }
+        left_n += u64::from(h[k]);
+        consider(&|c| left[c], left_n, b, false);
+        if nan_n > 0 {
+            consider(&|c| left[c] + u64::from(nan[c]), left_n + nan_n, b, true);
+        }
+    }
+    if nan_n > 0 {
+        // Every non-missing row left, missing rows right.
+        let h = &hist[hi_reg * stride..hi_reg * stride + stride];
+        for (l, &c) in left.iter_mut().zip(h) {
+            *l += u64::from(c);
+        }
+        left_n += u64::from(h[k]);
+        consider(&|c| left[c], left_n, MAX_BINS, false);
+    }
+}

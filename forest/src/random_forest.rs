@@ -1,0 +1,608 @@
+//! Random Forest classifier: parameters, fitting and prediction.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ndarray::{Array1, Array2, ArrayView2};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::binning::bin_matrix;
+use crate::data::{Labels, check_predict_x, check_row, check_training_x, encode_labels};
+use crate::error::{ForestError, Result, invalid};
+use crate::grow::{Criterion, GrowLimits, Shared, grow_tree};
+use crate::predict::for_row_chunks;
+use crate::rng::{below, tree_rng};
+use crate::tree::ClassTree;
+
+/// How many features each split considers (scikit-learn's `max_features`).
+#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MaxFeatures {
+    /// `max(1, floor(sqrt(n_features)))` (the classifier default).
+    #[default]
+    Sqrt,
+    /// `max(1, floor(log2(n_features)))`.
+    Log2,
+    /// `max(1, floor(fraction * n_features))`, fraction in `(0, 1]`.
+    Fraction(f64),
+    /// Exactly this many, between 1 and `n_features`.
+    Count(usize),
+    /// Every feature (plain bagging).
+    All,
+}
+
+impl MaxFeatures {
+    /// The number of features for a data set with `n_features` columns.
+    pub fn resolve(self, n_features: usize) -> Result<usize> {
+        let n = n_features as f64;
+        let k = match self {
+            MaxFeatures::Sqrt => n.sqrt().floor() as usize,
+            MaxFeatures::Log2 => n.log2().floor() as usize,
+            MaxFeatures::Fraction(f) => (f * n).floor() as usize,
+            MaxFeatures::Count(c) => {
+                if c > n_features {
+                    return Err(invalid(
+                        "max_features",
+                        format!("Count({c})"),
+                        "must not exceed the number of features in x",
+                    ));
+                }
+                c
+            }
+            MaxFeatures::All => n_features,
+        };
+        Ok(k.clamp(1, n_features.max(1)))
+    }
+
+    fn validate(self, name: &'static str) -> Result<()> {
+        match self {
+            MaxFeatures::Count(0) => Err(invalid(name, "Count(0)", "must be at least 1")),
+            MaxFeatures::Fraction(f) if !(f > 0.0 && f <= 1.0) => Err(invalid(
+                name,
+                format!("Fraction({f})"),
+                "fraction must be in (0, 1]",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How many rows each tree's bootstrap sample draws (scikit-learn's `max_samples`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MaxSamples {
+    /// `max(1, round(fraction * n_rows))`, fraction in `(0, 1]`.
+    Fraction(f64),
+    /// Exactly this many, between 1 and `n_rows`.
+    Count(usize),
+}
+
+/// Class weights (scikit-learn's `class_weight`).
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ClassWeight {
+    /// Every class weighs 1.
+    #[default]
+    Uniform,
+    /// `n_rows / (n_classes * count(class))` over the whole training set.
+    Balanced,
+    /// As `Balanced`, computed on each tree's bootstrap sample.
+    BalancedSubsample,
+    /// `(label, weight)` pairs; labels not listed weigh 1.
+    Explicit(Vec<(usize, f64)>),
+}
+
+/// Random Forest hyper-parameters, with scikit-learn's meanings and defaults.
+///
+/// ```
+/// use vigil_forest::{RandomForestParams, MaxFeatures};
+/// let params = RandomForestParams { n_estimators: 50, max_depth: Some(8), max_features: MaxFeatures::Log2, ..Default::default() };
+/// assert!(params.validate().is_ok());
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RandomForestParams {
+    /// Number of trees (default 100).
+    pub n_estimators: usize,
+    /// Maximum depth (root = 0); `None` grows until leaves are pure (default).
+    pub max_depth: Option<usize>,
+    /// Minimum rows in a node to split it (default 2).
+    pub min_samples_split: usize,
+    /// Minimum rows in each child of a split (default 1).
+    pub min_samples_leaf: usize,
+    /// Features tried per split (default [`MaxFeatures::Sqrt`]).
+    pub max_features: MaxFeatures,
+    /// Impurity measure (default Gini).
+    pub criterion: Criterion,
+    /// Whether each tree sees a bootstrap sample (default true) or all rows.
+    pub bootstrap: bool,
+    /// Rows per bootstrap sample; `None` = as many as the training set (default).
+    pub max_samples: Option<MaxSamples>,
+    /// Class weights (default uniform).
+    pub class_weight: ClassWeight,
+    /// A split must decrease weighted impurity by at least this much (default 0).
+    pub min_impurity_decrease: f64,
+    /// Compute the out-of-bag accuracy after fitting (default false; needs `bootstrap`).
+    pub oob_score: bool,
+    /// Seed: the same seed gives a bit-identical forest on any number of threads.
+    pub seed: u64,
+}
+
+impl Default for RandomForestParams {
+    fn default() -> Self {
+        RandomForestParams {
+            n_estimators: 100,
+            max_depth: None,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+            max_features: MaxFeatures::Sqrt,
+            criterion: Criterion::Gini,
+            bootstrap: true,
+            max_samples: None,
+            class_weight: ClassWeight::Uniform,
+            min_impurity_decrease: 0.0,
+            oob_score: false,
+            seed: 0,
+        }
+    }
+}
+
+/// Progress of a fit: trees finished so far and in total. Called from worker
+/// threads, in completion order.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+impl RandomForestParams {
+    /// Checks every parameter on its own (data-dependent checks happen in `fit`).
+    pub fn validate(&self) -> Result<()> {
+        if self.n_estimators == 0 {
+            return Err(invalid("n_estimators", 0, "must be at least 1"));
+        }
+        if self.max_depth == Some(0) {
+            return Err(invalid(
+                "max_depth",
+                0,
+                "must be at least 1 (or None for unlimited)",
+            ));
+        }
+        if self.min_samples_split < 2 {
+            return Err(invalid(
+                "min_samples_split",
+                self.min_samples_split,
+                "must be at least 2",
+            ));
+        }
+        if self.min_samples_leaf == 0 {
+            return Err(invalid("min_samples_leaf", 0, "must be at least 1"));
+        }
+        self.max_features.validate("max_features")?;
+        match self.max_samples {
+            Some(MaxSamples::Fraction(f)) if !(f > 0.0 && f <= 1.0) => {
+                return Err(invalid(
+                    "max_samples",
+                    format!("Fraction({f})"),
+                    "fraction must be in (0, 1]",
+                ));
+            }
+            Some(MaxSamples::Count(0)) => {
+                return Err(invalid("max_samples", "Count(0)", "must be at least 1"));
+            }
+            Some(_) if !self.bootstrap => {
+                return Err(invalid(
+                    "max_samples",
+                    format!("{:?}", self.max_samples),
+                    "needs bootstrap = true",
+                ));
+            }
+            _ => {}
+        }
+        if !(self.min_impurity_decrease >= 0.0 && self.min_impurity_decrease.is_finite()) {
+            return Err(invalid(
+                "min_impurity_decrease",
+                self.min_impurity_decrease,
+                "must be finite and >= 0",
+            ));
+        }
+        if self.oob_score && !self.bootstrap {
+            return Err(invalid(
+                "oob_score",
+                true,
+                "out-of-bag estimates need bootstrap = true",
+            ));
+        }
+        if let ClassWeight::Explicit(pairs) = &self.class_weight
+            && let Some((label, w)) = pairs.iter().find(|(_, w)| !(w.is_finite() && *w >= 0.0))
+        {
+            return Err(invalid(
+                "class_weight",
+                format!("{label} => {w}"),
+                "weights must be finite and >= 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fits a forest on `x` (rows × features; NaN = missing) and class labels `y`.
+    pub fn fit<L: Labels + ?Sized>(&self, x: ArrayView2<'_, f64>, y: &L) -> Result<RandomForest> {
+        self.fit_with_progress(x, y, &|_, _| {})
+    }
+
+    /// As [`fit`](Self::fit), calling `progress(done, total)` as each tree finishes.
+    pub fn fit_with_progress<L: Labels + ?Sized>(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &L,
+        progress: Progress<'_>,
+    ) -> Result<RandomForest> {
+        self.validate()?;
+        check_training_x(&x)?;
+        let labels = y.to_usize_labels()?;
+        let enc = encode_labels(&labels, x.nrows())?;
+        let (n_rows, n_features) = x.dim();
+        let k = enc.classes.len();
+        let mtry = self.max_features.resolve(n_features)?;
+        let n_boot = match self.max_samples {
+            None => n_rows,
+            Some(MaxSamples::Fraction(f)) => ((f * n_rows as f64).round() as usize).max(1),
+            Some(MaxSamples::Count(c)) => {
+                if c > n_rows {
+                    return Err(invalid(
+                        "max_samples",
+                        format!("Count({c})"),
+                        "must not exceed the number of rows in x",
+                    ));
+                }
+                c
+            }
+        };
+        let mut class_counts = vec![0usize; k];
+        for &c in &enc.y {
+            class_counts[c as usize] += 1;
+        }
+        let base_weight: Vec<f64> = match &self.class_weight {
+            ClassWeight::Uniform | ClassWeight::BalancedSubsample => vec![1.0; k],
+            ClassWeight::Balanced => class_counts
+                .iter()
+                .map(|&c| n_rows as f64 / (k as f64 * c as f64))
+                .collect(),
+            ClassWeight::Explicit(pairs) => enc
+                .classes
+                .iter()
+                .map(|c| {
+                    pairs
+                        .iter()
+                        .rev()
+                        .find(|(l, _)| l == c)
+                        .map_or(1.0, |(_, w)| *w)
+                })
+                .collect(),
+        };
+
+        let binned = bin_matrix(&x, self.seed);
+        let shared = Shared {
+            binned: &binned,
+            y: &enc.y,
+            n_classes: k,
+            limits: GrowLimits {
+                max_depth: self.max_depth.unwrap_or(usize::MAX),
+                min_samples_split: self.min_samples_split,
+                min_samples_leaf: self.min_samples_leaf,
+                mtry,
+                criterion: self.criterion,
+                min_impurity_decrease: self.min_impurity_decrease,
+            },
+        };
+        let done = AtomicUsize::new(0);
+        let total = self.n_estimators;
+        let grown: Vec<(ClassTree, Vec<f64>, Option<Vec<u64>>)> = (0..total)
+            .into_par_iter()
+            .map(|t| {
+                let mut rng = tree_rng(self.seed, 1, t);
+                let (rows, yc, cw) = self.sample(&shared, n_boot, &base_weight, &mut rng);
+                let in_bag = self.oob_score.then(|| {
+                    let mut bits = vec![0u64; n_rows.div_ceil(64)];
+                    for &r in &rows {
+                        bits[r as usize / 64] |= 1 << (r % 64);
+                    }
+                    bits
+                });
+                let g = grow_tree(&shared, rows, yc, &cw, &mut rng);
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                (g.tree, g.importances, in_bag)
+            })
+            .collect();
+
+        let importances = normalised_importances(
+            grown.iter().map(|(t, imp, _)| (t, imp.as_slice())),
+            n_features,
+        );
+        let trees: Vec<ClassTree> = grown.iter().map(|(t, _, _)| t.clone()).collect();
+        let mut model = RandomForest {
+            n_features,
+            classes: enc.classes,
+            trees,
+            feature_importances: importances,
+            oob_score: None,
+            oob_decision_function: None,
+        };
+        if self.oob_score {
+            let bags: Vec<&[u64]> = grown.iter().filter_map(|(_, _, b)| b.as_deref()).collect();
+            let (score, decision) = model.oob(&x, &labels, &bags);
+            model.oob_score = score;
+            model.oob_decision_function = Some(decision);
+        }
+        Ok(model)
+    }
+
+    /// One tree's in-bag rows (ascending), packed `(count << 32) | class`, and the
+    /// class weights it uses.
+    fn sample(
+        &self,
+        shared: &Shared<'_>,
+        n_boot: usize,
+        base_weight: &[f64],
+        rng: &mut crate::rng::TreeRng,
+    ) -> (Vec<u32>, Vec<u64>, Vec<f64>) {
+        let n = shared.y.len();
+        let k = shared.n_classes;
+        let mut counts = vec![0u32; n];
+        if self.bootstrap {
+            for _ in 0..n_boot {
+                counts[below(rng, n)] += 1;
+            }
+        } else {
+            counts.iter_mut().for_each(|c| *c = 1);
+        }
+        let in_bag = counts.iter().filter(|&&c| c > 0).count();
+        let mut rows = Vec::with_capacity(in_bag);
+        let mut yc = Vec::with_capacity(in_bag);
+        let mut class_n = vec![0u64; k];
+        for (r, &c) in counts.iter().enumerate() {
+            if c > 0 {
+                let y = shared.y[r];
+                rows.push(r as u32);
+                yc.push((u64::from(c) << 32) | u64::from(y));
+                class_n[y as usize] += u64::from(c);
+            }
+        }
+        let cw = if self.class_weight == ClassWeight::BalancedSubsample {
+            let total: u64 = class_n.iter().sum();
+            class_n
+                .iter()
+                .map(|&c| {
+                    if c > 0 {
+                        total as f64 / (k as f64 * c as f64)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        } else {
+            base_weight.to_vec()
+        };
+        (rows, yc, cw)
+    }
+}
+
+/// scikit-learn's `feature_importances_`: each tree's impurity decreases normalised
+/// to sum 1, averaged over the trees that split at all, normalised again.
+fn normalised_importances<'a>(
+    trees: impl Iterator<Item = (&'a ClassTree, &'a [f64])>,
+    n_features: usize,
+) -> Vec<f64> {
+    let mut sum = vec![0.0; n_features];
+    let mut n = 0usize;
+    for (tree, imp) in trees {
+        if tree.nodes.len() <= 1 {
+            continue;
+        }
+        let total: f64 = imp.iter().sum();
+        n += 1;
+        if total > 0.0 {
+            for (s, v) in sum.iter_mut().zip(imp) {
+                *s += v / total;
+            }
+        }
+    }
+    let total: f64 = sum.iter().sum();
+    if n == 0 || total <= 0.0 {
+        return vec![0.0; n_features];
+    }
+    sum.iter().map(|v| v / total).collect()
+}
+
+/// A fitted Random Forest classifier.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomForest {
+    pub(crate) n_features: usize,
+    pub(crate) classes: Vec<usize>,
+    pub(crate) trees: Vec<ClassTree>,
+    pub(crate) feature_importances: Vec<f64>,
+    pub(crate) oob_score: Option<f64>,
+    pub(crate) oob_decision_function: Option<Array2<f64>>,
+}
+
+impl RandomForest {
+    /// Number of features the model was trained on.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// The class labels, in the order of `predict_proba`'s columns.
+    pub fn classes(&self) -> &[usize] {
+        &self.classes
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Total nodes over all trees.
+    pub fn n_nodes(&self) -> usize {
+        self.trees.iter().map(|t| t.nodes.len()).sum()
+    }
+
+    /// Total leaves over all trees.
+    pub fn n_leaves(&self) -> usize {
+        self.trees.iter().map(ClassTree::n_leaves).sum()
+    }
+
+    /// Depth of the deepest tree.
+    pub fn max_depth(&self) -> usize {
+        self.trees.iter().map(ClassTree::depth).max().unwrap_or(0)
+    }
+
+    /// Impurity-based importances, normalised as scikit-learn's `feature_importances_`
+    /// (sum 1 unless no tree split at all).
+    pub fn feature_importances(&self) -> &[f64] {
+        &self.feature_importances
+    }
+
+    /// Out-of-bag accuracy, if the forest was fitted with `oob_score = true` (rows
+    /// that were in every tree's sample are left out, as in scikit-learn).
+    pub fn oob_score(&self) -> Option<f64> {
+        self.oob_score
+    }
+
+    /// Out-of-bag class probabilities per training row (NaN for rows never out of
+    /// bag), if fitted with `oob_score = true`. Not kept by serialisation.
+    pub fn oob_decision_function(&self) -> Option<&Array2<f64>> {
+        self.oob_decision_function.as_ref()
+    }
+
+    /// Class probabilities for every row of `x`: rows × classes, each row summing to 1.
+    pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        check_predict_x(&x, self.n_features)?;
+        let k = self.classes.len();
+        let mut out = vec![0.0; x.nrows() * k];
+        let scale = 1.0 / self.trees.len() as f64;
+        for_row_chunks(&x, &mut out, k, |rows, out| {
+            let nf = self.n_features;
+            for tree in &self.trees {
+                for (row, o) in rows.chunks_exact(nf).zip(out.chunks_exact_mut(k)) {
+                    for (o, &v) in o.iter_mut().zip(tree.leaf_values(row, k)) {
+                        *o += f64::from(v);
+                    }
+                }
+            }
+            out.iter_mut().for_each(|o| *o *= scale);
+        });
+        Array2::from_shape_vec((x.nrows(), k), out)
+            .map_err(|e| ForestError::CorruptModel(e.to_string()))
+    }
+
+    /// Class probabilities for one row (the low-latency path for serving).
+    pub fn predict_proba_row(&self, row: &[f64]) -> Result<Vec<f64>> {
+        let mut out = vec![0.0; self.classes.len()];
+        self.predict_proba_row_into(row, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`predict_proba_row`](Self::predict_proba_row), writing into `out`
+    /// (length = number of classes); allocates nothing.
+    pub fn predict_proba_row_into(&self, row: &[f64], out: &mut [f64]) -> Result<()> {
+        check_row(row, self.n_features)?;
+        let k = self.classes.len();
+        if out.len() != k {
+            return Err(ForestError::BufferLength {
+                expected: k,
+                found: out.len(),
+            });
+        }
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for tree in &self.trees {
+            for (o, &v) in out.iter_mut().zip(tree.leaf_values(row, k)) {
+                *o += f64::from(v);
+            }
+        }
+        let scale = 1.0 / self.trees.len() as f64;
+        out.iter_mut().for_each(|o| *o *= scale);
+        Ok(())
+    }
+
+    /// The most probable class label of each row (ties go to the smaller label).
+    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Array1<usize>> {
+        let p = self.predict_proba(x)?;
+        Ok(p.rows()
+            .into_iter()
+            .map(|r| self.classes[argmax(r.as_slice().unwrap_or(&r.to_vec()))])
+            .collect())
+    }
+
+    /// Mean accuracy on `x`, `y` (what scikit-learn's `score` returns).
+    pub fn score<L: Labels + ?Sized>(&self, x: ArrayView2<'_, f64>, y: &L) -> Result<f64> {
+        let labels = y.to_usize_labels()?;
+        if labels.len() != x.nrows() {
+            return Err(ForestError::LengthMismatch {
+                x_rows: x.nrows(),
+                y_len: labels.len(),
+            });
+        }
+        if labels.is_empty() {
+            return Err(ForestError::EmptyData {
+                rows: 0,
+                columns: x.ncols(),
+            });
+        }
+        let pred = self.predict(x)?;
+        let hits = pred
+            .iter()
+            .zip(labels.iter())
+            .filter(|(a, b)| a == b)
+            .count();
+        Ok(hits as f64 / labels.len() as f64)
+    }
+
+    fn oob(
+        &self,
+        x: &ArrayView2<'_, f64>,
+        labels: &[usize],
+        in_bag: &[&[u64]],
+    ) -> (Option<f64>, Array2<f64>) {
+        let k = self.classes.len();
+        let mut out = vec![0.0; x.nrows() * k];
+        for_row_chunks_indexed(x, &mut out, k, |first, rows, out| {
+            let nf = self.n_features;
+            for (i, (row, o)) in rows
+                .chunks_exact(nf)
+                .zip(out.chunks_exact_mut(k))
+                .enumerate()
+            {
+                let r = first + i;
+                let mut n = 0usize;
+                for (tree, bag) in self.trees.iter().zip(in_bag) {
+                    if bag[r / 64] >> (r % 64) & 1 == 0 {
+                        n += 1;
+                        for (o, &v) in o.iter_mut().zip(tree.leaf_values(row, k)) {
+                            *o += f64::from(v);
+                        }
+                    }
+                }
+                let scale = if n > 0 { 1.0 / n as f64 } else { f64::NAN };
+                o.iter_mut().for_each(|o| *o *= scale);
+            }
+        });
+        let (mut hits, mut n) = (0usize, 0usize);
+        for (o, &label) in out.chunks_exact(k).zip(labels) {
+            if !o[0].is_nan() {
+                n += 1;
+                hits += usize::from(self.classes[argmax(o)] == label);
+            }
+        }
+        let score = (n > 0).then(|| hits as f64 / n as f64);
+        let decision =
+            Array2::from_shape_vec((x.nrows(), k), out).unwrap_or_else(|_| Array2::zeros((0, k)));
+        (score, decision)
+    }
+}
+
+use crate::predict::for_row_chunks_indexed;
+
+pub(crate) fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &p) in v.iter().enumerate() {
+        if p > v[best] {
+            best = i;
+        }
+    }
+    best
+}
