@@ -1,1 +1,493 @@
-//! PostgreSQL storage (being written).
+//! PostgreSQL storage: many worker processes, on many machines, sharing studies.
+//!
+//! Tables live in one schema (default `vigil_tuning`), created on first connect:
+//! `studies(study_id, name UNIQUE, direction, next_number, finish_counter)` and
+//! `trials(trial_id, study_id, number, state, value, params, intermediate, pending,
+//! fixed, user_attrs, fail_reason, datetime_start, datetime_complete, heartbeat,
+//! finished_seq)`, the per-trial maps as `jsonb`.
+//!
+//! Concurrency, the way Optuna's RDB storage does it and a little stricter:
+//! - a new trial takes its number under the study row's lock, so numbers are 0, 1, …
+//!   without gaps or repeats;
+//! - an enqueued trial is claimed with `FOR UPDATE SKIP LOCKED`, so exactly one worker
+//!   gets it and no worker waits for another;
+//! - every write to a trial says `WHERE state = 'RUNNING'`, so finished trials never
+//!   change ([`Error::TrialFinished`]);
+//! - heartbeats use the database clock; `fail_stale_trials` fails running trials whose
+//!   heartbeat is older than the grace period;
+//! - finishing a trial bumps the study's `finish_counter` under the study row lock and
+//!   stamps the trial with it, so readers can cache finished trials and fetch only the
+//!   rest (finishes commit in counter order).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Row, Statement};
+
+use super::memory::stale_reason;
+use super::{Storage, TrialList};
+use crate::Direction;
+use crate::distributions::ParamValue;
+use crate::error::{Error, Result};
+use crate::serde_f64::JsonF64;
+use crate::trial::{FrozenTrial, Param, TrialState, now_unix};
+
+const TRIAL_COLS: &str = "trial_id, number, state, value, params::text, intermediate::text, \
+     pending::text, fixed::text, user_attrs::text, fail_reason, datetime_start, \
+     datetime_complete, finished_seq";
+
+#[derive(Debug)]
+struct Statements {
+    find_study: Statement,
+    create_study: Statement,
+    claim_waiting: Statement,
+    next_number: Statement,
+    insert_trial: Statement,
+    set_param: Statement,
+    set_pending: Statement,
+    set_intermediate: Statement,
+    set_user_attr: Statement,
+    study_of_trial: Statement,
+    bump_finish: Statement,
+    finish: Statement,
+    trial_state: Statement,
+    trials_since: Statement,
+    one_trial: Statement,
+    heartbeat: Statement,
+    fail_stale: Statement,
+}
+
+#[derive(Debug, Default)]
+struct StudyCache {
+    finished: BTreeMap<u64, Arc<FrozenTrial>>,
+    last_seq: i64,
+}
+
+struct Conn {
+    client: Client,
+    st: Statements,
+    cache: HashMap<u64, StudyCache>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").finish_non_exhaustive()
+    }
+}
+
+/// Studies in PostgreSQL. See the [module docs](self). One connection per storage
+/// value; threads of one process share it (each operation is short).
+#[derive(Debug)]
+pub struct PostgresStorage {
+    schema: String,
+    conn: Mutex<Conn>,
+}
+
+fn valid_schema(schema: &str) -> bool {
+    !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::CorruptStorage(what.to_string())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+impl PostgresStorage {
+    /// Connect to `url` (e.g. `postgres://user:pass@host:5432/db`) and use the schema
+    /// `vigil_tuning`, creating its tables if needed.
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_schema(url, "vigil_tuning")
+    }
+
+    /// Like [`PostgresStorage::connect`] with another schema (lower-case letters,
+    /// digits and `_`; tests use one schema each).
+    pub fn connect_with_schema(url: &str, schema: &str) -> Result<Self> {
+        if !valid_schema(schema) {
+            return Err(Error::InvalidSetting {
+                name: "schema",
+                reason: format!("`{schema}` is not a lower-case SQL identifier"),
+            });
+        }
+        let mut client = Client::connect(url, NoTls)?;
+        let s = schema;
+        // Concurrent first connects race on CREATE ... IF NOT EXISTS; serialise them.
+        let ddl = format!(
+            "BEGIN;
+             SELECT pg_advisory_xact_lock(7425001);
+             CREATE SCHEMA IF NOT EXISTS {s};
+             CREATE TABLE IF NOT EXISTS {s}.studies (
+                 study_id BIGSERIAL PRIMARY KEY,
+                 name TEXT NOT NULL UNIQUE,
+                 direction TEXT NOT NULL,
+                 next_number BIGINT NOT NULL DEFAULT 0,
+                 finish_counter BIGINT NOT NULL DEFAULT 0);
+             CREATE TABLE IF NOT EXISTS {s}.trials (
+                 trial_id BIGSERIAL PRIMARY KEY,
+                 study_id BIGINT NOT NULL REFERENCES {s}.studies(study_id),
+                 number BIGINT NOT NULL,
+                 state TEXT NOT NULL,
+                 value DOUBLE PRECISION,
+                 params JSONB NOT NULL DEFAULT '{{}}',
+                 intermediate JSONB NOT NULL DEFAULT '{{}}',
+                 pending JSONB NOT NULL DEFAULT '{{}}',
+                 fixed JSONB NOT NULL DEFAULT '{{}}',
+                 user_attrs JSONB NOT NULL DEFAULT '{{}}',
+                 fail_reason TEXT,
+                 datetime_start DOUBLE PRECISION,
+                 datetime_complete DOUBLE PRECISION,
+                 heartbeat TIMESTAMPTZ,
+                 finished_seq BIGINT,
+                 UNIQUE (study_id, number));
+             CREATE INDEX IF NOT EXISTS trials_study_state ON {s}.trials (study_id, state);
+             COMMIT;"
+        );
+        client.batch_execute(&ddl)?;
+        let running = "state = 'RUNNING'";
+        let st = Statements {
+            find_study: client.prepare(&format!(
+                "SELECT study_id, direction FROM {s}.studies WHERE name = $1"
+            ))?,
+            create_study: client.prepare(&format!(
+                "INSERT INTO {s}.studies (name, direction) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING RETURNING study_id"
+            ))?,
+            claim_waiting: client.prepare(&format!(
+                "UPDATE {s}.trials SET state = 'RUNNING', datetime_start = $2,
+                        heartbeat = NULL
+                 WHERE trial_id = (
+                     SELECT trial_id FROM {s}.trials
+                     WHERE study_id = $1 AND state = 'WAITING'
+                     ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING {TRIAL_COLS}"
+            ))?,
+            next_number: client.prepare(&format!(
+                "UPDATE {s}.studies SET next_number = next_number + 1
+                 WHERE study_id = $1 RETURNING next_number - 1"
+            ))?,
+            insert_trial: client.prepare(&format!(
+                "INSERT INTO {s}.trials (study_id, number, state, fixed, datetime_start)
+                 VALUES ($1, $2, $3, $4::text::jsonb, $5) RETURNING {TRIAL_COLS}"
+            ))?,
+            set_param: client.prepare(&format!(
+                "UPDATE {s}.trials SET params = params || jsonb_build_object($2::text, $3::text::jsonb)
+                 WHERE trial_id = $1 AND {running}"
+            ))?,
+            set_pending: client.prepare(&format!(
+                "UPDATE {s}.trials SET pending = $2::text::jsonb WHERE trial_id = $1 AND {running}"
+            ))?,
+            set_intermediate: client.prepare(&format!(
+                "UPDATE {s}.trials
+                 SET intermediate = intermediate || jsonb_build_object($2::text, $3::text::jsonb)
+                 WHERE trial_id = $1 AND {running}"
+            ))?,
+            set_user_attr: client.prepare(&format!(
+                "UPDATE {s}.trials SET user_attrs = user_attrs || jsonb_build_object($2::text, $3::text::jsonb)
+                 WHERE trial_id = $1 AND {running}"
+            ))?,
+            study_of_trial: client.prepare(&format!(
+                "SELECT study_id FROM {s}.trials WHERE trial_id = $1"
+            ))?,
+            bump_finish: client.prepare(&format!(
+                "UPDATE {s}.studies SET finish_counter = finish_counter + 1
+                 WHERE study_id = $1 RETURNING finish_counter"
+            ))?,
+            finish: client.prepare(&format!(
+                "UPDATE {s}.trials SET state = $2, value = $3, fail_reason = $4,
+                        datetime_complete = $5, finished_seq = $6, heartbeat = NULL
+                 WHERE trial_id = $1 AND {running}"
+            ))?,
+            trial_state: client.prepare(&format!(
+                "SELECT state FROM {s}.trials WHERE trial_id = $1"
+            ))?,
+            trials_since: client.prepare(&format!(
+                "SELECT {TRIAL_COLS} FROM {s}.trials
+                 WHERE study_id = $1 AND (finished_seq IS NULL OR finished_seq > $2)"
+            ))?,
+            one_trial: client.prepare(&format!(
+                "SELECT {TRIAL_COLS} FROM {s}.trials WHERE trial_id = $1"
+            ))?,
+            heartbeat: client.prepare(&format!(
+                "UPDATE {s}.trials SET heartbeat = clock_timestamp()
+                 WHERE trial_id = $1 AND {running}"
+            ))?,
+            fail_stale: client.prepare(&format!(
+                "UPDATE {s}.trials SET state = 'FAIL', fail_reason = $3, datetime_complete = $4,
+                        finished_seq = $5, heartbeat = NULL
+                 WHERE study_id = $1 AND {running} AND heartbeat IS NOT NULL
+                   AND heartbeat < clock_timestamp() - make_interval(secs => $2)
+                 RETURNING trial_id"
+            ))?,
+        };
+        Ok(PostgresStorage {
+            schema: schema.to_owned(),
+            conn: Mutex::new(Conn {
+                client,
+                st,
+                cache: HashMap::new(),
+            }),
+        })
+    }
+
+    /// The schema holding the tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Turn "0 rows updated" into the right error.
+    fn not_running(c: &mut Conn, trial_id: u64) -> Error {
+        let id = trial_id as i64;
+        match c.client.query_opt(&c.st.trial_state, &[&id]) {
+            Ok(Some(row)) => {
+                let s: String = row.get(0);
+                match TrialState::parse(&s) {
+                    Some(state) => Error::TrialFinished { trial_id, state },
+                    None => corrupt(format!("trial {trial_id} has state {s}")),
+                }
+            }
+            Ok(None) => Error::UnknownTrial(trial_id),
+            Err(e) => e.into(),
+        }
+    }
+
+    fn update_running(
+        &self,
+        trial_id: u64,
+        pick: impl Fn(&Statements) -> &Statement,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<()> {
+        let mut c = self.conn();
+        let c = &mut *c;
+        let n = c.client.execute(pick(&c.st), params)?;
+        if n == 0 {
+            return Err(Self::not_running(c, trial_id));
+        }
+        Ok(())
+    }
+}
+
+fn row_to_trial(row: &Row) -> Result<FrozenTrial> {
+    let trial_id: i64 = row.get(0);
+    let number: i64 = row.get(1);
+    let state: String = row.get(2);
+    let state = TrialState::parse(&state).ok_or_else(|| corrupt(format!("state {state}")))?;
+    let mut t = FrozenTrial::new(trial_id as u64, number as u64, state);
+    t.value = row.get(3);
+    let text = |i: usize| -> String { row.get(i) };
+    t.params = serde_json::from_str(&text(4)).map_err(corrupt)?;
+    let inter: BTreeMap<u64, JsonF64> = serde_json::from_str(&text(5)).map_err(corrupt)?;
+    t.intermediate_values = inter.into_iter().map(|(k, v)| (k, v.0)).collect();
+    t.pending_params = serde_json::from_str(&text(6)).map_err(corrupt)?;
+    t.fixed_params = serde_json::from_str(&text(7)).map_err(corrupt)?;
+    t.user_attrs = serde_json::from_str(&text(8)).map_err(corrupt)?;
+    t.fail_reason = row.get(9);
+    t.datetime_start = row.get(10);
+    t.datetime_complete = row.get(11);
+    Ok(t)
+}
+
+impl Storage for PostgresStorage {
+    fn create_study(&self, name: &str, direction: Direction) -> Result<u64> {
+        let mut c = self.conn();
+        let c = &mut *c;
+        match c
+            .client
+            .query_opt(&c.st.create_study, &[&name, &direction.as_str()])?
+        {
+            Some(row) => Ok(row.get::<_, i64>(0) as u64),
+            None => Err(Error::StudyExists(name.to_owned())),
+        }
+    }
+
+    fn find_study(&self, name: &str) -> Result<Option<(u64, Direction)>> {
+        let mut c = self.conn();
+        let c = &mut *c;
+        let Some(row) = c.client.query_opt(&c.st.find_study, &[&name])? else {
+            return Ok(None);
+        };
+        let id: i64 = row.get(0);
+        let dir: String = row.get(1);
+        let dir = Direction::parse(&dir).ok_or_else(|| corrupt(format!("direction {dir}")))?;
+        Ok(Some((id as u64, dir)))
+    }
+
+    fn enqueue_trial(&self, study_id: u64, fixed: &BTreeMap<String, ParamValue>) -> Result<u64> {
+        let fixed = to_json(fixed)?;
+        let mut c = self.conn();
+        let c = &mut *c;
+        let sid = study_id as i64;
+        let mut tx = c.client.transaction()?;
+        let number: i64 = tx
+            .query_opt(&c.st.next_number, &[&sid])?
+            .ok_or_else(|| Error::StudyNotFound(format!("#{study_id}")))?
+            .get(0);
+        let none: Option<f64> = None;
+        let row = tx.query_one(
+            &c.st.insert_trial,
+            &[&sid, &number, &"WAITING", &fixed, &none],
+        )?;
+        tx.commit()?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn start_trial(&self, study_id: u64) -> Result<FrozenTrial> {
+        let mut c = self.conn();
+        let c = &mut *c;
+        let sid = study_id as i64;
+        let now = now_unix();
+        if let Some(row) = c.client.query_opt(&c.st.claim_waiting, &[&sid, &now])? {
+            return row_to_trial(&row);
+        }
+        let mut tx = c.client.transaction()?;
+        let number: i64 = tx
+            .query_opt(&c.st.next_number, &[&sid])?
+            .ok_or_else(|| Error::StudyNotFound(format!("#{study_id}")))?
+            .get(0);
+        let row = tx.query_one(
+            &c.st.insert_trial,
+            &[&sid, &number, &"RUNNING", &"{}", &Some(now)],
+        )?;
+        tx.commit()?;
+        row_to_trial(&row)
+    }
+
+    fn set_param(&self, trial_id: u64, name: &str, param: &Param) -> Result<()> {
+        let json = to_json(param)?;
+        let id = trial_id as i64;
+        self.update_running(trial_id, |s| &s.set_param, &[&id, &name, &json])
+    }
+
+    fn set_pending_params(&self, trial_id: u64, params: &BTreeMap<String, f64>) -> Result<()> {
+        let json = to_json(params)?;
+        let id = trial_id as i64;
+        self.update_running(trial_id, |s| &s.set_pending, &[&id, &json])
+    }
+
+    fn set_intermediate(&self, trial_id: u64, step: u64, value: f64) -> Result<()> {
+        let json = to_json(&JsonF64(value))?;
+        let id = trial_id as i64;
+        let key = step.to_string();
+        self.update_running(trial_id, |s| &s.set_intermediate, &[&id, &key, &json])
+    }
+
+    fn set_user_attr(&self, trial_id: u64, key: &str, value: serde_json::Value) -> Result<()> {
+        let json = to_json(&value)?;
+        let id = trial_id as i64;
+        self.update_running(trial_id, |s| &s.set_user_attr, &[&id, &key, &json])
+    }
+
+    fn finish_trial(
+        &self,
+        trial_id: u64,
+        state: TrialState,
+        value: Option<f64>,
+        fail_reason: Option<&str>,
+    ) -> Result<()> {
+        if !state.is_finished() {
+            return Err(Error::InvalidSetting {
+                name: "state",
+                reason: format!("{state:?} is not a finished state"),
+            });
+        }
+        let mut c = self.conn();
+        let c = &mut *c;
+        let id = trial_id as i64;
+        let sid: i64 = c
+            .client
+            .query_opt(&c.st.study_of_trial, &[&id])?
+            .ok_or(Error::UnknownTrial(trial_id))?
+            .get(0);
+        let mut tx = c.client.transaction()?;
+        // Study row first, then the trial: the lock order used everywhere.
+        let seq: i64 = tx.query_one(&c.st.bump_finish, &[&sid])?.get(0);
+        let n = tx.execute(
+            &c.st.finish,
+            &[
+                &id,
+                &state.as_str(),
+                &value,
+                &fail_reason,
+                &now_unix(),
+                &seq,
+            ],
+        )?;
+        if n == 0 {
+            drop(tx);
+            return Err(Self::not_running(c, trial_id));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn trials(&self, study_id: u64) -> Result<TrialList> {
+        let mut c = self.conn();
+        let c = &mut *c;
+        let sid = study_id as i64;
+        let last_seq = c.cache.get(&study_id).map_or(0, |s| s.last_seq);
+        let rows = c.client.query(&c.st.trials_since, &[&sid, &last_seq])?;
+        let cache = c.cache.entry(study_id).or_default();
+        let mut live: BTreeMap<u64, Arc<FrozenTrial>> = BTreeMap::new();
+        for row in &rows {
+            let t = Arc::new(row_to_trial(row)?);
+            let seq: Option<i64> = row.get(12);
+            if let (true, Some(seq)) = (t.state.is_finished(), seq) {
+                cache.last_seq = cache.last_seq.max(seq);
+                cache.finished.insert(t.number, t);
+            } else {
+                live.insert(t.number, t);
+            }
+        }
+        let mut all: Vec<Arc<FrozenTrial>> = cache.finished.values().cloned().collect();
+        all.extend(live.into_values());
+        all.sort_by_key(|t| t.number);
+        Ok(all.into())
+    }
+
+    fn trial(&self, trial_id: u64) -> Result<Arc<FrozenTrial>> {
+        let mut c = self.conn();
+        let c = &mut *c;
+        let id = trial_id as i64;
+        let row = c
+            .client
+            .query_opt(&c.st.one_trial, &[&id])?
+            .ok_or(Error::UnknownTrial(trial_id))?;
+        Ok(Arc::new(row_to_trial(&row)?))
+    }
+
+    fn heartbeat(&self, trial_id: u64) -> Result<()> {
+        let id = trial_id as i64;
+        self.update_running(trial_id, |s| &s.heartbeat, &[&id])
+    }
+
+    fn fail_stale_trials(&self, study_id: u64, grace: Duration) -> Result<Vec<u64>> {
+        let mut c = self.conn();
+        let c = &mut *c;
+        let sid = study_id as i64;
+        let mut tx = c.client.transaction()?;
+        let seq: i64 = tx.query_one(&c.st.bump_finish, &[&sid])?.get(0);
+        let rows = tx.query(
+            &c.st.fail_stale,
+            &[
+                &sid,
+                &grace.as_secs_f64(),
+                &stale_reason(grace),
+                &now_unix(),
+                &seq,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+    }
+}

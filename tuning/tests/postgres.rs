@@ -1,0 +1,268 @@
+//! Several worker processes share one study in the real PostgreSQL server that the test
+//! harness starts (`VIGIL_TEST_DATABASE_URL`). Each test uses its own schema.
+//!
+//! The test re-runs its own binary as worker processes (`VIGIL_TUNING_ROLE`).
+#![cfg(feature = "postgres")]
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vigil_tuning::{
+    Direction, Error, Heartbeat, ParamValue, PostgresStorage, Storage, Study, TrialState,
+};
+
+const ROLE: &str = "VIGIL_TUNING_ROLE";
+
+/// The value of a service variable, or `None` (printing why) when the harness
+/// did not start that service. Panics when services are required.
+#[allow(clippy::print_stderr)] // the one line saying a test was skipped
+fn service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            if std::env::var("VIGIL_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("{var} is not set but VIGIL_REQUIRE_SERVICES=1: run scripts/test.sh");
+            }
+            eprintln!("skipped: {var} not set (run scripts/test.sh to start the services)");
+            None
+        }
+    }
+}
+
+fn heartbeat() -> Heartbeat {
+    Heartbeat {
+        interval: Duration::from_millis(200),
+        grace_period: Duration::from_millis(1000),
+    }
+}
+
+#[allow(clippy::unwrap_used)]
+fn open(url: &str, schema: &str, seed: u64) -> Study {
+    let storage = PostgresStorage::connect_with_schema(url, schema).unwrap();
+    Study::builder()
+        .name("shared")
+        .direction(Direction::Minimize)
+        .seed(seed)
+        .shared_storage(Arc::new(storage))
+        .load_if_exists(true)
+        .heartbeat(heartbeat())
+        .build()
+        .unwrap()
+}
+
+fn objective(t: &mut vigil_tuning::Trial<'_>) -> vigil_tuning::ObjectiveResult {
+    let x = t.suggest_float("x", -5.0, 5.0)?;
+    let k = t.suggest_categorical("k", &["a", "b", "c"])?;
+    std::thread::sleep(Duration::from_millis(15));
+    Ok(x * x + if k == "b" { 0.0 } else { 1.0 })
+}
+
+/// A worker process: runs trials, printing which trial ids it ran.
+#[test]
+fn pg_worker_entry() {
+    let role = std::env::var(ROLE).unwrap_or_default();
+    if role != "pg-worker" && role != "pg-crasher" {
+        return;
+    }
+    let url = std::env::var("VIGIL_TEST_DATABASE_URL").unwrap();
+    let schema = std::env::var("VIGIL_TUNING_SCHEMA").unwrap();
+    let seed: u64 = std::env::var("VIGIL_TUNING_SEED").unwrap().parse().unwrap();
+    let study = open(&url, &schema, seed);
+    if role == "pg-crasher" {
+        // Starts a trial and hangs in it until killed.
+        study
+            .optimize(1, None, |t| {
+                t.suggest_float("x", -5.0, 5.0)?;
+                t.suggest_categorical("k", &["a", "b", "c"])?;
+                std::thread::sleep(Duration::from_secs(120));
+                Ok(0.0)
+            })
+            .unwrap();
+        return;
+    }
+    study
+        .optimize(8, None, |t| {
+            let r = objective(t);
+            println!("RAN {}", t.id());
+            r
+        })
+        .unwrap();
+}
+
+#[allow(clippy::unwrap_used)]
+fn spawn(role: &str, url: &str, schema: &str, seed: u64) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "pg_worker_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, role)
+        .env("VIGIL_TEST_DATABASE_URL", url)
+        .env("VIGIL_TUNING_SCHEMA", schema)
+        .env("VIGIL_TUNING_SEED", seed.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[allow(clippy::unwrap_used)]
+fn unique_schema(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("tuning_{tag}_{}_{nanos}", std::process::id())
+}
+
+#[test]
+fn many_processes_share_one_study() {
+    let Some(url) = service("VIGIL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = unique_schema("share");
+    let study = open(&url, &schema, 0);
+
+    // A worker that dies mid-trial.
+    let mut crasher = spawn("pg-crasher", &url, &schema, 99);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "crasher never started its trial");
+        let trials = study.trials().unwrap();
+        if trials.len() == 1 && trials[0].params.len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    crasher.kill().unwrap();
+    crasher.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+
+    // Known-good settings to try first: each must run exactly once.
+    let fixed_x = [0.5, -0.5, 1.5, -1.5, 2.5, -2.5];
+    for x in fixed_x {
+        study
+            .enqueue_trial([("x", ParamValue::Float(x)), ("k", "b".into())])
+            .unwrap();
+    }
+
+    let workers: Vec<_> = (0..3)
+        .map(|i| spawn("pg-worker", &url, &schema, i))
+        .collect();
+    let mut ran: Vec<u64> = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "worker failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            // The harness prints "test pg_worker_entry ... " before the first line.
+            if let Some((_, id)) = line.split_once("RAN ") {
+                ran.push(id.trim().parse().unwrap());
+            }
+        }
+    }
+    assert_eq!(ran.len(), 24);
+    let unique: HashSet<u64> = ran.iter().copied().collect();
+    assert_eq!(unique.len(), 24, "a trial ran in two workers");
+
+    let trials = study.trials().unwrap();
+    assert_eq!(trials.len(), 25);
+    let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..25).collect::<Vec<_>>());
+    assert_eq!(trials[0].state, TrialState::Fail);
+    assert!(
+        trials[0]
+            .fail_reason
+            .as_deref()
+            .unwrap()
+            .contains("heartbeat")
+    );
+    assert!(trials[1..].iter().all(|t| t.state == TrialState::Complete));
+    // Every enqueued setting ran once, in the trials created for it.
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    for t in &trials[1..=6] {
+        let x = t.param("x").unwrap().as_f64().unwrap();
+        *seen.entry(x.to_bits()).or_default() += 1;
+        assert_eq!(t.param("k").unwrap().as_str(), Some("b"));
+    }
+    for x in fixed_x {
+        assert_eq!(seen.get(&x.to_bits()), Some(&1), "enqueued x = {x}");
+    }
+    // No duplicate suggestions among the sampled trials.
+    let xs: HashSet<u64> = trials[7..]
+        .iter()
+        .map(|t| t.param("x").unwrap().as_f64().unwrap().to_bits())
+        .collect();
+    assert_eq!(xs.len(), 18);
+
+    // Finished trials are immutable.
+    let storage = PostgresStorage::connect_with_schema(&url, &schema).unwrap();
+    let done = &trials[3];
+    assert!(matches!(
+        storage.finish_trial(done.trial_id, TrialState::Fail, None, None),
+        Err(Error::TrialFinished { .. })
+    ));
+    assert!(matches!(
+        storage.set_intermediate(done.trial_id, 0, 1.0),
+        Err(Error::TrialFinished { .. })
+    ));
+    assert!(matches!(
+        storage.trial(u64::MAX >> 2),
+        Err(Error::UnknownTrial(_))
+    ));
+    assert!(matches!(
+        Study::load("no-such-study", Arc::new(storage)),
+        Err(Error::StudyNotFound(_))
+    ));
+    drop_schema(&url, &schema);
+}
+
+#[test]
+fn concurrent_claims_of_enqueued_trials_are_exclusive() {
+    let Some(url) = service("VIGIL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = unique_schema("claim");
+    let a = PostgresStorage::connect_with_schema(&url, &schema).unwrap();
+    let sid = a.create_study("claims", Direction::Maximize).unwrap();
+    for i in 0..40 {
+        a.enqueue_trial(sid, &[("i".to_owned(), ParamValue::Int(i))].into())
+            .unwrap();
+    }
+    // Four connections claim at once, threads of one process.
+    let claimed: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                let schema = schema.clone();
+                s.spawn(move || {
+                    let st = PostgresStorage::connect_with_schema(&url, &schema).unwrap();
+                    (0..10)
+                        .map(|_| st.start_trial(sid).unwrap().trial_id)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let all: HashSet<u64> = claimed.iter().flatten().copied().collect();
+    assert_eq!(all.len(), 40, "an enqueued trial was claimed twice");
+    let trials = a.trials(sid).unwrap();
+    assert_eq!(trials.len(), 40);
+    assert!(trials.iter().all(|t| t.state == TrialState::Running));
+    drop_schema(&url, &schema);
+}
+
+#[allow(clippy::unwrap_used)]
+fn drop_schema(url: &str, schema: &str) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
