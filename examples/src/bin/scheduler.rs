@@ -1,0 +1,297 @@
+//! Automated retraining: runs the training job on a schedule.
+//!
+//! ```text
+//! scheduler                       # daily at 02:00 UTC (cron `0 2 * * *`)
+//! scheduler --cron "*/30 * * * *" # every 30 minutes
+//! scheduler --every 1h            # for testing
+//! scheduler --once --promote      # one job now, then evaluate and promote
+//! scheduler -- --source postgres  # arguments after `--` go to the pipeline
+//! ```
+//!
+//! Each job is the `pipeline` binary run as a child process (a crash in a job
+//! never takes the scheduler down), followed by `evaluate --promote` when
+//! `--promote` is given. A lock file keeps two jobs from running at once, also
+//! across scheduler processes. A failed job is logged and retried with
+//! exponential back-off up to `--retries` times; after that the scheduler
+//! waits for the next slot. SIGINT / SIGTERM stop it cleanly: a running job is
+//! asked to stop (SIGTERM) and waited for.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI: its output is the point
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use clap::Parser;
+use vigil_examples::schedule::{Backoff, JobLock, Schedule, format_duration, parse_duration};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scheduler",
+    version,
+    about = "Runs the Vigil training pipeline on a schedule"
+)]
+struct Args {
+    /// Cron expression in UTC: five fields (`min hour dom month dow`) or six with seconds first.
+    #[arg(long, default_value = "0 2 * * *", conflicts_with = "every")]
+    cron: String,
+    /// Run at a fixed interval instead of the cron schedule, e.g. `1h`, `30m`, `90s`.
+    #[arg(long)]
+    every: Option<String>,
+    /// Run one job now and exit with its status.
+    #[arg(long)]
+    once: bool,
+    /// After a successful training job, run `evaluate --promote` (champion / challenger).
+    #[arg(long)]
+    promote: bool,
+    /// How many times a failed job is retried before waiting for the next slot.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    /// Delay before the first retry; it doubles each time, capped at `--retry-max`.
+    #[arg(long, default_value = "1m")]
+    retry_delay: String,
+    /// Longest delay between retries.
+    #[arg(long, default_value = "30m")]
+    retry_max: String,
+    /// Lock file that keeps two jobs from running at once (also across processes).
+    #[arg(long, default_value = "vigil-output/scheduler.lock")]
+    lock_file: PathBuf,
+    /// The training binary (default: `pipeline` next to this executable).
+    #[arg(long)]
+    pipeline_bin: Option<PathBuf>,
+    /// The evaluation binary (default: `evaluate` next to this executable).
+    #[arg(long)]
+    evaluate_bin: Option<PathBuf>,
+    /// Arguments passed to the pipeline (write them after `--`).
+    #[arg(last = true)]
+    pipeline_args: Vec<String>,
+}
+
+fn log(msg: &str) {
+    println!(
+        "{} scheduler: {msg}",
+        Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+}
+
+fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Why a job did not succeed.
+enum JobFailure {
+    /// Another process holds the lock: skip this slot, no retry.
+    Busy,
+    /// Stopped by a signal.
+    Stopped,
+    /// The job failed (and may be retried).
+    Failed(String),
+}
+
+struct Runner {
+    args: Args,
+    stop: Arc<AtomicBool>,
+}
+
+impl Runner {
+    /// Sleeps until `deadline` or a stop signal; returns false when stopped.
+    fn sleep_until(&self, deadline: Instant) -> bool {
+        while Instant::now() < deadline {
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            std::thread::sleep(left.min(Duration::from_millis(200)));
+        }
+        !self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Waits for a child, forwarding a stop signal to it as SIGTERM.
+    fn wait_child(&self, mut child: Child, what: &str) -> Result<(), JobFailure> {
+        let mut asked_to_stop = false;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    return Err(if asked_to_stop {
+                        JobFailure::Stopped
+                    } else {
+                        JobFailure::Failed(format!("{what} exited with {status}"))
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => return Err(JobFailure::Failed(format!("waiting for {what}: {e}"))),
+            }
+            if self.stop.load(Ordering::SeqCst) && !asked_to_stop {
+                log(&format!(
+                    "stopping: asking {what} (pid {}) to stop",
+                    child.id()
+                ));
+                terminate(&child);
+                asked_to_stop = true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn spawn(&self, bin: &Path, args: &[String], what: &str) -> Result<(), JobFailure> {
+        log(&format!(
+            "starting {what}: {} {}",
+            bin.display(),
+            args.join(" ")
+        ));
+        let child = Command::new(bin)
+            .args(args)
+            .spawn()
+            .map_err(|e| JobFailure::Failed(format!("cannot start {}: {e}", bin.display())))?;
+        self.wait_child(child, what)
+    }
+
+    /// One job: training, then (optionally) evaluation and promotion, under the lock.
+    fn run_job(&self) -> Result<(), JobFailure> {
+        let lock = match JobLock::try_acquire(&self.args.lock_file) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Err(JobFailure::Busy),
+            Err(e) => return Err(JobFailure::Failed(e.to_string())),
+        };
+        let started = Instant::now();
+        let pipeline = self
+            .args
+            .pipeline_bin
+            .clone()
+            .unwrap_or_else(|| sibling("pipeline"));
+        self.spawn(&pipeline, &self.args.pipeline_args, "training job")?;
+        if self.args.promote {
+            let evaluate = self
+                .args
+                .evaluate_bin
+                .clone()
+                .unwrap_or_else(|| sibling("evaluate"));
+            self.spawn(&evaluate, &["--promote".to_string()], "evaluation")?;
+        }
+        log(&format!(
+            "job finished in {} (lock {})",
+            format_duration(started.elapsed()),
+            lock.path().display()
+        ));
+        Ok(())
+    }
+
+    /// A job with retries. Returns false when the scheduler should stop.
+    fn run_with_retries(&self, backoff: Backoff) -> Result<(), JobFailure> {
+        let mut attempt = 0;
+        loop {
+            match self.run_job() {
+                Ok(()) => return Ok(()),
+                Err(JobFailure::Busy) => {
+                    log("another job holds the lock; skipping this slot");
+                    return Err(JobFailure::Busy);
+                }
+                Err(JobFailure::Stopped) => return Err(JobFailure::Stopped),
+                Err(JobFailure::Failed(why)) => {
+                    log(&format!("job failed: {why}"));
+                    if attempt >= self.args.retries {
+                        log(&format!(
+                            "giving up after {} attempt(s); waiting for the next slot",
+                            attempt + 1
+                        ));
+                        return Err(JobFailure::Failed(why));
+                    }
+                    let delay = backoff.delay(attempt);
+                    attempt += 1;
+                    log(&format!(
+                        "retry {attempt}/{} in {}",
+                        self.args.retries,
+                        format_duration(delay)
+                    ));
+                    if !self.sleep_until(Instant::now() + delay) {
+                        return Err(JobFailure::Stopped);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn terminate(child: &Child) {
+    // std has no SIGTERM; `kill` is on every Unix and keeps this crate free of unsafe code.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+#[cfg(not(unix))]
+fn terminate(_child: &Child) {}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let schedule = match &args.every {
+        Some(every) => Schedule::every(every),
+        None => Schedule::cron(&args.cron),
+    };
+    let schedule = match schedule {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let backoff = match (
+        parse_duration(&args.retry_delay),
+        parse_duration(&args.retry_max),
+    ) {
+        (Ok(base), Ok(max)) => Backoff { base, max },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("error: cannot install signal handler: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let runner = Runner { args, stop };
+
+    if runner.args.once {
+        return match runner.run_with_retries(backoff) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(JobFailure::Busy) => ExitCode::from(75), // EX_TEMPFAIL
+            Err(JobFailure::Stopped) => ExitCode::from(130),
+            Err(JobFailure::Failed(_)) => ExitCode::from(1),
+        };
+    }
+
+    log(&format!("running the training job {}", schedule.describe()));
+    loop {
+        let now = Utc::now();
+        let next = match schedule.next_after(now) {
+            Ok(next) => next,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        log(&format!(
+            "next job at {}",
+            next.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ));
+        let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+        if !runner.sleep_until(Instant::now() + wait) {
+            break;
+        }
+        if let Err(JobFailure::Stopped) = runner.run_with_retries(backoff) {
+            break;
+        }
+    }
+    log("stopped cleanly");
+    ExitCode::SUCCESS
+}
