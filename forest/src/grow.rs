@@ -14,6 +14,9 @@ use crate::tree::{ClassTree, MISSING_LEFT, Node};
 
 /// Nodes with at most this many rows are grown from a gathered copy of their codes.
 const LOCAL_ROWS: usize = 8192;
+/// Nodes with at most this many rows sort their rows per feature instead of
+/// building histograms.
+const SMALL_NODE: usize = 48;
 
 /// Impurity measure (scikit-learn's `criterion`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -120,6 +123,9 @@ struct Workspace {
     /// `slot`-th, recorded by the histogram pass so partitioning reads no rows.
     node_codes: Vec<Vec<u8>>,
     left: Vec<u64>,
+    nan: Vec<u64>,
+    /// Sort keys `bin << 48 | class << 32 | count` of a small node.
+    keys: Vec<u64>,
     /// Left-child class counts of the best split so far.
     best_left: Vec<u64>,
     scratch_rows: Vec<u32>,
@@ -169,6 +175,8 @@ pub(crate) fn grow_tree(
             batch: Vec::with_capacity(lim.mtry),
             node_codes: vec![Vec::new(); nf],
             left: vec![0; k],
+            nan: vec![0; k],
+            keys: Vec::with_capacity(SMALL_NODE),
             best_left: vec![0; k],
             scratch_rows: vec![0; n],
             scratch_yc: vec![0; n],
@@ -384,6 +392,58 @@ impl Builder<'_> {
             }
             drawn += want;
 
+            if rows.len() <= SMALL_NODE {
+                // Small nodes: sort each feature's (bin, class, count) keys instead of
+                // filling and scanning 256-bin histograms.
+                let first_slot = drawn - want;
+                for s in 0..want {
+                    let f = ws.batch[s];
+                    let slot = &mut ws.node_codes[first_slot + s];
+                    if slot.len() < rows.len() {
+                        slot.resize(rows.len(), 0);
+                    }
+                    ws.keys.clear();
+                    for (j, (&r, &v)) in rows.iter().zip(yc).enumerate() {
+                        let b = codes[r as usize * nf + f];
+                        slot[j] = b;
+                        ws.keys
+                            .push((u64::from(b) << 48) | ((v & 0xFFFF) << 32) | (v >> 32));
+                    }
+                    ws.keys.sort_unstable();
+                    let nan_n = ws
+                        .keys
+                        .iter()
+                        .rev()
+                        .take_while(|&&key| key >> 48 == u64::from(NAN_BIN))
+                        .count();
+                    let reg_n = ws.keys.len() - nan_n;
+                    let constant =
+                        reg_n == 0 || (ws.keys[0] >> 48 == ws.keys[reg_n - 1] >> 48 && nan_n == 0);
+                    if !constant {
+                        visited += 1;
+                        let at = Slot {
+                            feature: f,
+                            slot: first_slot + s,
+                        };
+                        scan_sorted(
+                            &ws.keys,
+                            reg_n,
+                            totals,
+                            self.cw,
+                            lim,
+                            rows.len() as u64,
+                            at,
+                            &mut ws.left,
+                            &mut ws.nan,
+                            &mut ws.best_left,
+                            &mut best,
+                            &mut best_proxy,
+                        );
+                    }
+                }
+                continue;
+            }
+
             // All their histograms in one pass over the node's rows.
             ws.lo[..want].iter_mut().for_each(|v| *v = u8::MAX);
             ws.hi[..want].iter_mut().for_each(|v| *v = 0);
@@ -472,6 +532,41 @@ fn goes_left(code: u8, b: Best) -> bool {
     }
 }
 
+/// The impurity proxy of a split whose left child has class counts `lk(c)`
+/// (larger is better), or `None` when a side has no weight.
+#[inline(always)]
+fn proxy_of(
+    lk: impl Fn(usize) -> u64,
+    totals: &[u64],
+    cw: &[f64],
+    criterion: Criterion,
+) -> Option<f64> {
+    let (mut wl, mut wr, mut sl, mut sr) = (0.0, 0.0, 0.0, 0.0);
+    for (c, (&t, &w)) in totals.iter().zip(cw).enumerate() {
+        let l = lk(c) as f64 * w;
+        let r = t as f64 * w - l;
+        wl += l;
+        wr += r;
+        match criterion {
+            Criterion::Gini => {
+                sl += l * l;
+                sr += r * r;
+            }
+            Criterion::Entropy => {
+                sl += xlogx(l);
+                sr += xlogx(r);
+            }
+        }
+    }
+    if wl <= 0.0 || wr <= 0.0 {
+        return None;
+    }
+    Some(match criterion {
+        Criterion::Gini => sl / wl + sr / wr,
+        Criterion::Entropy => sl - xlogx(wl) + sr - xlogx(wr),
+    })
+}
+
 /// Scans one feature's histogram for its best threshold (and missing-value side).
 #[allow(clippy::too_many_arguments)]
 fn scan(
@@ -496,49 +591,23 @@ fn scan(
     let nan = &hist[nan_base..nan_base + k];
     left.iter_mut().for_each(|v| *v = 0);
     let mut left_n = 0u64;
-    let mut consider = |lk: &dyn Fn(usize) -> u64, n_left: u64, bin: usize, missing_left: bool| {
-        let n_right = n_node - n_left;
-        if n_left < msl || n_right < msl {
+    let mut record = |proxy: f64, bin: usize, missing_left: bool, left: &[u64], add_nan: bool| {
+        if proxy <= *best_proxy {
             return;
         }
-        let (mut wl, mut wr, mut sl, mut sr) = (0.0, 0.0, 0.0, 0.0);
-        for c in 0..k {
-            let l = lk(c) as f64 * cw[c];
-            let r = totals[c] as f64 * cw[c] - l;
-            wl += l;
-            wr += r;
-            match lim.criterion {
-                Criterion::Gini => {
-                    sl += l * l;
-                    sr += r * r;
-                }
-                Criterion::Entropy => {
-                    sl += xlogx(l);
-                    sr += xlogx(r);
-                }
-            }
-        }
-        if wl <= 0.0 || wr <= 0.0 {
-            return;
-        }
-        let proxy = match lim.criterion {
-            Criterion::Gini => sl / wl + sr / wr,
-            Criterion::Entropy => sl - xlogx(wl) + sr - xlogx(wr),
-        };
-        if proxy > *best_proxy {
-            *best_proxy = proxy;
-            *best = Some(Best {
-                feature: at.feature,
-                slot: at.slot,
-                bin,
-                missing_left,
-                nan_in_node: nan_n > 0,
-            });
-            for (c, bl) in best_left.iter_mut().enumerate() {
-                *bl = lk(c);
-            }
+        *best_proxy = proxy;
+        *best = Some(Best {
+            feature: at.feature,
+            slot: at.slot,
+            bin,
+            missing_left,
+            nan_in_node: nan_n > 0,
+        });
+        for (c, bl) in best_left.iter_mut().enumerate() {
+            *bl = left[c] + if add_nan { u64::from(nan[c]) } else { 0 };
         }
     };
+    let fits = |n_left: u64| n_left >= msl && n_node - n_left >= msl;
     for b in lo..hi_reg {
         let h = &hist[b * stride..b * stride + stride];
         if h[k] == 0 {
@@ -548,9 +617,16 @@ fn scan(
             *l += u64::from(c);
         }
         left_n += u64::from(h[k]);
-        consider(&|c| left[c], left_n, b, false);
-        if nan_n > 0 {
-            consider(&|c| left[c] + u64::from(nan[c]), left_n + nan_n, b, true);
+        if fits(left_n)
+            && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
+        {
+            record(p, b, false, left, false);
+        }
+        if nan_n > 0
+            && fits(left_n + nan_n)
+            && let Some(p) = proxy_of(|c| left[c] + u64::from(nan[c]), totals, cw, lim.criterion)
+        {
+            record(p, b, true, left, true);
         }
     }
     if nan_n > 0 {
@@ -560,6 +636,79 @@ fn scan(
             *l += u64::from(c);
         }
         left_n += u64::from(h[k]);
-        consider(&|c| left[c], left_n, MAX_BINS, false);
+        if fits(left_n)
+            && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
+        {
+            record(p, MAX_BINS, false, left, false);
+        }
+    }
+}
+
+/// [`scan`] for a small node whose keys `bin << 48 | class << 32 | count` are sorted;
+/// the first `reg_n` are non-missing. Considers exactly the splits `scan` would.
+#[allow(clippy::too_many_arguments)]
+fn scan_sorted(
+    keys: &[u64],
+    reg_n: usize,
+    totals: &[u64],
+    cw: &[f64],
+    lim: GrowLimits,
+    n_node: u64,
+    at: Slot,
+    left: &mut [u64],
+    nan: &mut [u64],
+    best_left: &mut [u64],
+    best: &mut Option<Best>,
+    best_proxy: &mut f64,
+) {
+    let msl = lim.min_samples_leaf as u64;
+    let nan_n = (keys.len() - reg_n) as u64;
+    left.iter_mut().for_each(|v| *v = 0);
+    nan.iter_mut().for_each(|v| *v = 0);
+    for &key in &keys[reg_n..] {
+        nan[((key >> 32) & 0xFFFF) as usize] += key & 0xFFFF_FFFF;
+    }
+    let mut record = |proxy: f64, bin: usize, missing_left: bool, left: &[u64], add_nan: bool| {
+        if proxy <= *best_proxy {
+            return;
+        }
+        *best_proxy = proxy;
+        *best = Some(Best {
+            feature: at.feature,
+            slot: at.slot,
+            bin,
+            missing_left,
+            nan_in_node: nan_n > 0,
+        });
+        for (c, bl) in best_left.iter_mut().enumerate() {
+            *bl = left[c] + if add_nan { nan[c] } else { 0 };
+        }
+    };
+    let fits = |n_left: u64| n_left >= msl && n_node - n_left >= msl;
+    for i in 0..reg_n {
+        let key = keys[i];
+        left[((key >> 32) & 0xFFFF) as usize] += key & 0xFFFF_FFFF;
+        let bin = (key >> 48) as usize;
+        if i + 1 == reg_n || (keys[i + 1] >> 48) as usize == bin {
+            continue;
+        }
+        let left_n = i as u64 + 1;
+        if fits(left_n)
+            && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
+        {
+            record(p, bin, false, left, false);
+        }
+        if nan_n > 0
+            && fits(left_n + nan_n)
+            && let Some(p) = proxy_of(|c| left[c] + nan[c], totals, cw, lim.criterion)
+        {
+            record(p, bin, true, left, true);
+        }
+    }
+    if nan_n > 0
+        && fits(reg_n as u64)
+        && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
+    {
+        record(p, MAX_BINS, false, left, false);
     }
 }
