@@ -21,6 +21,8 @@ use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 4] = b"VGLF";
+/// Most leaf probabilities (leaves x classes) a loaded model may hold (256 MiB).
+const MAX_LEAF_VALUES: usize = 1 << 26;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -306,6 +308,22 @@ impl RandomForest {
             && !(0.0..=1.0).contains(&s)
         {
             return Err(corrupt(format!("oob score {s} is outside [0, 1]")));
+        }
+        // Leaves are stored sparse but held dense: bound the dense size so a small
+        // hostile file cannot demand gigabytes.
+        let leaves: usize = w
+            .trees
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .filter(|n| matches!(n, ClassNodeWire::Leaf { .. }))
+                    .count()
+            })
+            .sum();
+        if leaves.saturating_mul(k) > MAX_LEAF_VALUES {
+            return Err(corrupt(format!(
+                "{leaves} leaves x {k} classes exceeds the supported {MAX_LEAF_VALUES} leaf values"
+            )));
         }
         let mut trees = Vec::with_capacity(w.trees.len());
         for (t, wire) in w.trees.into_iter().enumerate() {

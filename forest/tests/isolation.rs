@@ -1,0 +1,267 @@
+//! Isolation Forest behaviour: scikit-learn's conventions, anomaly detection,
+//! constant features, errors and determinism.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Lcg;
+use ndarray::{Array2, array};
+use vigil_forest::{Contamination, ForestError, IsolationForestParams, MaxFeatures, MaxSamples};
+
+/// Gaussian-ish blob of inliers with a few far outliers at the end.
+fn blob(rows: usize, features: usize, outliers: usize, seed: u64) -> Array2<f64> {
+    let mut rng = Lcg(seed);
+    Array2::from_shape_fn((rows + outliers, features), |(r, _)| {
+        let v = (0..4).map(|_| rng.next_f64()).sum::<f64>() - 2.0;
+        if r >= rows { 6.0 + v } else { v }
+    })
+}
+
+#[test]
+fn outliers_score_lower_and_are_flagged() {
+    let x = blob(2000, 5, 20, 1);
+    let iso = IsolationForestParams {
+        seed: 1,
+        ..Default::default()
+    }
+    .fit(x.view())
+    .unwrap();
+    let s = iso.score_samples(x.view()).unwrap();
+    assert!(s.iter().all(|&v| (-1.0..0.0).contains(&v)));
+    let inlier_mean = s.iter().take(2000).sum::<f64>() / 2000.0;
+    let outlier_max = s.iter().skip(2000).copied().fold(f64::MIN, f64::max);
+    assert!(
+        outlier_max < inlier_mean - 0.15,
+        "outliers {outlier_max}, inliers {inlier_mean}"
+    );
+    // 'auto': offset -0.5, decision = score + 0.5, predict -1 below 0.
+    assert_eq!(iso.offset(), -0.5);
+    let d = iso.decision_function(x.view()).unwrap();
+    assert!(d.iter().zip(&s).all(|(d, s)| (d - (s + 0.5)).abs() < 1e-15));
+    let p = iso.predict(x.view()).unwrap();
+    assert!(
+        p.iter()
+            .zip(&d)
+            .all(|(&p, &d)| p == if d < 0.0 { -1 } else { 1 })
+    );
+    assert!(p.iter().skip(2000).all(|&v| v == -1));
+    assert_eq!(
+        iso.is_anomaly(x.view())
+            .unwrap()
+            .iter()
+            .filter(|a| **a)
+            .count(),
+        p.iter().filter(|&&v| v == -1).count()
+    );
+    assert_eq!(iso.score_row(x.row(5).as_slice().unwrap()).unwrap(), s[5]);
+}
+
+#[test]
+fn contamination_fraction_flags_that_share_of_training_rows() {
+    let x = blob(3000, 4, 0, 2);
+    let iso = IsolationForestParams {
+        contamination: Contamination::Fraction(0.1),
+        seed: 2,
+        ..Default::default()
+    }
+    .fit(x.view())
+    .unwrap();
+    let flagged = iso
+        .predict(x.view())
+        .unwrap()
+        .iter()
+        .filter(|&&v| v == -1)
+        .count();
+    assert!((295..=305).contains(&flagged), "{flagged}");
+}
+
+#[test]
+fn trees_respect_the_depth_limit_and_sample_size() {
+    let x = blob(5000, 3, 0, 3);
+    let iso = IsolationForestParams {
+        max_samples: Some(MaxSamples::Count(64)),
+        seed: 3,
+        ..Default::default()
+    }
+    .fit(x.view())
+    .unwrap();
+    assert_eq!(iso.max_samples(), 64);
+    // With ψ = 64, paths are at most ceil(log2 64) = 6 plus c(leaf size); score bounds follow.
+    let s = iso.score_samples(x.view()).unwrap();
+    assert!(s.iter().all(|&v| v > -1.0 && v < -0.2));
+    let small = blob(10, 2, 0, 4);
+    assert_eq!(
+        IsolationForestParams::default()
+            .fit(small.view())
+            .unwrap()
+            .max_samples(),
+        10
+    );
+}
+
+#[test]
+fn constant_features_do_not_blunt_detection() {
+    // One informative column among 40 constant ones: splits must all use it.
+    let mut x = Array2::from_elem((1000, 41), 3.0);
+    let mut rng = Lcg(5);
+    for r in 0..1000 {
+        x[[r, 0]] = rng.next_f64();
+    }
+    x[[999, 0]] = 50.0;
+    let iso = IsolationForestParams {
+        seed: 5,
+        ..Default::default()
+    }
+    .fit(x.view())
+    .unwrap();
+    let s = iso.score_samples(x.view()).unwrap();
+    let only = x.column(0).to_owned().insert_axis(ndarray::Axis(1));
+    let reference = IsolationForestParams {
+        seed: 5,
+        ..Default::default()
+    }
+    .fit(only.view())
+    .unwrap()
+    .score_samples(only.view())
+    .unwrap();
+    // Same quality as on the informative column alone.
+    assert!(
+        (s[999] - reference[999]).abs() < 0.05,
+        "{} vs {}",
+        s[999],
+        reference[999]
+    );
+    assert!(s[999] < -0.7);
+}
+
+#[test]
+fn missing_values_are_scored() {
+    let mut x = blob(500, 3, 0, 6);
+    for r in (0..500).step_by(5) {
+        x[[r, 1]] = f64::NAN;
+    }
+    let iso = IsolationForestParams {
+        seed: 6,
+        ..Default::default()
+    }
+    .fit(x.view())
+    .unwrap();
+    let s = iso.score_samples(x.view()).unwrap();
+    assert!(s.iter().all(|v| v.is_finite() && (-1.0..0.0).contains(v)));
+    assert!(
+        iso.score_row(&[f64::NAN, f64::NAN, f64::NAN])
+            .unwrap()
+            .is_finite()
+    );
+}
+
+#[test]
+fn same_seed_same_model_on_one_and_two_threads() {
+    let x = blob(3000, 6, 10, 7);
+    let params = IsolationForestParams {
+        n_estimators: 40,
+        max_features: MaxFeatures::Fraction(0.5),
+        bootstrap: true,
+        seed: 9,
+        ..Default::default()
+    };
+    let fit_on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let m = params.fit(x.view()).unwrap();
+            (m.to_bytes(), m.score_samples(x.view()).unwrap())
+        })
+    };
+    assert_eq!(fit_on(1), fit_on(2));
+}
+
+#[test]
+fn bad_input_gives_typed_errors() {
+    let x = array![[1.0, 2.0], [3.0, 4.0]];
+    let bad = [
+        (
+            "n_estimators",
+            IsolationForestParams {
+                n_estimators: 0,
+                ..Default::default()
+            },
+        ),
+        (
+            "contamination",
+            IsolationForestParams {
+                contamination: Contamination::Fraction(0.0),
+                ..Default::default()
+            },
+        ),
+        (
+            "contamination",
+            IsolationForestParams {
+                contamination: Contamination::Fraction(0.6),
+                ..Default::default()
+            },
+        ),
+        (
+            "contamination",
+            IsolationForestParams {
+                contamination: Contamination::Fraction(f64::NAN),
+                ..Default::default()
+            },
+        ),
+        (
+            "max_features",
+            IsolationForestParams {
+                max_features: MaxFeatures::Count(0),
+                ..Default::default()
+            },
+        ),
+        (
+            "max_samples",
+            IsolationForestParams {
+                max_samples: Some(MaxSamples::Count(0)),
+                ..Default::default()
+            },
+        ),
+        (
+            "max_samples",
+            IsolationForestParams {
+                max_samples: Some(MaxSamples::Fraction(2.0)),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, params) in bad {
+        match params.fit(x.view()) {
+            Err(ForestError::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let p = IsolationForestParams::default();
+    assert!(matches!(
+        p.fit(Array2::<f64>::zeros((0, 3)).view()),
+        Err(ForestError::EmptyData { .. })
+    ));
+    let inf = array![[1.0, f64::INFINITY]];
+    assert!(matches!(
+        p.fit(inf.view()),
+        Err(ForestError::NonFiniteFeature {
+            row: 0,
+            column: 1,
+            ..
+        })
+    ));
+    let iso = p.fit(x.view()).unwrap();
+    assert!(matches!(
+        iso.score_samples(array![[1.0]].view()),
+        Err(ForestError::FeatureCountMismatch {
+            expected: 2,
+            found: 1
+        })
+    ));
+    assert!(matches!(
+        iso.score_row(&[1.0, 2.0, 3.0]),
+        Err(ForestError::FeatureCountMismatch { .. })
+    ));
+}

@@ -1,0 +1,72 @@
+//! Property tests: invariants that must hold for any data.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ndarray::Array2;
+use proptest::prelude::*;
+use vigil_forest::{IsolationForestParams, MaxFeatures, RandomForest, RandomForestParams};
+
+/// A random matrix (some NaN) with random labels over 2-4 classes.
+fn data() -> impl Strategy<Value = (Array2<f64>, Vec<usize>)> {
+    (5usize..60, 1usize..5, 2usize..5).prop_flat_map(|(rows, cols, classes)| {
+        let cell = prop_oneof![9 => -100.0f64..100.0, 1 => Just(f64::NAN)];
+        (
+            proptest::collection::vec(cell, rows * cols),
+            proptest::collection::vec(0..classes, rows),
+        )
+            .prop_filter("two classes", |(_, y)| y.iter().any(|&c| c != y[0]))
+            .prop_map(move |(v, y)| (Array2::from_shape_vec((rows, cols), v).unwrap(), y))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn probabilities_are_in_range_and_sum_to_one((x, y) in data(), seed in any::<u64>()) {
+        let rf = RandomForestParams { n_estimators: 5, seed, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let p = rf.predict_proba(x.view()).unwrap();
+        for row in p.rows() {
+            prop_assert!(row.iter().all(|&v| (0.0..=1.0).contains(&v)));
+            prop_assert!((row.sum() - 1.0).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn fully_grown_tree_fits_distinct_points_exactly(rows in 2usize..80, seed in any::<u64>()) {
+        // Distinct rows (first column is the row index, shuffled by a multiplier).
+        let x = Array2::from_shape_fn((rows, 2), |(r, c)| if c == 0 { ((r * 37) % 101) as f64 } else { (seed % 7) as f64 });
+        let y: Vec<usize> = (0..rows).map(|r| ((seed >> (r % 60)) & 1) as usize ^ usize::from(r == 0)).collect();
+        prop_assume!(y.iter().any(|&c| c != y[0]));
+        let params = RandomForestParams { n_estimators: 1, bootstrap: false, max_features: MaxFeatures::All, seed, ..Default::default() };
+        let rf = params.fit(x.view(), &y).unwrap();
+        prop_assert_eq!(rf.score(x.view(), &y).unwrap(), 1.0);
+    }
+
+    #[test]
+    fn serialisation_round_trip_predicts_identically((x, y) in data(), seed in any::<u64>()) {
+        let rf = RandomForestParams { n_estimators: 4, seed, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let p = rf.predict_proba(x.view()).unwrap();
+        prop_assert_eq!(RandomForest::from_bytes(&rf.to_bytes()).unwrap().predict_proba(x.view()).unwrap(), p.clone());
+        prop_assert_eq!(RandomForest::from_json(&rf.to_json()).unwrap().predict_proba(x.view()).unwrap(), p);
+    }
+
+    #[test]
+    fn isolation_scores_stay_in_range((x, _) in data(), seed in any::<u64>()) {
+        let iso = IsolationForestParams { n_estimators: 10, seed, ..Default::default() }.fit(x.view()).unwrap();
+        let s = iso.score_samples(x.view()).unwrap();
+        prop_assert!(s.iter().all(|&v| (-1.0..0.0).contains(&v)));
+    }
+
+    #[test]
+    fn models_do_not_depend_on_thread_count((x, y) in data(), seed in any::<u64>()) {
+        let fit = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let rf = RandomForestParams { n_estimators: 6, seed, ..Default::default() }.fit(x.view(), &y).unwrap();
+                let iso = IsolationForestParams { n_estimators: 6, seed, ..Default::default() }.fit(x.view()).unwrap();
+                (rf.to_bytes(), iso.to_bytes())
+            })
+        };
+        prop_assert_eq!(fit(1), fit(2));
+    }
+}
