@@ -2,6 +2,9 @@
 //! 429s — injected by a small proxy in front of the REAL MLflow server, so
 //! what lands is checked in the real store.
 
+// Helper fns outside #[test] may unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -62,11 +65,21 @@ impl Proxy {
     }
 
     fn inject(&self, path: &str, fault: Fault, times: usize) {
-        self.state.lock().unwrap().rules.push((path.to_string(), fault, times));
+        self.state
+            .lock()
+            .unwrap()
+            .rules
+            .push((path.to_string(), fault, times));
     }
 
     fn count(&self, path: &str) -> usize {
-        self.state.lock().unwrap().seen.iter().filter(|p| p.contains(path)).count()
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|p| p.contains(path))
+            .count()
     }
 }
 
@@ -99,7 +112,11 @@ fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Resu
         }
         let mut body = vec![0u8; content_length];
         reader.read_exact(&mut body)?;
-        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
         let fault = {
             let mut st = state.lock().unwrap();
             st.seen.push(path.clone());
@@ -121,11 +138,15 @@ fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Resu
         };
         match fault {
             Some(Fault::Unavailable) => {
-                client.write_all(canned("503 Service Unavailable", "", "upstream unavailable").as_bytes())?;
+                client.write_all(
+                    canned("503 Service Unavailable", "", "upstream unavailable").as_bytes(),
+                )?;
                 continue;
             }
             Some(Fault::TooMany) => {
-                client.write_all(canned("429 Too Many Requests", "Retry-After: 0\r\n", "slow down").as_bytes())?;
+                client.write_all(
+                    canned("429 Too Many Requests", "Retry-After: 0\r\n", "slow down").as_bytes(),
+                )?;
                 continue;
             }
             Some(Fault::Unauthorized) => {
@@ -159,7 +180,9 @@ fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Resu
 #[test]
 fn a_lost_create_response_never_makes_a_duplicate_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else { return };
+    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else {
+        return;
+    };
     let proxy = Proxy::start(&uri);
     let t = server_tracker(&proxy.uri(), tmp.path());
     let exp = t.get_or_create_experiment(&unique("lost-run")).unwrap();
@@ -172,9 +195,15 @@ fn a_lost_create_response_never_makes_a_duplicate_run() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(proxy.count("/runs/create"), 1, "the lookup found it: no second create");
+    assert_eq!(
+        proxy.count("/runs/create"),
+        1,
+        "the lookup found it: no second create"
+    );
     let all = t
-        .search_all_runs(RunSearch::in_experiments([exp.experiment_id.as_str()]).view_type(ViewType::All))
+        .search_all_runs(
+            RunSearch::in_experiments([exp.experiment_id.as_str()]).view_type(ViewType::All),
+        )
         .unwrap();
     assert_eq!(all.len(), 1, "exactly one run exists");
     assert_eq!(all[0].info.run_id, run.info.run_id);
@@ -184,7 +213,9 @@ fn a_lost_create_response_never_makes_a_duplicate_run() {
 #[test]
 fn a_lost_model_version_response_never_makes_a_duplicate_version() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else { return };
+    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else {
+        return;
+    };
     let proxy = Proxy::start(&uri);
     let t = server_tracker(&proxy.uri(), tmp.path());
     let exp = t.get_or_create_experiment(&unique("lost-version")).unwrap();
@@ -217,7 +248,9 @@ fn a_lost_model_version_response_never_makes_a_duplicate_version() {
 #[test]
 fn transient_statuses_are_retried_and_lost_batches_land_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else { return };
+    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else {
+        return;
+    };
     let proxy = Proxy::start(&uri);
     let t = server_tracker(&proxy.uri(), tmp.path());
     let exp = t.get_or_create_experiment(&unique("flaky")).unwrap();
@@ -229,8 +262,14 @@ fn transient_statuses_are_retried_and_lost_batches_land_once() {
     proxy.inject("/runs/log-batch", Fault::TooMany, 1);
     proxy.inject("/runs/log-batch", Fault::LoseResponse, 1);
     let points: Vec<Metric> = (0..50).map(|i| Metric::new("m", i as f64, i)).collect();
-    t.store().log_batch(run.run_id(), &points, &[], &[]).unwrap();
-    assert_eq!(proxy.count("/runs/log-batch") - before, 4, "503, 429, lost, ok");
+    t.store()
+        .log_batch(run.run_id(), &points, &[], &[])
+        .unwrap();
+    assert_eq!(
+        proxy.count("/runs/log-batch") - before,
+        4,
+        "503, 429, lost, ok"
+    );
     let history = t.store().get_metric_history(run.run_id(), "m").unwrap();
     assert_eq!(history.len(), 50, "the batch sent twice is stored once");
 

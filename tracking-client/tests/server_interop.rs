@@ -2,6 +2,9 @@
 //! (`VIGIL_TEST_MLFLOW_URI`), read back by both this client and MLflow's own
 //! Python client (`VIGIL_MLFLOW_VENV`).
 
+// Helper fns outside #[test] may unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -10,7 +13,7 @@ use std::time::Duration;
 use common::{python, server_tracker, service, unique};
 use vigil_tracking_client::{
     ColumnType, Error, MlModel, ModelSignature, RunOptions, RunSearch, RunStatus, Stage, Tracker,
-    TrackingConfig, VigilFlavor, ViewType,
+    TrackingConfig, ViewType, VigilFlavor,
 };
 
 fn tracker(spool: &std::path::Path) -> Option<Tracker> {
@@ -28,18 +31,34 @@ fn experiments_create_get_search_and_tag() {
     assert_eq!(e.name, name);
     assert!(e.artifact_location.starts_with("mlflow-artifacts:/"));
     // get-or-create is idempotent
-    assert_eq!(t.get_or_create_experiment(&name).unwrap().experiment_id, e.experiment_id);
+    assert_eq!(
+        t.get_or_create_experiment(&name).unwrap().experiment_id,
+        e.experiment_id
+    );
     let err = s.create_experiment(&name, &[]).unwrap_err();
     assert!(err.is_already_exists(), "{err}");
     assert_eq!(err.status(), Some(400));
-    s.set_experiment_tag(&e.experiment_id, "team", "maintenance").unwrap();
+    s.set_experiment_tag(&e.experiment_id, "team", "maintenance")
+        .unwrap();
     let got = s.get_experiment(&e.experiment_id).unwrap();
-    assert_eq!(got.tags.iter().find(|t| t.key == "team").unwrap().value, "maintenance");
+    assert_eq!(
+        got.tags.iter().find(|t| t.key == "team").unwrap().value,
+        "maintenance"
+    );
     let found = s
-        .search_experiments(Some(&format!("name = '{name}'")), 10, None, ViewType::ActiveOnly)
+        .search_experiments(
+            Some(&format!("name = '{name}'")),
+            10,
+            None,
+            ViewType::ActiveOnly,
+        )
         .unwrap();
     assert_eq!(found.items.len(), 1);
-    assert!(s.get_experiment_by_name(&unique("missing")).unwrap().is_none());
+    assert!(
+        s.get_experiment_by_name(&unique("missing"))
+            .unwrap()
+            .is_none()
+    );
     let err = s.get_experiment("999999999").unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert_eq!(err.error_code(), Some("RESOURCE_DOES_NOT_EXIST"));
@@ -60,7 +79,10 @@ fn runs_log_search_delete_restore_and_history() {
         .unwrap();
     let run = s.get_run(parent.run_id()).unwrap();
     assert_eq!(run.info.status, RunStatus::Running);
-    assert!(run.info.start_time > 1_700_000_000_000, "start_time is sent");
+    assert!(
+        run.info.start_time > 1_700_000_000_000,
+        "start_time is sent"
+    );
     assert_eq!(run.info.run_name, "parent-run");
     assert_eq!(run.info.user_id, "vigil-test");
     assert_eq!(run.tag("mlflow.user"), Some("vigil-test"));
@@ -90,7 +112,11 @@ fn runs_log_search_delete_restore_and_history() {
     }));
     let panicked = s.get_run(&panicked_id.lock().unwrap()).unwrap();
     assert_eq!(panicked.info.status, RunStatus::Failed);
-    assert_eq!(panicked.metric("f1"), Some(0.1), "buffered values still delivered");
+    assert_eq!(
+        panicked.metric("f1"),
+        Some(0.1),
+        "buffered values still delivered"
+    );
     let dropped = s.get_run(&child_ids[3]).unwrap();
     assert_eq!(dropped.info.status, RunStatus::Failed);
     assert!(dropped.info.end_time.is_some());
@@ -102,28 +128,41 @@ fn runs_log_search_delete_restore_and_history() {
     let err = parent.log_param("model", "isolation_forest").unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
     for step in 0..2500 {
-        parent.log_metric_at("loss", 1.0 / (step + 1) as f64, step).unwrap();
+        parent
+            .log_metric_at("loss", 1.0 / (step + 1) as f64, step)
+            .unwrap();
     }
     parent.log_metric("nan_metric", f64::NAN).unwrap();
     parent.log_metric("pos_inf", f64::INFINITY).unwrap();
     parent.log_metric("neg_inf", f64::NEG_INFINITY).unwrap();
     parent.set_tag("stage", "dev").unwrap();
     parent.set_tag("stage", "prod").unwrap();
-    assert!(parent.log_metric("../escape", 1.0).is_err(), "bad keys fail at the call");
+    assert!(
+        parent.log_metric("../escape", 1.0).is_err(),
+        "bad keys fail at the call"
+    );
     assert!(parent.log_param(&"k".repeat(251), 1).is_err());
     parent.flush().unwrap();
     let run = s.get_run(parent.run_id()).unwrap();
     assert_eq!(run.param("model"), Some("random_forest"));
     assert_eq!(run.tag("stage"), Some("prod"));
     assert!(run.metric("nan_metric").unwrap().is_nan());
-    assert_eq!(run.metric("pos_inf"), Some(f64::MAX), "the SQL store clamps +Inf");
+    assert_eq!(
+        run.metric("pos_inf"),
+        Some(f64::MAX),
+        "the SQL store clamps +Inf"
+    );
     assert_eq!(run.metric("neg_inf"), Some(-f64::MAX));
     let history = s.get_metric_history(parent.run_id(), "loss").unwrap();
     assert_eq!(history.len(), 2500);
     let mut steps: Vec<i64> = history.iter().map(|m| m.step).collect();
     steps.sort_unstable();
     assert_eq!(steps, (0..2500).collect::<Vec<_>>());
-    assert!(s.get_metric_history(parent.run_id(), "never-logged").unwrap().is_empty());
+    assert!(
+        s.get_metric_history(parent.run_id(), "never-logged")
+            .unwrap()
+            .is_empty()
+    );
 
     // Search: filter, order, pagination.
     let search = RunSearch::in_experiments([exp.experiment_id.as_str()])
@@ -134,7 +173,11 @@ fn runs_log_search_delete_restore_and_history() {
     assert_eq!(first.items.len(), 1);
     assert_eq!(first.items[0].info.run_id, child_ids[2]);
     let second = s
-        .search_runs(&search.clone().page_token(first.next_page_token.clone().unwrap()))
+        .search_runs(
+            &search
+                .clone()
+                .page_token(first.next_page_token.clone().unwrap()),
+        )
         .unwrap();
     assert_eq!(second.items[0].info.run_id, child_ids[1]);
     assert!(second.next_page_token.is_none());
@@ -143,7 +186,9 @@ fn runs_log_search_delete_restore_and_history() {
         .unwrap();
     assert_eq!(all.len(), 6);
     let err = s
-        .search_runs(&RunSearch::in_experiments([exp.experiment_id.as_str()]).filter("metrics.f1 >> 2"))
+        .search_runs(
+            &RunSearch::in_experiments([exp.experiment_id.as_str()]).filter("metrics.f1 >> 2"),
+        )
         .unwrap_err();
     assert_eq!(err.error_code(), Some("INVALID_PARAMETER_VALUE"));
 
@@ -154,7 +199,10 @@ fn runs_log_search_delete_restore_and_history() {
         .unwrap();
     assert_eq!(active.len(), 5);
     let deleted = t
-        .search_all_runs(RunSearch::in_experiments([exp.experiment_id.as_str()]).view_type(ViewType::DeletedOnly))
+        .search_all_runs(
+            RunSearch::in_experiments([exp.experiment_id.as_str()])
+                .view_type(ViewType::DeletedOnly),
+        )
         .unwrap();
     assert_eq!(deleted.len(), 1);
     s.restore_run(&child_ids[0]).unwrap();
@@ -173,10 +221,16 @@ fn artifacts_upload_list_download_files_and_folders() {
     let src = tmp.path().join("src");
     std::fs::create_dir_all(src.join("plots/roc")).unwrap();
     std::fs::write(src.join("report.json"), br#"{"f1":0.9}"#).unwrap();
-    std::fs::write(src.join("plots/roc/curve.png"), [0x89u8, b'P', b'N', b'G', 0, 1, 2]).unwrap();
+    std::fs::write(
+        src.join("plots/roc/curve.png"),
+        [0x89u8, b'P', b'N', b'G', 0, 1, 2],
+    )
+    .unwrap();
     std::fs::write(src.join("plots/my file.txt"), b"spaces ok").unwrap();
     // 6 MB of pseudo-random bytes: streamed, size-aware timeout.
-    let big: Vec<u8> = (0..6_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..6_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(src.join("big.bin"), &big).unwrap();
     run.log_artifacts(&src, Some("bundle")).unwrap();
     run.log_artifact(&src.join("report.json"), None).unwrap();
@@ -184,15 +238,23 @@ fn artifacts_upload_list_download_files_and_folders() {
     let s = t.store();
     let top = s.list_artifacts(run.artifact_uri(), "").unwrap();
     let names: Vec<(&str, bool)> = top.iter().map(|f| (f.path.as_str(), f.is_dir)).collect();
-    assert_eq!(names, [("bundle", true), ("notes", true), ("report.json", false)]);
-    let plots = s.list_artifacts(run.artifact_uri(), "bundle/plots").unwrap();
+    assert_eq!(
+        names,
+        [("bundle", true), ("notes", true), ("report.json", false)]
+    );
+    let plots = s
+        .list_artifacts(run.artifact_uri(), "bundle/plots")
+        .unwrap();
     let plot_names: Vec<&str> = plots.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(plot_names, ["bundle/plots/my file.txt", "bundle/plots/roc"]);
     let dest = tmp.path().join("dest");
     let files = t.download_artifacts(run.run_id(), "bundle", &dest).unwrap();
     assert_eq!(files.len(), 4);
     assert_eq!(std::fs::read(dest.join("big.bin")).unwrap(), big);
-    assert_eq!(std::fs::read(dest.join("plots/my file.txt")).unwrap(), b"spaces ok");
+    assert_eq!(
+        std::fs::read(dest.join("plots/my file.txt")).unwrap(),
+        b"spaces ok"
+    );
     assert_eq!(
         std::fs::read(dest.join("plots/roc/curve.png")).unwrap(),
         [0x89u8, b'P', b'N', b'G', 0, 1, 2]
@@ -201,8 +263,14 @@ fn artifacts_upload_list_download_files_and_folders() {
         .download_artifact(run.artifact_uri(), "nope.txt", &tmp.path().join("x"), None)
         .unwrap_err();
     assert_eq!(err.status(), Some(404), "{err}");
-    assert!(!tmp.path().join("x").exists(), "no partial file left behind");
-    assert!(s.upload_artifact_bytes(run.artifact_uri(), "../escape", b"x").is_err());
+    assert!(
+        !tmp.path().join("x").exists(),
+        "no partial file left behind"
+    );
+    assert!(
+        s.upload_artifact_bytes(run.artifact_uri(), "../escape", b"x")
+            .is_err()
+    );
     run.finish().unwrap();
 }
 
@@ -213,7 +281,11 @@ fn registry_stages_aliases_and_python_reads_everything() {
     let s = t.store();
     let model_name = unique("pm_model");
     let exp = t.get_or_create_experiment(&unique("registry")).unwrap();
-    let features = ["temperature_mean_1h", "vibration_std_30m", "spindle_speed_max_1h"];
+    let features = [
+        "temperature_mean_1h",
+        "vibration_std_30m",
+        "spindle_speed_max_1h",
+    ];
     let mut versions = Vec::new();
     let mut last_run = String::new();
     for i in 0..3 {
@@ -222,7 +294,8 @@ fn registry_stages_aliases_and_python_reads_everything() {
             .unwrap();
         run.log_param("n_estimators", 100 * (i + 1)).unwrap();
         for step in 0..5 {
-            run.log_metric_at("auc", 0.8 + 0.01 * step as f64, step).unwrap();
+            run.log_metric_at("auc", 0.8 + 0.01 * step as f64, step)
+                .unwrap();
         }
         run.log_metric("nan_metric", f64::NAN).unwrap();
         let model_dir = tmp.path().join(format!("model-{i}"));
@@ -247,30 +320,81 @@ fn registry_stages_aliases_and_python_reads_everything() {
     // Stages with archive_existing: v1 → Production, then v2 → Production archives v1.
     t.promote(&model_name, "1", Stage::Production).unwrap();
     t.promote(&model_name, "2", Stage::Production).unwrap();
-    s.transition_stage(&model_name, "3", Stage::Staging, false).unwrap();
-    assert_eq!(s.get_model_version(&model_name, "1").unwrap().stage(), Stage::Archived);
-    assert_eq!(s.get_model_version(&model_name, "2").unwrap().stage(), Stage::Production);
-    let latest = s.get_latest_versions(&model_name, &[Stage::Production]).unwrap();
+    s.transition_stage(&model_name, "3", Stage::Staging, false)
+        .unwrap();
+    assert_eq!(
+        s.get_model_version(&model_name, "1").unwrap().stage(),
+        Stage::Archived
+    );
+    assert_eq!(
+        s.get_model_version(&model_name, "2").unwrap().stage(),
+        Stage::Production
+    );
+    let latest = s
+        .get_latest_versions(&model_name, &[Stage::Production])
+        .unwrap();
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0].version, "2");
     // Aliases.
     s.set_alias(&model_name, "champion", "3").unwrap();
     s.set_alias(&model_name, "champion", "2").unwrap(); // moves
     s.set_alias(&model_name, "challenger", "3").unwrap();
-    assert_eq!(s.get_model_version_by_alias(&model_name, "champion").unwrap().version, "2");
+    assert_eq!(
+        s.get_model_version_by_alias(&model_name, "champion")
+            .unwrap()
+            .version,
+        "2"
+    );
     s.delete_alias(&model_name, "challenger").unwrap();
-    let err = s.get_model_version_by_alias(&model_name, "challenger").unwrap_err();
+    let err = s
+        .get_model_version_by_alias(&model_name, "challenger")
+        .unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    assert!(s.set_alias(&model_name, "latest", "1").is_err(), "reserved alias rejected locally");
+    assert!(
+        s.set_alias(&model_name, "latest", "1").is_err(),
+        "reserved alias rejected locally"
+    );
     let rm = s.get_registered_model(&model_name).unwrap();
     assert_eq!(rm.aliases.len(), 1);
     // Resolution, all four forms.
-    assert_eq!(t.resolve_model(&format!("models:/{model_name}/1")).unwrap().version.version, "1");
-    assert_eq!(t.resolve_model(&format!("models:/{model_name}/Production")).unwrap().version.version, "2");
-    assert_eq!(t.resolve_model(&format!("models:/{model_name}/staging")).unwrap().version.version, "3");
-    assert_eq!(t.resolve_model(&format!("models:/{model_name}@champion")).unwrap().version.version, "2");
-    assert_eq!(t.resolve_model(&format!("models:/{model_name}/latest")).unwrap().version.version, "3");
-    let err = t.resolve_model(&format!("models:/{}/Production", unique("nope"))).unwrap_err();
+    assert_eq!(
+        t.resolve_model(&format!("models:/{model_name}/1"))
+            .unwrap()
+            .version
+            .version,
+        "1"
+    );
+    assert_eq!(
+        t.resolve_model(&format!("models:/{model_name}/Production"))
+            .unwrap()
+            .version
+            .version,
+        "2"
+    );
+    assert_eq!(
+        t.resolve_model(&format!("models:/{model_name}/staging"))
+            .unwrap()
+            .version
+            .version,
+        "3"
+    );
+    assert_eq!(
+        t.resolve_model(&format!("models:/{model_name}@champion"))
+            .unwrap()
+            .version
+            .version,
+        "2"
+    );
+    assert_eq!(
+        t.resolve_model(&format!("models:/{model_name}/latest"))
+            .unwrap()
+            .version
+            .version,
+        "3"
+    );
+    let err = t
+        .resolve_model(&format!("models:/{}/Production", unique("nope")))
+        .unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert!(t.resolve_model("models:/bad/uri/x@").is_err());
     // Download.
@@ -279,7 +403,10 @@ fn registry_stages_aliases_and_python_reads_everything() {
         .download_model(&format!("models:/{model_name}/Production"), &dest)
         .unwrap();
     assert_eq!(resolved.version.version, "2");
-    assert_eq!(std::fs::read_to_string(dest.join("model.bin")).unwrap(), "forest 1");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("model.bin")).unwrap(),
+        "forest 1"
+    );
     assert_eq!(mlmodel.signature.unwrap().feature_names(), features);
     assert_eq!(mlmodel.vigil.unwrap().format, "postcard");
     // Search.
@@ -290,7 +417,9 @@ fn registry_stages_aliases_and_python_reads_everything() {
     assert!(page.next_page_token.is_some());
 
     // MLflow's Python client sees the same thing.
-    let Some(venv) = service("VIGIL_MLFLOW_VENV") else { return };
+    let Some(venv) = service("VIGIL_MLFLOW_VENV") else {
+        return;
+    };
     let uri = std::env::var("VIGIL_TEST_MLFLOW_URI").unwrap();
     let out = python(
         &venv,
@@ -311,11 +440,18 @@ fn registry_stages_aliases_and_python_reads_everything() {
         .map(|p| p[0].as_i64().unwrap())
         .collect();
     assert_eq!(steps, [0, 1, 2, 3, 4]);
-    assert_eq!(v["history"]["auc"][4][1].as_f64().unwrap(), 0.8 + 0.01 * 4.0);
+    assert_eq!(
+        v["history"]["auc"][4][1].as_f64().unwrap(),
+        0.8 + 0.01 * 4.0
+    );
     assert_eq!(v["artifacts"], serde_json::json!(["model"]));
     assert_eq!(
         v["model_artifacts"],
-        serde_json::json!(["model/MLmodel", "model/feature_spec.json", "model/model.bin"])
+        serde_json::json!([
+            "model/MLmodel",
+            "model/feature_spec.json",
+            "model/model.bin"
+        ])
     );
     // Python resolves Production and @champion to the version Rust resolves.
     assert_eq!(v["production_version"], "2");
@@ -323,7 +459,12 @@ fn registry_stages_aliases_and_python_reads_everything() {
     // (the Python client adds its own `registered_model_meta` file when downloading)
     assert_eq!(
         v["production_files"],
-        serde_json::json!(["MLmodel", "feature_spec.json", "model.bin", "registered_model_meta"])
+        serde_json::json!([
+            "MLmodel",
+            "feature_spec.json",
+            "model.bin",
+            "registered_model_meta"
+        ])
     );
     assert_eq!(v["champion_files"], v["production_files"]);
     assert_eq!(v["flavors"], serde_json::json!(["vigil"]));
@@ -331,7 +472,11 @@ fn registry_stages_aliases_and_python_reads_everything() {
     // Clean up the registry entry (names are unique anyway).
     s.delete_model_version(&model_name, "1").unwrap();
     s.delete_registered_model(&model_name).unwrap();
-    assert!(s.get_registered_model(&model_name).unwrap_err().is_not_found());
+    assert!(
+        s.get_registered_model(&model_name)
+            .unwrap_err()
+            .is_not_found()
+    );
 }
 
 #[test]
@@ -361,7 +506,9 @@ fn works_from_inside_a_tokio_runtime() {
 #[test]
 fn errors_are_typed_and_never_show_credentials() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else { return };
+    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else {
+        return;
+    };
     // Nothing listens on this port.
     let port = common::free_port();
     let down = Tracker::new(
@@ -377,10 +524,15 @@ fn errors_are_typed_and_never_show_credentials() {
     let err = down.get_or_create_experiment("x").unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.starts_with(&format!("Cannot connect to MLflow server at http://127.0.0.1:{port}")),
+        msg.starts_with(&format!(
+            "Cannot connect to MLflow server at http://127.0.0.1:{port}"
+        )),
         "{msg}"
     );
-    assert!(!msg.contains("hunter2") && !format!("{err:?}").contains("hunter2"), "{msg}");
+    assert!(
+        !msg.contains("hunter2") && !format!("{err:?}").contains("hunter2"),
+        "{msg}"
+    );
     assert!(!format!("{down:?}").contains("hunter2"));
     assert!(err.is_transient());
 
@@ -391,7 +543,10 @@ fn errors_are_typed_and_never_show_credentials() {
         .get_model_version_download_uri(&unique("nope"), "1")
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    let err = t.store().get_run("0123456789abcdef0123456789abcdef").unwrap_err();
+    let err = t
+        .store()
+        .get_run("0123456789abcdef0123456789abcdef")
+        .unwrap_err();
     assert_eq!(err.status(), Some(404));
     assert_eq!(err.error_code(), Some("RESOURCE_DOES_NOT_EXIST"));
     let resp = ureq::get(&format!("{uri}/api/2.0/mlflow/no-such-route"))
@@ -400,16 +555,26 @@ fn errors_are_typed_and_never_show_credentials() {
         .build()
         .call()
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 404, "unknown routes answer 404 HTML");
+    assert_eq!(
+        resp.status().as_u16(),
+        404,
+        "unknown routes answer 404 HTML"
+    );
     // Invalid input never reaches the server.
     let err = t.store().create_experiment("", &[]).unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }));
-    let err = t.store().create_registered_model("a/b", None, &[]).unwrap_err();
+    let err = t
+        .store()
+        .create_registered_model("a/b", None, &[])
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }));
     let mut params = BTreeMap::new();
     params.insert("p", "x".repeat(6001));
     let exp = t.get_or_create_experiment(&unique("errors")).unwrap();
     let run = t.start_run(RunOptions::new(&exp.experiment_id)).unwrap();
-    assert!(run.log_params(params).is_err(), "over-long param refused, not truncated");
+    assert!(
+        run.log_params(params).is_err(),
+        "over-long param refused, not truncated"
+    );
     run.finish().unwrap();
 }
