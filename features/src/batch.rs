@@ -1,0 +1,160 @@
+//! Batch features: a whole frame at once, machines in parallel.
+
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+
+use crate::error::{FeaturesError, Result};
+use crate::frame::TelemetryFrame;
+use crate::online::{MachineFeatureState, Plan};
+use crate::spec::{FeatureKind, FeatureSpec, SanitizePolicy};
+
+/// A feature matrix: one row per telemetry row, in the frame's (machine, time) order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureMatrix {
+    /// rows × features, standard (row-major) layout.
+    pub values: Array2<f64>,
+    /// Column names, in order.
+    pub names: Vec<String>,
+    /// Distinct machine ids; [`machine`](Self::machine) indexes into it.
+    pub machine_ids: Vec<String>,
+    /// Per row, the machine index.
+    pub machine: Vec<u32>,
+    /// Per row, the time (µs since epoch UTC).
+    pub time: Vec<i64>,
+}
+
+impl FeatureMatrix {
+    /// Number of rows.
+    pub fn nrows(&self) -> usize {
+        self.values.nrows()
+    }
+
+    /// The index of column `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// Replaces non-finite values according to `policy` (usually the spec's).
+    pub fn sanitize(&mut self, policy: &SanitizePolicy) {
+        match self.values.as_slice_mut() {
+            Some(s) => s
+                .par_chunks_mut(1 << 16)
+                .for_each(|c| policy.apply_in_place(c)),
+            None => self.values.map_inplace(|v| *v = policy.apply(*v)),
+        }
+    }
+
+    /// A matrix holding only `rows` (indices into this one, in the given order).
+    pub fn select_rows(&self, rows: &[usize]) -> FeatureMatrix {
+        FeatureMatrix {
+            values: self.values.select(Axis(0), rows),
+            names: self.names.clone(),
+            machine_ids: self.machine_ids.clone(),
+            machine: rows.iter().map(|&i| self.machine[i]).collect(),
+            time: rows.iter().map(|&i| self.time[i]).collect(),
+        }
+    }
+}
+
+impl FeatureSpec {
+    /// Computes the spec's features for every row of `frame`, with pandas'
+    /// `groupby('machine_id').rolling(w, on='time')` semantics (see the crate docs).
+    ///
+    /// Machines are computed in parallel in the caller's rayon pool; results do
+    /// not depend on the number of threads. Values are raw (NaN/±inf kept); call
+    /// [`FeatureMatrix::sanitize`] for models that need finite input.
+    ///
+    /// Errors: an invalid spec, a spec sensor missing from the frame, an empty
+    /// frame, a machine with a single sample, a window longer than the data.
+    pub fn compute(&self, frame: &TelemetryFrame) -> Result<FeatureMatrix> {
+        let plan = Plan::compile(self)?;
+        let columns: Vec<&[f64]> = self
+            .sensors
+            .iter()
+            .map(|s| {
+                frame
+                    .sensor_by_name(s)
+                    .ok_or_else(|| FeaturesError::UnknownSensor {
+                        feature: self
+                            .features
+                            .iter()
+                            .find(|f| f.kind.sensors().contains(&s.as_str()))
+                            .map(|f| f.name.clone())
+                            .unwrap_or_default(),
+                        sensor: s.clone(),
+                        available: frame.sensor_names().join(", "),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        if frame.is_empty() {
+            return Err(FeaturesError::EmptyInput {
+                source_name: "telemetry frame".into(),
+            });
+        }
+        let ranges = frame.machine_ranges();
+        if let Some((m, _)) = ranges.iter().find(|(_, r)| r.len() < 2) {
+            return Err(FeaturesError::SingleSampleMachine {
+                machine: frame.machine_ids()[*m as usize].clone(),
+            });
+        }
+        self.check_windows_fit(frame)?;
+
+        let n = frame.len();
+        let f = plan.n_features();
+        let k = plan.n_sensors;
+        let time = frame.time();
+        let mut buffer = vec![0.0f64; n * f];
+        let mut chunks = Vec::with_capacity(ranges.len());
+        let mut rest = buffer.as_mut_slice();
+        for (_, range) in &ranges {
+            let (head, tail) = rest.split_at_mut(range.len() * f);
+            chunks.push((range.clone(), head));
+            rest = tail;
+        }
+        chunks.into_par_iter().for_each(|(range, out)| {
+            let mut state = MachineFeatureState::new(&plan);
+            let mut sample = vec![0.0; k];
+            for (i, row) in range.zip(out.chunks_exact_mut(f)) {
+                for (slot, column) in sample.iter_mut().zip(&columns) {
+                    *slot = column[i];
+                }
+                state.step(&plan, time[i], &sample, row);
+            }
+        });
+        let values = Array2::from_shape_vec((n, f), buffer).map_err(|e| {
+            FeaturesError::InvalidParameter {
+                name: "frame",
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(FeatureMatrix {
+            values,
+            names: self.feature_names(),
+            machine_ids: frame.machine_ids().to_vec(),
+            machine: frame.machine().to_vec(),
+            time: time.to_vec(),
+        })
+    }
+
+    /// Every window must fit inside the data's time span.
+    fn check_windows_fit(&self, frame: &TelemetryFrame) -> Result<()> {
+        let (lo, hi) = frame
+            .time()
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let span = hi.saturating_sub(lo);
+        for feature in &self.features {
+            if let FeatureKind::Rolling { window, .. } | FeatureKind::ZScore { window, .. } =
+                &feature.kind
+                && window.as_micros() > span
+            {
+                return Err(FeaturesError::WindowLongerThanData {
+                    feature: feature.name.clone(),
+                    window: window.to_string(),
+                    span_seconds: span as f64 / 1e6,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+"""Computes the reference pipeline's 42 features with pandas 3 for the golden test.
+
+Reads input.csv (written by `cargo run -p vigil-features --example golden_input`),
+computes every feature with `groupby('machine_id').rolling(..., on='time')` and
+pandas' defaults, and writes expected.csv (same row order: machine, then time,
+stable). Run with the pinned reference stack:
+
+    PY="$(benches/compare/setup.sh)/bin/python"
+    "$PY" features/tests/golden/make_golden.py
+"""
+import pathlib
+import sys
+
+import pandas as pd
+
+HERE = pathlib.Path(__file__).resolve().parent
+SENSORS = ["temperature", "vibration", "spindle_speed", "power_consumption"]
+
+
+def main() -> None:
+    df = pd.read_csv(HERE / "input.csv", dtype={"machine_id": str})
+    df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
+    df = df.sort_values(["machine_id", "time"], kind="stable").reset_index(drop=True)
+    out = pd.DataFrame({"time": df["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "machine_id": df["machine_id"]})
+    groups = df.groupby("machine_id", sort=True)
+
+    def rolling(column: str, window: str, how: str) -> pd.Series:
+        result = getattr(groups.rolling(window, on="time")[column], how)()
+        # Index is (machine_id, original row); drop the group level and realign.
+        return result.reset_index(level=0, drop=True).sort_index()
+
+    for m in SENSORS:
+        mean_30 = rolling(m, "30min", "mean")
+        std_30 = rolling(m, "30min", "std")
+        out[m] = df[m]
+        out[f"{m}_mean_5m"] = rolling(m, "5min", "mean")
+        out[f"{m}_std_5m"] = rolling(m, "5min", "std")
+        out[f"{m}_max_5m"] = rolling(m, "5min", "max")
+        out[f"{m}_min_5m"] = rolling(m, "5min", "min")
+        out[f"{m}_mean_30m"] = mean_30
+        out[f"{m}_std_30m"] = std_30
+        out[f"{m}_diff"] = groups[m].diff()
+        out[f"{m}_pct_change"] = groups[m].pct_change()
+        out[f"{m}_zscore_30m"] = (df[m] - mean_30) / std_30
+    out["temp_x_vibration"] = df["temperature"] * df["vibration"]
+    out["power_per_speed"] = df["power_consumption"] / df["spindle_speed"]
+    assert len(out.columns) == 44, len(out.columns)
+    out.to_csv(HERE / "expected.csv", index=False, float_format="%.17g", na_rep="nan")
+    print(f"pandas {pd.__version__}: wrote {len(out)} rows x 42 features", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
