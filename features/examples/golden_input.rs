@@ -1,7 +1,7 @@
 //! Writes `tests/golden/input.csv`, the telemetry the pandas golden fixture is computed from:
 //! three simulated machines over three hours with glitches turned up (missing values,
-//! spikes, dropped samples, outages, duplicate timestamps), plus one run of
-//! identical values so some windows are exactly constant.
+//! spikes, dropped samples, outages, duplicate timestamps), plus a stuck
+//! temperature sensor (exactly constant windows) and an idle stretch (spindle_speed 0).
 //!
 //! Run: `cargo run -p vigil-features --example golden_input -- features/tests/golden/input.csv`
 
@@ -36,6 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = frame.machine_ranges()[1].1.start + 200;
     for i in start..start + 40 {
         sensors[0].1[i] = 71.25;
+    }
+    // An idle stretch on M03: spindle_speed 0 (x/0 and 0/0 in pct_change and power_per_speed).
+    let start = frame.machine_ranges()[2].1.start + 300;
+    for i in start..start + 60 {
+        sensors[2].1[i] = 0.0;
     }
     let ids: Vec<&str> = (0..frame.len()).map(|i| frame.machine_id_of(i)).collect();
     let out = TelemetryFrame::new(

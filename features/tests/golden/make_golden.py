@@ -26,8 +26,11 @@ def main() -> None:
 
     def rolling(column: str, window: str, how: str) -> pd.Series:
         result = getattr(groups.rolling(window, on="time")[column], how)()
-        # Index is (machine_id, original row); drop the group level and realign.
-        return result.reset_index(level=0, drop=True).sort_index()
+        # Rows come back grouped by machine (sorted) in their original order
+        # within each machine, which is df's order since df is sorted.
+        machines = result.index.get_level_values(0)
+        assert (machines == df["machine_id"].to_numpy()).all()
+        return pd.Series(result.to_numpy(), index=df.index)
 
     for m in SENSORS:
         mean_30 = rolling(m, "30min", "mean")

@@ -1,0 +1,172 @@
+//! Online == batch, and the batch path's typed errors.
+
+use proptest::prelude::*;
+use vigil_features::{
+    Aggregation, FeatureSpec, FeaturesError, OnlineFeatures, SimulatorConfig, TelemetryFrame,
+    WindowLength, simulate,
+};
+
+#[allow(clippy::unwrap_used)] // a test helper: a panic is a failed test
+fn assert_online_equals_batch(frame: &TelemetryFrame, spec: &FeatureSpec) {
+    let batch = spec.compute(frame).unwrap();
+    let mut online = OnlineFeatures::new(spec.clone()).unwrap();
+    let columns: Vec<usize> = spec
+        .sensors
+        .iter()
+        .map(|s| frame.sensor_index(s).unwrap())
+        .collect();
+    // Interleave machines in time order, as a live feed would.
+    let mut order: Vec<usize> = (0..frame.len()).collect();
+    order.sort_by_key(|&i| frame.time()[i]);
+    let mut row = vec![0.0; spec.len()];
+    for i in order {
+        let sample: Vec<f64> = columns.iter().map(|&k| frame.sensor(k)[i]).collect();
+        online
+            .push_into(frame.machine_id_of(i), frame.time()[i], &sample, &mut row)
+            .unwrap();
+        for (j, (a, b)) in row.iter().zip(batch.values.row(i)).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits(),
+                "row {i}, {}: online {a} batch {b}",
+                batch.names[j]
+            );
+        }
+    }
+}
+
+#[test]
+fn online_equals_batch_on_simulated_data() {
+    let sim = simulate(&SimulatorConfig {
+        machines: 3,
+        days: 0.5,
+        duplicate_probability: 0.01,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_online_equals_batch(&sim.frame, &FeatureSpec::default());
+}
+
+fn custom_spec() -> FeatureSpec {
+    FeatureSpec::new(["a", "b"])
+        .with_raw("a")
+        .with_rolling("a", Aggregation::Sum, WindowLength::seconds(7))
+        .with_rolling("a", Aggregation::Count, WindowLength::seconds(7))
+        .with_rolling("b", Aggregation::Var, WindowLength::seconds(3))
+        .with_rolling("b", Aggregation::Min, WindowLength::seconds(20))
+        .with_zscore("b", WindowLength::seconds(20))
+        .with_diff("b")
+        .with_pct_change("a")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn online_equals_batch_on_random_frames(
+        rows in proptest::collection::vec((0u8..3, 0i64..4, prop_oneof![Just(f64::NAN), Just(0.0), -5.0f64..5.0], -5.0f64..5.0), 2..120)
+    ) {
+        let mut t = [0i64; 3];
+        let mut ids = Vec::new();
+        let mut times = Vec::new();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (m, dt, x, y) in rows {
+            t[m as usize] += dt * 1_000_000;
+            ids.push(["m1", "m2", "m3"][m as usize]);
+            times.push(t[m as usize]);
+            a.push(x);
+            b.push(y);
+        }
+        let frame = TelemetryFrame::new(&ids, times, vec![("a".into(), a), ("b".into(), b)], None, None).unwrap();
+        let spec = custom_spec();
+        match spec.compute(&frame) {
+            Ok(_) => assert_online_equals_batch(&frame, &spec),
+            Err(FeaturesError::SingleSampleMachine { .. } | FeaturesError::WindowLongerThanData { .. }) => {}
+            Err(e) => prop_assert!(false, "{e}"),
+        }
+    }
+}
+
+#[test]
+fn bad_batch_inputs_are_typed_errors() {
+    let spec = FeatureSpec::default();
+    let sensors = |n: usize| {
+        vigil_features::REFERENCE_SENSORS
+            .iter()
+            .map(|s| ((*s).to_owned(), vec![1.0; n]))
+            .collect::<Vec<_>>()
+    };
+    let hour = 3_600_000_000i64;
+
+    let empty = TelemetryFrame::new(&[], vec![], sensors(0), None, None).unwrap();
+    assert!(matches!(
+        spec.compute(&empty),
+        Err(FeaturesError::EmptyInput { .. })
+    ));
+
+    let single =
+        TelemetryFrame::new(&["a", "a", "b"], vec![0, hour, 0], sensors(3), None, None).unwrap();
+    let err = spec.compute(&single).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "machine `b` has a single sample; rolling features need at least two per machine"
+    );
+
+    let short =
+        TelemetryFrame::new(&["a", "a"], vec![0, 60_000_000], sensors(2), None, None).unwrap();
+    let err = spec.compute(&short).unwrap_err();
+    assert!(
+        matches!(err, FeaturesError::WindowLongerThanData { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("temperature_mean_5m"), "{err}");
+
+    let other = TelemetryFrame::new(
+        &["a", "a"],
+        vec![0, hour],
+        vec![("pressure".into(), vec![1.0, 2.0])],
+        None,
+        None,
+    )
+    .unwrap();
+    let err = spec.compute(&other).unwrap_err();
+    assert!(
+        matches!(err, FeaturesError::UnknownSensor { ref sensor, .. } if sensor == "temperature"),
+        "{err}"
+    );
+}
+
+#[test]
+fn training_set_checks_size_and_is_finite() {
+    let sim = simulate(&SimulatorConfig {
+        machines: 2,
+        days: 0.05,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(sim.frame.len() < 1000);
+    let err = vigil_features::TrainingSet::build(&sim.frame, &FeatureSpec::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Insufficient data for training (need at least 1000 samples)"
+    );
+
+    let sim = simulate(&SimulatorConfig {
+        machines: 2,
+        days: 1.0,
+        ..Default::default()
+    })
+    .unwrap();
+    let set = vigil_features::TrainingSet::build(&sim.frame, &FeatureSpec::default()).unwrap();
+    assert!(set.features.values.iter().all(|v| v.is_finite()));
+    assert!(set.features.values.is_standard_layout());
+    let cutoff = vigil_features::cutoff_at_fraction(&set.features.time, 0.7).unwrap();
+    let (train, test) = set.split_at(cutoff, WindowLength::minutes(30));
+    assert!(
+        train
+            .features
+            .time
+            .iter()
+            .all(|&t| t < cutoff - 1_800_000_000)
+    );
+    assert!(test.features.time.iter().all(|&t| t >= cutoff));
+    assert!(train.len() > test.len());
+}
