@@ -453,18 +453,40 @@ impl Builder<'_> {
                     slot.resize(rows.len(), 0);
                 }
             }
-            for (j, (&r, &v)) in rows.iter().zip(yc).enumerate() {
-                let row = &codes[r as usize * nf..r as usize * nf + nf];
-                let class = (v & 0xFFFF_FFFF) as usize;
-                let count = (v >> 32) as u32;
+            if rows.len() > LOCAL_ROWS {
+                // Rows scattered over the whole data set: read each row once for all
+                // candidate features (one cache miss per row, not one per feature).
+                for (j, (&r, &v)) in rows.iter().zip(yc).enumerate() {
+                    let row = &codes[r as usize * nf..r as usize * nf + nf];
+                    let class = (v & 0xFFFF_FFFF) as usize;
+                    let count = (v >> 32) as u32;
+                    for (s, &f) in ws.batch.iter().enumerate() {
+                        let b = row[f];
+                        ws.node_codes[first_slot + s][j] = b;
+                        ws.lo[s] = ws.lo[s].min(b);
+                        ws.hi[s] = ws.hi[s].max(b);
+                        let h = &mut ws.hist[s][b as usize * stride..b as usize * stride + stride];
+                        h[class] += count;
+                        h[k] += 1;
+                    }
+                }
+            } else {
+                // Rows in a cache-resident copy: one tight pass per feature.
                 for (s, &f) in ws.batch.iter().enumerate() {
-                    let b = row[f];
-                    ws.node_codes[first_slot + s][j] = b;
-                    ws.lo[s] = ws.lo[s].min(b);
-                    ws.hi[s] = ws.hi[s].max(b);
-                    let h = &mut ws.hist[s][b as usize * stride..b as usize * stride + stride];
-                    h[class] += count;
-                    h[k] += 1;
+                    let hist = &mut ws.hist[s][..];
+                    let node_codes = &mut ws.node_codes[first_slot + s][..rows.len()];
+                    let (mut lo, mut hi) = (u8::MAX, 0u8);
+                    for ((&r, &v), nc) in rows.iter().zip(yc).zip(node_codes.iter_mut()) {
+                        let b = codes[r as usize * nf + f];
+                        *nc = b;
+                        lo = lo.min(b);
+                        hi = hi.max(b);
+                        let base = b as usize * stride;
+                        hist[base + (v & 0xFFFF_FFFF) as usize] += (v >> 32) as u32;
+                        hist[base + k] += 1;
+                    }
+                    ws.lo[s] = lo;
+                    ws.hi[s] = hi;
                 }
             }
 
