@@ -68,6 +68,8 @@ mod classification;
 mod confusion;
 mod error;
 mod labels;
+#[cfg(feature = "plot")]
+pub mod plot;
 mod probabilistic;
 mod ranking;
 mod report;

@@ -1,0 +1,228 @@
+//! Every plot renders to PNG and SVG, with text, and saves to disk.
+//! Set `VIGIL_PLOT_DIR=/some/dir` to keep the images for a look.
+#![cfg(feature = "plot")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers of a test file
+
+use std::path::PathBuf;
+
+use vigil_metrics::plot::*;
+use vigil_metrics::*;
+
+fn out_dir() -> PathBuf {
+    let dir = std::env::var_os("VIGIL_PLOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("vigil-metrics-plots-{}", std::process::id()))
+        });
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Decodes a PNG and returns (width, height, share of non-white pixels, share of near-black pixels).
+fn inspect_png(bytes: &[u8]) -> (u32, u32, f64, f64) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
+    let n = px.len() as f64;
+    let non_white = px.iter().filter(|p| p.iter().any(|&c| c < 250)).count() as f64 / n;
+    let dark = px.iter().filter(|p| p.iter().all(|&c| c < 60)).count() as f64 / n;
+    (info.width, info.height, non_white, dark)
+}
+
+fn scores(n: usize) -> (Vec<u8>, Vec<f64>) {
+    // Deterministic, overlapping classes.
+    let mut state = 42u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let y: Vec<u8> = (0..n).map(|_| u8::from(next() < 0.3)).collect();
+    let s = y
+        .iter()
+        .map(|&t| (0.3 * f64::from(t) + 0.7 * next()).min(1.0))
+        .collect();
+    (y, s)
+}
+
+#[track_caller]
+fn check_png(name: &str, png: &[u8], size: (u32, u32)) {
+    let (w, h, ink, dark) = inspect_png(png);
+    assert_eq!((w, h), size, "{name}");
+    assert!(ink > 0.02, "{name}: almost blank ({ink})");
+    // Text and axes are black: there must be some, but not a black image.
+    assert!(dark > 0.001 && dark < 0.3, "{name}: dark share {dark}");
+    std::fs::write(out_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+#[test]
+fn confusion_matrix_heatmap() {
+    let cm = confusion_matrix(
+        &[0u8, 0, 0, 1, 1, 2, 2, 2, 2, 0],
+        &[0u8, 1, 0, 1, 2, 2, 2, 0, 2, 0],
+        None,
+    )
+    .unwrap();
+    let plot = ConfusionMatrixPlot::new(&cm)
+        .class_names(&["normal", "degrading", "failure"])
+        .unwrap();
+    check_png("confusion_matrix", &plot.to_png().unwrap(), (700, 620));
+    let svg = plot.to_svg().unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("degrading") && svg.contains("Predicted label")
+    );
+    plot.save(out_dir().join("confusion_matrix.svg")).unwrap();
+    assert!(ConfusionMatrixPlot::new(&cm).class_names(&["a"]).is_err());
+    // Large binary counts.
+    let cm = ConfusionMatrix::from_counts(vec![0u8, 1], vec![98_120, 312, 41, 1_527]).unwrap();
+    let plot = ConfusionMatrixPlot::new(&cm)
+        .class_names(&["no failure", "failure"])
+        .unwrap()
+        .title("Failure within 24 h");
+    check_png(
+        "confusion_matrix_binary",
+        &plot.to_png().unwrap(),
+        (700, 620),
+    );
+    // A single class still renders.
+    let cm = confusion_matrix(&[3u8, 3], &[3, 3], None).unwrap();
+    check_png(
+        "confusion_matrix_single",
+        &ConfusionMatrixPlot::new(&cm).to_png().unwrap(),
+        (700, 620),
+    );
+}
+
+#[test]
+fn roc_and_pr_curves() {
+    let (y, s) = scores(2_000);
+    let roc = roc_curve(&y, &s).unwrap();
+    let noisy: Vec<f64> = s
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * 0.5 + ((i * 7919) % 1000) as f64 / 2000.0)
+        .collect();
+    let roc2 = roc_curve(&y, &noisy).unwrap();
+    let plot = RocPlot::new()
+        .curve("random forest", &roc)
+        .curve("baseline", &roc2);
+    check_png("roc", &plot.to_png().unwrap(), (800, 600));
+    let svg = plot.to_svg().unwrap();
+    assert!(
+        svg.contains(&format!("random forest (AUC = {:.3})", roc.auc())),
+        "legend shows the AUC"
+    );
+
+    let pr = precision_recall_curve(&y, &s).unwrap();
+    let ap = average_precision_score(&y, &s).unwrap();
+    let best = best_threshold_f1(&y, &s).unwrap();
+    let plot = PrPlot::new()
+        .curve("random forest", &pr, Some(ap))
+        .point("max F1", &best);
+    check_png("pr", &plot.to_png().unwrap(), (800, 600));
+    assert!(plot.to_svg().unwrap().contains("AP = "));
+    assert!(matches!(
+        RocPlot::new().to_png(),
+        Err(MetricsError::EmptyInput { .. })
+    ));
+}
+
+#[test]
+fn feature_importance_bars() {
+    let names: Vec<String> = [
+        "vibration_rms_30m",
+        "temperature_mean_1h",
+        "spindle_speed_std_10m",
+        "power_max_30m",
+        "vibration_kurtosis_1h",
+        "temperature_slope_6h",
+        "power_mean_10m",
+        "spindle_speed_mean_1h",
+        "vibration_peak_10m",
+        "temperature_std_30m",
+        "power_std_1h",
+        "hours_since_maintenance",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let imp: Vec<f64> = (0..names.len())
+        .map(|i| 0.3 / (1.0 + i as f64).powf(1.2))
+        .collect();
+    let plot = FeatureImportancePlot::new(&names, &imp).unwrap().top_k(10);
+    assert_eq!(plot.top().len(), 10);
+    assert_eq!(plot.top()[0].0, "vibration_rms_30m");
+    check_png("feature_importance", &plot.to_png().unwrap(), (900, 650));
+    assert!(plot.to_svg().unwrap().contains("temperature_mean_1h"));
+    assert!(FeatureImportancePlot::new(&names[..2], &imp).is_err());
+    let one = FeatureImportancePlot::new(&["only_feature"], &[0.5]).unwrap();
+    check_png(
+        "feature_importance_single",
+        &one.to_png().unwrap(),
+        (900, 650),
+    );
+    assert!(FeatureImportancePlot::new(&["a"], &[f64::NAN]).is_err());
+}
+
+#[test]
+fn metric_history_lines() {
+    let values: Vec<f64> = (0..60)
+        .map(|i| {
+            0.6 + 0.25 * (1.0 - (-(i as f64) / 15.0).exp())
+                + 0.05 * ((i * 37 % 11) as f64 / 11.0 - 0.5)
+        })
+        .collect();
+    let mut with_failure = values.clone();
+    with_failure[7] = f64::NAN; // a failed trial is skipped
+    let chart = LineChart::new("Optimisation history", "trial", "F1 (validation)")
+        .series(Series::markers(
+            "trial value",
+            Series::index_x(60),
+            with_failure.clone(),
+        ))
+        .series(Series::step(
+            "best so far",
+            Series::index_x(60),
+            Series::best_so_far(&with_failure, true),
+        ));
+    check_png("optimisation_history", &chart.to_png().unwrap(), (800, 600));
+
+    let days: Vec<f64> = (1..=30).map(f64::from).collect();
+    let f1: Vec<f64> = days.iter().map(|d| 0.82 + 0.04 * (d / 5.0).sin()).collect();
+    let auc: Vec<f64> = days.iter().map(|d| 0.9 + 0.02 * (d / 7.0).cos()).collect();
+    let chart = LineChart::new("Daily retraining", "day", "score")
+        .series(Series::new(
+            "F1",
+            days.clone(),
+            f1,
+            SeriesStyle::LineWithMarkers,
+        ))
+        .series(Series::line("ROC-AUC", days, auc))
+        .y_range(0.7, 1.0)
+        .size(1000, 500);
+    check_png("metric_trend", &chart.to_png().unwrap(), (1000, 500));
+    chart.save(out_dir().join("metric_trend.svg")).unwrap();
+
+    assert_eq!(
+        Series::best_so_far(&[f64::NAN, 3.0, 1.0, 2.0], false)[1..],
+        [3.0, 1.0, 1.0]
+    );
+    assert!(matches!(
+        LineChart::new("t", "x", "y").to_png(),
+        Err(MetricsError::EmptyInput { .. })
+    ));
+    assert!(
+        LineChart::new("t", "x", "y")
+            .series(Series::line("a", vec![1.0], vec![1.0, 2.0]))
+            .to_png()
+            .is_err()
+    );
+    assert!(chart.save(out_dir().join("metric_trend.jpg")).is_err());
+    assert!(matches!(
+        chart.clone().size(10, 10).to_png(),
+        Err(MetricsError::InvalidParameter { .. })
+    ));
+}
