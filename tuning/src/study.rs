@@ -635,6 +635,7 @@ pub(crate) fn suggest(trial: &mut Trial<'_>, name: &str, dist: Distribution) -> 
         }
     } else {
         let ctx = SampleContext {
+            study_id: study.id,
             direction: study.direction,
             trials: &history,
             trial_number: trial.number,

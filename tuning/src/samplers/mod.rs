@@ -73,6 +73,8 @@ impl TrialRng {
 /// What a sampler may look at when it proposes values for one trial.
 #[derive(Debug, Clone, Copy)]
 pub struct SampleContext<'a> {
+    /// The study's id in its storage (samplers may cache per study).
+    pub study_id: u64,
     /// The study's direction.
     pub direction: Direction,
     /// All trials of the study (may include the current one, as `Running`).
@@ -140,11 +142,22 @@ pub trait Sampler: Send + Sync + fmt::Debug {
 /// (`Complete` or `Pruned`) trial, without single-valued ones — Optuna's
 /// `IntersectionSearchSpace(include_pruned=True)`.
 pub fn intersection_search_space(trials: &[Arc<FrozenTrial>]) -> BTreeMap<String, Distribution> {
-    let mut space: Option<BTreeMap<String, Distribution>> = None;
-    for t in trials
+    let finished: Vec<Arc<FrozenTrial>> = trials
         .iter()
         .filter(|t| matches!(t.state, TrialState::Complete | TrialState::Pruned))
-    {
+        .cloned()
+        .collect();
+    let mut space = intersection_search_space_unfiltered(&finished);
+    space.retain(|_, d| !d.is_single());
+    space
+}
+
+/// The intersection over all of `trials`, single-valued parameters included.
+pub(crate) fn intersection_search_space_unfiltered(
+    trials: &[Arc<FrozenTrial>],
+) -> BTreeMap<String, Distribution> {
+    let mut space: Option<BTreeMap<String, Distribution>> = None;
+    for t in trials {
         match &mut space {
             None => {
                 space = Some(
@@ -157,9 +170,7 @@ pub fn intersection_search_space(trials: &[Arc<FrozenTrial>]) -> BTreeMap<String
             Some(s) => s.retain(|k, d| t.params.get(k).is_some_and(|p| p.distribution == *d)),
         }
     }
-    let mut space = space.unwrap_or_default();
-    space.retain(|_, d| !d.is_single());
-    space
+    space.unwrap_or_default()
 }
 
 pub(crate) fn random_seed() -> u64 {

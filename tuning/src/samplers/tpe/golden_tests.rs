@@ -196,6 +196,7 @@ fn tpe_split_kernels_and_densities_match_optuna() {
             .collect();
         let no_params = BTreeMap::new();
         let ctx = SampleContext {
+            study_id: 0,
             direction: direction(case["direction"].as_str().unwrap()),
             trials: &trials,
             trial_number: case["current_number"].as_u64().unwrap(),
@@ -203,6 +204,13 @@ fn tpe_split_kernels_and_densities_match_optuna() {
         };
 
         let relative: Vec<String> = intersection_search_space(&trials).into_keys().collect();
+        // The sampler's incremental (cached) version agrees.
+        let sampler = super::TpeSampler::new(0);
+        let cached: Vec<String> =
+            crate::samplers::Sampler::infer_relative_search_space(&sampler, &ctx)
+                .into_keys()
+                .collect();
+        assert_eq!(cached, relative, "{name}: cached relative search space");
         let want: Vec<String> = exp["relative_space"]
             .as_array()
             .unwrap()

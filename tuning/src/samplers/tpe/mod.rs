@@ -8,11 +8,11 @@
 //! other parameters, and all of them when `multivariate` is off, get a 1-D step each.
 //! The first `n_startup_trials` (counting complete and pruned trials) are random.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use super::random::sample_uniform;
-use super::{SampleContext, Sampler, TrialRng, intersection_search_space, random_seed};
+use super::{SampleContext, Sampler, TrialRng, intersection_search_space_unfiltered, random_seed};
 use crate::Direction;
 use crate::distributions::Distribution;
 use crate::error::{Error, Result};
@@ -87,10 +87,29 @@ impl TpeParams {
 }
 
 /// The TPE sampler. See the [module docs](self).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TpeSampler {
     params: TpeParams,
     seed: u64,
+    /// Finished trials are immutable, so the intersection search space is updated with
+    /// new finished trials only (per study).
+    space_cache: Mutex<HashMap<u64, SpaceCache>>,
+}
+
+impl Clone for TpeSampler {
+    fn clone(&self) -> Self {
+        TpeSampler {
+            params: self.params.clone(),
+            seed: self.seed,
+            space_cache: Mutex::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SpaceCache {
+    seen: HashSet<u64>,
+    space: Option<BTreeMap<String, Distribution>>,
 }
 
 impl Default for TpeSampler {
@@ -99,6 +118,7 @@ impl Default for TpeSampler {
         TpeSampler {
             params: TpeParams::default(),
             seed: random_seed(),
+            space_cache: Mutex::default(),
         }
     }
 }
@@ -109,13 +129,18 @@ impl TpeSampler {
         TpeSampler {
             params: TpeParams::default(),
             seed,
+            space_cache: Mutex::default(),
         }
     }
 
     /// Custom settings (validated) with a fixed seed.
     pub fn with_params(params: TpeParams, seed: u64) -> Result<Self> {
         params.validate()?;
-        Ok(TpeSampler { params, seed })
+        Ok(TpeSampler {
+            params,
+            seed,
+            space_cache: Mutex::default(),
+        })
     }
 
     /// The independent variant (`multivariate = false`), otherwise default.
@@ -126,6 +151,7 @@ impl TpeSampler {
                 ..TpeParams::default()
             },
             seed,
+            space_cache: Mutex::default(),
         }
     }
 
@@ -265,7 +291,28 @@ impl Sampler for TpeSampler {
         if !self.params.multivariate {
             return BTreeMap::new();
         }
-        intersection_search_space(ctx.trials)
+        let mut caches = self.space_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = caches.entry(ctx.study_id).or_default();
+        let new: Vec<Arc<FrozenTrial>> = ctx
+            .trials
+            .iter()
+            .filter(|t| {
+                matches!(t.state, TrialState::Complete | TrialState::Pruned)
+                    && !cache.seen.contains(&t.trial_id)
+            })
+            .cloned()
+            .collect();
+        if !new.is_empty() {
+            cache.seen.extend(new.iter().map(|t| t.trial_id));
+            let mut space = intersection_search_space_unfiltered(&new);
+            if let Some(old) = &cache.space {
+                space.retain(|k, d| old.get(k) == Some(d));
+            }
+            cache.space = Some(space);
+        }
+        let mut space = cache.space.clone().unwrap_or_default();
+        space.retain(|_, d| !d.is_single());
+        space
     }
 
     fn sample_relative(

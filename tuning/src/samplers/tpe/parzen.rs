@@ -3,7 +3,7 @@
 //! categorical dimensions as smoothed one-hot tables. Mirrors Optuna 5's
 //! `_ParzenEstimator` with `consider_endpoints=False`.
 
-use super::truncnorm::{log_gauss_mass, log_pdf, truncated_ppf};
+use super::truncnorm::{LN_SQRT_2PI, log_gauss_mass, truncated_ppf};
 use crate::distributions::Distribution;
 use crate::samplers::TrialRng;
 
@@ -110,13 +110,19 @@ pub(crate) enum Dim {
         hi: f64,
         mus: Vec<f64>,
         sigmas: Vec<f64>,
-        /// ln of each kernel's mass on [lo, hi].
-        log_mass: Vec<f64>,
+        /// Continuous dims: -ln σ - ln √(2π) - ln mass, per kernel.
+        log_norm: Vec<f64>,
+        /// Grid dims: distinct (μ, σ) kernels and the distinct index of each kernel
+        /// (many observations share values, so bin masses are computed once per pair).
+        uniq: Vec<(f64, f64, f64)>,
+        kernel_to_uniq: Vec<usize>,
     },
     Categorical {
         n_choices: usize,
         /// Row-major (kernels × choices) probabilities.
         probs: Vec<f64>,
+        /// Their logarithms.
+        log_probs: Vec<f64>,
     },
 }
 
@@ -125,6 +131,7 @@ pub(crate) enum Dim {
 pub(crate) struct Parzen {
     /// Normalised mixture weights, the prior's last.
     pub(crate) weights: Vec<f64>,
+    log_weights: Vec<f64>,
     pub(crate) dims: Vec<Dim>,
 }
 
@@ -158,7 +165,12 @@ impl Parzen {
                 }
             })
             .collect();
-        Parzen { weights, dims }
+        let log_weights = weights.iter().map(|w| w.ln()).collect();
+        Parzen {
+            weights,
+            log_weights,
+            dims,
+        }
     }
 
     pub(crate) fn n_kernels(&self) -> usize {
@@ -178,18 +190,16 @@ impl Parzen {
     /// ln p(x) for each point.
     pub(crate) fn log_pdf(&self, points: &[Vec<f64>]) -> Vec<f64> {
         let nk = self.n_kernels();
-        let log_w: Vec<f64> = self.weights.iter().map(|w| w.ln()).collect();
-        let mut acc = vec![0.0; nk];
-        points
-            .iter()
-            .map(|x| {
-                acc.copy_from_slice(&log_w);
-                for (d, &xj) in self.dims.iter().zip(x) {
-                    add_dim_log_pdf(d, xj, &mut acc);
-                }
-                logsumexp(&acc)
-            })
-            .collect()
+        let np = points.len();
+        // acc[p * nk + k] = ln w_k + Σ_j ln K_kj(x_pj)
+        let mut acc = Vec::with_capacity(np * nk);
+        for _ in 0..np {
+            acc.extend_from_slice(&self.log_weights);
+        }
+        for (j, d) in self.dims.iter().enumerate() {
+            add_dim_log_pdf(d, j, points, nk, &mut acc);
+        }
+        acc.chunks(nk).map(logsumexp).collect()
     }
 }
 
@@ -204,9 +214,11 @@ fn logsumexp(v: &[f64]) -> f64 {
 fn categorical_dim(column: &[f64], n_choices: usize, p: ParzenParams) -> Dim {
     let m = column.len();
     if m == 0 {
+        let probs = vec![1.0 / n_choices as f64; n_choices];
         return Dim::Categorical {
             n_choices,
-            probs: vec![1.0 / n_choices as f64; n_choices],
+            log_probs: probs.iter().map(|p| p.ln()).collect(),
+            probs,
         };
     }
     let n_kernels = m + 1;
@@ -221,7 +233,11 @@ fn categorical_dim(column: &[f64], n_choices: usize, p: ParzenParams) -> Dim {
             row.iter_mut().for_each(|v| *v /= s);
         }
     }
-    Dim::Categorical { n_choices, probs }
+    Dim::Categorical {
+        n_choices,
+        log_probs: probs.iter().map(|p| p.ln()).collect(),
+        probs,
+    }
 }
 
 fn numeric_dim(column: &[f64], space: NumericSpace, p: ParzenParams) -> Dim {
@@ -260,24 +276,48 @@ fn numeric_dim(column: &[f64], space: NumericSpace, p: ParzenParams) -> Dim {
     }
     mus.push(0.5 * (lo + hi));
     sigmas.push(hi - lo);
-    let log_mass = mus
+    let log_mass: Vec<f64> = mus
         .iter()
         .zip(&sigmas)
         .map(|(&mu, &s)| log_gauss_mass((lo - mu) / s, (hi - mu) / s))
         .collect();
+    let log_norm = sigmas
+        .iter()
+        .zip(&log_mass)
+        .map(|(s, lm)| -s.ln() - LN_SQRT_2PI - lm)
+        .collect();
+    let mut uniq = Vec::new();
+    let mut kernel_to_uniq = Vec::new();
+    if space.step.is_some() {
+        let mut seen: std::collections::HashMap<(u64, u64), usize> =
+            std::collections::HashMap::new();
+        for k in 0..mus.len() {
+            let key = (mus[k].to_bits(), sigmas[k].to_bits());
+            let next = uniq.len();
+            let u = *seen.entry(key).or_insert(next);
+            if u == next {
+                uniq.push((mus[k], sigmas[k], log_mass[k]));
+            }
+            kernel_to_uniq.push(u);
+        }
+    }
     Dim::Numeric {
         space,
         lo,
         hi,
         mus,
         sigmas,
-        log_mass,
+        log_norm,
+        uniq,
+        kernel_to_uniq,
     }
 }
 
 fn sample_dim(d: &Dim, k: usize, rng: &mut TrialRng) -> f64 {
     match d {
-        Dim::Categorical { n_choices, probs } => {
+        Dim::Categorical {
+            n_choices, probs, ..
+        } => {
             let row = if probs.len() == *n_choices {
                 &probs[..]
             } else {
@@ -308,17 +348,23 @@ fn sample_dim(d: &Dim, k: usize, rng: &mut TrialRng) -> f64 {
     }
 }
 
-/// Add ln K_k(x) of this dimension to `acc[k]` for every kernel k.
-fn add_dim_log_pdf(d: &Dim, x: f64, acc: &mut [f64]) {
+/// Add ln K_k(x_p) of dimension `j` to `acc[p * nk + k]` for every point p and kernel k.
+fn add_dim_log_pdf(d: &Dim, j: usize, points: &[Vec<f64>], nk: usize, acc: &mut [f64]) {
     match d {
-        Dim::Categorical { n_choices, probs } => {
-            let c = (x as usize).min(n_choices - 1);
-            if probs.len() == *n_choices {
-                let lp = probs[c].ln();
-                acc.iter_mut().for_each(|a| *a += lp);
-            } else {
-                for (k, a) in acc.iter_mut().enumerate() {
-                    *a += probs[k * n_choices + c].ln();
+        Dim::Categorical {
+            n_choices,
+            log_probs,
+            ..
+        } => {
+            for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
+                let c = (p[j] as usize).min(n_choices - 1);
+                if log_probs.len() == *n_choices {
+                    let lp = log_probs[c];
+                    row.iter_mut().for_each(|a| *a += lp);
+                } else {
+                    for (k, a) in row.iter_mut().enumerate() {
+                        *a += log_probs[k * n_choices + c];
+                    }
                 }
             }
         }
@@ -326,20 +372,40 @@ fn add_dim_log_pdf(d: &Dim, x: f64, acc: &mut [f64]) {
             space,
             mus,
             sigmas,
-            log_mass,
+            log_norm,
+            uniq,
+            kernel_to_uniq,
             ..
         } => match space.step {
             None => {
-                let y = space.t(x);
-                for k in 0..acc.len() {
-                    acc[k] += log_pdf(y, mus[k], sigmas[k], log_mass[k]);
+                for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
+                    let y = space.t(p[j]);
+                    for (k, a) in row.iter_mut().enumerate() {
+                        let z = (y - mus[k]) / sigmas[k];
+                        *a += log_norm[k] - 0.5 * z * z;
+                    }
                 }
             }
             Some(step) => {
-                let (a, b) = (space.t(x - step / 2.0), space.t(x + step / 2.0));
-                for k in 0..acc.len() {
-                    let (mu, s) = (mus[k], sigmas[k]);
-                    acc[k] += log_gauss_mass((a - mu) / s, (b - mu) / s) - log_mass[k];
+                // Bin masses once per distinct (point value, kernel) pair.
+                let mut xs: Vec<f64> = points.iter().map(|p| p[j]).collect();
+                xs.sort_by(f64::total_cmp);
+                xs.dedup();
+                let table: Vec<Vec<f64>> = xs
+                    .iter()
+                    .map(|&x| {
+                        let (a, b) = (space.t(x - step / 2.0), space.t(x + step / 2.0));
+                        uniq.iter()
+                            .map(|&(mu, s, lm)| log_gauss_mass((a - mu) / s, (b - mu) / s) - lm)
+                            .collect()
+                    })
+                    .collect();
+                for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
+                    let u = xs.partition_point(|v| v.total_cmp(&p[j]).is_lt());
+                    let vals = &table[u.min(table.len() - 1)];
+                    for (a, &ku) in row.iter_mut().zip(kernel_to_uniq) {
+                        *a += vals[ku];
+                    }
                 }
             }
         },

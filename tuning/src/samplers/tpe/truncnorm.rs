@@ -4,7 +4,7 @@
 use std::f64::consts::FRAC_1_SQRT_2;
 
 /// ln(√(2π)).
-const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+pub(crate) const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// Φ(z), accurate in the left tail (erfc keeps relative precision there).
 fn ndtr(z: f64) -> f64 {
@@ -33,7 +33,14 @@ pub(crate) fn log_gauss_mass(a: f64, b: f64) -> f64 {
         return f64::NEG_INFINITY;
     }
     if b <= 0.0 {
-        // Both in the left half: ln Φ(b) + ln(1 − Φ(a)/Φ(b)).
+        // Both in the left half. Direct difference when it keeps precision...
+        if a > -30.0 {
+            let (pa, pb) = (ndtr(a), ndtr(b));
+            if pb - pa > 1e-3 * pb {
+                return (pb - pa).ln();
+            }
+        }
+        // ...else ln Φ(b) + ln(1 − Φ(a)/Φ(b)).
         let lb = log_ndtr(b);
         let la = log_ndtr(a);
         lb + log1mexp(la - lb)
@@ -53,13 +60,6 @@ fn log1mexp(x: f64) -> f64 {
     } else {
         (-x.exp()).ln_1p()
     }
-}
-
-/// Log-density of N(mu, sigma) truncated to [low, high] at x (given ln of its mass).
-#[inline]
-pub(crate) fn log_pdf(x: f64, mu: f64, sigma: f64, log_mass: f64) -> f64 {
-    let z = (x - mu) / sigma;
-    -0.5 * z * z - LN_SQRT_2PI - sigma.ln() - log_mass
 }
 
 #[allow(clippy::inconsistent_digit_grouping, clippy::excessive_precision)]

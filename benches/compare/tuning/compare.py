@@ -1,0 +1,213 @@
+"""vigil-tuning vs Optuna 5.0.0, side by side in one run.
+
+Quality: Optuna's default TPESampler(seed), Optuna's RandomSampler(seed) and vigil's
+default TPE (via the Rust driver) minimise the same functions, 20 seeds each; the table
+gives the median best value and the median regret (best - f*) after 20, 50 and 100
+trials (a 20-trial run is the prefix of a 100-trial run: the samplers never see the
+budget).
+
+Speed: wall time per trial of a whole study (trivial objective on the mixed space):
+in memory at 100 and 1000 trials, and vigil's PostgreSQL storage (Optuna's SQLite
+storage for reference).
+
+Usage: benches/compare/tuning/run.sh [--seeds 20] [--trials 100] [--speed-trials 1000]
+"""
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+
+assert optuna.__version__ == "5.0.0", optuna.__version__
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+# ---- benchmark functions (all minimised) -------------------------------------------
+
+def branin(t):
+    x0 = t.suggest_float("x0", -5.0, 10.0)
+    x1 = t.suggest_float("x1", 0.0, 15.0)
+    b, c, r, s, tt = 5.1 / (4 * math.pi**2), 5 / math.pi, 6.0, 10.0, 1 / (8 * math.pi)
+    return (x1 - b * x0**2 + c * x0 - r) ** 2 + s * (1 - tt) * math.cos(x0) + s
+
+
+H_ALPHA = [1.0, 1.2, 3.0, 3.2]
+H_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+       [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+H_P = [[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+       [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]
+
+
+def hartmann6(t):
+    x = [t.suggest_float(f"x{j}", 0.0, 1.0) for j in range(6)]
+    f = 0.0
+    for i in range(4):
+        inner = sum(H_A[i][j] * (x[j] - H_P[i][j] * 1e-4) ** 2 for j in range(6))
+        f -= H_ALPHA[i] * math.exp(-inner)
+    return f
+
+
+def rosenbrock5(t):
+    x = [t.suggest_float(f"x{j}", -5.0, 10.0) for j in range(5)]
+    return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(4))
+
+
+def ackley5(t):
+    x = [t.suggest_float(f"x{j}", -32.768, 32.768) for j in range(5)]
+    s2 = sum(v * v for v in x) / 5
+    sc = sum(math.cos(2 * math.pi * v) for v in x) / 5
+    return -20 * math.exp(-0.2 * math.sqrt(s2)) - math.exp(sc) + 20 + math.e
+
+
+def mixed(t):
+    """The mixed space, exactly (suggest order matters for nothing but readability):
+    x1 float [-5, 5]; x2 float [1e-4, 1] log; n1 int [50, 300]; n2 int [3, 20];
+    c categorical {A, B, C}. With u = (n1 - 217)/50, v = (n2 - 7)/4:
+    f = (x1 - s(c))^2/4 + (log10 x2 + 2)^2 + u^2 + v^2 + u*v + d(c),
+    s = {A: -1, B: 1.5, C: 0}, d = {A: 0.5, B: 0, C: 1}; f* = 0 at c=B, x1=1.5,
+    x2=0.01, n1=217, n2=7."""
+    x1 = t.suggest_float("x1", -5.0, 5.0)
+    x2 = t.suggest_float("x2", 1e-4, 1.0, log=True)
+    n1 = t.suggest_int("n1", 50, 300)
+    n2 = t.suggest_int("n2", 3, 20)
+    c = t.suggest_categorical("c", ["A", "B", "C"])
+    s = {"A": -1.0, "B": 1.5, "C": 0.0}[c]
+    d = {"A": 0.5, "B": 0.0, "C": 1.0}[c]
+    u, v = (n1 - 217) / 50, (n2 - 7) / 4
+    return (x1 - s) ** 2 / 4 + (math.log10(x2) + 2) ** 2 + u * u + v * v + u * v + d
+
+
+FUNCTIONS = {
+    "branin": (branin, 0.39788735772973816),
+    "hartmann6": (hartmann6, -3.3223680114155147),
+    "rosenbrock5": (rosenbrock5, 0.0),
+    "ackley5": (ackley5, 0.0),
+    "mixed": (mixed, 0.0),
+}
+
+
+def optuna_values(fn, sampler, n_trials):
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(fn, n_trials=n_trials)
+    return [t.value for t in study.trials]
+
+
+def vigil_values(driver, name, seeds, n_trials, sampler="tpe"):
+    out = subprocess.run([driver, "quality", name, str(seeds), str(n_trials), sampler],
+                         check=True, capture_output=True, text=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [[float(v) if v is not None else math.inf for v in r["values"]] for r in rows]
+
+
+def best_at(values, budget):
+    return min(values[:budget])
+
+
+def fmt(x):
+    return f"{x:.4g}"
+
+
+def quality(driver, seeds, n_trials, budgets):
+    lines = []
+    lines.append("| function | budget | Optuna TPE median best | vigil TPE median best | random median best "
+                 "| Optuna regret | vigil regret | random regret | vigil ≤ Optuna | vigil < random |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    verdict = {"optuna": True, "random": True}
+    for name, (fn, fstar) in FUNCTIONS.items():
+        t0 = time.time()
+        opt = [optuna_values(fn, optuna.samplers.TPESampler(seed=s), n_trials) for s in range(seeds)]
+        rnd = [optuna_values(fn, optuna.samplers.RandomSampler(seed=s), n_trials) for s in range(seeds)]
+        vig = vigil_values(driver, name, seeds, n_trials)
+        print(f"[quality] {name}: {time.time() - t0:.1f} s", file=sys.stderr)
+        for b in budgets:
+            mo = statistics.median(best_at(v, b) for v in opt)
+            mr = statistics.median(best_at(v, b) for v in rnd)
+            mv = statistics.median(best_at(v, b) for v in vig)
+            ro, rr, rv = mo - fstar, mr - fstar, mv - fstar
+            ok_opt = rv <= ro
+            ok_rnd = rv < rr
+            if not ok_opt:
+                verdict["optuna"] = False
+            if b >= 50 and not ok_rnd:
+                verdict["random"] = False
+            lines.append(f"| {name} | {b} | {fmt(mo)} | {fmt(mv)} | {fmt(mr)} | {fmt(ro)} | {fmt(rv)} | "
+                         f"{fmt(rr)} | {'yes' if ok_opt else 'NO'} | {'yes' if ok_rnd else 'no'} |")
+    return lines, verdict
+
+
+
+def optuna_speed(n_trials, storage=None):
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0), storage=storage)
+    marks = [time.perf_counter()]
+    cpu0 = time.process_time()
+    study.optimize(mixed, n_trials=n_trials, callbacks=[lambda s, t: marks.append(time.perf_counter())])
+    cpu = time.process_time() - cpu0
+    total = marks[-1] - marks[0]
+    last = max(0, n_trials - 100)
+    return {"mean_ms_per_trial": total / n_trials * 1e3,
+            "cpu_ms_per_trial": cpu / n_trials * 1e3,
+            "last100_ms_per_trial": (marks[-1] - marks[last]) / (n_trials - last) * 1e3}
+
+
+def vigil_speed(driver, n_trials, storage="memory", url=None):
+    args = [driver, "speed", str(n_trials), storage] + ([url] if url else [])
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def speed(driver, n_speed, pg_url, sqlite_trials):
+    lines = ["| storage | trials | Optuna ms/trial wall mean / last 100 / CPU mean | vigil ms/trial wall mean / last 100 / CPU mean | vigil faster (CPU) |",
+             "|---|---|---|---|---|"]
+    for n in sorted({100, n_speed}):
+        o = optuna_speed(n)
+        v = vigil_speed(driver, n)
+        lines.append(f"| memory | {n} | {o['mean_ms_per_trial']:.2f} / {o['last100_ms_per_trial']:.2f} / {o['cpu_ms_per_trial']:.2f} | "
+                     f"{v['mean_ms_per_trial']:.3f} / {v['last100_ms_per_trial']:.3f} / {v['cpu_ms_per_trial']:.3f} | "
+                     f"{o['cpu_ms_per_trial'] / v['cpu_ms_per_trial']:.0f}× |")
+        print(f"[speed] memory {n}: optuna {o} vigil {v}", file=sys.stderr)
+    if sqlite_trials:
+        import os
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            o = optuna_speed(sqlite_trials, storage=f"sqlite:///{os.path.join(d, 'o.db')}")
+        vpg = vigil_speed(driver, sqlite_trials, "postgres", pg_url) if pg_url else None
+        lines.append(f"| Optuna SQLite file / vigil PostgreSQL | {sqlite_trials} | "
+                     f"{o['mean_ms_per_trial']:.1f} / {o['last100_ms_per_trial']:.1f} | "
+                     + (f"{vpg['mean_ms_per_trial']:.2f} / {vpg['last100_ms_per_trial']:.2f} | "
+                        f"{o['mean_ms_per_trial'] / vpg['mean_ms_per_trial']:.0f}× |" if vpg else "not run | |"))
+        print(f"[speed] sqlite {sqlite_trials}: optuna {o} vigil-pg {vpg}", file=sys.stderr)
+    if pg_url:
+        v = vigil_speed(driver, n_speed, "postgres", pg_url)
+        lines.append(f"| vigil PostgreSQL | {n_speed} | – | {v['mean_ms_per_trial']:.2f} / "
+                     f"{v['last100_ms_per_trial']:.2f} | |")
+        print(f"[speed] postgres {n_speed}: vigil {v}", file=sys.stderr)
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--driver", required=True)
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--speed-trials", type=int, default=1000)
+    ap.add_argument("--sqlite-trials", type=int, default=100)
+    ap.add_argument("--pg-url", default=None)
+    ap.add_argument("--skip-quality", action="store_true")
+    args = ap.parse_args()
+    budgets = [b for b in (20, 50, 100) if b <= args.trials]
+    print(f"optuna {optuna.__version__}, numpy {np.__version__}; seeds {args.seeds}, trials {args.trials}")
+    if not args.skip_quality:
+        lines, verdict = quality(args.driver, args.seeds, args.trials, budgets)
+        print("\n".join(lines))
+        print(f"\nvigil no worse than Optuna everywhere: {verdict['optuna']}; "
+              f"better than random at 50 and 100 everywhere: {verdict['random']}\n")
+    print("\n".join(speed(args.driver, args.speed_trials, args.pg_url, args.sqlite_trials)))
+
+
+if __name__ == "__main__":
+    main()
