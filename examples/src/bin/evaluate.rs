@@ -1,0 +1,153 @@
+//! Champion / challenger: compares every training run of the experiment,
+//! re-scores the Production model and the best newer candidate on the same
+//! recent held-out data, and promotes the candidate (stage Production and
+//! alias `@champion`, archiving the previous one) only when it is better.
+//!
+//! By default the held-out data is fresh simulated telemetry from a seed the
+//! training runs did not use; `--source csv|postgres` scores the most recent
+//! `--holdout-hours` of real data instead.
+//!
+//! Exit codes: 0 done (promoted or not), 1 failure, 2 bad arguments or nothing
+//! to evaluate, 3 PostgreSQL or MLflow unreachable.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI: its output is the point
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use vigil_examples::evaluate::{Decision, EvaluateConfig, evaluate};
+use vigil_examples::source::{DEFAULT_TABLE, DataSource, default_simulator_config};
+use vigil_examples::{PipelineError, describe_tracker, open_tracker};
+use vigil_features::WindowLength;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Source {
+    /// Fresh simulated telemetry (seed `--seed`, not a training seed).
+    Sim,
+    /// A CSV file (`--input`).
+    Csv,
+    /// PostgreSQL / TimescaleDB from the POSTGRES_* variables.
+    Postgres,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "evaluate",
+    version,
+    about = "Compares runs and promotes the better model (champion / challenger)"
+)]
+struct Args {
+    /// Promote the challenger when it wins (otherwise only report).
+    #[arg(long)]
+    promote: bool,
+    /// F1 the challenger must gain over the champion.
+    #[arg(long, default_value_t = 0.0)]
+    min_improvement: f64,
+    /// Held-out data.
+    #[arg(long, value_enum, default_value_t = Source::Sim)]
+    source: Source,
+    /// The CSV file for `--source csv`.
+    #[arg(long, required_if_eq("source", "csv"))]
+    input: Option<PathBuf>,
+    /// The table for `--source postgres`.
+    #[arg(long, default_value = DEFAULT_TABLE)]
+    table: String,
+    /// Seed of the simulated held-out data.
+    #[arg(long, default_value_t = 1042)]
+    seed: u64,
+    /// The most recent hours of data to score on.
+    #[arg(long, default_value_t = 24)]
+    holdout_hours: i64,
+    /// MLflow experiment.
+    #[arg(long, default_value = vigil_examples::train::DEFAULT_EXPERIMENT)]
+    experiment: String,
+    /// Registered model name.
+    #[arg(long, default_value = vigil_examples::train::DEFAULT_MODEL_NAME)]
+    model_name: String,
+    /// Folder for plots and downloaded models.
+    #[arg(long, default_value = "vigil-output/evaluate")]
+    output_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(decision) => {
+            print_decision(&decision);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<Decision, PipelineError> {
+    if args.holdout_hours <= 0 {
+        return Err(PipelineError::Invalid(
+            "--holdout-hours must be positive".into(),
+        ));
+    }
+    let source = match args.source {
+        // Two days, so that the rolling windows are warm when the held-out day starts.
+        Source::Sim => DataSource::Simulated(vigil_features::SimulatorConfig {
+            seed: args.seed,
+            days: 2.0,
+            ..default_simulator_config()
+        }),
+        Source::Csv => DataSource::Csv(
+            args.input
+                .clone()
+                .ok_or_else(|| PipelineError::Invalid("--source csv needs --input FILE".into()))?,
+        ),
+        Source::Postgres => DataSource::postgres_from_env(&args.table)?,
+    };
+    let config = EvaluateConfig {
+        experiment: args.experiment.clone(),
+        model_name: args.model_name.clone(),
+        promote: args.promote,
+        min_improvement: args.min_improvement,
+        holdout: WindowLength::minutes(args.holdout_hours * 60),
+        output_dir: args.output_dir.clone(),
+    };
+    let tracker = open_tracker()?;
+    println!("tracking: {}", describe_tracker(&tracker));
+    evaluate(&tracker, &source, &config)
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"))
+}
+
+fn print_decision(d: &Decision) {
+    println!();
+    println!(
+        "{:<34} {:<20} {:<9} {:>8} {:>9} {:>8} {:>8}",
+        "run", "started", "status", "F1", "precision", "recall", "ROC-AUC"
+    );
+    for r in &d.runs {
+        println!(
+            "{:<34} {:<20} {:<9} {:>8} {:>9} {:>8} {:>8}",
+            r.run_name.chars().take(34).collect::<String>(),
+            r.started,
+            r.status,
+            fmt(r.f1),
+            fmt(r.precision),
+            fmt(r.recall),
+            fmt(r.roc_auc)
+        );
+    }
+    println!();
+    for (role, m) in [("champion", &d.champion), ("challenger", &d.challenger)] {
+        if let Some(m) = m {
+            println!(
+                "{role:<11} version {:<4} held-out F1 {:.4}  precision {:.4}  recall {:.4}  ROC-AUC {:.4}",
+                m.version, m.scores.f1, m.scores.precision, m.scores.recall, m.scores.roc_auc
+            );
+        }
+    }
+    println!();
+    println!("decision: {}", d.explanation);
+    println!("plots:    {}", d.output_dir.display());
+}

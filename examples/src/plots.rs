@@ -1,0 +1,154 @@
+//! The pipeline's plots, drawn with vigil-metrics' plotting (PNG, embedded
+//! font): what `train` logs for every run and what `evaluate` draws across
+//! versions.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use vigil_metrics::plot::{
+    ConfusionMatrixPlot, FeatureImportancePlot, LineChart, PrPlot, RocPlot, Series,
+};
+use vigil_metrics::{
+    average_precision_score, best_threshold_f1, precision_recall_curve, roc_curve,
+};
+use vigil_tuning::{FrozenTrial, TrialState};
+
+use crate::error::PipelineError;
+use crate::train::SplitEvaluation;
+
+fn plot_err(name: &str) -> impl FnOnce(vigil_metrics::MetricsError) -> PipelineError + '_ {
+    move |e| PipelineError::Plot {
+        name: name.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Confusion matrix, ROC curve, PR curve, feature importance and the
+/// optimisation history, as PNG files in `dir`.
+pub fn training_plots(
+    dir: &Path,
+    test: &SplitEvaluation,
+    feature_names: &[String],
+    importances: &[f64],
+    trials: &[Arc<FrozenTrial>],
+) -> Result<(), PipelineError> {
+    ConfusionMatrixPlot::new(&test.confusion)
+        .class_names(&["no failure", "failure"])
+        .map_err(plot_err("confusion_matrix"))?
+        .title("Confusion matrix (test split)")
+        .save(dir.join("confusion_matrix.png"))
+        .map_err(plot_err("confusion_matrix"))?;
+
+    let roc = roc_curve(&test.y_true, &test.proba)?;
+    RocPlot::new()
+        .curve("Random Forest", &roc)
+        .title("ROC curve (test split)")
+        .save(dir.join("roc_curve.png"))
+        .map_err(plot_err("roc_curve"))?;
+
+    let pr = precision_recall_curve(&test.y_true, &test.proba)?;
+    let ap = average_precision_score(&test.y_true, &test.proba)?;
+    let best = best_threshold_f1(&test.y_true, &test.proba)?;
+    PrPlot::new()
+        .curve("Random Forest", &pr, Some(ap))
+        .point("best F1 on test", &best)
+        .title("Precision–recall curve (test split)")
+        .save(dir.join("pr_curve.png"))
+        .map_err(plot_err("pr_curve"))?;
+
+    FeatureImportancePlot::new(feature_names, importances)
+        .map_err(plot_err("feature_importance"))?
+        .top_k(15)
+        .x_desc("Mean impurity decrease (normalised)")
+        .title("Random Forest feature importance (top 15)")
+        .save(dir.join("feature_importance.png"))
+        .map_err(plot_err("feature_importance"))?;
+
+    optimisation_history(dir, trials)
+}
+
+/// Validation F1 per completed trial and the best so far.
+fn optimisation_history(dir: &Path, trials: &[Arc<FrozenTrial>]) -> Result<(), PipelineError> {
+    let done: Vec<(f64, f64)> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .filter_map(|t| t.value.map(|v| (t.number as f64, v)))
+        .collect();
+    if done.is_empty() {
+        return Ok(());
+    }
+    let x: Vec<f64> = done.iter().map(|d| d.0).collect();
+    let y: Vec<f64> = done.iter().map(|d| d.1).collect();
+    let mut chart = LineChart::new("Optimisation history (TPE)", "trial", "validation F1")
+        .series(Series::markers("completed trial", x.clone(), y.clone()))
+        .series(Series::step(
+            "best so far",
+            x,
+            Series::best_so_far(&y, true),
+        ));
+    let pruned: Vec<(f64, f64)> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Pruned)
+        .filter_map(|t| {
+            let (_, v) = t.intermediate_values.iter().next_back()?;
+            Some((t.number as f64, *v))
+        })
+        .collect();
+    if !pruned.is_empty() {
+        chart = chart.series(Series::markers(
+            "pruned (quarter-forest F1)",
+            pruned.iter().map(|p| p.0).collect(),
+            pruned.iter().map(|p| p.1).collect(),
+        ));
+    }
+    chart
+        .save(dir.join("optimization_history.png"))
+        .map_err(plot_err("optimization_history"))
+}
+
+/// Test F1 of each registered version's training run.
+pub fn f1_trend(dir: &Path, version_f1: &[(f64, f64)]) -> Result<(), PipelineError> {
+    if version_f1.is_empty() {
+        return Ok(());
+    }
+    LineChart::new(
+        "Test F1 across registered versions",
+        "model version",
+        "test F1",
+    )
+    .series(Series::line(
+        "test F1",
+        version_f1.iter().map(|v| v.0).collect(),
+        version_f1.iter().map(|v| v.1).collect(),
+    ))
+    .save(dir.join("f1_trend.png"))
+    .map_err(plot_err("f1_trend"))
+}
+
+/// The 15 largest changes in feature importance, challenger minus champion.
+pub fn importance_change(
+    dir: &Path,
+    names: &[String],
+    champion: &[f64],
+    challenger: &[f64],
+) -> Result<(), PipelineError> {
+    if champion.len() != challenger.len() || champion.len() != names.len() {
+        // Different feature sets: there is no per-feature change to draw.
+        return Ok(());
+    }
+    let mut deltas: Vec<(String, f64)> = names
+        .iter()
+        .zip(challenger.iter().zip(champion))
+        .map(|(n, (new, old))| (n.clone(), new - old))
+        .collect();
+    deltas.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    deltas.truncate(15);
+    let (top_names, top_deltas): (Vec<String>, Vec<f64>) = deltas.into_iter().unzip();
+    FeatureImportancePlot::new(&top_names, &top_deltas)
+        .map_err(plot_err("importance_change"))?
+        .top_k(15)
+        .x_desc("Importance change (challenger − champion)")
+        .title("Feature importance change vs the Production model")
+        .save(dir.join("importance_change.png"))
+        .map_err(plot_err("importance_change"))
+}

@@ -1,0 +1,439 @@
+//! The reference loop against the harness's real services:
+//! `simulate` into PostgreSQL → `pipeline --source postgres` tracked on the
+//! MLflow server → `evaluate --promote` → `serve` loads the Production version
+//! and answers; a second training run is promoted and `serve` switches to it
+//! without a restart; MLflow's own Python client resolves the same versions.
+//!
+//! Skipped (with a message) without the services; a failure when
+//! `VIGIL_REQUIRE_SERVICES=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+#[allow(clippy::print_stderr)] // the one line saying a test was skipped
+fn service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            if std::env::var("VIGIL_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("{var} is not set but VIGIL_REQUIRE_SERVICES=1: run scripts/test.sh");
+            }
+            eprintln!("skipped: {var} not set (run scripts/test.sh to start the services)");
+            None
+        }
+    }
+}
+
+/// The harness's database URL as the reference POSTGRES_* variables.
+fn postgres_env(url: &str) -> Vec<(String, String)> {
+    // postgres://user:password@host:port/db
+    let rest = url.trim_start_matches("postgres://");
+    let (creds, rest) = rest.split_once('@').unwrap();
+    let (user, password) = creds.split_once(':').unwrap();
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let (host, port) = hostport.split_once(':').unwrap();
+    [
+        ("POSTGRES_HOST", host),
+        ("POSTGRES_PORT", port),
+        ("POSTGRES_USER", user),
+        ("POSTGRES_PASSWORD", password),
+        ("POSTGRES_DB", db),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+struct Env {
+    pg: Vec<(String, String)>,
+    mlflow: String,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn command(&self, bin: &str) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.envs(self.pg.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("MLFLOW_TRACKING_URI", &self.mlflow)
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    fn run(&self, bin: &str, args: &[&str]) -> Output {
+        let out = self.command(bin).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{bin} {args:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+fn mlflow_get(uri: &str, path: &str) -> Value {
+    ureq::get(format!("{uri}/api/2.0/mlflow/{path}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+fn mlflow_post(uri: &str, path: &str, body: &Value) -> Value {
+    ureq::post(format!("{uri}/api/2.0/mlflow/{path}"))
+        .send_json(body)
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(env: &Env, model_uri: &str) -> Server {
+    let mut child = env
+        .command(env!("CARGO_BIN_EXE_serve"))
+        .args([
+            "--model-uri",
+            model_uri,
+            "--port",
+            "0",
+            "--poll-interval",
+            "1s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn post_json(url: &str, body: &str) -> (u16, Value) {
+    let response = ureq::post(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let value = body.read_json().unwrap_or(Value::Null);
+    (status, value)
+}
+
+fn get_json(url: &str) -> Value {
+    ureq::get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+#[test]
+fn simulate_train_promote_serve_against_real_services() {
+    let (Some(db), Some(mlflow)) = (
+        service("VIGIL_TEST_DATABASE_URL"),
+        service("VIGIL_TEST_MLFLOW_URI"),
+    ) else {
+        return;
+    };
+    let env = Env {
+        pg: postgres_env(&db),
+        mlflow: mlflow.clone(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let suffix = format!(
+        "{}_{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let table = format!("telemetry_e2e_{suffix}");
+    let experiment = format!("e2e-{suffix}");
+    let model = format!("e2e_model_{suffix}");
+
+    // 1. Simulated telemetry into PostgreSQL.
+    let out = env.run(
+        env!("CARGO_BIN_EXE_simulate"),
+        &[
+            "--to",
+            "postgres",
+            "--table",
+            &table,
+            "--machines",
+            "3",
+            "--days",
+            "3",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wrote"));
+
+    // 2. Train from PostgreSQL, tracked on the server.
+    let train_args = [
+        "--source",
+        "postgres",
+        "--table",
+        &table,
+        "--trials",
+        "4",
+        "--max-samples-per-tree",
+        "5000",
+        "--experiment",
+        &experiment,
+        "--model-name",
+        &model,
+        "--no-progress",
+    ];
+    let out = env.run(env!("CARGO_BIN_EXE_pipeline"), &train_args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("registered"), "{stdout}");
+
+    // The run on the server: finished, with metrics, params, children and artifacts.
+    let exp = mlflow_get(
+        &mlflow,
+        &format!("experiments/get-by-name?experiment_name={experiment}"),
+    );
+    let exp_id = exp["experiment"]["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let runs = mlflow_post(
+        &mlflow,
+        "runs/search",
+        &json!({"experiment_ids": [exp_id], "filter": "tags.`vigil.job` = 'train'"}),
+    );
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run["info"]["status"], "FINISHED");
+    let run_id = run["info"]["run_id"].as_str().unwrap().to_string();
+    let metric = |name: &str| {
+        run["data"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["key"] == name)
+            .map(|m| m["value"].as_f64().unwrap())
+            .unwrap_or_else(|| panic!("metric {name} missing"))
+    };
+    for name in [
+        "test_f1",
+        "test_precision",
+        "test_recall",
+        "test_roc_auc",
+        "test_pr_auc",
+    ] {
+        let v = metric(name);
+        assert!((0.0..=1.0).contains(&v), "{name} = {v}");
+    }
+    assert!(metric("test_roc_auc") > 0.6, "the model learned nothing");
+    assert_eq!(metric("n_features"), 42.0);
+    let children = mlflow_post(
+        &mlflow,
+        "runs/search",
+        &json!({"experiment_ids": [exp_id], "filter": format!("tags.mlflow.parentRunId = '{run_id}'")}),
+    );
+    assert_eq!(
+        children["runs"].as_array().unwrap().len(),
+        4,
+        "one child run per trial"
+    );
+    let artifacts = mlflow_get(
+        &mlflow,
+        &format!("artifacts/list?run_id={run_id}&path=plots"),
+    );
+    let plots: Vec<&str> = artifacts["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    for p in [
+        "plots/confusion_matrix.png",
+        "plots/roc_curve.png",
+        "plots/pr_curve.png",
+        "plots/feature_importance.png",
+        "plots/optimization_history.png",
+    ] {
+        assert!(plots.contains(&p), "{p} not in {plots:?}");
+    }
+    let model_files = mlflow_get(
+        &mlflow,
+        &format!("artifacts/list?run_id={run_id}&path=model"),
+    );
+    let model_files: Vec<&str> = model_files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(model_files.contains(&"model/MLmodel"), "{model_files:?}");
+
+    // 3. evaluate promotes the first version (no champion yet).
+    let eval_args = [
+        "--promote",
+        "--source",
+        "postgres",
+        "--table",
+        &table,
+        "--experiment",
+        &experiment,
+        "--model-name",
+        &model,
+        "--min-improvement",
+        "-1",
+    ];
+    let out = env.run(env!("CARGO_BIN_EXE_evaluate"), &eval_args);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("promoted"));
+    let v1 = mlflow_get(
+        &mlflow,
+        &format!("registered-models/alias?name={model}&alias=champion"),
+    );
+    assert_eq!(v1["model_version"]["version"], "1");
+    assert_eq!(v1["model_version"]["current_stage"], "Production");
+
+    // 4. serve loads Production and answers.
+    let server = start_server(&env, &format!("models:/{model}/Production"));
+    let health = get_json(&format!("{}/health", server.base));
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["model_version"], "1");
+    let info = get_json(&format!("{}/model", server.base));
+    assert_eq!(info["run_id"], run_id.as_str());
+    assert!(info["metrics"]["test_f1"].is_number());
+    let sample = |minute: u32, machine: &str| {
+        json!({
+            "machine_id": machine, "time": format!("2030-01-01T00:{minute:02}:00Z"),
+            "temperature": 70.0 + minute as f64, "vibration": 0.4, "spindle_speed": 1500.0,
+            "power_consumption": 11.5
+        })
+    };
+    let body = json!({"samples": [sample(0, "machine-01"), sample(1, "machine-01"), sample(1, "machine-02")]});
+    let (status, answer) = post_json(&format!("{}/predict", server.base), &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    let predictions = answer["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 3);
+    for p in predictions {
+        let prob = p["failure_probability"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&prob));
+        let score = p["anomaly_score"].as_f64().unwrap();
+        assert!(score > 0.0 && score <= 1.0);
+        assert_eq!(
+            p["failure"].as_bool().unwrap(),
+            prob >= p["threshold"].as_f64().unwrap()
+        );
+    }
+
+    // Bad requests: 4xx with a message, and the server keeps answering.
+    let bad = [
+        ("{not json", 400),
+        (r#"{"samples": []}"#, 422),
+        (
+            r#"{"samples":[{"machine_id":"machine-01","time":"2030-01-01T01:00:00Z","temperature":70,"vibration":0.4,"spindle_speed":1500}]}"#,
+            422,
+        ),
+        (
+            r#"{"samples":[{"machine_id":"machine-01","time":"2030-01-01T01:00:00Z","temperature":"NaN","vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
+            422,
+        ),
+        (
+            r#"{"samples":[{"machine_id":"no-such-machine","time":"2030-01-01T01:00:00Z","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
+            404,
+        ),
+        (
+            r#"{"samples":[{"machine_id":"machine-01","time":"yesterday","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
+            422,
+        ),
+    ];
+    for (body, want) in bad {
+        let (status, answer) = post_json(&format!("{}/predict", server.base), body);
+        assert_eq!(status, want, "{body} → {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
+    }
+    assert_eq!(get_json(&format!("{}/health", server.base))["status"], "ok");
+
+    // 5. A second training run, promoted: serve switches without a restart.
+    env.run(env!("CARGO_BIN_EXE_pipeline"), &train_args);
+    let out = env.run(env!("CARGO_BIN_EXE_evaluate"), &eval_args);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("promoted"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = get_json(&format!("{}/model", server.base));
+        if v["version"] == "2" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not pick up version 2: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let old = mlflow_get(
+        &mlflow,
+        &format!("model-versions/get?name={model}&version=1"),
+    );
+    assert_eq!(old["model_version"]["current_stage"], "Archived");
+
+    // 6. MLflow's own Python client sees the same registry and reads the run.
+    if let Ok(venv) = std::env::var("VIGIL_MLFLOW_VENV") {
+        let python = Path::new(&venv).join("bin/python");
+        let script = format!(
+            r#"
+import mlflow, os
+from mlflow import MlflowClient
+c = MlflowClient("{mlflow}")
+prod = c.get_latest_versions("{model}", stages=["Production"])[0].version
+champ = c.get_model_version_by_alias("{model}", "champion").version
+run = c.get_run("{run_id}")
+path = mlflow.artifacts.download_artifacts("models:/{model}/Production", tracking_uri="{mlflow}")
+print(prod, champ, run.info.status, "test_f1" in run.data.metrics, sorted(os.listdir(path)))
+"#
+        );
+        let out = Command::new(python).arg("-c").arg(script).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.starts_with("2 2 FINISHED True"), "{text}");
+        assert!(
+            text.contains("MLmodel") && text.contains("random_forest.postcard"),
+            "{text}"
+        );
+    }
+    drop(server);
+}
