@@ -419,9 +419,10 @@ impl ActiveRun {
         st.drain_into_pending();
         st.pending.push_back(op);
         let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
+        // Spool writes happen under the state lock only: one writer, never a stale snapshot.
+        self.shared.spool.write(&ops)?;
         st.spooled = true;
         drop(st);
-        self.shared.spool.write(&ops)?;
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -528,23 +529,74 @@ fn outcome(shared: &Shared, st: &mut Buffer) -> Result<()> {
     })
 }
 
-/// Delivers `pending` in order. Returns with the lock held again.
+/// Metric/param batches without tags commute (metric points are a set,
+/// params are write-once), so they may be sent concurrently; tags (last write
+/// wins), artifacts and status updates go one at a time, in order.
+fn parallel_safe(op: &SpoolOp) -> bool {
+    matches!(op, SpoolOp::Batch { tags, .. } if tags.is_empty())
+}
+
+/// Delivers `pending`, front first. Returns with the lock held again.
 fn deliver_pending<'a>(
     shared: &'a Shared,
     mut st: MutexGuard<'a, Buffer>,
 ) -> MutexGuard<'a, Buffer> {
-    while let Some(op) = st.pending.front().cloned() {
+    while let Some(front) = st.pending.front() {
+        let group_len = if parallel_safe(front) {
+            st.pending
+                .iter()
+                .take(shared.batch.max_in_flight.max(1))
+                .take_while(|op| parallel_safe(op))
+                .count()
+        } else {
+            1
+        };
+        let group: Vec<SpoolOp> = st.pending.iter().take(group_len).cloned().collect();
         drop(st);
-        let result = op.deliver(shared.store.as_ref(), &shared.run_id);
+        let store = shared.store.as_ref();
+        let results: Vec<Result<()>> = if group.len() == 1 {
+            vec![group[0].deliver(store, &shared.run_id)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = group
+                    .iter()
+                    .map(|op| scope.spawn(move || op.deliver(store, &shared.run_id)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Connect {
+                                uri: store.uri(),
+                                reason: "delivery thread panicked".into(),
+                            })
+                        })
+                    })
+                    .collect()
+            })
+        };
         st = shared.lock();
-        match result {
-            Ok(()) => {
-                st.pending.pop_front();
+        // Only the back of `pending` grew meanwhile: the group is still its front.
+        let mut transient = None;
+        for (i, result) in results.into_iter().enumerate().rev() {
+            match result {
+                Ok(()) => {
+                    st.pending.remove(i);
+                }
+                Err(e) if e.is_transient() => transient = Some(e),
+                Err(e) => {
+                    st.pending.remove(i);
+                    st.rejected.push(e.to_string());
+                }
+            }
+        }
+        match transient {
+            None => {
                 st.last_error = None;
                 st.retry_attempt = 0;
                 st.retry_at = None;
             }
-            Err(e) if e.is_transient() => {
+            Some(e) => {
                 // Keep everything on disk until the server is back.
                 let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
                 if shared.spool.write(&ops).is_ok() {
@@ -555,10 +607,6 @@ fn deliver_pending<'a>(
                 st.retry_at = Some(Instant::now() + wait);
                 st.last_error = Some(e);
                 return st;
-            }
-            Err(e) => {
-                st.pending.pop_front();
-                st.rejected.push(e.to_string());
             }
         }
     }

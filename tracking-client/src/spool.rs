@@ -209,7 +209,7 @@ fn write_ops(path: &Path, run_id: &str, ops: &[SpoolOp]) -> Result<()> {
         })?;
         text.push(b'\n');
     }
-    let tmp = path.with_extension("jsonl.tmp");
+    let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
     let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(&text).map_err(|e| Error::io(&tmp, e))?;
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;

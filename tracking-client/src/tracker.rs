@@ -241,7 +241,12 @@ impl Tracker {
     /// Wraps an existing run (e.g. to resume logging) in a handle.
     pub fn attach(&self, run: Run) -> ActiveRun {
         let dir = spool::store_dir(&self.config.spool_dir, &self.store.uri());
-        ActiveRun::start(self.clone(), run, self.config.batch.clone(), &dir)
+        let mut batch = self.config.batch.clone();
+        if self.is_local() {
+            // Appends to local files gain nothing from concurrency.
+            batch.max_in_flight = 1;
+        }
+        ActiveRun::start(self.clone(), run, batch, &dir)
     }
 
     /// Every run a search matches, following pages.
