@@ -110,7 +110,11 @@ impl<L: Label> ConfusionMatrix<L> {
         if true_idx >= k || pred_idx >= k {
             return 0;
         }
-        self.counts[true_idx * k + pred_idx]
+        // `get`: a deserialised matrix may carry too few counts.
+        self.counts
+            .get(true_idx * k + pred_idx)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Row-major counts.

@@ -460,9 +460,33 @@ pub fn precision_recall_curve_with<L: Label>(
     options: PrCurveOptions,
 ) -> Result<PrCurve> {
     let sorted = SortedScores::new(y_true, y_score)?;
+    if !options.drop_intermediate {
+        // One sweep straight into the output (descending), then reversed.
+        let n_pos = sorted.pos.len();
+        let cap = n_pos + sorted.neg.len() + 1;
+        let mut precision = Vec::with_capacity(cap);
+        let mut recall = Vec::with_capacity(cap);
+        let mut thresholds = Vec::with_capacity(cap);
+        sorted.sweep(|fp, tp, k| {
+            let tp_f = tp as f64;
+            precision.push(tp_f / (tp_f + fp as f64));
+            recall.push(if n_pos == 0 { 1.0 } else { tp_f / n_pos as f64 });
+            thresholds.push(unkey(k));
+        });
+        precision.reverse();
+        recall.reverse();
+        thresholds.reverse();
+        precision.push(1.0);
+        recall.push(0.0);
+        return Ok(PrCurve {
+            precision,
+            recall,
+            thresholds,
+        });
+    }
     let mut c = sorted.counts();
     let m = c.tps.len();
-    if options.drop_intermediate && m > 2 {
+    if m > 2 {
         let mut keep = vec![true; m];
         for (k, w) in keep[1..m - 1].iter_mut().zip(c.tps.windows(3)) {
             *k = w[1] != w[0] || w[2] != w[1];
