@@ -6,12 +6,38 @@
 //! state machine over each machine's rows.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::error::{FeaturesError, Result};
 use crate::spec::{Aggregation, FeatureKind, FeatureSpec};
 use crate::time::format_timestamp;
 use crate::window::{RollingWindow, WindowStats};
+
+/// FNV-1a: machine ids are short and trusted to be few; SipHash's DoS
+/// resistance costs more than the rest of a push's bookkeeping.
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type MachineMap = HashMap<String, MachineFeatureState, BuildHasherDefault<Fnv>>;
 
 /// The compiled form of a spec: window groups and one operation per output column.
 #[derive(Debug)]
@@ -31,7 +57,13 @@ struct Group {
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Raw(usize),
-    Rolling(usize, Aggregation),
+    Mean(usize),
+    Std(usize),
+    Var(usize),
+    Min(usize),
+    Max(usize),
+    Sum(usize),
+    Count(usize),
     Diff(usize),
     PctChange(usize),
     ZScore(usize, usize),
@@ -73,7 +105,16 @@ impl Plan {
                     window,
                 } => {
                     let extremes = matches!(aggregation, Aggregation::Min | Aggregation::Max);
-                    Op::Rolling(group(sensor(s), window.as_micros(), extremes), *aggregation)
+                    let g = group(sensor(s), window.as_micros(), extremes);
+                    match aggregation {
+                        Aggregation::Mean => Op::Mean(g),
+                        Aggregation::Std => Op::Std(g),
+                        Aggregation::Var => Op::Var(g),
+                        Aggregation::Min => Op::Min(g),
+                        Aggregation::Max => Op::Max(g),
+                        Aggregation::Sum => Op::Sum(g),
+                        Aggregation::Count => Op::Count(g),
+                    }
                 }
                 FeatureKind::Diff { sensor: s } => Op::Diff(sensor(s)),
                 FeatureKind::PctChange { sensor: s } => Op::PctChange(sensor(s)),
@@ -155,18 +196,13 @@ impl MachineFeatureState {
         for (op, o) in plan.ops.iter().zip(out.iter_mut()) {
             *o = match *op {
                 Op::Raw(s) => values[s],
-                Op::Rolling(g, aggregation) => {
-                    let s = &self.stats[g];
-                    match aggregation {
-                        Aggregation::Mean => s.mean,
-                        Aggregation::Std => s.std,
-                        Aggregation::Var => s.var,
-                        Aggregation::Min => s.min,
-                        Aggregation::Max => s.max,
-                        Aggregation::Sum => s.sum,
-                        Aggregation::Count => s.count as f64,
-                    }
-                }
+                Op::Mean(g) => self.stats[g].mean,
+                Op::Std(g) => self.stats[g].std,
+                Op::Var(g) => self.stats[g].var,
+                Op::Min(g) => self.stats[g].min,
+                Op::Max(g) => self.stats[g].max,
+                Op::Sum(g) => self.stats[g].sum,
+                Op::Count(g) => self.stats[g].count as f64,
                 Op::Diff(s) => values[s] - self.previous[s],
                 Op::PctChange(s) => values[s] / self.previous[s] - 1.0,
                 Op::ZScore(g, s) => (values[s] - self.stats[g].mean) / self.stats[g].std,
@@ -195,7 +231,7 @@ impl MachineFeatureState {
 pub struct OnlineFeatures {
     spec: FeatureSpec,
     plan: Arc<Plan>,
-    machines: HashMap<String, MachineFeatureState>,
+    machines: MachineMap,
     scratch: Vec<f64>,
 }
 
@@ -207,7 +243,7 @@ impl OnlineFeatures {
             scratch: vec![0.0; plan.n_sensors],
             spec,
             plan,
-            machines: HashMap::new(),
+            machines: MachineMap::default(),
         })
     }
 
