@@ -162,6 +162,7 @@ fn get_json(url: &str) -> Value {
 }
 
 #[test]
+#[ignore = "not yet seen passing (issue #7): run with `scripts/test.sh -p vigil-examples -- --ignored`"]
 fn simulate_train_promote_serve_against_real_services() {
     let (Some(db), Some(mlflow)) = (
         service("VIGIL_TEST_DATABASE_URL"),
