@@ -16,7 +16,10 @@ use rand_chacha::ChaCha8Rng;
 use vigil_forest::{IsolationForestParams, RandomForestParams};
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Uniform features with a noisy non-linear signal in the first five.
@@ -37,33 +40,55 @@ fn benches(c: &mut Criterion) {
     let rows = env("VIGIL_BENCH_FOREST_ROWS", 20_000);
     let trees = env("VIGIL_BENCH_FOREST_TREES", 50);
     let (x, y) = data(rows, 42);
-    let params = RandomForestParams { n_estimators: trees, ..Default::default() };
+    let params = RandomForestParams {
+        n_estimators: trees,
+        ..Default::default()
+    };
     let mut g = c.benchmark_group("forest");
     g.sample_size(10);
-    g.bench_function(BenchmarkId::new("rf_fit", format!("{rows}x42/{trees}trees")), |b| {
-        b.iter(|| params.fit(black_box(x.view()), &y).unwrap())
-    });
+    g.bench_function(
+        BenchmarkId::new("rf_fit", format!("{rows}x42/{trees}trees")),
+        |b| b.iter(|| params.fit(black_box(x.view()), &y).unwrap()),
+    );
     let rf = params.fit(x.view(), &y).unwrap();
-    g.bench_function(BenchmarkId::new("rf_predict_proba_batch", format!("{rows}x42/{trees}trees")), |b| {
-        b.iter(|| rf.predict_proba(black_box(x.view())).unwrap())
-    });
+    g.bench_function(
+        BenchmarkId::new("rf_predict_proba_batch", format!("{rows}x42/{trees}trees")),
+        |b| b.iter(|| rf.predict_proba(black_box(x.view())).unwrap()),
+    );
     let mut out = vec![0.0; 2];
     let mut r = 0;
-    g.bench_function(BenchmarkId::new("rf_predict_proba_row", format!("{trees}trees")), |b| {
-        b.iter(|| {
-            r = (r + 7919) % rows;
-            rf.predict_proba_row_into(black_box(x.row(r).as_slice().unwrap()), &mut out).unwrap();
-            out[1]
-        })
-    });
-    let iso_params = IsolationForestParams { n_estimators: 100, ..Default::default() };
-    g.bench_function(BenchmarkId::new("if_fit_score", format!("{rows}x42/100trees")), |b| {
-        b.iter(|| iso_params.fit(black_box(x.view())).unwrap().score_samples(x.view()).unwrap())
-    });
+    g.bench_function(
+        BenchmarkId::new("rf_predict_proba_row", format!("{trees}trees")),
+        |b| {
+            b.iter(|| {
+                r = (r + 7919) % rows;
+                rf.predict_proba_row_into(black_box(x.row(r).as_slice().unwrap()), &mut out)
+                    .unwrap();
+                out[1]
+            })
+        },
+    );
+    let iso_params = IsolationForestParams {
+        n_estimators: 100,
+        ..Default::default()
+    };
+    g.bench_function(
+        BenchmarkId::new("if_fit_score", format!("{rows}x42/100trees")),
+        |b| {
+            b.iter(|| {
+                iso_params
+                    .fit(black_box(x.view()))
+                    .unwrap()
+                    .score_samples(x.view())
+                    .unwrap()
+            })
+        },
+    );
     let bytes = rf.to_bytes();
-    g.bench_function(BenchmarkId::new("rf_load_validate", format!("{} bytes", bytes.len())), |b| {
-        b.iter(|| vigil_forest::RandomForest::from_bytes(black_box(&bytes)).unwrap())
-    });
+    g.bench_function(
+        BenchmarkId::new("rf_load_validate", format!("{} bytes", bytes.len())),
+        |b| b.iter(|| vigil_forest::RandomForest::from_bytes(black_box(&bytes)).unwrap()),
+    );
     g.finish();
 }
 

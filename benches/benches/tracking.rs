@@ -24,7 +24,8 @@ fn log_10k(tracker: &Tracker, experiment_id: &str) {
         .start_run(RunOptions::new(experiment_id).name("bench-log10k"))
         .unwrap();
     for step in 0..N {
-        run.log_metric_at("loss", 1.0 / (step + 1) as f64, step).unwrap();
+        run.log_metric_at("loss", 1.0 / (step + 1) as f64, step)
+            .unwrap();
     }
     run.finish().unwrap();
 }
@@ -35,14 +36,29 @@ fn bench_server(c: &mut Criterion) {
         .ok()
         .filter(|u| !u.is_empty());
     let Some(uri) = uri else {
-        eprintln!("skipped tracking/server_log_10k: set VIGIL_BENCH_MLFLOW_URI (or VIGIL_TEST_MLFLOW_URI)");
+        eprintln!(
+            "skipped tracking/server_log_10k: set VIGIL_BENCH_MLFLOW_URI (or VIGIL_TEST_MLFLOW_URI)"
+        );
         return;
     };
-    let tracker = Tracker::new(TrackingConfig::builder().uri(&uri).unwrap().build().unwrap()).unwrap();
-    let exp = tracker.get_or_create_experiment("vigil-bench-tracking").unwrap();
+    let tracker = Tracker::new(
+        TrackingConfig::builder()
+            .uri(&uri)
+            .unwrap()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let exp = tracker
+        .get_or_create_experiment("vigil-bench-tracking")
+        .unwrap();
     let mut group = c.benchmark_group("tracking");
-    group.sample_size(10).measurement_time(Duration::from_secs(30));
-    group.bench_function("server_log_10k", |b| b.iter(|| log_10k(&tracker, &exp.experiment_id)));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    group.bench_function("server_log_10k", |b| {
+        b.iter(|| log_10k(&tracker, &exp.experiment_id))
+    });
     group.finish();
 }
 
@@ -52,13 +68,17 @@ fn bench_file_store(c: &mut Criterion) {
     let exp = tracker.get_or_create_experiment("bench").unwrap();
     let mut group = c.benchmark_group("tracking");
     group.sample_size(10);
-    group.bench_function("file_store_log_10k", |b| b.iter(|| log_10k(&tracker, &exp.experiment_id)));
+    group.bench_function("file_store_log_10k", |b| {
+        b.iter(|| log_10k(&tracker, &exp.experiment_id))
+    });
     group.finish();
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
 fn bench_encode(c: &mut Criterion) {
-    let metrics: Vec<Metric> = (0..1000).map(|i| Metric::new("loss", 1.0 / (i + 1) as f64, i)).collect();
+    let metrics: Vec<Metric> = (0..1000)
+        .map(|i| Metric::new("loss", 1.0 / (i + 1) as f64, i))
+        .collect();
     c.bench_function("tracking/encode_log_batch_1000", |b| {
         b.iter(|| {
             let body = serde_json::json!({ "run_id": "0123456789abcdef0123456789abcdef", "metrics": black_box(&metrics) });
