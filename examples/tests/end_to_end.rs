@@ -162,7 +162,6 @@ fn get_json(url: &str) -> Value {
 }
 
 #[test]
-#[ignore = "not yet seen passing (issue #7): run with `scripts/test.sh -p vigil-examples -- --ignored`"]
 fn simulate_train_promote_serve_against_real_services() {
     let (Some(db), Some(mlflow)) = (
         service("VIGIL_TEST_DATABASE_URL"),
@@ -339,7 +338,7 @@ fn simulate_train_promote_serve_against_real_services() {
             "power_consumption": 11.5
         })
     };
-    let body = json!({"samples": [sample(0, "machine-01"), sample(1, "machine-01"), sample(1, "machine-02")]});
+    let body = json!({"samples": [sample(0, "M01"), sample(1, "M01"), sample(1, "M02")]});
     let (status, answer) = post_json(&format!("{}/predict", server.base), &body.to_string());
     assert_eq!(status, 200, "{answer}");
     let predictions = answer["predictions"].as_array().unwrap();
@@ -360,11 +359,11 @@ fn simulate_train_promote_serve_against_real_services() {
         ("{not json", 400),
         (r#"{"samples": []}"#, 422),
         (
-            r#"{"samples":[{"machine_id":"machine-01","time":"2030-01-01T01:00:00Z","temperature":70,"vibration":0.4,"spindle_speed":1500}]}"#,
+            r#"{"samples":[{"machine_id":"M01","time":"2030-01-01T01:00:00Z","temperature":70,"vibration":0.4,"spindle_speed":1500}]}"#,
             422,
         ),
         (
-            r#"{"samples":[{"machine_id":"machine-01","time":"2030-01-01T01:00:00Z","temperature":"NaN","vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
+            r#"{"samples":[{"machine_id":"M01","time":"2030-01-01T01:00:00Z","temperature":"NaN","vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
             422,
         ),
         (
@@ -372,7 +371,7 @@ fn simulate_train_promote_serve_against_real_services() {
             404,
         ),
         (
-            r#"{"samples":[{"machine_id":"machine-01","time":"yesterday","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
+            r#"{"samples":[{"machine_id":"M01","time":"yesterday","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
             422,
         ),
     ];
@@ -415,11 +414,13 @@ fn simulate_train_promote_serve_against_real_services() {
             r#"
 import mlflow, os
 from mlflow import MlflowClient
-c = MlflowClient("{mlflow}")
+mlflow.set_tracking_uri("{mlflow}")
+mlflow.set_registry_uri("{mlflow}")
+c = MlflowClient("{mlflow}", registry_uri="{mlflow}")
 prod = c.get_latest_versions("{model}", stages=["Production"])[0].version
 champ = c.get_model_version_by_alias("{model}", "champion").version
 run = c.get_run("{run_id}")
-path = mlflow.artifacts.download_artifacts("models:/{model}/Production", tracking_uri="{mlflow}")
+path = mlflow.artifacts.download_artifacts("models:/{model}/Production")
 print(prod, champ, run.info.status, "test_f1" in run.data.metrics, sorted(os.listdir(path)))
 "#
         );

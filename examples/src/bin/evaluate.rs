@@ -40,8 +40,9 @@ struct Args {
     /// Promote the challenger when it wins (otherwise only report).
     #[arg(long)]
     promote: bool,
-    /// F1 the challenger must gain over the champion.
-    #[arg(long, default_value_t = 0.0)]
+    /// F1 the challenger must gain over the champion (negative: promote a newer
+    /// version unless it is worse by more than that).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     min_improvement: f64,
     /// Held-out data.
     #[arg(long, value_enum, default_value_t = Source::Sim)]

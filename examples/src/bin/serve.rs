@@ -4,7 +4,7 @@
 //! ```text
 //! serve                                   # models:/predictive_maintenance_model/Production on 127.0.0.1:8080
 //! serve --model-uri models:/predictive_maintenance_model@champion --port 9000
-//! curl -s localhost:8080/predict -d '{"samples":[{"machine_id":"machine-01","time":"2026-01-08T00:00:00Z",
+//! curl -s localhost:8080/predict -d '{"samples":[{"machine_id":"M01","time":"2026-01-08T00:00:00Z",
 //!     "temperature":70.1,"vibration":0.5,"spindle_speed":1500,"power_consumption":12.0}]}'
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI: its output is the point
