@@ -64,19 +64,22 @@ VIGIL_MLFLOW_PID=""
 
 vigil_stop_services() {
   if [ -n "$VIGIL_MLFLOW_PID" ]; then
-    kill -TERM "$VIGIL_MLFLOW_PID" 2>/dev/null
+    # Every step may find the process already gone: that is success, not an error
+    # (under `set -e` a failing command here would turn a green run red).
+    kill -TERM "$VIGIL_MLFLOW_PID" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$VIGIL_MLFLOW_PID" 2>/dev/null || break; sleep 0.2; done
-    pkill -KILL -P "$VIGIL_MLFLOW_PID" 2>/dev/null
-    kill -KILL "$VIGIL_MLFLOW_PID" 2>/dev/null
+    pkill -KILL -P "$VIGIL_MLFLOW_PID" 2>/dev/null || true
+    kill -KILL "$VIGIL_MLFLOW_PID" 2>/dev/null || true
     VIGIL_MLFLOW_PID=""
   fi
   if [ -n "$VIGIL_PG_PID" ] && [ -n "$VIGIL_SERVICE_DIR" ]; then
-    vigil_as_pg "$(vigil_pg_bindir)/pg_ctl" -D "$VIGIL_SERVICE_DIR/pg" -m immediate stop >/dev/null 2>&1
+    vigil_as_pg "$(vigil_pg_bindir)/pg_ctl" -D "$VIGIL_SERVICE_DIR/pg" -m immediate stop >/dev/null 2>&1 || true
     VIGIL_PG_PID=""
   fi
   if [ -n "$VIGIL_SERVICE_DIR" ] && [ -z "${VIGIL_KEEP_SERVICE_DIR:-}" ]; then
-    rm -rf "$VIGIL_SERVICE_DIR"
+    rm -rf "$VIGIL_SERVICE_DIR" || true
   fi
+  return 0
 }
 
 # initdb refuses to run as root (and CI runs as root): run the server as `postgres`.
@@ -148,7 +151,8 @@ vigil_start_services() {
     return 0
   fi
   VIGIL_SERVICE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/vigil-services.XXXXXX")"
-  trap vigil_stop_services EXIT
+  # Keep the shell's own exit status: stopping the services must never change it.
+  trap 'vigil_rc=$?; vigil_stop_services; exit $vigil_rc' EXIT
   trap 'exit 130' INT TERM
   vigil_start_postgres || return 1
   vigil_start_mlflow || return 1
