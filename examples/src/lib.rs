@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod cli;
 pub mod error;
 pub mod evaluate;
 pub mod plots;

@@ -213,6 +213,52 @@ pub struct TrainOutcome {
     pub data_description: String,
 }
 
+/// The file, in [`TrainOutcome::output_dir`], that [`TrainOutcome::write_summary`] writes.
+pub const RUN_SUMMARY_FILE: &str = "run_summary.json";
+
+impl TrainOutcome {
+    /// What a script needs from a finished run, as JSON: run and version, data,
+    /// split sizes, best parameters, trial counts, test scores, threshold and
+    /// seconds per stage.
+    pub fn summary_json(&self) -> serde_json::Value {
+        let stages: serde_json::Map<String, serde_json::Value> = self
+            .stage_seconds
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), serde_json::json!(v)))
+            .collect();
+        let total: f64 = self.stage_seconds.iter().map(|s| s.1).sum();
+        serde_json::json!({
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "model_version": self.model_version.as_ref().map(|v| &v.version),
+            "data": self.data_description,
+            "rows": {
+                "train": self.split_rows.0,
+                "validation": self.split_rows.1,
+                "test": self.split_rows.2,
+            },
+            "best_params": self.best_params,
+            "best_validation_f1": self.best_validation_f1,
+            "trials": {
+                "complete": self.trial_counts.0,
+                "pruned": self.trial_counts.1,
+                "failed": self.trial_counts.2,
+            },
+            "threshold": self.bundle.meta.threshold,
+            "test": self.test,
+            "stage_seconds": stages,
+            "total_seconds": total,
+        })
+    }
+
+    /// Writes [`Self::summary_json`] to `output_dir/run_summary.json` and returns the path.
+    pub fn write_summary(&self) -> Result<PathBuf, PipelineError> {
+        let path = self.output_dir.join(RUN_SUMMARY_FILE);
+        write_json(&path, &self.summary_json())?;
+        Ok(path)
+    }
+}
+
 /// Runs the training job against `tracker`.
 pub fn train(
     source: &DataSource,

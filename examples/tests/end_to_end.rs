@@ -8,26 +8,15 @@
 //! `VIGIL_REQUIRE_SERVICES=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
+mod common;
+use common::service;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-#[allow(clippy::print_stderr)] // the one line saying a test was skipped
-fn service(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ => {
-            if std::env::var("VIGIL_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("{var} is not set but VIGIL_REQUIRE_SERVICES=1: run scripts/test.sh");
-            }
-            eprintln!("skipped: {var} not set (run scripts/test.sh to start the services)");
-            None
-        }
-    }
-}
 
 /// The harness's database URL as the reference POSTGRES_* variables.
 fn postgres_env(url: &str) -> Vec<(String, String)> {

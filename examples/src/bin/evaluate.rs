@@ -14,21 +14,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use vigil_examples::cli::SourceArgs;
 use vigil_examples::evaluate::{Decision, EvaluateConfig, evaluate};
-use vigil_examples::source::{DEFAULT_TABLE, DataSource, default_simulator_config};
+use vigil_examples::source::default_simulator_config;
 use vigil_examples::{PipelineError, describe_tracker, open_tracker};
 use vigil_features::WindowLength;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Source {
-    /// Fresh simulated telemetry (seed `--seed`, not a training seed).
-    Sim,
-    /// A CSV file (`--input`).
-    Csv,
-    /// PostgreSQL / TimescaleDB from the POSTGRES_* variables.
-    Postgres,
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,15 +35,9 @@ struct Args {
     /// version unless it is worse by more than that).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     min_improvement: f64,
-    /// Held-out data.
-    #[arg(long, value_enum, default_value_t = Source::Sim)]
-    source: Source,
-    /// The CSV file for `--source csv`.
-    #[arg(long, required_if_eq("source", "csv"))]
-    input: Option<PathBuf>,
-    /// The table for `--source postgres`.
-    #[arg(long, default_value = DEFAULT_TABLE)]
-    table: String,
+    // Held-out data (`sim`: fresh telemetry from `--seed`, not a training seed).
+    #[command(flatten)]
+    source: SourceArgs,
     /// Seed of the simulated held-out data.
     #[arg(long, default_value_t = 1042)]
     seed: u64,
@@ -90,20 +75,12 @@ fn run(args: &Args) -> Result<Decision, PipelineError> {
             "--holdout-hours must be positive".into(),
         ));
     }
-    let source = match args.source {
-        // Two days, so that the rolling windows are warm when the held-out day starts.
-        Source::Sim => DataSource::Simulated(vigil_features::SimulatorConfig {
-            seed: args.seed,
-            days: 2.0,
-            ..default_simulator_config()
-        }),
-        Source::Csv => DataSource::Csv(
-            args.input
-                .clone()
-                .ok_or_else(|| PipelineError::Invalid("--source csv needs --input FILE".into()))?,
-        ),
-        Source::Postgres => DataSource::postgres_from_env(&args.table)?,
-    };
+    // Two simulated days, so that the rolling windows are warm when the held-out day starts.
+    let source = args.source.resolve(vigil_features::SimulatorConfig {
+        seed: args.seed,
+        days: 2.0,
+        ..default_simulator_config()
+    })?;
     let config = EvaluateConfig {
         experiment: args.experiment.clone(),
         model_name: args.model_name.clone(),

@@ -15,23 +15,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use vigil_examples::source::{DEFAULT_TABLE, DataSource, default_simulator_config};
+use vigil_examples::cli::SourceArgs;
+use vigil_examples::source::default_simulator_config;
 use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train};
 use vigil_examples::{PipelineError, open_tracker};
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Source {
-    /// The built-in deterministic simulator.
-    Sim,
-    /// A CSV file (`--input`) with the header
-    /// `time,machine_id,temperature,vibration,spindle_speed,power_consumption,failure[,failure_mode]`.
-    Csv,
-    /// PostgreSQL / TimescaleDB from POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER,
-    /// POSTGRES_PASSWORD, POSTGRES_DB.
-    Postgres,
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,15 +35,8 @@ Exit codes: 0 success, 1 training failed, 2 bad arguments or unusable data, 3 Po
 MLflow unreachable."
 )]
 struct Args {
-    /// Where telemetry comes from.
-    #[arg(long, value_enum, default_value_t = Source::Sim)]
-    source: Source,
-    /// The CSV file for `--source csv`.
-    #[arg(long, required_if_eq("source", "csv"))]
-    input: Option<PathBuf>,
-    /// The telemetry table for `--source postgres`.
-    #[arg(long, default_value = DEFAULT_TABLE)]
-    table: String,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Simulated machines (`--source sim`).
     #[arg(long, default_value_t = default_simulator_config().machines)]
     machines: usize,
@@ -98,7 +80,16 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(outcome) => {
             print_summary(&outcome);
-            ExitCode::SUCCESS
+            match outcome.write_summary() {
+                Ok(path) => {
+                    println!("  summary (JSON)    {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -108,20 +99,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
-    let source = match args.source {
-        Source::Sim => DataSource::Simulated(vigil_features::SimulatorConfig {
-            machines: args.machines,
-            days: args.days,
-            seed: args.seed,
-            ..default_simulator_config()
-        }),
-        Source::Csv => DataSource::Csv(
-            args.input
-                .clone()
-                .ok_or_else(|| PipelineError::Invalid("--source csv needs --input FILE".into()))?,
-        ),
-        Source::Postgres => DataSource::postgres_from_env(&args.table)?,
-    };
+    let source = args.source.resolve(vigil_features::SimulatorConfig {
+        machines: args.machines,
+        days: args.days,
+        seed: args.seed,
+        ..default_simulator_config()
+    })?;
     let config = TrainConfig {
         n_trials: args.trials,
         contamination: args.contamination,
