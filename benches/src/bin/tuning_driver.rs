@@ -137,14 +137,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let start = Instant::now();
                 study.optimize(trials, None, f)?;
                 let secs = start.elapsed().as_secs_f64();
-                let values: Vec<f64> = study
-                    .trials()?
+                let trials = study.trials()?;
+                let values: Vec<f64> = trials
                     .iter()
                     .map(|t| t.value.unwrap_or(f64::INFINITY))
                     .collect();
+                // Internal values (choice index for categoricals), for per-run analysis.
+                let params: Vec<std::collections::BTreeMap<&str, f64>> = trials
+                    .iter()
+                    .map(|t| {
+                        t.params
+                            .iter()
+                            .map(|(k, p)| (k.as_str(), p.internal))
+                            .collect()
+                    })
+                    .collect();
                 println!(
                     "{}",
-                    serde_json::json!({"seed": seed, "values": values, "seconds": secs})
+                    serde_json::json!({"seed": seed, "values": values, "params": params, "seconds": secs})
                 );
             }
         }
