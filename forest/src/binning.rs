@@ -78,11 +78,16 @@ fn edges_for(mut values: Vec<f64>) -> Vec<f64> {
     edges
 }
 
-/// Bins every column of `x` (in parallel over columns; the result does not depend on
-/// the thread count).
+/// Bins every column of `x` (the result does not depend on the thread count).
+///
+/// Both passes read `x` a row at a time: the edges come from a seeded sample of
+/// rows copied out column by column, and the codes are written row-major in
+/// parallel blocks of rows, each row searched against every feature's edges (all
+/// of which fit in L2 cache). Reading `x` column by column instead missed cache on
+/// every value of a row-major matrix.
 pub(crate) fn bin_matrix(x: &ArrayView2<'_, f64>, seed: u64) -> Binned {
     let (n_rows, n_features) = x.dim();
-    let sample: Option<Vec<usize>> = (n_rows > EDGE_SAMPLE).then(|| {
+    let sample: Vec<usize> = if n_rows > EDGE_SAMPLE {
         // Partial Fisher-Yates: a seeded sample of rows without replacement, sorted for
         // cache-friendly reads.
         let mut rng = tree_rng(seed, 0xB1, 0);
@@ -94,57 +99,50 @@ pub(crate) fn bin_matrix(x: &ArrayView2<'_, f64>, seed: u64) -> Binned {
         idx.truncate(EDGE_SAMPLE);
         idx.sort_unstable();
         idx
-    });
-    let per_feature: Vec<(Vec<u8>, Vec<f64>)> = (0..n_features)
-        .into_par_iter()
-        .map(|f| {
-            let col = x.column(f);
-            let values: Vec<f64> = match &sample {
-                Some(rows) => rows
-                    .iter()
-                    .map(|&r| col[r])
-                    .filter(|v| !v.is_nan())
-                    .collect(),
-                None => col.iter().copied().filter(|v| !v.is_nan()).collect(),
-            };
-            let edges = edges_for(values);
-            // Branch-free search over the edges padded to 255 with +inf: the number of
-            // edges below `v`.
-            let mut padded = [f64::INFINITY; MAX_BINS];
-            padded[..edges.len()].copy_from_slice(&edges);
-            let codes: Vec<u8> = col
-                .iter()
-                .map(|&v| {
-                    if v.is_nan() {
-                        return NAN_BIN;
-                    }
-                    let mut pos = 0usize;
-                    for step in [128, 64, 32, 16, 8, 4, 2, 1] {
-                        pos += usize::from(padded[pos + step - 1] < v) * step;
-                    }
-                    pos as u8
-                })
-                .collect();
-            (codes, edges)
+    } else {
+        (0..n_rows).collect()
+    };
+    let mut columns: Vec<Vec<f64>> = vec![Vec::with_capacity(sample.len()); n_features];
+    for &r in &sample {
+        for (col, &v) in columns.iter_mut().zip(x.row(r).iter()) {
+            if !v.is_nan() {
+                col.push(v);
+            }
+        }
+    }
+    let edges: Vec<Vec<f64>> = columns.into_par_iter().map(edges_for).collect();
+    // Each feature's edges padded to MAX_BINS with +inf, for a branch-free search.
+    let padded: Vec<[f64; MAX_BINS]> = edges
+        .iter()
+        .map(|e| {
+            let mut p = [f64::INFINITY; MAX_BINS];
+            p[..e.len()].copy_from_slice(e);
+            p
         })
         .collect();
-    // Transpose to row-major in parallel blocks of rows.
+    const BLOCK: usize = 4096;
     let mut codes = vec![0u8; n_rows * n_features];
     codes
-        .par_chunks_mut(4096 * n_features)
+        .par_chunks_mut(BLOCK * n_features.max(1))
         .enumerate()
         .for_each(|(block, out)| {
-            let first = block * 4096;
-            for (f, (col, _)) in per_feature.iter().enumerate() {
-                for (j, &c) in col[first..first + out.len() / n_features]
-                    .iter()
-                    .enumerate()
-                {
-                    out[j * n_features + f] = c;
+            let first = block * BLOCK;
+            for (j, out_row) in out.chunks_exact_mut(n_features).enumerate() {
+                let row = x.row(first + j);
+                for ((o, &v), padded) in out_row.iter_mut().zip(row.iter()).zip(&padded) {
+                    *o = if v.is_nan() {
+                        NAN_BIN
+                    } else {
+                        // The number of edges below `v`.
+                        let mut pos = 0usize;
+                        for step in [128, 64, 32, 16, 8, 4, 2, 1] {
+                            pos += usize::from(padded[pos + step - 1] < v) * step;
+                        }
+                        pos as u8
+                    };
                 }
             }
         });
-    let edges = per_feature.into_iter().map(|(_, e)| e).collect();
     Binned {
         n_features,
         codes,

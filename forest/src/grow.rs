@@ -4,19 +4,35 @@
 //! rows stay ascending and memory reads stay forward). Bootstrap duplicates are
 //! counts, not copies. A node's candidate features get histograms of integer class
 //! counts over their bins, built in one pass over the node's rows; only the bins a
-//! node touches are scanned and reset. Once a node is small enough for its rows'
-//! codes to fit in L2 cache, they are gathered into a private buffer and the whole
-//! subtree is grown from there, so deep levels don't miss cache on every row.
+//! node touches are scanned and reset. Whenever a node holds less than a quarter of
+//! the rows of the code buffer it reads from, its rows' codes are gathered into a
+//! new, dense buffer and its whole subtree is grown from there: every histogram
+//! pass then streams through memory at least a quarter full instead of missing
+//! cache on every row (the passes near the root dominated fit time before this),
+//! and each row is copied only O(log n) times per tree.
+//!
+//! Nodes of at most [`EXACT_ROWS`] rows are split exactly, as scikit-learn splits:
+//! their rows' raw values are gathered once and every split below sorts the real
+//! values, with thresholds at midpoints between neighbouring values. Bins only
+//! steer the large nodes near the root; the fine structure that separates rare
+//! failures from their neighbours is found at full resolution.
 
 use crate::binning::{Binned, MAX_BINS, NAN_BIN};
 use crate::rng::{TreeRng, below};
 use crate::tree::{ClassTree, MISSING_LEFT, Node};
 
-/// Nodes with at most this many rows are grown from a gathered copy of their codes.
+/// Nodes with more rows than this read each row once for all candidate features;
+/// smaller ones (cache-resident) make one tight pass per feature.
 const LOCAL_ROWS: usize = 8192;
-/// Nodes with at most this many rows sort their rows per feature instead of
-/// building histograms.
-const SMALL_NODE: usize = 48;
+/// A node is gathered into a dense buffer of its own once its buffer holds this
+/// many times as many rows as the node.
+const SHRINK: usize = 4;
+/// Nodes with at most this many rows gather their raw values and grow their
+/// subtree with exact (sorting) splits.
+pub(crate) const EXACT_ROWS: usize = 128;
+/// scikit-learn's `FEATURE_THRESHOLD`: values closer than this count as equal
+/// (no split between them, and a feature spanning less is constant).
+const FEATURE_THRESHOLD: f64 = 1e-7;
 
 /// Impurity measure (scikit-learn's `criterion`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -44,6 +60,8 @@ pub(crate) struct GrowLimits {
 #[derive(Debug)]
 pub(crate) struct Shared<'a> {
     pub binned: &'a Binned,
+    /// The raw training matrix, row-major (`raw[row * n_features + f]`).
+    pub raw: &'a [f64],
     pub y: &'a [u32],
     pub n_classes: usize,
     pub limits: GrowLimits,
@@ -76,6 +94,8 @@ struct Best {
     missing_left: bool,
     /// Whether the node has missing values in `feature`.
     nan_in_node: bool,
+    /// For exact splits: non-missing values `<= threshold` go left (`bin` unused).
+    exact: Option<f64>,
 }
 
 fn impurity(criterion: Criterion, counts: &[u64], cw: &[f64]) -> (f64, f64) {
@@ -124,13 +144,17 @@ struct Workspace {
     node_codes: Vec<Vec<u8>>,
     left: Vec<u64>,
     nan: Vec<u64>,
-    /// Sort keys `bin << 48 | class << 32 | count` of a small node.
-    keys: Vec<u64>,
+    /// Sort keys `(order-preserving value bits, row)` of an exact node.
+    keys: Vec<(u64, u32)>,
+    /// Raw values of the rows of the exact subtree being grown, row-major.
+    raw: Vec<f64>,
     /// Left-child class counts of the best split so far.
     best_left: Vec<u64>,
     scratch_rows: Vec<u32>,
     scratch_yc: Vec<u64>,
-    local_codes: Vec<u8>,
+    /// Gathered code buffers, one per nesting level, with the training row of
+    /// each of their rows (reused across nodes).
+    levels: Vec<(Vec<u8>, Vec<u32>)>,
 }
 
 /// The tree under construction plus everything its nodes share.
@@ -176,11 +200,12 @@ pub(crate) fn grow_tree(
             node_codes: vec![Vec::new(); nf],
             left: vec![0; k],
             nan: vec![0; k],
-            keys: Vec::with_capacity(SMALL_NODE),
+            keys: Vec::new(),
+            raw: Vec::new(),
             best_left: vec![0; k],
             scratch_rows: vec![0; n],
             scratch_yc: vec![0; n],
-            local_codes: Vec::new(),
+            levels: Vec::new(),
         },
         importances: vec![0.0; nf],
         nodes: vec![Node::leaf(0, 0.0)],
@@ -194,26 +219,16 @@ pub(crate) fn grow_tree(
         counts: root_counts,
     };
     let codes = &shared.binned.codes;
-    let mut stack = vec![root];
-    while let Some(p) = stack.pop() {
-        if p.end - p.start <= LOCAL_ROWS && p.end - p.start > 16 {
-            // Gather the node's codes and grow its whole subtree from the copy.
-            let mut local = std::mem::take(&mut b.ws.local_codes);
-            local.clear();
-            for (j, r) in rows[p.start..p.end].iter_mut().enumerate() {
-                let at = *r as usize * nf;
-                local.extend_from_slice(&codes[at..at + nf]);
-                *r = j as u32;
-            }
-            let mut sub = vec![p];
-            while let Some(p) = sub.pop() {
-                b.process(&local, &mut rows, &mut yc, p, &mut sub, rng);
-            }
-            b.ws.local_codes = local;
-        } else {
-            b.process(codes, &mut rows, &mut yc, p, &mut stack, rng);
-        }
-    }
+    b.grow_from(
+        codes,
+        None,
+        codes.len() / nf.max(1),
+        0,
+        &mut rows,
+        &mut yc,
+        root,
+        rng,
+    );
     Grown {
         tree: ClassTree {
             nodes: b.nodes,
@@ -223,12 +238,115 @@ pub(crate) fn grow_tree(
     }
 }
 
+/// Where a node's rows are read from.
+#[derive(Clone, Copy)]
+enum Mode<'c> {
+    /// Bin codes, row-major with `n_features` columns, indexed by the row numbers.
+    Binned(&'c [u8]),
+    /// Raw values gathered into the workspace, row-major, indexed by the row numbers.
+    Exact,
+}
+
 impl Builder<'_> {
-    /// Splits node `p` (pushing its children onto `stack`) or makes it a leaf.
-    /// `codes` is row-major with `n_features` columns and indexed by `rows`.
-    fn process(
+    /// Grows the subtree of `root` whose rows index `codes` (a buffer of
+    /// `buffer_rows` rows; `map` gives their training rows, `None` = identity).
+    /// Nodes much smaller than the buffer continue from a dense copy (level `level + 1`).
+    #[allow(clippy::too_many_arguments)]
+    fn grow_from(
         &mut self,
         codes: &[u8],
+        map: Option<&[u32]>,
+        buffer_rows: usize,
+        level: usize,
+        rows: &mut [u32],
+        yc: &mut [u64],
+        root: Pending,
+        rng: &mut TreeRng,
+    ) {
+        let nf = self.shared.binned.n_features;
+        let mut stack = vec![root];
+        while let Some(p) = stack.pop() {
+            let n_node = p.end - p.start;
+            if n_node <= EXACT_ROWS {
+                self.grow_exact(rows, yc, p, map, rng);
+            } else if n_node * SHRINK <= buffer_rows && self.splittable(&p) {
+                if self.ws.levels.len() <= level {
+                    self.ws.levels.push(Default::default());
+                }
+                let (mut dense, mut dense_map) = std::mem::take(&mut self.ws.levels[level]);
+                dense.clear();
+                dense_map.clear();
+                for (j, r) in rows[p.start..p.end].iter_mut().enumerate() {
+                    let at = *r as usize * nf;
+                    dense.extend_from_slice(&codes[at..at + nf]);
+                    dense_map.push(map.map_or(*r, |m| m[*r as usize]));
+                    *r = j as u32;
+                }
+                self.grow_from(
+                    &dense,
+                    Some(&dense_map),
+                    n_node,
+                    level + 1,
+                    rows,
+                    yc,
+                    p,
+                    rng,
+                );
+                self.ws.levels[level] = (dense, dense_map);
+            } else {
+                self.process(Mode::Binned(codes), rows, yc, p, &mut stack, rng);
+            }
+        }
+    }
+
+    /// Grows the subtree of the small node `p` with exact splits: gathers its rows'
+    /// raw values (`map` translates row numbers to training rows when they are local
+    /// indices) and renumbers the rows to index the gathered copy.
+    fn grow_exact(
+        &mut self,
+        rows: &mut [u32],
+        yc: &mut [u64],
+        p: Pending,
+        map: Option<&[u32]>,
+        rng: &mut TreeRng,
+    ) {
+        if !self.splittable(&p) {
+            // A leaf: nothing to gather.
+            let mut none = Vec::new();
+            self.process(Mode::Exact, rows, yc, p, &mut none, rng);
+            return;
+        }
+        let nf = self.shared.binned.n_features;
+        let raw = self.shared.raw;
+        let mut gathered = std::mem::take(&mut self.ws.raw);
+        gathered.clear();
+        for (j, r) in rows[p.start..p.end].iter_mut().enumerate() {
+            let g = map.map_or(*r, |m| m[*r as usize]) as usize;
+            gathered.extend_from_slice(&raw[g * nf..g * nf + nf]);
+            *r = j as u32;
+        }
+        self.ws.raw = gathered;
+        let mut sub = vec![p];
+        while let Some(p) = sub.pop() {
+            self.process(Mode::Exact, rows, yc, p, &mut sub, rng);
+        }
+    }
+
+    /// Whether node `p` may be split at all (the limits and a non-zero impurity).
+    fn splittable(&self, p: &Pending) -> bool {
+        let lim = self.shared.limits;
+        let n_node = p.end - p.start;
+        let (_, imp) = impurity(lim.criterion, &p.counts, self.cw);
+        p.depth < lim.max_depth
+            && n_node >= lim.min_samples_split
+            && n_node >= 2 * lim.min_samples_leaf
+            && imp > 1e-7
+    }
+
+    /// Splits node `p` (pushing its children onto `stack`) or makes it a leaf.
+    fn process(
+        &mut self,
+        mode: Mode<'_>,
         rows: &mut [u32],
         yc: &mut [u64],
         p: Pending,
@@ -237,15 +355,10 @@ impl Builder<'_> {
     ) {
         let lim = self.shared.limits;
         let k = self.shared.n_classes;
-        let n_node = p.end - p.start;
         let (w_node, imp) = impurity(lim.criterion, &p.counts, self.cw);
-        let can_split = p.depth < lim.max_depth
-            && n_node >= lim.min_samples_split
-            && n_node >= 2 * lim.min_samples_leaf
-            && imp > 1e-7;
-        let best = if can_split {
+        let best = if self.splittable(&p) {
             self.find_split(
-                codes,
+                mode,
                 &rows[p.start..p.end],
                 &yc[p.start..p.end],
                 &p.counts,
@@ -274,10 +387,10 @@ impl Builder<'_> {
                 let n_left = self.partition(b, rows, yc, p.start, p.end);
                 let child = self.nodes.len();
                 let edges = &self.shared.binned.edges[b.feature];
-                let threshold = if b.bin >= edges.len() {
-                    f64::MAX
-                } else {
-                    edges[b.bin]
+                let threshold = match b.exact {
+                    Some(t) => t,
+                    None if b.bin >= edges.len() => f64::MAX,
+                    None => edges[b.bin],
                 };
                 // With no missing values at this node, later NaNs follow the heavier child.
                 let missing_left = if b.nan_in_node {
@@ -340,13 +453,21 @@ impl Builder<'_> {
         end: usize,
     ) -> usize {
         let ws = &mut self.ws;
+        let nf = self.shared.binned.n_features;
         let node_codes = &ws.node_codes[b.slot];
         let mut l = start;
         let mut r = 0;
         for j in start..end {
             let row = rows[j];
             let v = yc[j];
-            if goes_left(node_codes[j - start], b) {
+            let left = match b.exact {
+                Some(t) => {
+                    let x = ws.raw[row as usize * nf + b.feature];
+                    if x.is_nan() { b.missing_left } else { x <= t }
+                }
+                None => goes_left(node_codes[j - start], b),
+            };
+            if left {
                 rows[l] = row;
                 yc[l] = v;
                 l += 1;
@@ -361,11 +482,14 @@ impl Builder<'_> {
         l - start
     }
 
-    /// Searches `mtry` randomly drawn non-constant features (more when drawn ones
-    /// are constant in the node) for the split with the best impurity proxy.
+    /// Searches `mtry` randomly drawn features for the split with the best impurity
+    /// proxy. As in scikit-learn, a feature that is constant in the node counts as
+    /// drawn; more are drawn (one at a time) only while none was splittable. (Drawing
+    /// on until `mtry` splittable features are found would make deep splits greedier
+    /// than scikit-learn's and the trees less diverse.)
     fn find_split(
         &mut self,
-        codes: &[u8],
+        mode: Mode<'_>,
         rows: &[u32],
         yc: &[u64],
         totals: &[u64],
@@ -380,9 +504,13 @@ impl Builder<'_> {
         let mut best_proxy = f64::NEG_INFINITY;
         let mut visited = 0;
         let mut drawn = 0;
-        while visited < lim.mtry && drawn < n_features {
+        while (drawn < lim.mtry || visited == 0) && drawn < n_features {
             // Draw the features still needed (uniformly, without replacement).
-            let want = (lim.mtry - visited).min(n_features - drawn);
+            let want = lim
+                .mtry
+                .saturating_sub(drawn)
+                .max(1)
+                .min(n_features - drawn);
             let ws = &mut self.ws;
             ws.batch.clear();
             for j in drawn..drawn + want {
@@ -392,57 +520,51 @@ impl Builder<'_> {
             }
             drawn += want;
 
-            if rows.len() <= SMALL_NODE {
-                // Small nodes: sort each feature's (bin, class, count) keys instead of
-                // filling and scanning 256-bin histograms.
-                let first_slot = drawn - want;
-                for s in 0..want {
-                    let f = ws.batch[s];
-                    let slot = &mut ws.node_codes[first_slot + s];
-                    if slot.len() < rows.len() {
-                        slot.resize(rows.len(), 0);
+            let codes = match mode {
+                Mode::Binned(codes) => codes,
+                Mode::Exact => {
+                    // Sort each feature's real values; scan every boundary between
+                    // distinct values, as scikit-learn's best splitter does.
+                    for s in 0..want {
+                        let f = ws.batch[s];
+                        ws.keys.clear();
+                        let mut nan_n = 0usize;
+                        for (j, &r) in rows.iter().enumerate() {
+                            let v = ws.raw[r as usize * nf + f];
+                            let key = if v.is_nan() {
+                                nan_n += 1;
+                                u64::MAX
+                            } else {
+                                ordered_bits(v)
+                            };
+                            ws.keys.push((key, j as u32));
+                        }
+                        ws.keys.sort_unstable();
+                        let reg_n = ws.keys.len() - nan_n;
+                        let value = |i: usize| from_ordered_bits(ws.keys[i].0);
+                        let constant = reg_n == 0
+                            || (value(reg_n - 1) - value(0) <= FEATURE_THRESHOLD && nan_n == 0);
+                        if !constant {
+                            visited += 1;
+                            scan_exact(
+                                &ws.keys,
+                                reg_n,
+                                yc,
+                                totals,
+                                self.cw,
+                                lim,
+                                f,
+                                &mut ws.left,
+                                &mut ws.nan,
+                                &mut ws.best_left,
+                                &mut best,
+                                &mut best_proxy,
+                            );
+                        }
                     }
-                    ws.keys.clear();
-                    for (j, (&r, &v)) in rows.iter().zip(yc).enumerate() {
-                        let b = codes[r as usize * nf + f];
-                        slot[j] = b;
-                        ws.keys
-                            .push((u64::from(b) << 48) | ((v & 0xFFFF) << 32) | (v >> 32));
-                    }
-                    ws.keys.sort_unstable();
-                    let nan_n = ws
-                        .keys
-                        .iter()
-                        .rev()
-                        .take_while(|&&key| key >> 48 == u64::from(NAN_BIN))
-                        .count();
-                    let reg_n = ws.keys.len() - nan_n;
-                    let constant =
-                        reg_n == 0 || (ws.keys[0] >> 48 == ws.keys[reg_n - 1] >> 48 && nan_n == 0);
-                    if !constant {
-                        visited += 1;
-                        let at = Slot {
-                            feature: f,
-                            slot: first_slot + s,
-                        };
-                        scan_sorted(
-                            &ws.keys,
-                            reg_n,
-                            totals,
-                            self.cw,
-                            lim,
-                            rows.len() as u64,
-                            at,
-                            &mut ws.left,
-                            &mut ws.nan,
-                            &mut ws.best_left,
-                            &mut best,
-                            &mut best_proxy,
-                        );
-                    }
+                    continue;
                 }
-                continue;
-            }
+            };
 
             // All their histograms in one pass over the node's rows.
             ws.lo[..want].iter_mut().for_each(|v| *v = u8::MAX);
@@ -624,6 +746,7 @@ fn scan(
             bin,
             missing_left,
             nan_in_node: nan_n > 0,
+            exact: None,
         });
         for (c, bl) in best_left.iter_mut().enumerate() {
             *bl = left[c] + if add_nan { u64::from(nan[c]) } else { 0 };
@@ -666,17 +789,40 @@ fn scan(
     }
 }
 
-/// [`scan`] for a small node whose keys `bin << 48 | class << 32 | count` are sorted;
-/// the first `reg_n` are non-missing. Considers exactly the splits `scan` would.
+/// Order-preserving bits of a non-NaN value (`-0.0` and `0.0` alike).
+#[inline]
+fn ordered_bits(v: f64) -> u64 {
+    let bits = (v + 0.0).to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+/// The inverse of [`ordered_bits`].
+#[inline]
+fn from_ordered_bits(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
+}
+
+/// [`scan`] for an exact node: `keys` are `(ordered value bits, position)` sorted,
+/// the first `reg_n` non-missing; `yc[position]` is the row's packed class and count.
+/// Splits between neighbouring values at their midpoint (never between values
+/// closer than [`FEATURE_THRESHOLD`]).
 #[allow(clippy::too_many_arguments)]
-fn scan_sorted(
-    keys: &[u64],
+fn scan_exact(
+    keys: &[(u64, u32)],
     reg_n: usize,
+    yc: &[u64],
     totals: &[u64],
     cw: &[f64],
     lim: GrowLimits,
-    n_node: u64,
-    at: Slot,
+    feature: usize,
     left: &mut [u64],
     nan: &mut [u64],
     best_left: &mut [u64],
@@ -684,53 +830,94 @@ fn scan_sorted(
     best_proxy: &mut f64,
 ) {
     let msl = lim.min_samples_leaf as u64;
+    let n_node = keys.len() as u64;
     let nan_n = (keys.len() - reg_n) as u64;
     left.iter_mut().for_each(|v| *v = 0);
     nan.iter_mut().for_each(|v| *v = 0);
-    for &key in &keys[reg_n..] {
-        nan[((key >> 32) & 0xFFFF) as usize] += key & 0xFFFF_FFFF;
-    }
-    let mut record = |proxy: f64, bin: usize, missing_left: bool, left: &[u64], add_nan: bool| {
-        if proxy <= *best_proxy {
-            return;
-        }
-        *best_proxy = proxy;
-        *best = Some(Best {
-            feature: at.feature,
-            slot: at.slot,
-            bin,
-            missing_left,
-            nan_in_node: nan_n > 0,
-        });
-        for (c, bl) in best_left.iter_mut().enumerate() {
-            *bl = left[c] + if add_nan { nan[c] } else { 0 };
-        }
+    let add = |counts: &mut [u64], j: u32| {
+        let v = yc[j as usize];
+        counts[(v & 0xFFFF_FFFF) as usize] += v >> 32;
     };
+    for &(_, j) in &keys[reg_n..] {
+        add(nan, j);
+    }
+    let mut record =
+        |proxy: f64, threshold: f64, missing_left: bool, left: &[u64], add_nan: bool| {
+            if proxy <= *best_proxy {
+                return;
+            }
+            *best_proxy = proxy;
+            *best = Some(Best {
+                feature,
+                slot: 0,
+                bin: 0,
+                missing_left,
+                nan_in_node: nan_n > 0,
+                exact: Some(threshold),
+            });
+            for (c, bl) in best_left.iter_mut().enumerate() {
+                *bl = left[c] + if add_nan { nan[c] } else { 0 };
+            }
+        };
     let fits = |n_left: u64| n_left >= msl && n_node - n_left >= msl;
     for i in 0..reg_n {
-        let key = keys[i];
-        left[((key >> 32) & 0xFFFF) as usize] += key & 0xFFFF_FFFF;
-        let bin = (key >> 48) as usize;
-        if i + 1 == reg_n || (keys[i + 1] >> 48) as usize == bin {
+        add(left, keys[i].1);
+        if i + 1 == reg_n {
+            break;
+        }
+        let (lo, hi) = (
+            from_ordered_bits(keys[i].0),
+            from_ordered_bits(keys[i + 1].0),
+        );
+        if hi <= lo + FEATURE_THRESHOLD {
             continue;
         }
+        let threshold = crate::binning::midpoint(lo, hi);
         let left_n = i as u64 + 1;
         if fits(left_n)
             && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
         {
-            record(p, bin, false, left, false);
+            record(p, threshold, false, left, false);
         }
         if nan_n > 0
             && fits(left_n + nan_n)
             && let Some(p) = proxy_of(|c| left[c] + nan[c], totals, cw, lim.criterion)
         {
-            record(p, bin, true, left, true);
+            record(p, threshold, true, left, true);
         }
     }
     if nan_n > 0
         && fits(reg_n as u64)
         && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
     {
-        record(p, MAX_BINS, false, left, false);
+        record(p, f64::MAX, false, left, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_bits_sort_like_the_values_and_invert() {
+        let values = [
+            f64::MIN,
+            -1e300,
+            -2.5,
+            -1e-300,
+            -0.0,
+            0.0,
+            1e-300,
+            3.0,
+            f64::MAX,
+        ];
+        let keys: Vec<u64> = values.iter().map(|&v| ordered_bits(v)).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{keys:?}");
+        // -0.0 and 0.0 are one value: no split can fall between them.
+        assert_eq!(ordered_bits(-0.0), ordered_bits(0.0));
+        for v in values {
+            assert_eq!(from_ordered_bits(ordered_bits(v)), v + 0.0);
+        }
+        assert!(ordered_bits(f64::MAX) < u64::MAX);
     }
 }

@@ -277,8 +277,18 @@ impl RandomForestParams {
         };
 
         let binned = bin_matrix(&x, self.seed);
+        // Small nodes split on raw values (see `grow`): a row-major view of them.
+        let copy: Vec<f64>;
+        let raw = match x.as_slice() {
+            Some(s) => s,
+            None => {
+                copy = x.iter().copied().collect();
+                &copy
+            }
+        };
         let shared = Shared {
             binned: &binned,
+            raw,
             y: &enc.y,
             n_classes: k,
             limits: GrowLimits {

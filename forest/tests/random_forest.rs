@@ -59,6 +59,34 @@ fn fully_grown_tree_fits_training_data_exactly() {
 }
 
 #[test]
+fn neighbours_inside_one_bin_are_split_at_their_midpoint() {
+    // 20,000 distinct values: a quantile bin holds ~78 of them, and the positive
+    // band (7 rows) lies inside one bin. Small nodes split on the raw values, so a
+    // fully grown tree isolates the band with thresholds at the midpoints between
+    // neighbouring training values, as scikit-learn's would.
+    let n = 20_000;
+    let x = Array2::from_shape_fn((n, 1), |(i, _)| i as f64);
+    let y: Vec<usize> = (0..n)
+        .map(|i| usize::from((10_003..10_010).contains(&i)))
+        .collect();
+    let params = RandomForestParams {
+        n_estimators: 1,
+        bootstrap: false,
+        max_features: MaxFeatures::All,
+        ..Default::default()
+    };
+    let rf = params.fit(x.view(), &y).unwrap();
+    assert_eq!(rf.score(x.view(), &y).unwrap(), 1.0);
+    for (v, class) in [(10_002.4, 0), (10_002.6, 1), (10_009.4, 1), (10_009.6, 0)] {
+        assert_eq!(
+            rf.predict_proba_row(&[v]).unwrap()[1],
+            f64::from(class),
+            "at {v}"
+        );
+    }
+}
+
+#[test]
 fn row_path_matches_batch_path() {
     let (x, y) = two_class(800, 4, 4);
     let rf = small().fit(x.view(), &y).unwrap();

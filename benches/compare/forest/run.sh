@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Side-by-side comparison of vigil-forest with scikit-learn, LightGBM (rf mode) and
 # isotree on the same data in the same run. Usage:
-#   benches/compare/forest/run.sh [--quick] [--seeds N] [--speed-rows N] [--skip-speed] [--skip-accuracy]
-# Writes benches/compare/forest/results.json and prints a Markdown summary.
+#   benches/compare/forest/run.sh [--quick] [--seeds N] [--only a,b] [--speed-rows N]
+#       [--skip-speed] [--skip-accuracy] [--skip-sklearn-rf] [--lightgbm-timeout S]
+# Writes benches/compare/forest/results.json and prints one JSON line per result.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 PY="$("$root/benches/compare/setup.sh")/bin/python"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/targets/forest}"
-(cd "$root" && cargo build --release -q -p vigil-benches --bin forest_compare)
-exec "$PY" "$here/compare.py" --driver "$CARGO_TARGET_DIR/release/forest_compare" "$@"
+(cd "$root" && cargo build --release -q -p vigil-benches --bin forest_compare --bin forest_telemetry_csv)
+exec "$PY" "$here/compare.py" --driver "$CARGO_TARGET_DIR/release/forest_compare" \
+    --csv-driver "$CARGO_TARGET_DIR/release/forest_telemetry_csv" "$@"
