@@ -29,7 +29,7 @@ const LOCAL_ROWS: usize = 8192;
 const SHRINK: usize = 4;
 /// Nodes with at most this many rows gather their raw values and grow their
 /// subtree with exact (sorting) splits.
-pub(crate) const EXACT_ROWS: usize = 128;
+pub(crate) const EXACT_ROWS: usize = 2048;
 /// scikit-learn's `FEATURE_THRESHOLD`: values closer than this count as equal
 /// (no split between them, and a feature spanning less is constant).
 const FEATURE_THRESHOLD: f64 = 1e-7;
@@ -576,21 +576,33 @@ impl Builder<'_> {
                 }
             }
             if rows.len() > LOCAL_ROWS {
-                // Rows scattered over the whole data set: read each row once for all
-                // candidate features (one cache miss per row, not one per feature).
+                // Large node: read each row once for all candidate features (one
+                // pass over memory, not one per feature). The slices are split out
+                // first so the inner loop touches no workspace bookkeeping.
+                let batch = &ws.batch[..want];
+                let mut hists: Vec<&mut [u32]> =
+                    ws.hist[..want].iter_mut().map(|h| &mut h[..]).collect();
+                let mut slots: Vec<&mut [u8]> = ws.node_codes[first_slot..drawn]
+                    .iter_mut()
+                    .map(|c| &mut c[..rows.len()])
+                    .collect();
                 for (j, (&r, &v)) in rows.iter().zip(yc).enumerate() {
                     let row = &codes[r as usize * nf..r as usize * nf + nf];
                     let class = (v & 0xFFFF_FFFF) as usize;
                     let count = (v >> 32) as u32;
-                    for (s, &f) in ws.batch.iter().enumerate() {
+                    for ((&f, hist), slot) in batch.iter().zip(&mut hists).zip(&mut slots) {
                         let b = row[f];
-                        ws.node_codes[first_slot + s][j] = b;
-                        ws.lo[s] = ws.lo[s].min(b);
-                        ws.hi[s] = ws.hi[s].max(b);
-                        let h = &mut ws.hist[s][b as usize * stride..b as usize * stride + stride];
+                        slot[j] = b;
+                        let h = &mut hist[b as usize * stride..b as usize * stride + stride];
                         h[class] += count;
                         h[k] += 1;
                     }
+                }
+                // The range of bins present, from the row counts.
+                for (s, hist) in hists.iter().enumerate() {
+                    let present = |b: &usize| hist[b * stride + k] > 0;
+                    ws.lo[s] = (0..=NAN_BIN as usize).find(present).unwrap_or(0) as u8;
+                    ws.hi[s] = (0..=NAN_BIN as usize).rev().find(present).unwrap_or(0) as u8;
                 }
             } else {
                 // Rows in a cache-resident copy: one tight pass per feature.

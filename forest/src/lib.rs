@@ -49,10 +49,13 @@
 //! Each feature is cut once per forest into at most 255 quantile bins (NaN gets a bin
 //! of its own) stored as bytes, row-major. A tree keeps one buffer of in-bag rows
 //! (bootstrap duplicates become counts) that each split partitions in place; a
-//! node's candidate features get integer class-count histograms in one pass, and
-//! small nodes are grown from a gathered copy that stays in cache. Thresholds are
-//! the real midpoints between neighbouring training values, so prediction works on
-//! raw data. See `benches/RESULTS.md` for measurements.
+//! large node's candidate features get integer class-count histograms in one pass,
+//! and a node holding less than a quarter of its buffer's rows continues from a
+//! dense copy of its rows' codes, so passes stream through memory. Nodes of at most
+//! 2048 rows split exactly, as scikit-learn does: their raw values are gathered once
+//! and sorted per candidate feature. Thresholds are always real midpoints between
+//! training values, so prediction works on raw data. See `benches/RESULTS.md` for
+//! measurements.
 
 mod binning;
 mod data;

@@ -102,7 +102,9 @@ fn row_path_matches_batch_path() {
 
 #[test]
 fn same_seed_same_model_on_one_and_two_threads() {
-    let (x, y) = two_class(2000, 8, 5);
+    // Enough rows that nodes near the root use bins and dense re-gathering, and
+    // the small ones below use exact splits.
+    let (x, y) = two_class(12_000, 8, 5);
     let params = RandomForestParams {
         n_estimators: 16,
         oob_score: true,
