@@ -375,7 +375,10 @@ impl TrackingConfig {
         if let Some(dir) = get("VIGIL_TRACKING_SPOOL_DIR") {
             b = b.spool_dir(dir);
         }
-        if let Some(user) = get("USER").or_else(|| get("LOGNAME")) {
+        if let Some(user) = ["LOGNAME", "USER", "LNAME", "USERNAME"]
+            .into_iter()
+            .find_map(|name| get(name))
+        {
             b.config.user = user;
         }
         b.build()
@@ -395,9 +398,7 @@ impl TrackingConfig {
                 min_transfer_rate: 1_000_000,
                 batch: BatchConfig::default(),
                 spool_dir: default_spool_dir(),
-                user: std::env::var("USER")
-                    .or_else(|_| std::env::var("LOGNAME"))
-                    .unwrap_or_else(|_| "unknown".into()),
+                user: current_user(),
                 source_name: std::env::args().next().unwrap_or_else(|| "vigil".into()),
             },
         }
@@ -540,10 +541,58 @@ impl TrackingConfigBuilder {
     }
 }
 
+/// The user name MLflow's Python client would record (`getpass.getuser()`):
+/// `LOGNAME`, `USER`, `LNAME` or `USERNAME`, else the password-database entry
+/// of the process's user (services and CI jobs often run without those
+/// variables), else `unknown`.
+fn current_user() -> String {
+    ["LOGNAME", "USER", "LNAME", "USERNAME"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(unix)]
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of /proc/self is the process's real user.
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    passwd_name(&std::fs::read_to_string("/etc/passwd").ok()?, uid)
+}
+
+#[cfg(not(unix))]
+fn user_from_passwd() -> Option<String> {
+    None
+}
+
+/// The name of `uid` in `/etc/passwd` text (`name:x:uid:gid:...`).
+#[cfg_attr(not(unix), allow(dead_code))]
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let _password = fields.next()?;
+        let id: u32 = fields.next()?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn user_falls_back_to_the_password_database() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(passwd_name(passwd, 42), None);
+        assert_eq!(passwd_name("", 0), None);
+        assert!(!current_user().is_empty());
+    }
 
     fn cfg(vars: &[(&str, &str)]) -> Result<TrackingConfig> {
         let map: HashMap<String, String> = vars
