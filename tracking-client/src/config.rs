@@ -377,7 +377,7 @@ impl TrackingConfig {
         }
         if let Some(user) = ["LOGNAME", "USER", "LNAME", "USERNAME"]
             .into_iter()
-            .find_map(|name| get(name))
+            .find_map(&get)
         {
             b.config.user = user;
         }
