@@ -220,7 +220,7 @@ fn tpe_split_kernels_and_densities_match_optuna() {
         assert_eq!(relative, want, "{name}: relative search space");
 
         let split = split_trials(&ctx, true);
-        let numbers = |v: &[&FrozenTrial]| v.iter().map(|t| t.number).collect::<Vec<_>>();
+        let numbers = |v: &[&Arc<FrozenTrial>]| v.iter().map(|t| t.number).collect::<Vec<_>>();
         let want_numbers = |v: &Value| {
             v.as_array()
                 .unwrap()

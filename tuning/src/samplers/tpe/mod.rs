@@ -8,7 +8,7 @@
 //! other parameters, and all of them when `multivariate` is off, get a 1-D step each.
 //! The first `n_startup_trials` (counting complete and pruned trials) are random.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::random::sample_uniform;
@@ -94,6 +94,9 @@ pub struct TpeSampler {
     /// Finished trials are immutable, so the intersection search space is updated with
     /// new finished trials only (per study).
     space_cache: Mutex<HashMap<u64, SpaceCache>>,
+    /// Each trial's internal values for a list of names, so that a step does not look
+    /// every name up in every trial again (per study and name list).
+    obs_cache: Mutex<HashMap<ObsKey, Vec<Option<CachedRow>>>>,
 }
 
 impl Clone for TpeSampler {
@@ -102,14 +105,29 @@ impl Clone for TpeSampler {
             params: self.params.clone(),
             seed: self.seed,
             space_cache: Mutex::default(),
+            obs_cache: Mutex::default(),
         }
     }
 }
 
 #[derive(Debug, Default)]
 struct SpaceCache {
-    seen: HashSet<u64>,
+    /// By trial number: the id of the finished trial already folded into `space`.
+    seen: Vec<Option<u64>>,
     space: Option<BTreeMap<String, Distribution>>,
+}
+
+/// A study id and the names of the observed parameters, in order.
+type ObsKey = (u64, Vec<String>);
+
+/// One trial's observation row (`None`: it lacks one of the names), with the trial
+/// record it was read from. Storages replace a record (copy-on-write) whenever a trial
+/// changes, and the cache holds the old one alive, so the same address means the same
+/// contents: a row is reused only for that very record, never for a stale one.
+#[derive(Debug)]
+struct CachedRow {
+    trial: Arc<FrozenTrial>,
+    row: Option<Box<[f64]>>,
 }
 
 impl Default for TpeSampler {
@@ -119,6 +137,7 @@ impl Default for TpeSampler {
             params: TpeParams::default(),
             seed: random_seed(),
             space_cache: Mutex::default(),
+            obs_cache: Mutex::default(),
         }
     }
 }
@@ -130,6 +149,7 @@ impl TpeSampler {
             params: TpeParams::default(),
             seed,
             space_cache: Mutex::default(),
+            obs_cache: Mutex::default(),
         }
     }
 
@@ -140,6 +160,7 @@ impl TpeSampler {
             params,
             seed,
             space_cache: Mutex::default(),
+            obs_cache: Mutex::default(),
         })
     }
 
@@ -152,6 +173,7 @@ impl TpeSampler {
             },
             seed,
             space_cache: Mutex::default(),
+            obs_cache: Mutex::default(),
         }
     }
 
@@ -170,8 +192,7 @@ impl TpeSampler {
         let split = split_trials(ctx, self.params.constant_liar);
         let names: Vec<&str> = space.keys().map(String::as_str).collect();
         let dists: Vec<&Distribution> = space.values().collect();
-        let obs_below = observations(&split.below, &names);
-        let obs_above = observations(&split.above, &names);
+        let (obs_below, obs_above) = self.cached_observations(ctx, &split, &names);
         let pp = self.params.parzen();
         let l = Parzen::new(&obs_below, &dists, pp);
         let g = Parzen::new(&obs_above, &dists, pp);
@@ -196,6 +217,51 @@ impl TpeSampler {
     }
 }
 
+impl TpeSampler {
+    /// [`observations`] of below and above, with rows read once per trial record.
+    fn cached_observations(
+        &self,
+        ctx: &SampleContext<'_>,
+        split: &Split<'_>,
+        names: &[&str],
+    ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let mut caches = self.obs_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (
+            ctx.study_id,
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        );
+        let cache = caches.entry(key).or_default();
+        let mut rows_of = |group: &[&Arc<FrozenTrial>]| -> Vec<Vec<f64>> {
+            let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(group.len()); names.len()];
+            for &t in group {
+                let slot = t.number as usize;
+                let hit = cache
+                    .get(slot)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|c| Arc::ptr_eq(&c.trial, t));
+                if !hit {
+                    if cache.len() <= slot {
+                        cache.resize_with(slot + 1, || None);
+                    }
+                    cache[slot] = Some(CachedRow {
+                        trial: Arc::clone(t),
+                        row: observation_row(t, names).map(Vec::into_boxed_slice),
+                    });
+                }
+                if let Some(row) = cache[slot].as_ref().and_then(|c| c.row.as_ref()) {
+                    cols.iter_mut()
+                        .zip(row.iter())
+                        .for_each(|(c, v)| c.push(*v));
+                }
+            }
+            cols
+        };
+        let below = rows_of(&split.below);
+        let above = rows_of(&split.above);
+        (below, above)
+    }
+}
+
 /// Optuna's γ for one objective: min(⌈0.1·n⌉, 25).
 pub(crate) fn gamma(n: usize) -> usize {
     n.div_ceil(10).min(25)
@@ -204,8 +270,8 @@ pub(crate) fn gamma(n: usize) -> usize {
 /// Trials split into below (good) and above, each ordered by trial number.
 #[derive(Debug)]
 pub(crate) struct Split<'a> {
-    pub(crate) below: Vec<&'a FrozenTrial>,
-    pub(crate) above: Vec<&'a FrozenTrial>,
+    pub(crate) below: Vec<&'a Arc<FrozenTrial>>,
+    pub(crate) above: Vec<&'a Arc<FrozenTrial>>,
 }
 
 /// Optuna's `_split_trials` for one objective without constraints.
@@ -213,7 +279,7 @@ pub(crate) fn split_trials<'a>(ctx: &SampleContext<'a>, constant_liar: bool) -> 
     let mut complete = Vec::new();
     let mut pruned = Vec::new();
     let mut running = Vec::new();
-    for t in ctx.trials.iter().map(Arc::as_ref) {
+    for t in ctx.trials {
         match t.state {
             TrialState::Complete => complete.push(t),
             TrialState::Pruned => pruned.push(t),
@@ -234,8 +300,8 @@ pub(crate) fn split_trials<'a>(ctx: &SampleContext<'a>, constant_liar: bool) -> 
         va.total_cmp(&vb)
     });
     let nc = n_below.min(complete.len());
-    let mut below: Vec<&FrozenTrial> = complete[..nc].to_vec();
-    let mut above: Vec<&FrozenTrial> = complete[nc..].to_vec();
+    let mut below: Vec<&Arc<FrozenTrial>> = complete[..nc].to_vec();
+    let mut above: Vec<&Arc<FrozenTrial>> = complete[nc..].to_vec();
     n_below -= nc;
     let pruned_key = |t: &FrozenTrial| -> (f64, f64) {
         match t.intermediate_values.iter().next_back() {
@@ -261,26 +327,31 @@ pub(crate) fn split_trials<'a>(ctx: &SampleContext<'a>, constant_liar: bool) -> 
 
 /// Internal values of `names` (column per name) from the trials that have all of them;
 /// a running trial contributes its pending joint proposal as well.
-pub(crate) fn observations(trials: &[&FrozenTrial], names: &[&str]) -> Vec<Vec<f64>> {
+#[cfg(test)]
+pub(crate) fn observations(trials: &[&Arc<FrozenTrial>], names: &[&str]) -> Vec<Vec<f64>> {
     let mut cols: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    let mut row = Vec::with_capacity(names.len());
-    'trials: for t in trials {
-        row.clear();
-        for name in names {
-            let v = match t.params.get(*name) {
-                Some(p) => p.internal,
-                None => match t.pending_params.get(*name) {
-                    Some(v) if t.state == TrialState::Running => *v,
-                    _ => continue 'trials,
-                },
-            };
-            row.push(v);
-        }
-        for (c, v) in cols.iter_mut().zip(&row) {
-            c.push(*v);
+    for t in trials {
+        if let Some(row) = observation_row(t, names) {
+            for (c, v) in cols.iter_mut().zip(&row) {
+                c.push(*v);
+            }
         }
     }
     cols
+}
+
+/// One trial's internal values of `names`, if it has all of them.
+fn observation_row(t: &FrozenTrial, names: &[&str]) -> Option<Vec<f64>> {
+    names
+        .iter()
+        .map(|name| match t.params.get(*name) {
+            Some(p) => Some(p.internal),
+            None => match t.pending_params.get(*name) {
+                Some(v) if t.state == TrialState::Running => Some(*v),
+                _ => None,
+            },
+        })
+        .collect()
 }
 
 impl Sampler for TpeSampler {
@@ -298,12 +369,18 @@ impl Sampler for TpeSampler {
             .iter()
             .filter(|t| {
                 matches!(t.state, TrialState::Complete | TrialState::Pruned)
-                    && !cache.seen.contains(&t.trial_id)
+                    && cache.seen.get(t.number as usize) != Some(&Some(t.trial_id))
             })
             .cloned()
             .collect();
         if !new.is_empty() {
-            cache.seen.extend(new.iter().map(|t| t.trial_id));
+            for t in &new {
+                let slot = t.number as usize;
+                if cache.seen.len() <= slot {
+                    cache.seen.resize(slot + 1, None);
+                }
+                cache.seen[slot] = Some(t.trial_id);
+            }
             let mut space = intersection_search_space_unfiltered(&new);
             if let Some(old) = &cache.space {
                 space.retain(|k, d| old.get(k) == Some(d));
@@ -349,5 +426,70 @@ impl Sampler for TpeSampler {
 
     fn seed(&self) -> u64 {
         self.seed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trial::Param;
+
+    fn trial(number: u64, state: TrialState, x: Option<f64>, y: f64) -> Arc<FrozenTrial> {
+        let mut t = FrozenTrial::new(number, number, state);
+        let dx = Distribution::float("x", 0.0, 1.0).unwrap();
+        let dy = Distribution::int("y", 0, 10).unwrap();
+        if let Some(x) = x {
+            t.params.insert(
+                "x".into(),
+                Param {
+                    value: dx.to_external(x),
+                    internal: x,
+                    distribution: dx,
+                },
+            );
+        }
+        t.params.insert(
+            "y".into(),
+            Param {
+                value: dy.to_external(y),
+                internal: y,
+                distribution: dy,
+            },
+        );
+        if state == TrialState::Complete {
+            t.value = Some(x.unwrap_or(0.0) + y);
+        }
+        Arc::new(t)
+    }
+
+    /// The cached rows equal a fresh read, also after a trial record is replaced
+    /// (a running trial that finished with other contents) and for trials lacking a name.
+    #[test]
+    fn cached_observations_equal_fresh_ones() {
+        let sampler = TpeSampler::new(0);
+        let names = ["x", "y"];
+        let mut trials: Vec<Arc<FrozenTrial>> = (0..30u32)
+            .map(|i| {
+                let x = (i % 7 != 3).then(|| f64::from(i) / 30.0);
+                trial(u64::from(i), TrialState::Complete, x, f64::from(i % 11))
+            })
+            .collect();
+        trials.push(trial(30, TrialState::Running, Some(0.5), 4.0));
+        let no_params = BTreeMap::new();
+        for round in 0..3u8 {
+            let ctx = SampleContext {
+                study_id: 0,
+                direction: Direction::Minimize,
+                trials: &trials,
+                trial_number: 31,
+                trial_params: &no_params,
+            };
+            let split = split_trials(&ctx, true);
+            let (below, above) = sampler.cached_observations(&ctx, &split, &names);
+            assert_eq!(below, observations(&split.below, &names), "round {round}");
+            assert_eq!(above, observations(&split.above, &names), "round {round}");
+            // The running trial finishes with a different value of y: a new record.
+            trials[30] = trial(30, TrialState::Complete, Some(0.5), 9.0 - f64::from(round));
+        }
     }
 }

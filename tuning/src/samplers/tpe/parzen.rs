@@ -188,6 +188,13 @@ impl Parzen {
     }
 
     /// ln p(x) for each point.
+    ///
+    /// Continuous and categorical dimensions cost a multiply-add per kernel; grid
+    /// dimensions need a bin mass (two `erfc`s and a log) per kernel. A grid term is a
+    /// log-probability, so it is at most 0, and the cheap part alone bounds a kernel's
+    /// total from above. A kernel whose bound lies more than [`NEGLIGIBLE`] below the
+    /// total of some other kernel would add `exp(−746)`, which is exactly 0.0 in `f64`,
+    /// to the sum: its bin masses are skipped, and the result is bit-for-bit the same.
     pub(crate) fn log_pdf(&self, points: &[Vec<f64>]) -> Vec<f64> {
         let nk = self.n_kernels();
         let np = points.len();
@@ -196,19 +203,135 @@ impl Parzen {
         for _ in 0..np {
             acc.extend_from_slice(&self.log_weights);
         }
+        let mut grids = Vec::new();
         for (j, d) in self.dims.iter().enumerate() {
-            add_dim_log_pdf(d, j, points, nk, &mut acc);
+            match GridTerms::new(d, j, points) {
+                Some(g) => grids.push(g),
+                None => add_dim_log_pdf(d, j, points, nk, &mut acc),
+            }
         }
-        acc.chunks(nk).map(logsumexp).collect()
+        if grids.is_empty() {
+            return acc.chunks(nk).map(logsumexp).collect();
+        }
+        acc.chunks_mut(nk)
+            .enumerate()
+            .map(|(p, row)| {
+                // A reference kernel: the best cheap bound, completed with its grid terms.
+                let mut reference = 0;
+                for (k, v) in row.iter().enumerate() {
+                    if *v > row[reference] {
+                        reference = k;
+                    }
+                }
+                for g in &mut grids {
+                    row[reference] += g.term(p, reference);
+                }
+                let cutoff = row[reference] - NEGLIGIBLE;
+                for (k, v) in row.iter_mut().enumerate() {
+                    if k == reference {
+                        continue;
+                    }
+                    if *v < cutoff {
+                        *v = f64::NEG_INFINITY;
+                        continue;
+                    }
+                    for g in &mut grids {
+                        *v += g.term(p, k);
+                    }
+                }
+                logsumexp(row)
+            })
+            .collect()
     }
 }
+
+/// How far (in log units) below the largest term of a log-sum-exp a term vanishes:
+/// `exp(-746.0)` rounds to 0.0 in `f64` (the smallest subnormal is `exp(-744.4)`).
+const NEGLIGIBLE: f64 = 746.0;
 
 fn logsumexp(v: &[f64]) -> f64 {
     let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
         return max;
     }
-    max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+    let mut sum = 0.0;
+    for &x in v {
+        // exp of anything further below than NEGLIGIBLE is exactly 0.0: skip the call.
+        if x - max >= -NEGLIGIBLE {
+            sum += (x - max).exp();
+        }
+    }
+    max + sum.ln()
+}
+
+/// Bin-mass terms of one grid dimension, computed on demand and memoised per
+/// (distinct point value, distinct kernel).
+struct GridTerms<'d> {
+    space: NumericSpace,
+    step: f64,
+    /// (μ, σ, ln mass of [L, H]) of each distinct kernel.
+    uniq: &'d [(f64, f64, f64)],
+    kernel_to_uniq: &'d [usize],
+    /// Distinct point values, sorted, and each point's index among them.
+    xs: Vec<f64>,
+    point_to_x: Vec<usize>,
+    /// xs.len() × uniq.len(); NaN until computed.
+    memo: Vec<f64>,
+}
+
+impl<'d> GridTerms<'d> {
+    fn new(d: &'d Dim, j: usize, points: &[Vec<f64>]) -> Option<Self> {
+        let Dim::Numeric {
+            space,
+            uniq,
+            kernel_to_uniq,
+            ..
+        } = d
+        else {
+            return None;
+        };
+        let step = space.step?;
+        let mut xs: Vec<f64> = points.iter().map(|p| p[j]).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let point_to_x = points
+            .iter()
+            .map(|p| {
+                xs.partition_point(|v| v.total_cmp(&p[j]).is_lt())
+                    .min(xs.len().saturating_sub(1))
+            })
+            .collect();
+        let memo = vec![f64::NAN; xs.len() * uniq.len()];
+        Some(GridTerms {
+            space: *space,
+            step,
+            uniq,
+            kernel_to_uniq,
+            xs,
+            point_to_x,
+            memo,
+        })
+    }
+
+    /// ln of kernel k's mass on the bin of point p, over its mass on [L, H].
+    fn term(&mut self, p: usize, k: usize) -> f64 {
+        let u = self.kernel_to_uniq[k];
+        let x = self.point_to_x[p];
+        let slot = x * self.uniq.len() + u;
+        let cached = self.memo[slot];
+        if !cached.is_nan() {
+            return cached;
+        }
+        let (mu, s, lm) = self.uniq[u];
+        let v = self.xs[x];
+        let (a, b) = (
+            self.space.t(v - self.step / 2.0),
+            self.space.t(v + self.step / 2.0),
+        );
+        let term = log_gauss_mass((a - mu) / s, (b - mu) / s) - lm;
+        self.memo[slot] = term;
+        term
+    }
 }
 
 fn categorical_dim(column: &[f64], n_choices: usize, p: ParzenParams) -> Dim {
@@ -348,7 +471,8 @@ fn sample_dim(d: &Dim, k: usize, rng: &mut TrialRng) -> f64 {
     }
 }
 
-/// Add ln K_k(x_p) of dimension `j` to `acc[p * nk + k]` for every point p and kernel k.
+/// Add ln K_k(x_p) of continuous or categorical dimension `j` to `acc[p * nk + k]` for
+/// every point p and kernel k.
 fn add_dim_log_pdf(d: &Dim, j: usize, points: &[Vec<f64>], nk: usize, acc: &mut [f64]) {
     match d {
         Dim::Categorical {
@@ -373,41 +497,154 @@ fn add_dim_log_pdf(d: &Dim, j: usize, points: &[Vec<f64>], nk: usize, acc: &mut 
             mus,
             sigmas,
             log_norm,
-            uniq,
-            kernel_to_uniq,
             ..
-        } => match space.step {
-            None => {
-                for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
-                    let y = space.t(p[j]);
-                    for (k, a) in row.iter_mut().enumerate() {
-                        let z = (y - mus[k]) / sigmas[k];
-                        *a += log_norm[k] - 0.5 * z * z;
-                    }
+        } => {
+            // Grid dimensions go through `GridTerms` (bin masses on demand).
+            debug_assert!(space.step.is_none());
+            for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
+                let y = space.t(p[j]);
+                for (k, a) in row.iter_mut().enumerate() {
+                    let z = (y - mus[k]) / sigmas[k];
+                    *a += log_norm[k] - 0.5 * z * z;
                 }
             }
-            Some(step) => {
-                // Bin masses once per distinct (point value, kernel) pair.
-                let mut xs: Vec<f64> = points.iter().map(|p| p[j]).collect();
-                xs.sort_by(f64::total_cmp);
-                xs.dedup();
-                let table: Vec<Vec<f64>> = xs
-                    .iter()
-                    .map(|&x| {
-                        let (a, b) = (space.t(x - step / 2.0), space.t(x + step / 2.0));
-                        uniq.iter()
-                            .map(|&(mu, s, lm)| log_gauss_mass((a - mu) / s, (b - mu) / s) - lm)
-                            .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// ln p(x) the plain way: every bin mass of every kernel, no skipping, no memo
+    /// (terms added in the same order: weight, other dimensions, grid dimensions).
+    fn naive_log_pdf(p: &Parzen, points: &[Vec<f64>]) -> Vec<f64> {
+        let is_grid = |d: &Dim| matches!(d, Dim::Numeric { space, .. } if space.step.is_some());
+        let mut order: Vec<usize> = (0..p.dims.len())
+            .filter(|&j| !is_grid(&p.dims[j]))
+            .collect();
+        order.extend((0..p.dims.len()).filter(|&j| is_grid(&p.dims[j])));
+        points
+            .iter()
+            .map(|x| {
+                let terms: Vec<f64> = (0..p.n_kernels())
+                    .map(|k| {
+                        let mut t = p.log_weights[k];
+                        for &j in &order {
+                            let d = &p.dims[j];
+                            t += match d {
+                                Dim::Categorical {
+                                    n_choices,
+                                    log_probs,
+                                    ..
+                                } => {
+                                    let c = (x[j] as usize).min(n_choices - 1);
+                                    if log_probs.len() == *n_choices {
+                                        log_probs[c]
+                                    } else {
+                                        log_probs[k * n_choices + c]
+                                    }
+                                }
+                                Dim::Numeric {
+                                    space,
+                                    mus,
+                                    sigmas,
+                                    log_norm,
+                                    ..
+                                } => match space.step {
+                                    None => {
+                                        let z = (space.t(x[j]) - mus[k]) / sigmas[k];
+                                        log_norm[k] - 0.5 * z * z
+                                    }
+                                    Some(step) => {
+                                        let (lo, hi) = space.bounds();
+                                        let (mu, s) = (mus[k], sigmas[k]);
+                                        let (a, b) = (
+                                            space.t(x[j] - step / 2.0),
+                                            space.t(x[j] + step / 2.0),
+                                        );
+                                        log_gauss_mass((a - mu) / s, (b - mu) / s)
+                                            - log_gauss_mass((lo - mu) / s, (hi - mu) / s)
+                                    }
+                                },
+                            };
+                        }
+                        t
                     })
                     .collect();
-                for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
-                    let u = xs.partition_point(|v| v.total_cmp(&p[j]).is_lt());
-                    let vals = &table[u.min(table.len() - 1)];
-                    for (a, &ku) in row.iter_mut().zip(kernel_to_uniq) {
-                        *a += vals[ku];
-                    }
-                }
+                logsumexp_all(&terms)
+            })
+            .collect()
+    }
+
+    fn logsumexp_all(v: &[f64]) -> f64 {
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !max.is_finite() {
+            return max;
+        }
+        max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+    }
+
+    fn space() -> Vec<Distribution> {
+        vec![
+            Distribution::float("x", -5.0, 5.0).unwrap(),
+            Distribution::float_log("lr", 1e-4, 1.0).unwrap(),
+            Distribution::int("n", 50, 300).unwrap(),
+            Distribution::int("d", 3, 20).unwrap(),
+            Distribution::int_log("k", 1, 1000).unwrap(),
+            Distribution::categorical("c", vec!["a".into(), "b".into(), "c".into()]).unwrap(),
+        ]
+    }
+
+    fn params() -> ParzenParams {
+        ParzenParams {
+            prior_weight: 1.0,
+            consider_magic_clip: true,
+            consider_endpoints: false,
+        }
+    }
+
+    /// A point of `space()` from six numbers in [0, 1) (ints cluster, so values repeat).
+    fn point(u: &[f64]) -> Vec<f64> {
+        vec![
+            -5.0 + 10.0 * u[0],
+            (1e-4f64.ln() * (1.0 - u[1])).exp(),
+            (50.0 + (250.0 * u[2] * u[2]).round()).min(300.0),
+            (3.0 + (17.0 * u[3]).round()).min(20.0),
+            (1000f64.ln() * u[4]).exp().round().clamp(1.0, 1000.0),
+            (3.0 * u[5]).floor().min(2.0),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Skipping the bin masses of negligible kernels leaves ln p(x) bit-for-bit equal
+        /// to computing them all.
+        #[test]
+        fn skipping_negligible_kernels_changes_nothing(
+            obs in prop::collection::vec(prop::collection::vec(0.0f64..1.0, 6), 0..120),
+            probes in prop::collection::vec(prop::collection::vec(0.0f64..1.0, 6), 1..24),
+            spread in 0.0f64..1.0,
+        ) {
+            let dists = space();
+            let refs: Vec<&Distribution> = dists.iter().collect();
+            // Squeeze observations toward a corner so that far probes really are negligible.
+            let rows: Vec<Vec<f64>> = obs
+                .iter()
+                .map(|u| point(&u.iter().map(|v| v * spread).collect::<Vec<_>>()))
+                .collect();
+            let cols: Vec<Vec<f64>> = (0..dists.len())
+                .map(|j| rows.iter().map(|r| r[j]).collect())
+                .collect();
+            let parzen = Parzen::new(&cols, &refs, params());
+            let xs: Vec<Vec<f64>> = probes.iter().map(|u| point(u)).collect();
+            let fast = parzen.log_pdf(&xs);
+            let slow = naive_log_pdf(&parzen, &xs);
+            for (f, s) in fast.iter().zip(&slow) {
+                prop_assert!(f.to_bits() == s.to_bits() || (f.is_nan() && s.is_nan()),
+                    "fast {f} vs naive {s}");
             }
-        },
+        }
     }
 }
