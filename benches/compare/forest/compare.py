@@ -14,7 +14,7 @@ horizon as an embargo, written by the forest_telemetry_csv driver (see
 load_telemetry). Accuracy uses 4 machines x 3 days (~91k rows); speed uses the
 simulator's default fleet (10 machines x 7 days) and its first 400k training rows.
 """
-import argparse, json, os, platform, subprocess, tempfile, time
+import argparse, json, multiprocessing, os, platform, queue, resource, subprocess, tempfile, time
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_wine, load_digits, make_classification
@@ -165,72 +165,117 @@ def accuracy(args, results):
     results["accuracy"] = rows
 
 
+def in_child(name, fn, timeout):
+    """Runs fn() in a forked process: its peak RSS is measured on its own (it
+    includes the training data the parent already holds) and a model that stalls is
+    killed after `timeout` seconds and reported as such instead of hanging the run."""
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+
+    def target():
+        try:
+            out = fn()
+            out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            q.put(out)
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            q.put({"error": repr(e)})
+
+    p = ctx.Process(target=target)
+    t = time.perf_counter()
+    p.start()
+    try:
+        out = q.get(timeout=timeout)
+    except queue.Empty:
+        p.kill()
+        out = {"timed_out_after_s": timeout}
+    p.join()
+    out["wall_incl_startup_s"] = time.perf_counter() - t
+    out["loadavg_after"] = os.getloadavg()
+    print(json.dumps({name: out}), flush=True)
+    return out
+
+
+def timed(fn):
+    t = time.perf_counter()
+    v = fn()
+    return v, time.perf_counter() - t
+
+
 def speed(args, results):
-    # The simulator's default fleet (10 machines x 7 days, ~605k rows) split as the
-    # pipeline splits it; the first --speed-rows training rows in time order.
+    # The simulator's default fleet (10 machines x 7 days, ~555k rows after the
+    # embargo) split as the pipeline splits it; the first --speed-rows training rows
+    # in time order, and every test row.
     Xtr, Xte, ytr, yte, info = load_telemetry(args.csv_driver, args.workdir, args.speed_machines, args.speed_days)
     if len(Xtr) < args.speed_rows:
         raise SystemExit(f"only {len(Xtr)} training rows; raise --speed-days")
     Xtr, ytr = Xtr[:args.speed_rows], ytr[:args.speed_rows]
-    out = {"rows": len(Xtr), "test_rows": len(Xte), "features": Xtr.shape[1], "trees": 100, "threads": 2,
-           "positives": float(ytr.mean()), "loadavg_before": os.getloadavg()}
-    with tempfile.TemporaryDirectory() as d:
-        write(d, Xtr, ytr, Xte)
-        r, p = vigil(args.driver, d, "rf", 0, 100)
-        out["vigil_rf"] = {**r, "auc": roc_auc_score(yte, p.reshape(len(Xte), 2)[:, 1])}
-        r, s = vigil(args.driver, d, "if", 0, 100)
-        out["vigil_if"] = {**r, "auc": roc_auc_score(yte, -s)}
-    print(json.dumps(out), flush=True)
-
-    import lightgbm as lgb
     d = Xtr.shape[1]
-    t = time.perf_counter()
-    m = lgb.LGBMClassifier(boosting_type="rf", n_estimators=100, bagging_freq=1, bagging_fraction=0.632,
-                           feature_fraction_bynode=np.sqrt(d) / d, num_leaves=4095, min_child_samples=1,
-                           min_child_weight=1e-3, n_jobs=2, verbose=-1, random_state=0).fit(Xtr, ytr)
-    fit = time.perf_counter() - t
-    t = time.perf_counter()
-    p = m.predict_proba(Xte)[:, 1]
-    out["lightgbm_rf"] = {"fit_s": fit, "predict_s": time.perf_counter() - t, "auc": roc_auc_score(yte, p),
-                          "params": "rf, bagging 0.632, feature_fraction_bynode sqrt, num_leaves 4095, min_child_samples 1"}
-    print(json.dumps(out["lightgbm_rf"]), flush=True)
+    out = {"rows": len(Xtr), "test_rows": len(Xte), "features": d, "trees": 100, "threads": 2,
+           "positives": float(ytr.mean()), "loadavg_before": os.getloadavg()}
+    print(json.dumps(out), flush=True)
+    only = set(args.speed_models.split(","))
 
-    from isotree import IsolationForest as IsoTree
-    t = time.perf_counter()
-    it = IsoTree(ndim=1, ntrees=100, sample_size=256, nthreads=2, random_seed=0).fit(Xtr)
-    fit = time.perf_counter() - t
-    t = time.perf_counter()
-    s = it.predict(Xte)
-    out["isotree"] = {"fit_s": fit, "score_s": time.perf_counter() - t, "auc": roc_auc_score(yte, s)}
-    print(json.dumps(out["isotree"]), flush=True)
-
-    fill = np.nanmean(Xtr, axis=0)
-    Xtr_f = np.where(np.isnan(Xtr), fill, Xtr)
-    Xte_f = np.where(np.isnan(Xte), fill, Xte)
-    t = time.perf_counter()
-    m = IsolationForest(n_estimators=100, random_state=0, n_jobs=2).fit(Xtr_f)
-    fit = time.perf_counter() - t
-    t = time.perf_counter()
-    s = m.score_samples(Xte_f)
-    out["sklearn_if"] = {"fit_s": fit, "score_s": time.perf_counter() - t, "auc": roc_auc_score(yte, -s)}
-    print(json.dumps(out["sklearn_if"]), flush=True)
-
-    if not args.skip_sklearn_rf:
-        t = time.perf_counter()
-        m = RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=0).fit(Xtr, ytr)
-        fit = time.perf_counter() - t
-        t = time.perf_counter()
-        p = m.predict_proba(Xte)[:, 1]
-        pred = time.perf_counter() - t
-        row = Xte[:1]
+    def latency(predict_row, n=200):
         lat = []
-        for i in range(50):
+        for i in range(n):
             t = time.perf_counter()
-            m.predict_proba(Xte[i:i + 1])
+            predict_row(Xte[i:i + 1])
             lat.append(time.perf_counter() - t)
-        out["sklearn_rf"] = {"fit_s": fit, "predict_s": pred, "row_median_us": float(np.median(lat) * 1e6),
-                             "auc": roc_auc_score(yte, p)}
-        print(json.dumps(out["sklearn_rf"]), flush=True)
+        return float(np.median(lat) * 1e6)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write(tmp, Xtr, ytr, Xte)
+        if "vigil" in only:
+            r, p = vigil(args.driver, tmp, "rf", 0, 100)
+            out["vigil_rf"] = {**r, "auc": roc_auc_score(yte, p.reshape(len(Xte), 2)[:, 1])}
+            print(json.dumps({"vigil_rf": out["vigil_rf"]}), flush=True)
+            r, s = vigil(args.driver, tmp, "if", 0, 100)
+            out["vigil_if"] = {**r, "auc": roc_auc_score(yte, -s)}
+            print(json.dumps({"vigil_if": out["vigil_if"]}), flush=True)
+
+    if "lightgbm" in only:
+        import lightgbm as lgb
+
+        def lightgbm_rf():
+            # rf mode needs bagging every iteration; 0.632 of the rows (a bootstrap's
+            # share of distinct rows), sqrt(d) features per node as a random forest
+            # draws, and leaves allowed to grow small as fully grown trees' do.
+            params = dict(boosting_type="rf", n_estimators=100, bagging_freq=1, bagging_fraction=0.632,
+                          feature_fraction_bynode=np.sqrt(d) / d, num_leaves=args.lightgbm_leaves,
+                          min_child_samples=1, min_child_weight=1e-3, max_depth=-1, n_jobs=2, verbose=-1,
+                          random_state=0)
+            m, fit = timed(lambda: lgb.LGBMClassifier(**params).fit(Xtr, ytr))
+            p, pred = timed(lambda: m.predict_proba(Xte)[:, 1])
+            return {"fit_s": fit, "predict_s": pred, "auc": roc_auc_score(yte, p),
+                    "params": {k: (float(v) if isinstance(v, np.floating) else v) for k, v in params.items()}}
+        out["lightgbm_rf"] = in_child("lightgbm_rf", lightgbm_rf, args.lightgbm_timeout)
+
+    if "isotree" in only:
+        def isotree():
+            from isotree import IsolationForest as IsoTree
+            m, fit = timed(lambda: IsoTree(ndim=1, ntrees=100, sample_size=256, nthreads=2, random_seed=0).fit(Xtr))
+            s, score = timed(lambda: m.predict(Xte))
+            return {"fit_s": fit, "score_s": score, "auc": roc_auc_score(yte, s)}
+        out["isotree"] = in_child("isotree", isotree, 600)
+
+    if "sklearn_if" in only:
+        def sklearn_if():
+            fill = np.nanmean(Xtr, axis=0)
+            Xtr_f = np.where(np.isnan(Xtr), fill, Xtr)
+            Xte_f = np.where(np.isnan(Xte), fill, Xte)
+            m, fit = timed(lambda: IsolationForest(n_estimators=100, random_state=0, n_jobs=2).fit(Xtr_f))
+            s, score = timed(lambda: m.score_samples(Xte_f))
+            return {"fit_s": fit, "score_s": score, "auc": roc_auc_score(yte, -s)}
+        out["sklearn_if"] = in_child("sklearn_if", sklearn_if, 600)
+
+    if "sklearn_rf" in only:
+        def sklearn_rf():
+            m, fit = timed(lambda: RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=0).fit(Xtr, ytr))
+            p, pred = timed(lambda: m.predict_proba(Xte)[:, 1])
+            return {"fit_s": fit, "predict_s": pred, "row_median_us": latency(m.predict_proba, 50),
+                    "auc": roc_auc_score(yte, p), "n_nodes": int(sum(e.tree_.node_count for e in m.estimators_))}
+        out["sklearn_rf"] = in_child("sklearn_rf", sklearn_rf, args.sklearn_timeout)
+    out["loadavg_after"] = os.getloadavg()
     results["speed"] = out
 
 
@@ -250,7 +295,11 @@ def main():
     ap.add_argument("--speed-rows", type=int, default=400000)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
-    ap.add_argument("--skip-sklearn-rf", action="store_true", help="skip the slow scikit-learn RF speed fit")
+    ap.add_argument("--speed-models", default="vigil,lightgbm,isotree,sklearn_if,sklearn_rf",
+                    help="comma-separated models to time")
+    ap.add_argument("--lightgbm-leaves", type=int, default=4095)
+    ap.add_argument("--lightgbm-timeout", type=float, default=300)
+    ap.add_argument("--sklearn-timeout", type=float, default=900)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.json"))
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)

@@ -2,7 +2,7 @@
 # Side-by-side comparison of vigil-forest with scikit-learn, LightGBM (rf mode) and
 # isotree on the same data in the same run. Usage:
 #   benches/compare/forest/run.sh [--quick] [--seeds N] [--only a,b] [--speed-rows N]
-#       [--skip-speed] [--skip-accuracy] [--skip-sklearn-rf] [--lightgbm-timeout S]
+#       [--skip-speed] [--skip-accuracy] [--speed-models vigil,lightgbm,...] [--lightgbm-timeout S]
 # Writes benches/compare/forest/results.json and prints one JSON line per result.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
