@@ -397,11 +397,7 @@ impl Study {
     /// this study, [`Error::TrialFinished`] if it already finished.
     pub fn tell_by_id(&self, trial_id: u64, result: ObjectiveResult) -> Result<Arc<FrozenTrial>> {
         let current = self.storage.trial(trial_id)?;
-        let ours = self
-            .trials()?
-            .get(current.number as usize)
-            .is_some_and(|t| t.trial_id == trial_id);
-        if !ours {
+        if !self.storage.trial_in_study(self.id, &current)? {
             return Err(Error::UnknownTrial(trial_id));
         }
         let (state, value, reason) = match result {

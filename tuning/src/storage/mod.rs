@@ -63,6 +63,15 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn trials(&self, study_id: u64) -> Result<TrialList>;
     /// One trial by id; [`crate::Error::UnknownTrial`] if there is none.
     fn trial(&self, trial_id: u64) -> Result<Arc<FrozenTrial>>;
+    /// Whether `trial` (as returned by [`Storage::trial`]) belongs to study `study_id`.
+    /// The default looks it up in [`Storage::trials`]; storages that can answer with
+    /// less work override it.
+    fn trial_in_study(&self, study_id: u64, trial: &FrozenTrial) -> Result<bool> {
+        Ok(self
+            .trials(study_id)?
+            .get(trial.number as usize)
+            .is_some_and(|t| t.trial_id == trial.trial_id))
+    }
     /// Refresh the heartbeat of a running trial.
     fn heartbeat(&self, trial_id: u64) -> Result<()>;
     /// Fail every running trial of the study whose heartbeat is older than `grace`;

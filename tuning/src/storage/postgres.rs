@@ -43,6 +43,7 @@ struct Statements {
     create_study: Statement,
     claim_waiting: Statement,
     next_number: Statement,
+    start_new: Statement,
     insert_trial: Statement,
     set_param: Statement,
     set_pending: Statement,
@@ -148,6 +149,8 @@ impl PostgresStorage {
                  finished_seq BIGINT,
                  UNIQUE (study_id, number));
              CREATE INDEX IF NOT EXISTS trials_study_state ON {s}.trials (study_id, state);
+             -- What `trials` reads each time: unfinished trials and those finished since.
+             CREATE INDEX IF NOT EXISTS trials_study_seq ON {s}.trials (study_id, finished_seq);
              COMMIT;"
         );
         client.batch_execute(&ddl)?;
@@ -172,6 +175,15 @@ impl PostgresStorage {
             next_number: client.prepare(&format!(
                 "UPDATE {s}.studies SET next_number = next_number + 1
                  WHERE study_id = $1 RETURNING next_number - 1"
+            ))?,
+            // One statement (one round trip): take the next number under the study
+            // row's lock and insert the running trial.
+            start_new: client.prepare(&format!(
+                "WITH n AS (
+                     UPDATE {s}.studies SET next_number = next_number + 1
+                     WHERE study_id = $1 RETURNING next_number - 1 AS number)
+                 INSERT INTO {s}.trials (study_id, number, state, datetime_start)
+                 SELECT $1, number, 'RUNNING', $2 FROM n RETURNING {TRIAL_COLS}"
             ))?,
             insert_trial: client.prepare(&format!(
                 "INSERT INTO {s}.trials (study_id, number, state, fixed, datetime_start)
@@ -200,9 +212,16 @@ impl PostgresStorage {
                 "UPDATE {s}.studies SET finish_counter = finish_counter + 1
                  WHERE study_id = $1 RETURNING finish_counter"
             ))?,
+            // One statement: bump the study's finish counter (study row first, then
+            // the trial: the lock order used everywhere) and stamp the trial with it.
             finish: client.prepare(&format!(
-                "UPDATE {s}.trials SET state = $2, value = $3, fail_reason = $4,
-                        datetime_complete = $5, finished_seq = $6, heartbeat = NULL
+                "WITH seq AS (
+                     UPDATE {s}.studies SET finish_counter = finish_counter + 1
+                     WHERE study_id = (SELECT study_id FROM {s}.trials WHERE trial_id = $1)
+                     RETURNING finish_counter)
+                 UPDATE {s}.trials SET state = $2, value = $3, fail_reason = $4,
+                        datetime_complete = $5, finished_seq = (SELECT finish_counter FROM seq),
+                        heartbeat = NULL
                  WHERE trial_id = $1 AND {running}"
             ))?,
             trial_state: client.prepare(&format!(
@@ -350,16 +369,10 @@ impl Storage for PostgresStorage {
         if let Some(row) = c.client.query_opt(&c.st.claim_waiting, &[&sid, &now])? {
             return row_to_trial(&row);
         }
-        let mut tx = c.client.transaction()?;
-        let number: i64 = tx
-            .query_opt(&c.st.next_number, &[&sid])?
-            .ok_or_else(|| Error::StudyNotFound(format!("#{study_id}")))?
-            .get(0);
-        let row = tx.query_one(
-            &c.st.insert_trial,
-            &[&sid, &number, &"RUNNING", &"{}", &Some(now)],
-        )?;
-        tx.commit()?;
+        let row = c
+            .client
+            .query_opt(&c.st.start_new, &[&sid, &now])?
+            .ok_or_else(|| Error::StudyNotFound(format!("#{study_id}")))?;
         row_to_trial(&row)
     }
 
@@ -404,30 +417,13 @@ impl Storage for PostgresStorage {
         let mut c = self.conn();
         let c = &mut *c;
         let id = trial_id as i64;
-        let sid: i64 = c
-            .client
-            .query_opt(&c.st.study_of_trial, &[&id])?
-            .ok_or(Error::UnknownTrial(trial_id))?
-            .get(0);
-        let mut tx = c.client.transaction()?;
-        // Study row first, then the trial: the lock order used everywhere.
-        let seq: i64 = tx.query_one(&c.st.bump_finish, &[&sid])?.get(0);
-        let n = tx.execute(
+        let n = c.client.execute(
             &c.st.finish,
-            &[
-                &id,
-                &state.as_str(),
-                &value,
-                &fail_reason,
-                &now_unix(),
-                &seq,
-            ],
+            &[&id, &state.as_str(), &value, &fail_reason, &now_unix()],
         )?;
         if n == 0 {
-            drop(tx);
             return Err(Self::not_running(c, trial_id));
         }
-        tx.commit()?;
         Ok(())
     }
 
@@ -464,6 +460,14 @@ impl Storage for PostgresStorage {
             .query_opt(&c.st.one_trial, &[&id])?
             .ok_or(Error::UnknownTrial(trial_id))?;
         Ok(Arc::new(row_to_trial(&row)?))
+    }
+
+    fn trial_in_study(&self, study_id: u64, trial: &FrozenTrial) -> Result<bool> {
+        let mut c = self.conn();
+        let c = &mut *c;
+        let id = trial.trial_id as i64;
+        let row = c.client.query_opt(&c.st.study_of_trial, &[&id])?;
+        Ok(row.is_some_and(|r| r.get::<_, i64>(0) as u64 == study_id))
     }
 
     fn heartbeat(&self, trial_id: u64) -> Result<()> {

@@ -49,6 +49,9 @@ fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
     }
 }
 
+/// A kernel whose bounds are this many σ away on both sides has all its mass inside.
+const FULL_MASS_Z: f64 = 10.0;
+
 /// How a numeric dimension maps to the kernel space.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NumericSpace {
@@ -188,60 +191,18 @@ impl Parzen {
     }
 
     /// ln p(x) for each point.
-    ///
-    /// Continuous and categorical dimensions cost a multiply-add per kernel; grid
-    /// dimensions need a bin mass (two `erfc`s and a log) per kernel. A grid term is a
-    /// log-probability, so it is at most 0, and the cheap part alone bounds a kernel's
-    /// total from above. A kernel whose bound lies more than [`NEGLIGIBLE`] below the
-    /// total of some other kernel would add `exp(−746)`, which is exactly 0.0 in `f64`,
-    /// to the sum: its bin masses are skipped, and the result is bit-for-bit the same.
     pub(crate) fn log_pdf(&self, points: &[Vec<f64>]) -> Vec<f64> {
         let nk = self.n_kernels();
         let np = points.len();
-        // acc[p * nk + k] = ln w_k + Σ_j ln K_kj(x_pj)
+        // acc[p * nk + k] = ln w_k + Σ_j ln K_kj(x_pj), dimensions added in order.
         let mut acc = Vec::with_capacity(np * nk);
         for _ in 0..np {
             acc.extend_from_slice(&self.log_weights);
         }
-        let mut grids = Vec::new();
         for (j, d) in self.dims.iter().enumerate() {
-            match GridTerms::new(d, j, points) {
-                Some(g) => grids.push(g),
-                None => add_dim_log_pdf(d, j, points, nk, &mut acc),
-            }
+            add_dim_log_pdf(d, j, points, nk, &mut acc);
         }
-        if grids.is_empty() {
-            return acc.chunks(nk).map(logsumexp).collect();
-        }
-        acc.chunks_mut(nk)
-            .enumerate()
-            .map(|(p, row)| {
-                // A reference kernel: the best cheap bound, completed with its grid terms.
-                let mut reference = 0;
-                for (k, v) in row.iter().enumerate() {
-                    if *v > row[reference] {
-                        reference = k;
-                    }
-                }
-                for g in &mut grids {
-                    row[reference] += g.term(p, reference);
-                }
-                let cutoff = row[reference] - NEGLIGIBLE;
-                for (k, v) in row.iter_mut().enumerate() {
-                    if k == reference {
-                        continue;
-                    }
-                    if *v < cutoff {
-                        *v = f64::NEG_INFINITY;
-                        continue;
-                    }
-                    for g in &mut grids {
-                        *v += g.term(p, k);
-                    }
-                }
-                logsumexp(row)
-            })
-            .collect()
+        acc.chunks(nk).map(logsumexp).collect()
     }
 }
 
@@ -264,73 +225,23 @@ fn logsumexp(v: &[f64]) -> f64 {
     max + sum.ln()
 }
 
-/// Bin-mass terms of one grid dimension, computed on demand and memoised per
-/// (distinct point value, distinct kernel).
-struct GridTerms<'d> {
-    space: NumericSpace,
-    step: f64,
-    /// (μ, σ, ln mass of [L, H]) of each distinct kernel.
-    uniq: &'d [(f64, f64, f64)],
-    kernel_to_uniq: &'d [usize],
-    /// Distinct point values, sorted, and each point's index among them.
-    xs: Vec<f64>,
-    point_to_x: Vec<usize>,
-    /// xs.len() × uniq.len(); NaN until computed.
-    memo: Vec<f64>,
+/// `ln` of many values of which few are distinct, computed once per distinct value.
+#[derive(Debug, Default)]
+struct LnMemo {
+    seen: Vec<(u64, f64)>,
 }
 
-impl<'d> GridTerms<'d> {
-    fn new(d: &'d Dim, j: usize, points: &[Vec<f64>]) -> Option<Self> {
-        let Dim::Numeric {
-            space,
-            uniq,
-            kernel_to_uniq,
-            ..
-        } = d
-        else {
-            return None;
-        };
-        let step = space.step?;
-        let mut xs: Vec<f64> = points.iter().map(|p| p[j]).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        let point_to_x = points
-            .iter()
-            .map(|p| {
-                xs.partition_point(|v| v.total_cmp(&p[j]).is_lt())
-                    .min(xs.len().saturating_sub(1))
-            })
-            .collect();
-        let memo = vec![f64::NAN; xs.len() * uniq.len()];
-        Some(GridTerms {
-            space: *space,
-            step,
-            uniq,
-            kernel_to_uniq,
-            xs,
-            point_to_x,
-            memo,
-        })
-    }
-
-    /// ln of kernel k's mass on the bin of point p, over its mass on [L, H].
-    fn term(&mut self, p: usize, k: usize) -> f64 {
-        let u = self.kernel_to_uniq[k];
-        let x = self.point_to_x[p];
-        let slot = x * self.uniq.len() + u;
-        let cached = self.memo[slot];
-        if !cached.is_nan() {
-            return cached;
+impl LnMemo {
+    fn ln(&mut self, x: f64) -> f64 {
+        let bits = x.to_bits();
+        if let Some(&(_, v)) = self.seen.iter().find(|(b, _)| *b == bits) {
+            return v;
         }
-        let (mu, s, lm) = self.uniq[u];
-        let v = self.xs[x];
-        let (a, b) = (
-            self.space.t(v - self.step / 2.0),
-            self.space.t(v + self.step / 2.0),
-        );
-        let term = log_gauss_mass((a - mu) / s, (b - mu) / s) - lm;
-        self.memo[slot] = term;
-        term
+        let v = x.ln();
+        if self.seen.len() < 16 {
+            self.seen.push((bits, v));
+        }
+        v
     }
 }
 
@@ -356,9 +267,12 @@ fn categorical_dim(column: &[f64], n_choices: usize, p: ParzenParams) -> Dim {
             row.iter_mut().for_each(|v| *v /= s);
         }
     }
+    // Rows hold only a few distinct probabilities (shared, and shared + 1, over the
+    // same row sum): one ln per distinct value.
+    let mut memo = LnMemo::default();
     Dim::Categorical {
         n_choices,
-        log_probs: probs.iter().map(|p| p.ln()).collect(),
+        log_probs: probs.iter().map(|&p| memo.ln(p)).collect(),
         probs,
     }
 }
@@ -402,12 +316,25 @@ fn numeric_dim(column: &[f64], space: NumericSpace, p: ParzenParams) -> Dim {
     let log_mass: Vec<f64> = mus
         .iter()
         .zip(&sigmas)
-        .map(|(&mu, &s)| log_gauss_mass((lo - mu) / s, (hi - mu) / s))
+        .map(|(&mu, &s)| {
+            let (a, b) = ((lo - mu) / s, (hi - mu) / s);
+            if a <= -FULL_MASS_Z && b >= FULL_MASS_Z {
+                // Φ(−10) < 7.7e-24: the kernel's mass on [L, H] is 1 to within 1.6e-23,
+                // far below the rounding of the log-densities it normalises. Most kernels
+                // of a large estimator are like this; skipping their two erfc calls saves
+                // a third of a step.
+                0.0
+            } else {
+                log_gauss_mass(a, b)
+            }
+        })
         .collect();
+    // Clipped bandwidths all equal the minimum: one ln for them.
+    let mut memo = LnMemo::default();
     let log_norm = sigmas
         .iter()
         .zip(&log_mass)
-        .map(|(s, lm)| -s.ln() - LN_SQRT_2PI - lm)
+        .map(|(&s, lm)| -memo.ln(s) - LN_SQRT_2PI - lm)
         .collect();
     let mut uniq = Vec::new();
     let mut kernel_to_uniq = Vec::new();
@@ -471,8 +398,7 @@ fn sample_dim(d: &Dim, k: usize, rng: &mut TrialRng) -> f64 {
     }
 }
 
-/// Add ln K_k(x_p) of continuous or categorical dimension `j` to `acc[p * nk + k]` for
-/// every point p and kernel k.
+/// Add ln K_k(x_p) of dimension `j` to `acc[p * nk + k]` for every point p and kernel k.
 fn add_dim_log_pdf(d: &Dim, j: usize, points: &[Vec<f64>], nk: usize, acc: &mut [f64]) {
     match d {
         Dim::Categorical {
@@ -497,18 +423,42 @@ fn add_dim_log_pdf(d: &Dim, j: usize, points: &[Vec<f64>], nk: usize, acc: &mut 
             mus,
             sigmas,
             log_norm,
+            uniq,
+            kernel_to_uniq,
             ..
-        } => {
-            // Grid dimensions go through `GridTerms` (bin masses on demand).
-            debug_assert!(space.step.is_none());
-            for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
-                let y = space.t(p[j]);
-                for (k, a) in row.iter_mut().enumerate() {
-                    let z = (y - mus[k]) / sigmas[k];
-                    *a += log_norm[k] - 0.5 * z * z;
+        } => match space.step {
+            None => {
+                for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
+                    let y = space.t(p[j]);
+                    for (((a, mu), s), ln) in row.iter_mut().zip(mus).zip(sigmas).zip(log_norm) {
+                        let z = (y - mu) / s;
+                        *a += ln - 0.5 * z * z;
+                    }
                 }
             }
-        }
+            Some(step) => {
+                // Bin masses once per distinct (point value, kernel) pair.
+                let mut xs: Vec<f64> = points.iter().map(|p| p[j]).collect();
+                xs.sort_by(f64::total_cmp);
+                xs.dedup();
+                let table: Vec<Vec<f64>> = xs
+                    .iter()
+                    .map(|&x| {
+                        let (a, b) = (space.t(x - step / 2.0), space.t(x + step / 2.0));
+                        uniq.iter()
+                            .map(|&(mu, s, lm)| log_gauss_mass((a - mu) / s, (b - mu) / s) - lm)
+                            .collect()
+                    })
+                    .collect();
+                for (p, row) in points.iter().zip(acc.chunks_mut(nk)) {
+                    let u = xs.partition_point(|v| v.total_cmp(&p[j]).is_lt());
+                    let vals = &table[u.min(table.len() - 1)];
+                    for (a, &ku) in row.iter_mut().zip(kernel_to_uniq) {
+                        *a += vals[ku];
+                    }
+                }
+            }
+        },
     }
 }
 
@@ -517,14 +467,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// ln p(x) the plain way: every bin mass of every kernel, no skipping, no memo
-    /// (terms added in the same order: weight, other dimensions, grid dimensions).
+    /// ln p(x) the plain way: every bin mass of every kernel, no tables, no skipped
+    /// terms (added in the same order: weight, then dimensions in order).
     fn naive_log_pdf(p: &Parzen, points: &[Vec<f64>]) -> Vec<f64> {
-        let is_grid = |d: &Dim| matches!(d, Dim::Numeric { space, .. } if space.step.is_some());
-        let mut order: Vec<usize> = (0..p.dims.len())
-            .filter(|&j| !is_grid(&p.dims[j]))
-            .collect();
-        order.extend((0..p.dims.len()).filter(|&j| is_grid(&p.dims[j])));
+        let order: Vec<usize> = (0..p.dims.len()).collect();
         points
             .iter()
             .map(|x| {
@@ -564,8 +510,13 @@ mod tests {
                                             space.t(x[j] - step / 2.0),
                                             space.t(x[j] + step / 2.0),
                                         );
-                                        log_gauss_mass((a - mu) / s, (b - mu) / s)
-                                            - log_gauss_mass((lo - mu) / s, (hi - mu) / s)
+                                        let (za, zb) = ((lo - mu) / s, (hi - mu) / s);
+                                        let norm = if za <= -FULL_MASS_Z && zb >= FULL_MASS_Z {
+                                            0.0
+                                        } else {
+                                            log_gauss_mass(za, zb)
+                                        };
+                                        log_gauss_mass((a - mu) / s, (b - mu) / s) - norm
                                     }
                                 },
                             };
@@ -617,12 +568,23 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn full_mass_shortcut_is_below_rounding() {
+        for (a, b) in [(-10.0, 10.0), (-10.0, 60.0), (-80.0, 10.0), (-12.0, 11.0)] {
+            let exact = log_gauss_mass(a, b);
+            assert!(
+                exact <= 0.0 && exact > -1.6e-23,
+                "ln mass on [{a}, {b}] = {exact}"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
-        /// Skipping the bin masses of negligible kernels leaves ln p(x) bit-for-bit equal
-        /// to computing them all.
+        /// Bin-mass tables per distinct value and kernel, and skipped negligible terms,
+        /// leave ln p(x) bit-for-bit equal to computing every term.
         #[test]
-        fn skipping_negligible_kernels_changes_nothing(
+        fn shared_tables_and_skipped_terms_change_nothing(
             obs in prop::collection::vec(prop::collection::vec(0.0f64..1.0, 6), 0..120),
             probes in prop::collection::vec(prop::collection::vec(0.0f64..1.0, 6), 1..24),
             spread in 0.0f64..1.0,
