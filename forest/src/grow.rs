@@ -11,7 +11,8 @@
 //! cache on every row (the passes near the root dominated fit time before this),
 //! and each row is copied only O(log n) times per tree.
 //!
-//! Nodes of at most [`EXACT_ROWS`] rows are split exactly, as scikit-learn splits:
+//! Nodes of at most [`EXACT_ROWS`] rows (fewer on very wide data, see [`exact_rows`])
+//! are split exactly, as scikit-learn splits:
 //! their rows' raw values are gathered once and every split below sorts the real
 //! values, with thresholds at midpoints between neighbouring values. Bins only
 //! steer the large nodes near the root; the fine structure that separates rare
@@ -30,6 +31,16 @@ const SHRINK: usize = 4;
 /// Nodes with at most this many rows gather their raw values and grow their
 /// subtree with exact (sorting) splits.
 pub(crate) const EXACT_ROWS: usize = 2048;
+/// Bound on the raw values an exact subtree gathers (bytes): very wide data gets a
+/// lower row limit than [`EXACT_ROWS`] instead of a huge per-thread copy.
+const EXACT_BYTES: usize = 8 << 20;
+/// The exact-split row limit never drops below this.
+const MIN_EXACT_ROWS: usize = 64;
+
+/// The exact-split row limit for data with `n_features` columns.
+fn exact_rows(n_features: usize) -> usize {
+    (EXACT_BYTES / (8 * n_features.max(1))).clamp(MIN_EXACT_ROWS, EXACT_ROWS)
+}
 /// scikit-learn's `FEATURE_THRESHOLD`: values closer than this count as equal
 /// (no split between them, and a feature spanning less is constant).
 const FEATURE_THRESHOLD: f64 = 1e-7;
@@ -267,7 +278,7 @@ impl Builder<'_> {
         let mut stack = vec![root];
         while let Some(p) = stack.pop() {
             let n_node = p.end - p.start;
-            if n_node <= EXACT_ROWS {
+            if n_node <= exact_rows(nf) {
                 self.grow_exact(rows, yc, p, map, rng);
             } else if n_node * SHRINK <= buffer_rows && self.splittable(&p) {
                 if self.ws.levels.len() <= level {
@@ -909,6 +920,15 @@ fn scan_exact(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_data_gathers_fewer_rows_exactly() {
+        assert_eq!(exact_rows(42), EXACT_ROWS);
+        assert_eq!(exact_rows(512), EXACT_ROWS);
+        assert_eq!(exact_rows(4096), 256);
+        assert_eq!(exact_rows(1 << 20), MIN_EXACT_ROWS);
+        assert_eq!(exact_rows(0), EXACT_ROWS);
+    }
 
     #[test]
     fn ordered_bits_sort_like_the_values_and_invert() {

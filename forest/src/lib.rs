@@ -52,10 +52,10 @@
 //! large node's candidate features get integer class-count histograms in one pass,
 //! and a node holding less than a quarter of its buffer's rows continues from a
 //! dense copy of its rows' codes, so passes stream through memory. Nodes of at most
-//! 2048 rows split exactly, as scikit-learn does: their raw values are gathered once
-//! and sorted per candidate feature. Thresholds are always real midpoints between
-//! training values, so prediction works on raw data. See `benches/RESULTS.md` for
-//! measurements.
+//! 2048 rows (fewer beyond 512 features) split exactly, as scikit-learn does: their
+//! raw values are gathered once and sorted per candidate feature. Thresholds are
+//! always real midpoints between training values, so prediction works on raw data.
+//! See `benches/RESULTS.md` for measurements.
 
 mod binning;
 mod data;
