@@ -523,7 +523,12 @@ impl RandomForest {
         // batch path).
         let mut groups = self.trees.chunks_exact(4);
         for g in &mut groups {
-            let leaves = find_leaf4([&g[0].nodes, &g[1].nodes, &g[2].nodes, &g[3].nodes], row);
+            let leaves = find_leaf4([
+                (&g[0].nodes, row),
+                (&g[1].nodes, row),
+                (&g[2].nodes, row),
+                (&g[3].nodes, row),
+            ]);
             for (tree, leaf) in g.iter().zip(leaves) {
                 let at = leaf.child as usize * k;
                 for (o, &v) in out.iter_mut().zip(&tree.values[at..at + k]) {

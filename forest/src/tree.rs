@@ -53,15 +53,15 @@ pub(crate) fn find_leaf(nodes: &[Node], row: &[f64]) -> Node {
     node
 }
 
-/// [`find_leaf`] for four trees at once: the four walks are independent chains of
-/// memory reads, so interleaving them lets their cache misses overlap (one row
-/// through a forest too big for cache is bound by those misses).
+/// [`find_leaf`] for four (tree, row) walks at once (four trees for one row, or one
+/// tree for four rows): the walks are independent chains of memory reads, so
+/// interleaving them lets their cache misses and mispredicted exits overlap.
 #[inline]
-pub(crate) fn find_leaf4(trees: [&[Node]; 4], row: &[f64]) -> [Node; 4] {
-    let mut at = [trees[0][0], trees[1][0], trees[2][0], trees[3][0]];
+pub(crate) fn find_leaf4(walks: [(&[Node], &[f64]); 4]) -> [Node; 4] {
+    let mut at = walks.map(|(nodes, _)| nodes[0]);
     loop {
         let mut walking = false;
-        for (node, nodes) in at.iter_mut().zip(trees) {
+        for (node, (nodes, row)) in at.iter_mut().zip(walks) {
             if !node.is_leaf() {
                 walking = true;
                 let v = row[(node.feature & FEATURE_MASK) as usize];
