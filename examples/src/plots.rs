@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vigil_metrics::plot::{
-    ConfusionMatrixPlot, FeatureImportancePlot, LineChart, PrPlot, RocPlot, Series,
+    ConfusionMatrixPlot, FeatureImportancePlot, LineChart, PrPlot, RocPlot, Series, SeriesStyle,
 };
 use vigil_metrics::{
     average_precision_score, best_threshold_f1, precision_recall_curve, roc_curve,
@@ -116,10 +116,12 @@ pub fn f1_trend(dir: &Path, version_f1: &[(f64, f64)]) -> Result<(), PipelineErr
         "model version",
         "test F1",
     )
-    .series(Series::line(
+    // Markers as well as the line: with a single version there is no line to draw.
+    .series(Series::new(
         "test F1",
         version_f1.iter().map(|v| v.0).collect(),
         version_f1.iter().map(|v| v.1).collect(),
+        SeriesStyle::LineWithMarkers,
     ))
     .save(dir.join("f1_trend.png"))
     .map_err(plot_err("f1_trend"))
@@ -151,4 +153,28 @@ pub fn importance_change(
         .title("Feature importance change vs the Production model")
         .save(dir.join("importance_change.png"))
         .map_err(plot_err("importance_change"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f1_trend_renders_one_version_and_several() {
+        let dir = std::env::temp_dir().join(format!("vigil-f1-trend-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for versions in [
+            vec![(1.0, 0.41)],
+            vec![(1.0, 0.41), (2.0, 0.44), (3.0, 0.39)],
+        ] {
+            f1_trend(&dir, &versions).unwrap();
+            let bytes = std::fs::read(dir.join("f1_trend.png")).unwrap();
+            assert_eq!(&bytes[1..4], b"PNG");
+        }
+        // No versions, no plot (and no error).
+        std::fs::remove_file(dir.join("f1_trend.png")).unwrap();
+        f1_trend(&dir, &[]).unwrap();
+        assert!(!dir.join("f1_trend.png").exists());
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

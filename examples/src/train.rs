@@ -227,6 +227,20 @@ impl TrainOutcome {
             .map(|(k, v)| ((*k).to_string(), serde_json::json!(v)))
             .collect();
         let total: f64 = self.stage_seconds.iter().map(|s| s.1).sum();
+        // Plain JSON values (`13`, `"log2"`), not the tuner's tagged enum.
+        let best_params: serde_json::Map<String, serde_json::Value> = self
+            .best_params
+            .iter()
+            .map(|(k, v)| {
+                let plain = match (v.as_i64(), v.as_f64(), v.as_str()) {
+                    (Some(i), _, _) => serde_json::json!(i),
+                    (None, Some(f), _) => serde_json::json!(f),
+                    (None, None, Some(s)) => serde_json::json!(s),
+                    _ => serde_json::json!(param_text(v)),
+                };
+                (k.clone(), plain)
+            })
+            .collect();
         serde_json::json!({
             "run_id": self.run_id,
             "experiment_id": self.experiment_id,
@@ -237,7 +251,7 @@ impl TrainOutcome {
                 "validation": self.split_rows.1,
                 "test": self.split_rows.2,
             },
-            "best_params": self.best_params,
+            "best_params": best_params,
             "best_validation_f1": self.best_validation_f1,
             "trials": {
                 "complete": self.trial_counts.0,

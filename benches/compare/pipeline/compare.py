@@ -88,7 +88,8 @@ def python_pipeline(csv, trials, seed, contamination, max_samples, pruning):
     features = pandas_features(df)
     x = features.replace([np.inf, -np.inf], np.nan).fillna(0.0).to_numpy(dtype=np.float64)
     y = df["failure"].to_numpy(dtype=np.int64)
-    us = df["time"].astype("int64").to_numpy() // 1000  # ns -> µs since epoch
+    # pandas 3 infers the resolution from the strings (ms here): ask for µs explicitly.
+    us = df["time"].dt.as_unit("us").astype("int64").to_numpy()
     stages["features"] = time.perf_counter() - t
 
     sorted_us = np.sort(us)

@@ -3,9 +3,12 @@
 //! recent held-out data, and promotes the candidate (stage Production and
 //! alias `@champion`, archiving the previous one) only when it is better.
 //!
-//! By default the held-out data is fresh simulated telemetry from a seed the
-//! training runs did not use; `--source csv|postgres` scores the most recent
-//! `--holdout-hours` of real data instead.
+//! By default the held-out data is simulated: the pipeline's default fleet
+//! (same machines, same seed) run one day past the default training week, and
+//! the last `--holdout-hours` of it, i.e. the day after the training window.
+//! (A different seed is a different fleet, with other baselines: a model trained
+//! on one fleet is not expected to transfer to another.) `--source csv|postgres`
+//! scores the most recent `--holdout-hours` of real data instead.
 //!
 //! Exit codes: 0 done (promoted or not), 1 failure, 2 bad arguments or nothing
 //! to evaluate, 3 PostgreSQL or MLflow unreachable.
@@ -38,9 +41,16 @@ struct Args {
     // Held-out data (`sim`: fresh telemetry from `--seed`, not a training seed).
     #[command(flatten)]
     source: SourceArgs,
-    /// Seed of the simulated held-out data.
-    #[arg(long, default_value_t = 1042)]
+    /// Seed of the simulated fleet (`--source sim`): the training seed.
+    #[arg(long, default_value_t = default_simulator_config().seed)]
     seed: u64,
+    /// Simulated machines (`--source sim`): as in training.
+    #[arg(long, default_value_t = default_simulator_config().machines)]
+    machines: usize,
+    /// Simulated days (`--source sim`): one more than training used, so that the
+    /// held-out hours come after the training window.
+    #[arg(long, default_value_t = default_simulator_config().days + 1.0)]
+    days: f64,
     /// The most recent hours of data to score on.
     #[arg(long, default_value_t = 24)]
     holdout_hours: i64,
@@ -75,10 +85,10 @@ fn run(args: &Args) -> Result<Decision, PipelineError> {
             "--holdout-hours must be positive".into(),
         ));
     }
-    // Two simulated days, so that the rolling windows are warm when the held-out day starts.
     let source = args.source.resolve(vigil_features::SimulatorConfig {
         seed: args.seed,
-        days: 2.0,
+        machines: args.machines,
+        days: args.days,
         ..default_simulator_config()
     })?;
     let config = EvaluateConfig {
