@@ -16,7 +16,7 @@ use crate::data::MAX_FEATURES;
 use crate::error::{ForestError, Result};
 use crate::isolation::{Contamination, IsolationForest};
 use crate::random_forest::RandomForest;
-use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
+use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node, lockstep_nodes};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -380,7 +380,7 @@ impl RandomForest {
             if seen.iter().skip(1).any(|s| !s) {
                 return Err(corrupt(format!("tree {t} has nodes no split points to")));
             }
-            trees.push(ClassTree { nodes, values });
+            trees.push(ClassTree::new(nodes, values));
         }
         Ok(RandomForest {
             n_features: nf,
@@ -520,6 +520,7 @@ impl IsolationForest {
         Ok(IsolationForest {
             n_features: nf,
             max_samples: w.max_samples as usize,
+            walks: trees.iter().map(|t| lockstep_nodes(t)).collect(),
             trees,
             offset: w.offset,
             contamination,

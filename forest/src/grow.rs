@@ -241,10 +241,7 @@ pub(crate) fn grow_tree(
         rng,
     );
     Grown {
-        tree: ClassTree {
-            nodes: b.nodes,
-            values: b.values,
-        },
+        tree: ClassTree::new(b.nodes, b.values),
         importances: b.importances,
     }
 }

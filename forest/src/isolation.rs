@@ -11,7 +11,7 @@ use crate::error::{Result, invalid};
 use crate::predict::for_row_chunks;
 use crate::random_forest::{MaxFeatures, MaxSamples, Progress};
 use crate::rng::{TreeRng, below, tree_rng, unit_f64};
-use crate::tree::{MISSING_LEFT, Node, find_leaf};
+use crate::tree::{MISSING_LEFT, Node, find_leaf, for_each_leaf, lockstep_nodes};
 
 /// The share of anomalies expected in the training data (scikit-learn's `contamination`).
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
@@ -144,6 +144,7 @@ impl IsolationForestParams {
         let mut model = IsolationForest {
             n_features,
             max_samples: psi,
+            walks: trees.iter().map(|t| lockstep_nodes(t)).collect(),
             trees,
             offset: -0.5,
             contamination: self.contamination,
@@ -308,6 +309,8 @@ pub struct IsolationForest {
     pub(crate) n_features: usize,
     pub(crate) max_samples: usize,
     pub(crate) trees: Vec<Vec<Node>>,
+    /// [`lockstep_nodes`] of each tree, for batch scoring.
+    pub(crate) walks: Vec<Vec<Node>>,
     pub(crate) offset: f64,
     pub(crate) contamination: Contamination,
 }
@@ -363,10 +366,11 @@ impl IsolationForest {
         let mut out = vec![0.0; x.nrows()];
         let nf = self.n_features;
         for_row_chunks(&x, &mut out, 1, |rows, out| {
-            for tree in &self.trees {
-                for (row, o) in rows.chunks_exact(nf).zip(out.iter_mut()) {
-                    *o += find_leaf(tree, row).threshold;
-                }
+            let has_nan = rows.iter().any(|v| v.is_nan());
+            for (tree, walk) in self.trees.iter().zip(&self.walks) {
+                for_each_leaf(walk, rows, nf, has_nan, |i, leaf| {
+                    out[i] += tree[leaf as usize].threshold;
+                });
             }
             out.iter_mut().for_each(|o| *o = self.to_score(*o));
         });

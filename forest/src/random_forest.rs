@@ -12,7 +12,7 @@ use crate::error::{ForestError, Result, invalid};
 use crate::grow::{Criterion, GrowLimits, Shared, grow_tree};
 use crate::predict::for_row_chunks;
 use crate::rng::{below, tree_rng};
-use crate::tree::{ClassTree, find_leaf4};
+use crate::tree::{ClassTree, find_leaf4, for_each_leaf};
 
 /// How many features each split considers (scikit-learn's `max_features`).
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
@@ -487,12 +487,14 @@ impl RandomForest {
         let scale = 1.0 / self.trees.len() as f64;
         for_row_chunks(&x, &mut out, k, |rows, out| {
             let nf = self.n_features;
+            let has_nan = rows.iter().any(|v| v.is_nan());
             for tree in &self.trees {
-                for (row, o) in rows.chunks_exact(nf).zip(out.chunks_exact_mut(k)) {
-                    for (o, &v) in o.iter_mut().zip(tree.leaf_values(row, k)) {
+                for_each_leaf(&tree.walk, rows, nf, has_nan, |i, leaf| {
+                    let out = &mut out[i * k..(i + 1) * k];
+                    for (o, &v) in out.iter_mut().zip(tree.values_at(leaf, k)) {
                         *o += f64::from(v);
                     }
-                }
+                });
             }
             out.iter_mut().for_each(|o| *o *= scale);
         });

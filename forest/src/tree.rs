@@ -76,15 +76,136 @@ pub(crate) fn find_leaf4(walks: [(&[Node], &[f64]); 4]) -> [Node; 4] {
     }
 }
 
+/// Rows walked through one tree together in batch prediction.
+pub(crate) const LOCKSTEP: usize = 8;
+
+/// A copy of `nodes` for [`for_each_leaf`]: every leaf becomes a node that
+/// sends every value (NaN included) back to itself, so a walk that has reached its
+/// leaf can keep stepping without a branch.
+pub(crate) fn lockstep_nodes(nodes: &[Node]) -> Vec<Node> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if n.is_leaf() {
+                Node {
+                    threshold: f64::INFINITY,
+                    feature: MISSING_LEFT,
+                    child: i as u32,
+                }
+            } else {
+                *n
+            }
+        })
+        .collect()
+}
+
+/// Calls `visit(i, leaf)` for every row `i` of `rows` (row-major, `n_features`
+/// values each), `leaf` being the index in the tree's nodes of the leaf the row
+/// falls in. `walk` comes from [`lockstep_nodes`]; `has_nan` says whether `rows`
+/// holds any NaN (if not, a cheaper step that ignores missing values is used).
+#[inline]
+pub(crate) fn for_each_leaf(
+    walk: &[Node],
+    rows: &[f64],
+    n_features: usize,
+    has_nan: bool,
+    visit: impl FnMut(usize, u32),
+) {
+    if has_nan {
+        for_each_leaf_with::<true>(walk, rows, n_features, visit);
+    } else {
+        for_each_leaf_with::<false>(walk, rows, n_features, visit);
+    }
+}
+
+#[inline]
+fn for_each_leaf_with<const NAN: bool>(
+    walk: &[Node],
+    rows: &[f64],
+    n_features: usize,
+    mut visit: impl FnMut(usize, u32),
+) {
+    let mut groups = rows.chunks_exact(n_features * LOCKSTEP);
+    let mut i = 0;
+    for group in &mut groups {
+        for leaf in find_leaves_lockstep::<LOCKSTEP, NAN>(walk, group, n_features) {
+            visit(i, leaf);
+            i += 1;
+        }
+    }
+    for row in groups.remainder().chunks_exact(n_features) {
+        let [leaf] = find_leaves_lockstep::<1, NAN>(walk, row, n_features);
+        visit(i, leaf);
+        i += 1;
+    }
+}
+
+/// Walks `G` rows (`rows`, row-major, `n_features` values each) through one tree
+/// at once and returns the index of each row's leaf. `walk` comes from
+/// [`lockstep_nodes`]. With `NAN = false` the rows must hold no NaN.
+///
+/// Why: one root-to-leaf walk is a chain of dependent loads (node, then the row's
+/// value, then the child), so a single walk leaves the CPU waiting at every level.
+/// Several independent walks stepped in the same loop overlap those waits;
+/// finished walks idle on their self-looping leaf, and the loop ends when no walk
+/// moved. There is no data-dependent branch inside a step. Measured on 100
+/// Isolation Trees and 110,956 rows: 8 walks beat 4 and 16, and the step without
+/// the missing-value test is ~1.7x faster, hence the two variants.
+#[inline]
+fn find_leaves_lockstep<const G: usize, const NAN: bool>(
+    walk: &[Node],
+    rows: &[f64],
+    n_features: usize,
+) -> [u32; G] {
+    let mut at = [0u32; G];
+    loop {
+        let mut moved = 0u32;
+        for (g, at) in at.iter_mut().enumerate() {
+            let node = walk[*at as usize];
+            let v = rows[g * n_features + (node.feature & FEATURE_MASK) as usize];
+            let go_left = if NAN {
+                (v <= node.threshold) | (v.is_nan() & (node.feature & MISSING_LEFT != 0))
+            } else {
+                v <= node.threshold
+            };
+            let next = node.child + u32::from(!go_left);
+            moved |= next ^ *at;
+            *at = next;
+        }
+        if moved == 0 {
+            return at;
+        }
+    }
+}
+
 /// A classification tree: nodes plus one probability row per leaf.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ClassTree {
     pub nodes: Vec<Node>,
     /// `values[leaf * n_classes + k]`: probability of class `k` in that leaf.
     pub values: Vec<f32>,
+    /// [`lockstep_nodes`] of `nodes`, for batch prediction.
+    pub walk: Vec<Node>,
 }
 
 impl ClassTree {
+    pub(crate) fn new(nodes: Vec<Node>, values: Vec<f32>) -> Self {
+        let walk = lockstep_nodes(&nodes);
+        ClassTree {
+            nodes,
+            values,
+            walk,
+        }
+    }
+
+    /// The class probabilities of leaf node `leaf` (an index into `nodes`).
+    #[inline]
+    pub(crate) fn values_at(&self, leaf: u32, n_classes: usize) -> &[f32] {
+        let at = self.nodes[leaf as usize].child as usize * n_classes;
+        &self.values[at..at + n_classes]
+    }
+
     /// The class probabilities of the leaf `row` falls in.
     #[inline]
     pub(crate) fn leaf_values(&self, row: &[f64], n_classes: usize) -> &[f32] {
