@@ -16,7 +16,7 @@ use crate::data::MAX_FEATURES;
 use crate::error::{ForestError, Result};
 use crate::isolation::{Contamination, IsolationForest};
 use crate::random_forest::RandomForest;
-use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node, lockstep_nodes};
+use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node, Walk};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -520,7 +520,7 @@ impl IsolationForest {
         Ok(IsolationForest {
             n_features: nf,
             max_samples: w.max_samples as usize,
-            walks: trees.iter().map(|t| lockstep_nodes(t)).collect(),
+            walks: trees.iter().map(|t| Walk::new(t)).collect(),
             trees,
             offset: w.offset,
             contamination,

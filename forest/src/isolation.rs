@@ -11,7 +11,7 @@ use crate::error::{Result, invalid};
 use crate::predict::for_row_chunks;
 use crate::random_forest::{MaxFeatures, MaxSamples, Progress};
 use crate::rng::{TreeRng, below, tree_rng, unit_f64};
-use crate::tree::{MISSING_LEFT, Node, find_leaf, for_each_leaf, lockstep_nodes};
+use crate::tree::{MISSING_LEFT, Node, Walk, find_leaf, for_each_leaf};
 
 /// The share of anomalies expected in the training data (scikit-learn's `contamination`).
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
@@ -144,7 +144,7 @@ impl IsolationForestParams {
         let mut model = IsolationForest {
             n_features,
             max_samples: psi,
-            walks: trees.iter().map(|t| lockstep_nodes(t)).collect(),
+            walks: trees.iter().map(|t| Walk::new(t)).collect(),
             trees,
             offset: -0.5,
             contamination: self.contamination,
@@ -309,8 +309,8 @@ pub struct IsolationForest {
     pub(crate) n_features: usize,
     pub(crate) max_samples: usize,
     pub(crate) trees: Vec<Vec<Node>>,
-    /// [`lockstep_nodes`] of each tree, for batch scoring.
-    pub(crate) walks: Vec<Vec<Node>>,
+    /// Each tree prepared for batch scoring.
+    pub(crate) walks: Vec<Walk>,
     pub(crate) offset: f64,
     pub(crate) contamination: Contamination,
 }

@@ -8,7 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 PY="$("$root/benches/compare/setup.sh")/bin/python"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/targets/forest}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 (cd "$root" && cargo build --release -q -p vigil-benches --bin forest_compare --bin forest_telemetry_csv)
 exec "$PY" "$here/compare.py" --driver "$CARGO_TARGET_DIR/release/forest_compare" \
     --csv-driver "$CARGO_TARGET_DIR/release/forest_telemetry_csv" "$@"
