@@ -874,7 +874,20 @@ impl LineChart {
             y0 -= pad;
             y1 += pad;
         }
-        let xpad = 0.02 * (x1 - x0);
+        // Trials, days and model versions are whole numbers: half a step of room at
+        // each end keeps the first and last points off the frame (and the last one
+        // out from under the legend), and ticks fall on whole numbers only.
+        let whole_x = all.iter().all(|p| p.0.fract() == 0.0);
+        let xpad = if whole_x {
+            (0.02 * (x1 - x0)).max(0.5)
+        } else {
+            0.02 * (x1 - x0)
+        };
+        let x_ticks = if whole_x {
+            ((x1 - x0) as usize + 1).clamp(2, 10)
+        } else {
+            10
+        };
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, title_style())
@@ -887,7 +900,14 @@ impl LineChart {
             .configure_mesh()
             .x_desc(self.x_desc.as_str())
             .y_desc(self.y_desc.as_str())
-            .x_label_formatter(&|v| format_value(*v))
+            .x_labels(x_ticks)
+            .x_label_formatter(&|v| {
+                if whole_x && v.fract() != 0.0 {
+                    String::new()
+                } else {
+                    format_value(*v)
+                }
+            })
             .y_label_formatter(&|v| format_value(*v))
             .label_style(label_style())
             .axis_desc_style(axis_style())

@@ -206,6 +206,31 @@ fn metric_history_lines() {
     check_png("metric_trend", &chart.to_png().unwrap(), (1000, 500));
     chart.save(out_dir().join("metric_trend.svg")).unwrap();
 
+    // Three model versions: ticks on whole versions only (no "1.5").
+    let versions = LineChart::new("F1 by version", "version", "F1").series(Series::new(
+        "F1",
+        vec![1.0, 2.0, 3.0],
+        vec![0.41, 0.44, 0.43],
+        SeriesStyle::LineWithMarkers,
+    ));
+    let svg = versions.to_svg().unwrap();
+    // The text of every <text> element: title, axis names, tick labels, legend.
+    let texts: Vec<&str> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+        .collect();
+    for tick in ["1", "2", "3"] {
+        assert!(texts.contains(&tick), "tick {tick} missing in {texts:?}");
+    }
+    let x_ticks: Vec<f64> = texts
+        .iter()
+        .filter_map(|t| t.parse::<f64>().ok())
+        .filter(|v| *v >= 0.5)
+        .collect();
+    assert_eq!(x_ticks, [1.0, 2.0, 3.0], "x tick labels in {texts:?}");
+    check_png("version_trend", &versions.to_png().unwrap(), (800, 600));
+
     assert_eq!(
         Series::best_so_far(&[f64::NAN, 3.0, 1.0, 2.0], false)[1..],
         [3.0, 1.0, 1.0]
