@@ -44,11 +44,18 @@ pub enum PipelineError {
     /// The configuration or the data does not allow the step.
     #[error("{0}")]
     Invalid(String),
+    /// Stopped on request (SIGINT / SIGTERM) before or during a stage.
+    #[error("interrupted at the {stage} stage (stop requested)")]
+    Interrupted {
+        /// The stage that did not run (or did not finish).
+        stage: &'static str,
+    },
 }
 
 impl PipelineError {
     /// The process exit code a script can rely on: 2 bad usage or input data,
-    /// 3 a service (database, tracking server) unavailable, 1 anything else.
+    /// 3 a service (database, tracking server) unavailable, 130 interrupted,
+    /// 1 anything else.
     pub fn exit_code(&self) -> u8 {
         use vigil_features::FeaturesError as F;
         use vigil_tracking_client::Error as T;
@@ -56,6 +63,7 @@ impl PipelineError {
             PipelineError::Features(F::Connect { .. } | F::Database { .. }) => 3,
             PipelineError::Tracking(T::Connect { .. }) => 3,
             PipelineError::Invalid(_) | PipelineError::Features(_) => 2,
+            PipelineError::Interrupted { .. } => 130,
             _ => 1,
         }
     }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use chrono::{SecondsFormat, Utc};
@@ -73,6 +74,11 @@ pub struct TrainConfig {
     pub output_dir: PathBuf,
     /// The features. Default: the reference 42.
     pub feature_spec: FeatureSpec,
+    /// Set it (e.g. from a SIGTERM handler) to stop the job early: it is checked
+    /// before every stage and after every tuning trial. The run then ends as
+    /// `KILLED`, nothing is registered, and [`train`] returns
+    /// [`PipelineError::Interrupted`]. Default: a flag nobody sets.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for TrainConfig {
@@ -90,6 +96,7 @@ impl Default for TrainConfig {
             register: true,
             output_dir: PathBuf::from("vigil-output"),
             feature_spec: FeatureSpec::default(),
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -297,7 +304,11 @@ pub fn train(
         Err(e) => {
             // Best effort: the run must not stay RUNNING, whatever failed.
             let _ = parent.set_tag("vigil.error", truncate(&e.to_string(), 4000));
-            let _ = parent.end(RunStatus::Failed);
+            let status = match e {
+                PipelineError::Interrupted { .. } => RunStatus::Killed,
+                _ => RunStatus::Failed,
+            };
+            let _ = parent.end(status);
             Err(e)
         }
     }
@@ -310,6 +321,7 @@ fn truncate(s: &str, max: usize) -> String {
 struct Stages {
     seconds: Vec<(&'static str, f64)>,
     progress: ProgressFn,
+    stop: Arc<AtomicBool>,
 }
 
 impl Stages {
@@ -318,6 +330,9 @@ impl Stages {
         stage: &'static str,
         f: impl FnOnce() -> Result<(T, String), PipelineError>,
     ) -> Result<T, PipelineError> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Err(PipelineError::Interrupted { stage });
+        }
         (self.progress)(Progress::Stage(stage));
         let started = Instant::now();
         let (value, summary) = f()?;
@@ -351,6 +366,7 @@ fn train_in_run(
     let mut stages = Stages {
         seconds: Vec::new(),
         progress: Arc::clone(progress),
+        stop: Arc::clone(&config.stop),
     };
 
     // 1. Data.
@@ -685,7 +701,11 @@ fn tune(
     let n_trials = config.n_trials;
     {
         let p = Arc::clone(progress);
+        let stop = Arc::clone(&config.stop);
         study.add_callback(move |study, trial| {
+            if stop.load(Ordering::SeqCst) {
+                study.stop();
+            }
             p(Progress::Trial {
                 number: trial.number,
                 of: n_trials,
@@ -720,6 +740,9 @@ fn tune(
             .map_err(|e| ObjectiveError::msg(e.to_string()))?;
         result
     })?;
+    if config.stop.load(Ordering::SeqCst) {
+        return Err(PipelineError::Interrupted { stage: "tuning" });
+    }
 
     let trials: Vec<Arc<FrozenTrial>> = study.trials()?.iter().cloned().collect();
     let count = |s: TrialState| trials.iter().filter(|t| t.state == s).count();

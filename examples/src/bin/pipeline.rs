@@ -7,7 +7,8 @@
 //! `MLFLOW_TRACKING_URI`), and a new version of `predictive_maintenance_model`.
 //!
 //! Exit codes: 0 success, 1 training failed, 2 bad arguments or unusable data,
-//! 3 a service (PostgreSQL, MLflow) could not be reached.
+//! 3 a service (PostgreSQL, MLflow) could not be reached, 130 stopped by SIGINT /
+//! SIGTERM (the run is marked KILLED, nothing registered).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI: its output is the point
 
 use std::io::IsTerminal;
@@ -32,7 +33,7 @@ features → time-ordered train/validation/test split → Isolation Forest (anom
 Random Forest (failure within 30 minutes) tuned by TPE → evaluation on the test split → \
 MLflow tracking (./mlruns by default, or MLFLOW_TRACKING_URI) → a new registered version.\n\n\
 Exit codes: 0 success, 1 training failed, 2 bad arguments or unusable data, 3 PostgreSQL or \
-MLflow unreachable."
+MLflow unreachable, 130 stopped by SIGINT/SIGTERM (run marked KILLED, nothing registered)."
 )]
 struct Args {
     #[command(flatten)]
@@ -117,6 +118,12 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
         output_dir: args.output_dir.clone(),
         ..TrainConfig::default()
     };
+    // SIGINT / SIGTERM (Ctrl-C, the scheduler stopping) end the job at the next
+    // stage or trial, marking the run KILLED instead of leaving it RUNNING.
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&config.stop))
+            .map_err(|e| PipelineError::Invalid(format!("cannot install signal handler: {e}")))?;
+    }
     let tracker = open_tracker()?;
     println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
     let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
