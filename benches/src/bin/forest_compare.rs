@@ -21,7 +21,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use vigil_forest::{Contamination, IsolationForestParams, MaxFeatures, RandomForestParams};
 
 fn read_f64(path: &PathBuf) -> Vec<f64> {
@@ -151,7 +151,6 @@ fn main() {
             if !out.is_empty() {
                 write_f64(&out, scores.as_slice().unwrap());
             }
-            let _ = ArrayView2::<f64>::from_shape((0, 0), &[]);
             println!("{}", serde_json::json!({"fit_s": fit_s, "score_s": score_s, "bytes": iso.to_bytes().len()}));
         }
     });
