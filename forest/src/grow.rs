@@ -144,9 +144,12 @@ fn xlogx(v: f64) -> f64 {
 
 /// Per-tree scratch reused across nodes.
 struct Workspace {
-    /// One histogram per candidate feature of a batch: `hist[s][b * stride + k]` =
-    /// count of class `k` in bin `b`; `[.. + n_classes]` = rows.
-    hist: Vec<Vec<u32>>,
+    /// One histogram per candidate feature of a batch: `hist[s][b * n_classes + c]`
+    /// packs, for the node's rows of class `c` in bin `b`, the number of rows (high
+    /// 32 bits) and their bootstrap count (low 32 bits), so a row costs one add.
+    /// Neither can overflow: both are at most the row count, which fit checks
+    /// against `MAX_ROWS` (`u32::MAX`).
+    hist: Vec<Vec<u64>>,
     lo: Vec<u8>,
     hi: Vec<u8>,
     batch: Vec<usize>,
@@ -155,8 +158,10 @@ struct Workspace {
     node_codes: Vec<Vec<u8>>,
     left: Vec<u64>,
     nan: Vec<u64>,
-    /// Sort keys `(order-preserving value bits, row)` of an exact node.
-    keys: Vec<(u64, u32)>,
+    /// Sort keys of an exact node (see [`exact_key`]).
+    keys: Vec<u64>,
+    /// The node's values of the feature being sorted, by position in the node.
+    values: Vec<f64>,
     /// Raw values of the rows of the exact subtree being grown, row-major.
     raw: Vec<f64>,
     /// Left-child class counts of the best split so far.
@@ -204,7 +209,7 @@ pub(crate) fn grow_tree(
         w_root,
         pool: (0..nf).collect(),
         ws: Workspace {
-            hist: vec![vec![0; (MAX_BINS + 1) * (k + 1)]; lim.mtry],
+            hist: vec![vec![0; (MAX_BINS + 1) * k]; lim.mtry],
             lo: vec![0; lim.mtry],
             hi: vec![0; lim.mtry],
             batch: Vec::with_capacity(lim.mtry),
@@ -212,6 +217,7 @@ pub(crate) fn grow_tree(
             left: vec![0; k],
             nan: vec![0; k],
             keys: Vec::new(),
+            values: Vec::new(),
             raw: Vec::new(),
             best_left: vec![0; k],
             scratch_rows: vec![0; n],
@@ -504,7 +510,6 @@ impl Builder<'_> {
         rng: &mut TreeRng,
     ) -> Option<Best> {
         let k = self.shared.n_classes;
-        let stride = k + 1;
         let nf = self.shared.binned.n_features;
         let lim = self.shared.limits;
         let n_features = self.pool.len();
@@ -536,26 +541,24 @@ impl Builder<'_> {
                     for s in 0..want {
                         let f = ws.batch[s];
                         ws.keys.clear();
+                        ws.values.clear();
                         let mut nan_n = 0usize;
                         for (j, &r) in rows.iter().enumerate() {
                             let v = ws.raw[r as usize * nf + f];
-                            let key = if v.is_nan() {
-                                nan_n += 1;
-                                u64::MAX
-                            } else {
-                                ordered_bits(v)
-                            };
-                            ws.keys.push((key, j as u32));
+                            nan_n += usize::from(v.is_nan());
+                            ws.keys.push(exact_key(v, j));
+                            ws.values.push(v);
                         }
-                        ws.keys.sort_unstable();
+                        sort_exact_keys(&mut ws.keys, &ws.values);
                         let reg_n = ws.keys.len() - nan_n;
-                        let value = |i: usize| from_ordered_bits(ws.keys[i].0);
+                        let value = |i: usize| ws.values[position(ws.keys[i])];
                         let constant = reg_n == 0
                             || (value(reg_n - 1) - value(0) <= FEATURE_THRESHOLD && nan_n == 0);
                         if !constant {
                             visited += 1;
                             scan_exact(
                                 &ws.keys,
+                                &ws.values,
                                 reg_n,
                                 yc,
                                 totals,
@@ -588,7 +591,7 @@ impl Builder<'_> {
                 // pass over memory, not one per feature). The slices are split out
                 // first so the inner loop touches no workspace bookkeeping.
                 let batch = &ws.batch[..want];
-                let mut hists: Vec<&mut [u32]> =
+                let mut hists: Vec<&mut [u64]> =
                     ws.hist[..want].iter_mut().map(|h| &mut h[..]).collect();
                 let mut slots: Vec<&mut [u8]> = ws.node_codes[first_slot..drawn]
                     .iter_mut()
@@ -597,18 +600,16 @@ impl Builder<'_> {
                 for (j, (&r, &v)) in rows.iter().zip(yc).enumerate() {
                     let row = &codes[r as usize * nf..r as usize * nf + nf];
                     let class = (v & 0xFFFF_FFFF) as usize;
-                    let count = (v >> 32) as u32;
+                    let add = ROW | (v >> 32);
                     for ((&f, hist), slot) in batch.iter().zip(&mut hists).zip(&mut slots) {
                         let b = row[f];
                         slot[j] = b;
-                        let h = &mut hist[b as usize * stride..b as usize * stride + stride];
-                        h[class] += count;
-                        h[k] += 1;
+                        hist[b as usize * k + class] += add;
                     }
                 }
                 // The range of bins present, from the row counts.
                 for (s, hist) in hists.iter().enumerate() {
-                    let present = |b: &usize| hist[b * stride + k] > 0;
+                    let present = |b: &usize| hist[b * k..b * k + k].iter().any(|&e| e != 0);
                     ws.lo[s] = (0..=NAN_BIN as usize).find(present).unwrap_or(0) as u8;
                     ws.hi[s] = (0..=NAN_BIN as usize).rev().find(present).unwrap_or(0) as u8;
                 }
@@ -623,9 +624,7 @@ impl Builder<'_> {
                         *nc = b;
                         lo = lo.min(b);
                         hi = hi.max(b);
-                        let base = b as usize * stride;
-                        hist[base + (v & 0xFFFF_FFFF) as usize] += (v >> 32) as u32;
-                        hist[base + k] += 1;
+                        hist[b as usize * k + (v & 0xFFFF_FFFF) as usize] += ROW | (v >> 32);
                     }
                     ws.lo[s] = lo;
                     ws.hi[s] = hi;
@@ -636,13 +635,12 @@ impl Builder<'_> {
                 let f = ws.batch[s];
                 let (lo, hi) = (ws.lo[s] as usize, ws.hi[s] as usize);
                 let hist = &mut ws.hist[s];
-                let nan_base = NAN_BIN as usize * stride;
-                let nan_n = u64::from(hist[nan_base + k]);
+                let nan_n = rows_in(hist, NAN_BIN as usize, k);
                 // Highest non-missing bin present (MAX_BINS if none).
                 let hi_reg = if hi == NAN_BIN as usize {
                     (lo..NAN_BIN as usize)
                         .rev()
-                        .find(|&b| hist[b * stride + k] > 0)
+                        .find(|&b| rows_in(hist, b, k) > 0)
                         .unwrap_or(MAX_BINS)
                 } else {
                     hi
@@ -671,13 +669,22 @@ impl Builder<'_> {
                         &mut best_proxy,
                     );
                 }
-                hist[lo * stride..(hi + 1) * stride]
-                    .iter_mut()
-                    .for_each(|v| *v = 0);
+                hist[lo * k..(hi + 1) * k].iter_mut().for_each(|v| *v = 0);
             }
         }
         best
     }
+}
+
+/// A histogram entry's row unit (rows are counted in the high 32 bits).
+const ROW: u64 = 1 << 32;
+/// Masks a histogram entry's bootstrap count (the low 32 bits).
+const COUNT: u64 = 0xFFFF_FFFF;
+
+/// Rows in bin `b` of a packed histogram with `k` classes.
+#[inline]
+fn rows_in(hist: &[u64], b: usize, k: usize) -> u64 {
+    hist[b * k..b * k + k].iter().map(|&e| e >> 32).sum()
 }
 
 /// A candidate feature and where its node bins are recorded.
@@ -734,7 +741,7 @@ fn proxy_of(
 /// Scans one feature's histogram for its best threshold (and missing-value side).
 #[allow(clippy::too_many_arguments)]
 fn scan(
-    hist: &[u32],
+    hist: &[u64],
     lo: usize,
     hi_reg: usize,
     nan_n: u64,
@@ -749,9 +756,8 @@ fn scan(
     best: &mut Option<Best>,
     best_proxy: &mut f64,
 ) {
-    let stride = k + 1;
     let msl = lim.min_samples_leaf as u64;
-    let nan_base = NAN_BIN as usize * stride;
+    let nan_base = NAN_BIN as usize * k;
     let nan = &hist[nan_base..nan_base + k];
     left.iter_mut().for_each(|v| *v = 0);
     let mut left_n = 0u64;
@@ -769,19 +775,20 @@ fn scan(
             exact: None,
         });
         for (c, bl) in best_left.iter_mut().enumerate() {
-            *bl = left[c] + if add_nan { u64::from(nan[c]) } else { 0 };
+            *bl = left[c] + if add_nan { nan[c] & COUNT } else { 0 };
         }
     };
     let fits = |n_left: u64| n_left >= msl && n_node - n_left >= msl;
     for b in lo..hi_reg {
-        let h = &hist[b * stride..b * stride + stride];
-        if h[k] == 0 {
+        let h = &hist[b * k..b * k + k];
+        let n_bin = rows_in(hist, b, k);
+        if n_bin == 0 {
             continue;
         }
-        for (l, &c) in left.iter_mut().zip(h) {
-            *l += u64::from(c);
+        for (l, &e) in left.iter_mut().zip(h) {
+            *l += e & COUNT;
         }
-        left_n += u64::from(h[k]);
+        left_n += n_bin;
         if fits(left_n)
             && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
         {
@@ -789,18 +796,18 @@ fn scan(
         }
         if nan_n > 0
             && fits(left_n + nan_n)
-            && let Some(p) = proxy_of(|c| left[c] + u64::from(nan[c]), totals, cw, lim.criterion)
+            && let Some(p) = proxy_of(|c| left[c] + (nan[c] & COUNT), totals, cw, lim.criterion)
         {
             record(p, b, true, left, true);
         }
     }
     if nan_n > 0 {
         // Every non-missing row left, missing rows right.
-        let h = &hist[hi_reg * stride..hi_reg * stride + stride];
-        for (l, &c) in left.iter_mut().zip(h) {
-            *l += u64::from(c);
+        let h = &hist[hi_reg * k..hi_reg * k + k];
+        for (l, &e) in left.iter_mut().zip(h) {
+            *l += e & COUNT;
         }
-        left_n += u64::from(h[k]);
+        left_n += rows_in(hist, hi_reg, k);
         if fits(left_n)
             && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
         {
@@ -821,7 +828,7 @@ fn ordered_bits(v: f64) -> u64 {
 }
 
 /// The inverse of [`ordered_bits`].
-#[inline]
+#[cfg(test)]
 fn from_ordered_bits(key: u64) -> f64 {
     f64::from_bits(if key >> 63 == 1 {
         key & !(1 << 63)
@@ -830,13 +837,66 @@ fn from_ordered_bits(key: u64) -> f64 {
     })
 }
 
-/// [`scan`] for an exact node: `keys` are `(ordered value bits, position)` sorted,
-/// the first `reg_n` non-missing; `yc[position]` is the row's packed class and count.
+/// Bits of an [`exact_key`] that hold the row's position in its node.
+const POSITION_BITS: u32 = 11;
+const POSITION_MASK: u64 = (1 << POSITION_BITS) - 1;
+const _: () = assert!(EXACT_ROWS <= 1 << POSITION_BITS);
+
+/// The sort key of value `v` at position `j` of an exact node: the value's
+/// order-preserving bits with the lowest [`POSITION_BITS`] replaced by `j` (NaN
+/// sorts last). Sorting plain `u64`s is about twice as fast as sorting
+/// `(value, position)` pairs; [`sort_exact_keys`] restores the order of values that
+/// differ only in the replaced bits.
+#[inline]
+fn exact_key(v: f64, j: usize) -> u64 {
+    let bits = if v.is_nan() {
+        u64::MAX
+    } else {
+        ordered_bits(v)
+    };
+    (bits & !POSITION_MASK) | j as u64
+}
+
+/// The position in its node of the row an [`exact_key`] belongs to.
+#[inline]
+fn position(key: u64) -> usize {
+    (key & POSITION_MASK) as usize
+}
+
+/// Sorts exact keys into the order of `(value, position)`: by key, then each run of
+/// keys whose values agree in their upper bits is re-sorted by full value when its
+/// values differ (rare: it takes values within about 2^-41 of each other).
+fn sort_exact_keys(keys: &mut [u64], values: &[f64]) {
+    keys.sort_unstable();
+    let mut start = 0;
+    while start < keys.len() {
+        let upper = keys[start] >> POSITION_BITS;
+        let mut end = start + 1;
+        while end < keys.len() && keys[end] >> POSITION_BITS == upper {
+            end += 1;
+        }
+        let run = &mut keys[start..end];
+        let first = values[position(run[0])];
+        // Equal values (or NaNs, which never compare equal) are already in position order.
+        if run
+            .iter()
+            .any(|&k| values[position(k)] != first && !values[position(k)].is_nan())
+        {
+            run.sort_unstable_by_key(|&k| (ordered_bits(values[position(k)]), position(k)));
+        }
+        start = end;
+    }
+}
+
+/// [`scan`] for an exact node: `keys` are sorted [`exact_key`]s, the first `reg_n`
+/// non-missing; `values[position]` is the row's value and `yc[position]` its packed
+/// class and count.
 /// Splits between neighbouring values at their midpoint (never between values
 /// closer than [`FEATURE_THRESHOLD`]).
 #[allow(clippy::too_many_arguments)]
 fn scan_exact(
-    keys: &[(u64, u32)],
+    keys: &[u64],
+    values: &[f64],
     reg_n: usize,
     yc: &[u64],
     totals: &[u64],
@@ -854,12 +914,12 @@ fn scan_exact(
     let nan_n = (keys.len() - reg_n) as u64;
     left.iter_mut().for_each(|v| *v = 0);
     nan.iter_mut().for_each(|v| *v = 0);
-    let add = |counts: &mut [u64], j: u32| {
-        let v = yc[j as usize];
+    let add = |counts: &mut [u64], j: usize| {
+        let v = yc[j];
         counts[(v & 0xFFFF_FFFF) as usize] += v >> 32;
     };
-    for &(_, j) in &keys[reg_n..] {
-        add(nan, j);
+    for &key in &keys[reg_n..] {
+        add(nan, position(key));
     }
     let mut record =
         |proxy: f64, threshold: f64, missing_left: bool, left: &[u64], add_nan: bool| {
@@ -881,14 +941,12 @@ fn scan_exact(
         };
     let fits = |n_left: u64| n_left >= msl && n_node - n_left >= msl;
     for i in 0..reg_n {
-        add(left, keys[i].1);
+        let j = position(keys[i]);
+        add(left, j);
         if i + 1 == reg_n {
             break;
         }
-        let (lo, hi) = (
-            from_ordered_bits(keys[i].0),
-            from_ordered_bits(keys[i + 1].0),
-        );
+        let (lo, hi) = (values[j], values[position(keys[i + 1])]);
         if hi <= lo + FEATURE_THRESHOLD {
             continue;
         }
@@ -925,6 +983,47 @@ mod tests {
         assert_eq!(exact_rows(4096), 256);
         assert_eq!(exact_rows(1 << 20), MIN_EXACT_ROWS);
         assert_eq!(exact_rows(0), EXACT_ROWS);
+    }
+
+    #[test]
+    fn exact_keys_sort_by_full_value_then_position() {
+        // Values one ulp apart share their key's upper bits: the run is re-sorted.
+        let base = 3.0e5_f64;
+        let ulp = |n: u64| f64::from_bits(base.to_bits() + n);
+        let values = [
+            ulp(3),
+            base,
+            ulp(1),
+            base,
+            f64::NAN,
+            -0.0,
+            0.0,
+            ulp(2),
+            -7.5,
+            f64::NAN,
+            ulp(1),
+        ];
+        let mut keys: Vec<u64> = values
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| exact_key(v, j))
+            .collect();
+        sort_exact_keys(&mut keys, &values);
+        let got: Vec<usize> = keys.iter().map(|&k| position(k)).collect();
+        let mut expected: Vec<usize> = (0..values.len()).collect();
+        expected.sort_by_key(|&j| {
+            let v = values[j];
+            (
+                if v.is_nan() {
+                    u64::MAX
+                } else {
+                    ordered_bits(v)
+                },
+                j,
+            )
+        });
+        assert_eq!(got, expected);
+        assert_eq!(got, vec![8, 5, 6, 1, 3, 2, 10, 7, 0, 4, 9]);
     }
 
     #[test]
