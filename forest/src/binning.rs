@@ -1,5 +1,6 @@
 //! Feature binning: each column is cut once per forest into at most
-//! [`MAX_BINS`] bins and stored as `u8` codes, column-major, so that every split
+//! [`MAX_BINS`] bins and stored as `u8` codes, row-major (a node's split search
+//! reads several features of a row from one cache line), so that every split
 //! search in every tree is a histogram over bytes.
 //!
 //! Bin `b` of a feature holds the values `v` with `edge[b-1] < v <= edge[b]`, where
