@@ -53,8 +53,10 @@
 //! and a node holding less than a quarter of its buffer's rows continues from a
 //! dense copy of its rows' codes, so passes stream through memory. Nodes of at most
 //! 2048 rows (fewer beyond 512 features) split exactly, as scikit-learn does: their
-//! raw values are gathered once and sorted per candidate feature. Thresholds are
-//! always real midpoints between training values, so prediction works on raw data.
+//! raw values are gathered once and sorted per candidate feature (as plain `u64`
+//! keys: the value's order-preserving bits with the row's position in the low bits,
+//! about twice as fast to sort as value-position pairs). Thresholds are always real
+//! midpoints between training values, so prediction works on raw data.
 //!
 //! # How prediction is fast
 //! Trees are flat arrays of 16-byte nodes. Batch prediction splits the rows into
