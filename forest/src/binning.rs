@@ -1,7 +1,7 @@
 //! Feature binning: each column is cut once per forest into at most
-//! [`MAX_BINS`] bins and stored as `u8` codes, row-major (a node's split search
-//! reads several features of a row from one cache line), so that every split
-//! search in every tree is a histogram over bytes.
+//! [`MAX_BINS`] bins and stored as `u8` codes, column-major (a node's histogram
+//! pass over one feature then reads one byte per row from one column), so that
+//! every split search in every tree is a histogram over bytes.
 //!
 //! Bin `b` of a feature holds the values `v` with `edge[b-1] < v <= edge[b]`, where
 //! the edges are real midpoints between neighbouring training values. A split "after
@@ -25,9 +25,9 @@ const EDGE_SAMPLE: usize = 1 << 17;
 #[derive(Debug)]
 pub(crate) struct Binned {
     pub n_features: usize,
-    /// `codes[i * n_features + f]` is the bin of row `i` in feature `f` (row-major:
-    /// a node's split search reads several features of a row from one cache line).
+    /// `codes[f * n_rows + i]` is the bin of row `i` in feature `f` (column-major).
     pub codes: Vec<u8>,
+    pub n_rows: usize,
     /// `edges[f][b]` is the upper edge of bin `b` (there are `edges[f].len() + 1` bins).
     pub edges: Vec<Vec<f64>>,
 }
@@ -35,7 +35,7 @@ pub(crate) struct Binned {
 impl Binned {
     #[cfg(test)]
     fn code(&self, row: usize, f: usize) -> u8 {
-        self.codes[row * self.n_features + f]
+        self.codes[f * self.n_rows + row]
     }
 }
 
@@ -82,10 +82,10 @@ fn edges_for(mut values: Vec<f64>) -> Vec<f64> {
 /// Bins every column of `x` (the result does not depend on the thread count).
 ///
 /// Both passes read `x` a row at a time: the edges come from a seeded sample of
-/// rows copied out column by column, and the codes are written row-major in
-/// parallel blocks of rows, each row searched against every feature's edges (all
-/// of which fit in L2 cache). Reading `x` column by column instead missed cache on
-/// every value of a row-major matrix.
+/// rows copied out column by column, and the codes are computed in parallel
+/// blocks of rows, each row searched against every feature's edges (all of which
+/// fit in L2 cache), each block writing its stretch of every column. Reading `x`
+/// column by column instead missed cache on every value of a row-major matrix.
 pub(crate) fn bin_matrix(x: &ArrayView2<'_, f64>, seed: u64) -> Binned {
     let (n_rows, n_features) = x.dim();
     let sample: Vec<usize> = if n_rows > EDGE_SAMPLE {
@@ -123,15 +123,23 @@ pub(crate) fn bin_matrix(x: &ArrayView2<'_, f64>, seed: u64) -> Binned {
         .collect();
     const BLOCK: usize = 4096;
     let mut codes = vec![0u8; n_rows * n_features];
-    codes
-        .par_chunks_mut(BLOCK * n_features.max(1))
+    // blocks[b][f]: the stretch of column f that row block b writes.
+    let mut blocks: Vec<Vec<&mut [u8]>> = (0..n_rows.div_ceil(BLOCK)).map(|_| Vec::new()).collect();
+    for column in codes.chunks_mut(n_rows.max(1)) {
+        for (block, stretch) in blocks.iter_mut().zip(column.chunks_mut(BLOCK)) {
+            block.push(stretch);
+        }
+    }
+    blocks
+        .into_par_iter()
         .enumerate()
-        .for_each(|(block, out)| {
+        .for_each(|(block, mut out)| {
             let first = block * BLOCK;
-            for (j, out_row) in out.chunks_exact_mut(n_features).enumerate() {
+            let n = out.first().map_or(0, |c| c.len());
+            for j in 0..n {
                 let row = x.row(first + j);
-                for ((o, &v), padded) in out_row.iter_mut().zip(row.iter()).zip(&padded) {
-                    *o = if v.is_nan() {
+                for ((column, &v), padded) in out.iter_mut().zip(row.iter()).zip(&padded) {
+                    column[j] = if v.is_nan() {
                         NAN_BIN
                     } else {
                         // The number of edges below `v`.
@@ -147,6 +155,7 @@ pub(crate) fn bin_matrix(x: &ArrayView2<'_, f64>, seed: u64) -> Binned {
     Binned {
         n_features,
         codes,
+        n_rows,
         edges,
     }
 }

@@ -3,13 +3,14 @@
 //! One buffer of in-bag rows per tree, partitioned in place (stably, so each node's
 //! rows stay ascending and memory reads stay forward). Bootstrap duplicates are
 //! counts, not copies. A node's candidate features get histograms of integer class
-//! counts over their bins, built in one pass over the node's rows; only the bins a
-//! node touches are scanned and reset. Whenever a node holds less than a quarter of
-//! the rows of the code buffer it reads from, its rows' codes are gathered into a
-//! new, dense buffer and its whole subtree is grown from there: every histogram
-//! pass then streams through memory at least a quarter full instead of missing
-//! cache on every row (the passes near the root dominated fit time before this),
-//! and each row is copied only O(log n) times per tree.
+//! counts over their bins, one tight pass per feature over that feature's column
+//! of bin codes; only the bins a node touches are scanned and reset. Whenever a
+//! node holds less than a quarter of the rows of the code buffer it reads from,
+//! its rows' codes are gathered into a new, dense buffer (column-major too) and its
+//! whole subtree is grown from there: every histogram pass then reads a column at
+//! least a quarter full instead of missing cache on every row (the passes near the
+//! root dominated fit time before this), and each row is copied only O(log n)
+//! times per tree.
 //!
 //! Nodes of at most [`EXACT_ROWS`] rows (fewer on very wide data, see [`exact_rows`])
 //! are split exactly, as scikit-learn splits:
@@ -22,9 +23,6 @@ use crate::binning::{Binned, MAX_BINS, NAN_BIN};
 use crate::rng::{TreeRng, below};
 use crate::tree::{ClassTree, MISSING_LEFT, Node};
 
-/// Nodes with more rows than this read each row once for all candidate features;
-/// smaller ones (cache-resident) make one tight pass per feature.
-const LOCAL_ROWS: usize = 8192;
 /// A node is gathered into a dense buffer of its own once its buffer holds this
 /// many times as many rows as the node.
 const SHRINK: usize = 4;
@@ -235,11 +233,10 @@ pub(crate) fn grow_tree(
         depth: 0,
         counts: root_counts,
     };
-    let codes = &shared.binned.codes;
     b.grow_from(
-        codes,
+        &shared.binned.codes,
         None,
-        codes.len() / nf.max(1),
+        shared.binned.n_rows,
         0,
         &mut rows,
         &mut yc,
@@ -255,8 +252,9 @@ pub(crate) fn grow_tree(
 /// Where a node's rows are read from.
 #[derive(Clone, Copy)]
 enum Mode<'c> {
-    /// Bin codes, row-major with `n_features` columns, indexed by the row numbers.
-    Binned(&'c [u8]),
+    /// Bin codes, column-major with columns of `stride` rows, indexed by the row
+    /// numbers: `codes[f * stride + row]`.
+    Binned { codes: &'c [u8], stride: usize },
     /// Raw values gathered into the workspace, row-major, indexed by the row numbers.
     Exact,
 }
@@ -289,10 +287,18 @@ impl Builder<'_> {
                 }
                 let (mut dense, mut dense_map) = std::mem::take(&mut self.ws.levels[level]);
                 dense.clear();
+                dense.resize(n_node * nf, 0);
+                let node_rows = &mut rows[p.start..p.end];
+                for (column, out) in codes
+                    .chunks_exact(buffer_rows)
+                    .zip(dense.chunks_exact_mut(n_node))
+                {
+                    for (o, &r) in out.iter_mut().zip(node_rows.iter()) {
+                        *o = column[r as usize];
+                    }
+                }
                 dense_map.clear();
-                for (j, r) in rows[p.start..p.end].iter_mut().enumerate() {
-                    let at = *r as usize * nf;
-                    dense.extend_from_slice(&codes[at..at + nf]);
+                for (j, r) in node_rows.iter_mut().enumerate() {
                     dense_map.push(map.map_or(*r, |m| m[*r as usize]));
                     *r = j as u32;
                 }
@@ -308,7 +314,11 @@ impl Builder<'_> {
                 );
                 self.ws.levels[level] = (dense, dense_map);
             } else {
-                self.process(Mode::Binned(codes), rows, yc, p, &mut stack, rng);
+                let mode = Mode::Binned {
+                    codes,
+                    stride: buffer_rows,
+                };
+                self.process(mode, rows, yc, p, &mut stack, rng);
             }
         }
     }
@@ -533,8 +543,8 @@ impl Builder<'_> {
             }
             drawn += want;
 
-            let codes = match mode {
-                Mode::Binned(codes) => codes,
+            let (codes, stride) = match mode {
+                Mode::Binned { codes, stride } => (codes, stride),
                 Mode::Exact => {
                     // Sort each feature's real values; scan every boundary between
                     // distinct values, as scikit-learn's best splitter does.
@@ -577,58 +587,27 @@ impl Builder<'_> {
                 }
             };
 
-            // All their histograms in one pass over the node's rows.
-            ws.lo[..want].iter_mut().for_each(|v| *v = u8::MAX);
-            ws.hi[..want].iter_mut().for_each(|v| *v = 0);
             let first_slot = drawn - want;
             for slot in &mut ws.node_codes[first_slot..drawn] {
                 if slot.len() < rows.len() {
                     slot.resize(rows.len(), 0);
                 }
             }
-            if rows.len() > LOCAL_ROWS {
-                // Large node: read each row once for all candidate features (one
-                // pass over memory, not one per feature). The slices are split out
-                // first so the inner loop touches no workspace bookkeeping.
-                let batch = &ws.batch[..want];
-                let mut hists: Vec<&mut [u64]> =
-                    ws.hist[..want].iter_mut().map(|h| &mut h[..]).collect();
-                let mut slots: Vec<&mut [u8]> = ws.node_codes[first_slot..drawn]
-                    .iter_mut()
-                    .map(|c| &mut c[..rows.len()])
-                    .collect();
-                for (j, (&r, &v)) in rows.iter().zip(yc).enumerate() {
-                    let row = &codes[r as usize * nf..r as usize * nf + nf];
-                    let class = (v & 0xFFFF_FFFF) as usize;
-                    let add = ROW | (v >> 32);
-                    for ((&f, hist), slot) in batch.iter().zip(&mut hists).zip(&mut slots) {
-                        let b = row[f];
-                        slot[j] = b;
-                        hist[b as usize * k + class] += add;
-                    }
+            // One tight pass per feature over its column.
+            for (s, &f) in ws.batch.iter().enumerate() {
+                let hist = &mut ws.hist[s][..];
+                let node_codes = &mut ws.node_codes[first_slot + s][..rows.len()];
+                let column = &codes[f * stride..(f + 1) * stride];
+                let (mut lo, mut hi) = (u8::MAX, 0u8);
+                for ((&r, &v), nc) in rows.iter().zip(yc).zip(node_codes.iter_mut()) {
+                    let b = column[r as usize];
+                    *nc = b;
+                    lo = lo.min(b);
+                    hi = hi.max(b);
+                    hist[b as usize * k + (v & 0xFFFF_FFFF) as usize] += ROW | (v >> 32);
                 }
-                // The range of bins present, from the row counts.
-                for (s, hist) in hists.iter().enumerate() {
-                    let present = |b: &usize| hist[b * k..b * k + k].iter().any(|&e| e != 0);
-                    ws.lo[s] = (0..=NAN_BIN as usize).find(present).unwrap_or(0) as u8;
-                    ws.hi[s] = (0..=NAN_BIN as usize).rev().find(present).unwrap_or(0) as u8;
-                }
-            } else {
-                // Rows in a cache-resident copy: one tight pass per feature.
-                for (s, &f) in ws.batch.iter().enumerate() {
-                    let hist = &mut ws.hist[s][..];
-                    let node_codes = &mut ws.node_codes[first_slot + s][..rows.len()];
-                    let (mut lo, mut hi) = (u8::MAX, 0u8);
-                    for ((&r, &v), nc) in rows.iter().zip(yc).zip(node_codes.iter_mut()) {
-                        let b = codes[r as usize * nf + f];
-                        *nc = b;
-                        lo = lo.min(b);
-                        hi = hi.max(b);
-                        hist[b as usize * k + (v & 0xFFFF_FFFF) as usize] += ROW | (v >> 32);
-                    }
-                    ws.lo[s] = lo;
-                    ws.hi[s] = hi;
-                }
+                ws.lo[s] = lo;
+                ws.hi[s] = hi;
             }
 
             for s in 0..want {

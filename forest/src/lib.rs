@@ -47,11 +47,12 @@
 //!
 //! # How fit is fast
 //! Each feature is cut once per forest into at most 255 quantile bins (NaN gets a bin
-//! of its own) stored as bytes, row-major. A tree keeps one buffer of in-bag rows
+//! of its own) stored as bytes, column-major. A tree keeps one buffer of in-bag rows
 //! (bootstrap duplicates become counts) that each split partitions in place; a
-//! large node's candidate features get integer class-count histograms in one pass,
-//! and a node holding less than a quarter of its buffer's rows continues from a
-//! dense copy of its rows' codes, so passes stream through memory. Nodes of at most
+//! large node's candidate features get integer class-count histograms, one tight
+//! pass per feature over its column, and a node holding less than a quarter of its
+//! buffer's rows continues from a dense copy of its rows' codes, so passes stream
+//! through memory. Nodes of at most
 //! 2048 rows (fewer beyond 512 features) split exactly, as scikit-learn does: their
 //! raw values are gathered once and sorted per candidate feature (as plain `u64`
 //! keys: the value's order-preserving bits with the row's position in the low bits,
