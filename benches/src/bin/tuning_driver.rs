@@ -3,11 +3,13 @@
 //!
 //! ```text
 //! tuning_driver quality <function> <seeds> <trials> [tpe|tpe-independent|random]
+//!               [--n-ei-candidates N] [--n-startup-trials N]
 //! tuning_driver speed <trials> memory
 //! tuning_driver speed <trials> postgres <url>
 //! ```
 //! Functions: branin, hartmann6, rosenbrock5, ackley5, mixed (defined exactly as in
-//! compare.py).
+//! compare.py). The two options set the TPE's `TpeParams` fields of those names (default:
+//! Optuna's, 24 and 10); they need the sampler argument before them.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line driver: its output is the point
 
@@ -15,7 +17,9 @@ use std::f64::consts::{E, PI};
 use std::sync::Arc;
 use std::time::Instant;
 
-use vigil_tuning::{ObjectiveResult, PostgresStorage, RandomSampler, Study, TpeSampler, Trial};
+use vigil_tuning::{
+    ObjectiveResult, PostgresStorage, RandomSampler, Study, TpeParams, TpeSampler, Trial,
+};
 
 fn branin(t: &mut Trial<'_>) -> ObjectiveResult {
     let x0 = t.suggest_float("x0", -5.0, 10.0)?;
@@ -106,7 +110,7 @@ fn objective(name: &str) -> Option<Objective> {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tuning_driver quality <function> <seeds> <trials> [tpe|tpe-independent|random]\n       tuning_driver speed <trials> memory|postgres [url]"
+        "usage: tuning_driver quality <function> <seeds> <trials> [tpe|tpe-independent|random] [--n-ei-candidates N] [--n-startup-trials N]\n       tuning_driver speed <trials> memory|postgres [url]"
     );
     std::process::exit(2)
 }
@@ -125,11 +129,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let seeds: u64 = arg(&args, 3);
             let trials: usize = arg(&args, 4);
             let sampler_name = args.get(5).map_or("tpe", String::as_str);
+            let mut tpe = TpeParams {
+                multivariate: sampler_name != "tpe-independent",
+                ..TpeParams::default()
+            };
+            for pair in args.get(6..).unwrap_or_default().chunks(2) {
+                let value = pair.get(1).and_then(|v| v.parse().ok());
+                match (pair[0].as_str(), value) {
+                    ("--n-ei-candidates", Some(n)) => tpe.n_ei_candidates = n,
+                    ("--n-startup-trials", Some(n)) => tpe.n_startup_trials = n,
+                    _ => usage(),
+                }
+            }
             for seed in 0..seeds {
                 let builder = Study::builder();
                 let study = match sampler_name {
-                    "tpe" => builder.sampler(TpeSampler::new(seed)),
-                    "tpe-independent" => builder.sampler(TpeSampler::independent(seed)),
+                    "tpe" | "tpe-independent" => {
+                        builder.sampler(TpeSampler::with_params(tpe.clone(), seed)?)
+                    }
                     "random" => builder.sampler(RandomSampler::new(seed)),
                     _ => usage(),
                 }
