@@ -14,7 +14,17 @@ Speed: wall time per trial of a whole study (trivial objective on the mixed spac
 in memory at 100 and 1000 trials, and vigil's PostgreSQL storage (Optuna's SQLite
 storage for reference).
 
+Variants: --n-ei-candidates / --n-startup-trials set vigil's TPE (default: Optuna's, 24
+and 10; Optuna always runs its defaults). --save-reference FILE writes the Optuna and
+random runs to a JSON file and --load-reference FILE reuses them instead of running
+Optuna again (a file with more seeds or trials serves as its prefix), so that vigil
+variants are compared against the same reference runs. With 40+ seeds the verdict also
+splits the seeds into disjoint blocks of 20 and counts the blocks in which vigil's median
+regret is no worse than Optuna's in every cell.
+
 Usage: benches/compare/tuning/run.sh [--seeds 20] [--trials 100] [--speed-trials 1000]
+       [--skip-quality] [--skip-speed] [--n-ei-candidates N] [--n-startup-trials N]
+       [--save-reference FILE | --load-reference FILE]
 """
 
 import argparse
@@ -105,8 +115,8 @@ def optuna_values(fn, sampler, n_trials):
     return [t.value for t in study.trials], [t.params.get("c") for t in study.trials]
 
 
-def vigil_values(driver, name, seeds, n_trials, sampler="tpe"):
-    out = subprocess.run([driver, "quality", name, str(seeds), str(n_trials), sampler],
+def vigil_values(driver, name, seeds, n_trials, sampler="tpe", tpe_options=()):
+    out = subprocess.run([driver, "quality", name, str(seeds), str(n_trials), sampler, *tpe_options],
                          check=True, capture_output=True, text=True).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.strip()]
     values = [[float(v) if v is not None else math.inf for v in r["values"]] for r in rows]
@@ -146,7 +156,43 @@ def fmt(x):
     return f"{x:.4g}"
 
 
-def quality(driver, seeds, n_trials, budgets):
+REFERENCE_FORMAT = 1
+BLOCK_SEEDS = 20
+
+
+def reference_runs(seeds, n_trials, load=None, save=None):
+    """Optuna TPE and random runs per function: {name: {"optuna": [values per run],
+    "optuna_cats": [...], "random": [...]}}; from `load` (a JSON file written by `save`)
+    when given."""
+    if load:
+        with open(load) as f:
+            data = json.load(f)
+        if (data.get("format") != REFERENCE_FORMAT or data["optuna"] != optuna.__version__
+                or data["seeds"] < seeds or data["trials"] < n_trials
+                or set(data["functions"]) != set(FUNCTIONS)):
+            sys.exit(f"{load}: not a reference for optuna {optuna.__version__}, "
+                     f"{seeds} seeds, {n_trials} trials and these functions")
+        print(f"[quality] reference runs from {load} ({data['seeds']} seeds, {data['trials']} trials)",
+              file=sys.stderr)
+        return {name: {k: [run[:n_trials] for run in runs[:seeds]] for k, runs in ref.items()}
+                for name, ref in data["functions"].items()}
+    out = {}
+    for name, (fn, _) in FUNCTIONS.items():
+        t0 = time.time()
+        opt_runs = [optuna_values(fn, optuna.samplers.TPESampler(seed=s), n_trials) for s in range(seeds)]
+        rnd_runs = [optuna_values(fn, optuna.samplers.RandomSampler(seed=s), n_trials) for s in range(seeds)]
+        out[name] = {"optuna": [r[0] for r in opt_runs], "optuna_cats": [r[1] for r in opt_runs],
+                     "random": [r[0] for r in rnd_runs]}
+        print(f"[quality] {name}: Optuna and random {time.time() - t0:.1f} s", file=sys.stderr)
+    if save:
+        with open(save, "w") as f:
+            json.dump({"format": REFERENCE_FORMAT, "optuna": optuna.__version__, "seeds": seeds,
+                       "trials": n_trials, "functions": out}, f)
+        print(f"[quality] reference runs saved to {save}", file=sys.stderr)
+    return out
+
+
+def quality(driver, seeds, n_trials, budgets, ref, tpe_options=()):
     from scipy import stats
 
     rng = np.random.default_rng(0)
@@ -157,14 +203,15 @@ def quality(driver, seeds, n_trials, budgets):
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     verdict = {"optuna": True, "random": True, "significantly_worse": []}
     notes = []
+    # Disjoint blocks of BLOCK_SEEDS seeds (the same seeds on both sides; runs are not
+    # paired anyway): does "no worse than Optuna in every cell" hold within each block?
+    n_blocks = seeds // BLOCK_SEEDS if seeds >= 2 * BLOCK_SEEDS else 0
+    block_ok = [True] * n_blocks
     for name, (fn, fstar) in FUNCTIONS.items():
         t0 = time.time()
-        opt_runs = [optuna_values(fn, optuna.samplers.TPESampler(seed=s), n_trials) for s in range(seeds)]
-        rnd_runs = [optuna_values(fn, optuna.samplers.RandomSampler(seed=s), n_trials) for s in range(seeds)]
-        opt, opt_cats = [r[0] for r in opt_runs], [r[1] for r in opt_runs]
-        rnd = [r[0] for r in rnd_runs]
-        vig, vig_cats = vigil_values(driver, name, seeds, n_trials)
-        print(f"[quality] {name}: {time.time() - t0:.1f} s", file=sys.stderr)
+        opt, opt_cats, rnd = ref[name]["optuna"], ref[name]["optuna_cats"], ref[name]["random"]
+        vig, vig_cats = vigil_values(driver, name, seeds, n_trials, tpe_options=tpe_options)
+        print(f"[quality] {name}: vigil {time.time() - t0:.1f} s", file=sys.stderr)
         for b in budgets:
             bo = [best_at(v, b) for v in opt]
             br = [best_at(v, b) for v in rnd]
@@ -182,6 +229,10 @@ def quality(driver, seeds, n_trials, budgets):
                 verdict["significantly_worse"].append(f"{name}@{b}")
             if b >= 50 and not ok_rnd:
                 verdict["random"] = False
+            for k in range(n_blocks):
+                blk = slice(k * BLOCK_SEEDS, (k + 1) * BLOCK_SEEDS)
+                if statistics.median(bv[blk]) > statistics.median(bo[blk]):
+                    block_ok[k] = False
             lines.append(f"| {name} | {b} | {fmt(mo)} | {fmt(mv)} | {fmt(mr)} | {fmt(ro)} | {fmt(rv)} | "
                          f"{fmt(rr)} | {fmt(lo)} … {fmt(hi)} | {pb:.2f} | {p:.2g} | "
                          f"{'yes' if ok_opt else 'NO'} | {'yes' if ok_rnd else 'no'} |")
@@ -191,6 +242,7 @@ def quality(driver, seeds, n_trials, budgets):
                              f"vigil {category_counts(vig_cats, vig, b)}")
     lines.append("")
     lines.extend(f"- {n}" for n in notes)
+    verdict["blocks"] = (sum(block_ok), n_blocks)
     return lines, verdict
 
 
@@ -251,17 +303,38 @@ def main():
     ap.add_argument("--sqlite-trials", type=int, default=100)
     ap.add_argument("--pg-url", default=None)
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--n-ei-candidates", type=int, default=None,
+                    help="vigil TPE's n_ei_candidates (default: Optuna's, 24)")
+    ap.add_argument("--n-startup-trials", type=int, default=None,
+                    help="vigil TPE's n_startup_trials (default: Optuna's, 10)")
+    refs = ap.add_mutually_exclusive_group()
+    refs.add_argument("--save-reference", metavar="FILE",
+                      help="write the Optuna and random runs to FILE (JSON)")
+    refs.add_argument("--load-reference", metavar="FILE",
+                      help="reuse the Optuna and random runs of FILE instead of running them")
     args = ap.parse_args()
     budgets = [b for b in (20, 50, 100) if b <= args.trials]
-    print(f"optuna {optuna.__version__}, numpy {np.__version__}; seeds {args.seeds}, trials {args.trials}")
+    tpe_options = []
+    if args.n_ei_candidates is not None:
+        tpe_options += ["--n-ei-candidates", str(args.n_ei_candidates)]
+    if args.n_startup_trials is not None:
+        tpe_options += ["--n-startup-trials", str(args.n_startup_trials)]
+    print(f"optuna {optuna.__version__}, numpy {np.__version__}; seeds {args.seeds}, trials {args.trials}; "
+          f"vigil TPE options: {' '.join(tpe_options) or 'none (Optuna defaults)'}")
     if not args.skip_quality:
-        lines, verdict = quality(args.driver, args.seeds, args.trials, budgets)
+        ref = reference_runs(args.seeds, args.trials, args.load_reference, args.save_reference)
+        lines, verdict = quality(args.driver, args.seeds, args.trials, budgets, ref, tpe_options)
         print("\n".join(lines))
+        ok_blocks, n_blocks = verdict["blocks"]
+        blocks = (f"; {BLOCK_SEEDS}-seed blocks where vigil is no worse everywhere: {ok_blocks} of {n_blocks}"
+                  if n_blocks else "")
         print(f"\nvigil median regret no worse than Optuna's everywhere: {verdict['optuna']}; "
               f"vigil significantly worse than Optuna (Mann-Whitney p < 0.05) at: "
               f"{', '.join(verdict['significantly_worse']) or 'none'}; "
-              f"better than random at 50 and 100 everywhere: {verdict['random']}\n")
-    print("\n".join(speed(args.driver, args.speed_trials, args.pg_url, args.sqlite_trials)))
+              f"better than random at 50 and 100 everywhere: {verdict['random']}{blocks}\n")
+    if not args.skip_speed:
+        print("\n".join(speed(args.driver, args.speed_trials, args.pg_url, args.sqlite_trials)))
 
 
 if __name__ == "__main__":
