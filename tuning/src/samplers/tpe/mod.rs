@@ -32,6 +32,11 @@ pub struct TpeParams {
     /// Random trials before TPE starts (counting `Complete` + `Pruned`). Default 10.
     pub n_startup_trials: usize,
     /// Candidates drawn from l(x) per step. Default 24.
+    ///
+    /// Measured against Optuna's default (benches/RESULTS.md, 200 seeds): 64-128
+    /// candidates find clearly better optima on continuous functions at 50-100 trials
+    /// (Rosenbrock, Ackley, Hartmann6), at 2-3x the cost per trial, but settle in a
+    /// wrong category of a mixed space more often. The default stays Optuna's.
     pub n_ei_candidates: usize,
     /// One joint mixture over the shared parameters (true) or one per parameter. Default true.
     pub multivariate: bool,
