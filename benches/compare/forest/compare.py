@@ -275,6 +275,27 @@ def speed(args, results):
             return {"fit_s": fit, "predict_s": pred, "row_median_us": latency(m.predict_proba, 50),
                     "auc": roc_auc_score(yte, p), "n_nodes": int(sum(e.tree_.node_count for e in m.estimators_))}
         out["sklearn_rf"] = in_child("sklearn_rf", sklearn_rf, args.sklearn_timeout)
+
+    if args.paired_rf_fits:
+        # vigil's and scikit-learn's RF fits alternated, so that each pair shares the
+        # machine's state of the moment (this VM's speed drifts by tens of percent
+        # within minutes, which a single vigil-then-scikit-learn run cannot separate
+        # from the libraries' difference).
+        def sklearn_rf_fit():
+            _, fit = timed(lambda: RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=0).fit(Xtr, ytr))
+            return {"fit_s": fit}
+        pairs = []
+        with tempfile.TemporaryDirectory() as tmp:
+            write(tmp, Xtr, ytr, Xte)
+            for i in range(args.paired_rf_fits):
+                r, _ = vigil(args.driver, tmp, "rf", 0, 100)
+                sk = in_child(f"sklearn_rf_pair{i}", sklearn_rf_fit, args.sklearn_timeout)
+                pair = {"vigil_fit_s": r["fit_s"], "sklearn_fit_s": sk.get("fit_s")}
+                if pair["sklearn_fit_s"]:
+                    pair["ratio"] = pair["sklearn_fit_s"] / pair["vigil_fit_s"]
+                pairs.append(pair)
+                print(json.dumps({"rf_fit_pair": pair}), flush=True)
+        out["paired_rf_fits"] = pairs
     out["loadavg_after"] = os.getloadavg()
     results["speed"] = out
 
@@ -300,6 +321,8 @@ def main():
     ap.add_argument("--lightgbm-leaves", type=int, default=4095)
     ap.add_argument("--lightgbm-timeout", type=float, default=300)
     ap.add_argument("--sklearn-timeout", type=float, default=900)
+    ap.add_argument("--paired-rf-fits", type=int, default=0,
+                    help="after the speed models, alternate N vigil and scikit-learn RF fits (100 trees)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.json"))
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
