@@ -27,6 +27,7 @@ pub(crate) struct Binned {
     pub n_features: usize,
     /// `codes[f * n_rows + i]` is the bin of row `i` in feature `f` (column-major).
     pub codes: Vec<u8>,
+    /// Rows per column (the training row count).
     pub n_rows: usize,
     /// `edges[f][b]` is the upper edge of bin `b` (there are `edges[f].len() + 1` bins).
     pub edges: Vec<Vec<f64>>,
