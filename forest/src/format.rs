@@ -520,7 +520,10 @@ impl IsolationForest {
         Ok(IsolationForest {
             n_features: nf,
             max_samples: w.max_samples as usize,
-            walks: trees.iter().map(|t| Walk::new(t)).collect(),
+            walks: trees
+                .iter()
+                .map(|t| Walk::reporting_node_index(t))
+                .collect(),
             trees,
             offset: w.offset,
             contamination,

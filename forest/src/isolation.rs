@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{check_predict_x, check_row, check_training_x};
 use crate::error::{Result, invalid};
-use crate::predict::for_row_chunks;
+use crate::predict::{for_each_leaf_in_forest, for_row_tasks};
 use crate::random_forest::{MaxFeatures, MaxSamples, Progress};
 use crate::rng::{TreeRng, below, tree_rng, unit_f64};
-use crate::tree::{MISSING_LEFT, Node, Walk, find_leaf, for_each_leaf};
+use crate::tree::{MISSING_LEFT, Node, Walk, find_leaf};
 
 /// The share of anomalies expected in the training data (scikit-learn's `contamination`).
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
@@ -144,7 +144,10 @@ impl IsolationForestParams {
         let mut model = IsolationForest {
             n_features,
             max_samples: psi,
-            walks: trees.iter().map(|t| Walk::new(t)).collect(),
+            walks: trees
+                .iter()
+                .map(|t| Walk::reporting_node_index(t))
+                .collect(),
             trees,
             offset: -0.5,
             contamination: self.contamination,
@@ -365,13 +368,17 @@ impl IsolationForest {
         check_predict_x(&x, self.n_features)?;
         let mut out = vec![0.0; x.nrows()];
         let nf = self.n_features;
-        for_row_chunks(&x, &mut out, 1, |rows, out| {
-            let has_nan = rows.iter().any(|v| v.is_nan());
-            for (tree, walk) in self.trees.iter().zip(&self.walks) {
-                for_each_leaf(walk, rows, nf, has_nan, |i, leaf| {
-                    out[i] += tree[leaf as usize].threshold;
-                });
-            }
+        for_row_tasks(&x, &mut out, 1, |rows, out| {
+            let (trees, walks) = (&self.trees, &self.walks);
+            for_each_leaf_in_forest(
+                trees.len(),
+                |t| &walks[t],
+                rows,
+                nf,
+                |t, i, leaf| {
+                    out[i] += trees[t][leaf as usize].threshold;
+                },
+            );
             out.iter_mut().for_each(|o| *o = self.to_score(*o));
         });
         Ok(Array1::from_vec(out))

@@ -1,37 +1,69 @@
-//! Batch prediction plumbing: rows are scored in parallel chunks; each row's sum
-//! over trees runs in tree order, so results do not depend on the thread count.
+//! Batch prediction plumbing.
+//!
+//! Rows are split into tasks scored in parallel. Within a task, trees are taken a
+//! block at a time, and every group of [`GROUP_ROWS`] rows walks each tree of the
+//! block before the next group starts. Each row's sum over trees runs in tree
+//! order, so results do not depend on the thread count or on the task size.
+//!
+//! Why blocks: a deep tree's nodes are tens of kilobytes, a forest's megabytes. A
+//! task that walked its rows through all trees, one tree after the other, would
+//! fetch every tree from far memory again for each task. A block of trees small
+//! enough for the core's own cache instead serves all the task's rows, and a group
+//! of rows stays in the nearest cache while it walks the block. Measured on 100
+//! deep trees (69 KB each) and 110,956 rows: 1.4-1.7x faster than one tree at a
+//! time over 256-row tasks; 4,096-row tasks beat 1,024, 2,048 and 8,192. Small
+//! Isolation Trees gain nothing, but groups of 64 rows keep them as fast as before
+//! (groups of 8 cost them 15 %, in per-call overhead).
 
 use ndarray::{ArrayView2, Axis, Slice};
 use rayon::prelude::*;
 
-/// Rows per parallel chunk: small enough to balance two threads on small inputs,
-/// large enough that each tree's top levels stay in cache across the chunk.
-const CHUNK: usize = 256;
+use crate::tree::{LOCKSTEP, Walk, for_each_leaf};
 
-/// Calls `f(rows, out)` for chunks of `x` in parallel, where `rows` is the chunk
-/// row-major and `out` its `width` outputs per row.
-pub(crate) fn for_row_chunks(
+/// Most rows in one task.
+const MAX_TASK_ROWS: usize = 4096;
+/// Most bytes of row values in one task (wide rows give smaller tasks).
+const MAX_TASK_BYTES: usize = 3 << 19;
+/// Rows that walk a block of trees together (21 KB of rows of 42 features: within L1).
+const GROUP_ROWS: usize = 8 * LOCKSTEP;
+/// Tasks per thread to aim for, so threads finish together on small inputs.
+const TASKS_PER_THREAD: usize = 4;
+/// Node bytes in one block of trees (at least one tree per block): about half a
+/// core's L2 cache on current x86 and ARM server parts.
+const BLOCK_BYTES: usize = 256 << 10;
+
+/// Rows per task for `n_rows` rows of `n_features` values.
+fn task_rows(n_rows: usize, n_features: usize) -> usize {
+    let balanced = n_rows.div_ceil(TASKS_PER_THREAD * rayon::current_num_threads());
+    let by_bytes = MAX_TASK_BYTES / (n_features * size_of::<f64>()).max(1);
+    balanced.min(by_bytes).clamp(LOCKSTEP, MAX_TASK_ROWS)
+}
+
+/// Calls `f(rows, out)` for tasks over `x` in parallel, where `rows` is the
+/// task's rows, row-major, and `out` its `width` outputs per row.
+pub(crate) fn for_row_tasks(
     x: &ArrayView2<'_, f64>,
     out: &mut [f64],
     width: usize,
     f: impl Fn(&[f64], &mut [f64]) + Sync,
 ) {
-    for_row_chunks_indexed(x, out, width, |_, rows, out| f(rows, out));
+    for_row_tasks_indexed(x, out, width, |_, rows, out| f(rows, out));
 }
 
-/// As [`for_row_chunks`], also passing the index of the chunk's first row.
-pub(crate) fn for_row_chunks_indexed(
+/// As [`for_row_tasks`], also passing the index of the task's first row.
+pub(crate) fn for_row_tasks_indexed(
     x: &ArrayView2<'_, f64>,
     out: &mut [f64],
     width: usize,
     f: impl Fn(usize, &[f64], &mut [f64]) + Sync,
 ) {
     let nf = x.ncols();
+    let task = task_rows(x.nrows(), nf);
     let contiguous = x.as_slice();
-    out.par_chunks_mut(CHUNK * width)
+    out.par_chunks_mut(task * width)
         .enumerate()
         .for_each(|(c, out)| {
-            let first = c * CHUNK;
+            let first = c * task;
             let n = out.len() / width;
             match contiguous {
                 Some(all) => f(first, &all[first * nf..(first + n) * nf], out),
@@ -42,4 +74,106 @@ pub(crate) fn for_row_chunks_indexed(
                 }
             }
         });
+}
+
+/// Walks every row of `rows` (row-major, `n_features` values each) through trees
+/// `0..n_trees` (tree `t` prepared as `walk_of(t)`) and calls
+/// `visit(t, first + i, payload)` with the payload of the leaf row `i` falls in (see
+/// [`Walk::new`]). For each row, trees are visited in their order.
+pub(crate) fn for_each_leaf_in_forest<'a>(
+    n_trees: usize,
+    walk_of: impl Fn(usize) -> &'a Walk,
+    rows: &[f64],
+    n_features: usize,
+    visit: impl FnMut(usize, usize, u32),
+) {
+    walk_in_blocks(n_trees, walk_of, rows, n_features, BLOCK_BYTES, visit);
+}
+
+/// [`for_each_leaf_in_forest`] with blocks of at most `block_bytes` of nodes.
+fn walk_in_blocks<'a>(
+    n_trees: usize,
+    walk_of: impl Fn(usize) -> &'a Walk,
+    rows: &[f64],
+    n_features: usize,
+    block_bytes: usize,
+    mut visit: impl FnMut(usize, usize, u32),
+) {
+    let has_nan = rows.iter().any(|v| v.is_nan());
+    let mut start = 0;
+    while start < n_trees {
+        // The block: trees from `start` while their nodes fit in `block_bytes`.
+        let mut end = start + 1;
+        let mut bytes = walk_of(start).bytes();
+        while end < n_trees && bytes + walk_of(end).bytes() <= block_bytes {
+            bytes += walk_of(end).bytes();
+            end += 1;
+        }
+        for (g, group) in rows.chunks(n_features * GROUP_ROWS).enumerate() {
+            let first = g * GROUP_ROWS;
+            for t in start..end {
+                for_each_leaf(walk_of(t), group, n_features, has_nan, |i, payload| {
+                    visit(t, first + i, payload)
+                });
+            }
+        }
+        start = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RandomForestParams;
+    use crate::tree::find_leaf;
+    use ndarray::Array2;
+
+    #[test]
+    fn every_blocking_visits_each_row_once_per_tree_in_tree_order() {
+        // 150 rows (groups of 64 and a remainder), some with NaN; 12 trees.
+        let n = 150;
+        let x = Array2::from_shape_fn((n, 3), |(i, j)| {
+            if (i + j) % 11 == 0 {
+                f64::NAN
+            } else {
+                ((i * 7 + j * 13) % 29) as f64
+            }
+        });
+        let y: Vec<usize> = (0..n).map(|i| usize::from((i * 7) % 29 > 14)).collect();
+        let params = RandomForestParams {
+            n_estimators: 12,
+            seed: 3,
+            ..Default::default()
+        };
+        let model = params.fit(x.view(), &y).unwrap();
+        let trees = &model.trees;
+        let rows = x.as_slice().unwrap();
+        let largest = trees.iter().map(|t| t.walk.bytes()).max().unwrap();
+        // One tree per block, a few per block, all in one block.
+        for block_bytes in [1, 3 * largest, usize::MAX] {
+            let mut next_tree = vec![0; n];
+            walk_in_blocks(
+                trees.len(),
+                |t| &trees[t].walk,
+                rows,
+                3,
+                block_bytes,
+                |t, i, leaf| {
+                    assert_eq!(t, next_tree[i], "row {i} visits tree {t} out of order");
+                    next_tree[i] += 1;
+                    let expected = find_leaf(&trees[t].nodes, &rows[i * 3..i * 3 + 3]).child;
+                    assert_eq!(leaf, expected, "tree {t}, row {i}");
+                },
+            );
+            assert!(next_tree.iter().all(|&v| v == trees.len()));
+        }
+    }
+
+    #[test]
+    fn tasks_are_bounded_and_never_empty() {
+        assert_eq!(task_rows(0, 42), LOCKSTEP);
+        assert_eq!(task_rows(10_000_000, 42), MAX_TASK_ROWS);
+        assert_eq!(task_rows(10_000_000, 100_000), LOCKSTEP);
+        assert!(task_rows(10_000_000, 1_000) * 1_000 * 8 <= MAX_TASK_BYTES);
+    }
 }

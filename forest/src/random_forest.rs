@@ -10,9 +10,9 @@ use crate::binning::bin_matrix;
 use crate::data::{Labels, check_predict_x, check_row, check_training_x, encode_labels};
 use crate::error::{ForestError, Result, invalid};
 use crate::grow::{Criterion, GrowLimits, Shared, grow_tree};
-use crate::predict::for_row_chunks;
+use crate::predict::{for_each_leaf_in_forest, for_row_tasks};
 use crate::rng::{below, tree_rng};
-use crate::tree::{ClassTree, find_leaf4, for_each_leaf};
+use crate::tree::{ClassTree, find_leaf4};
 
 /// How many features each split considers (scikit-learn's `max_features`).
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
@@ -485,17 +485,21 @@ impl RandomForest {
         let k = self.classes.len();
         let mut out = vec![0.0; x.nrows() * k];
         let scale = 1.0 / self.trees.len() as f64;
-        for_row_chunks(&x, &mut out, k, |rows, out| {
-            let nf = self.n_features;
-            let has_nan = rows.iter().any(|v| v.is_nan());
-            for tree in &self.trees {
-                for_each_leaf(&tree.walk, rows, nf, has_nan, |i, leaf| {
+        let nf = self.n_features;
+        for_row_tasks(&x, &mut out, k, |rows, out| {
+            let trees = &self.trees;
+            for_each_leaf_in_forest(
+                trees.len(),
+                |t| &trees[t].walk,
+                rows,
+                nf,
+                |t, i, leaf| {
                     let out = &mut out[i * k..(i + 1) * k];
-                    for (o, &v) in out.iter_mut().zip(tree.values_at(leaf, k)) {
+                    for (o, &v) in out.iter_mut().zip(trees[t].values_of(leaf, k)) {
                         *o += f64::from(v);
                     }
-                });
-            }
+                },
+            );
             out.iter_mut().for_each(|o| *o *= scale);
         });
         Array2::from_shape_vec((x.nrows(), k), out)
@@ -589,7 +593,7 @@ impl RandomForest {
     ) -> (Option<f64>, Array2<f64>) {
         let k = self.classes.len();
         let mut out = vec![0.0; x.nrows() * k];
-        for_row_chunks_indexed(x, &mut out, k, |first, rows, out| {
+        for_row_tasks_indexed(x, &mut out, k, |first, rows, out| {
             let nf = self.n_features;
             for (i, (row, o)) in rows
                 .chunks_exact(nf)
@@ -624,7 +628,7 @@ impl RandomForest {
     }
 }
 
-use crate::predict::for_row_chunks_indexed;
+use crate::predict::for_row_tasks_indexed;
 
 pub(crate) fn argmax(v: &[f64]) -> usize {
     let mut best = 0;
