@@ -296,6 +296,41 @@ def speed(args, results):
                 pairs.append(pair)
                 print(json.dumps({"rf_fit_pair": pair}), flush=True)
         out["paired_rf_fits"] = pairs
+
+    if args.paired_predictions:
+        # The same protocol for prediction and for the Isolation Forest: one
+        # scikit-learn RF fit, then N rounds of (vigil batch predict_proba,
+        # scikit-learn batch predict_proba) on the test rows with the two fitted
+        # models, then N rounds of (vigil IF fit + score, scikit-learn IF fit + score).
+        n = args.paired_predictions
+        fill = np.nanmean(Xtr, axis=0)
+        Xtr_f = np.where(np.isnan(Xtr), fill, Xtr)
+        Xte_f = np.where(np.isnan(Xte), fill, Xte)
+        with tempfile.TemporaryDirectory() as tmp:
+            write(tmp, Xtr, ytr, Xte)
+            model = os.path.join(tmp, "rf.bin")
+            vigil(args.driver, tmp, "rf", 0, 100, extra=("--save-model", model))
+
+            def rounds():
+                m = RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=0).fit(Xtr, ytr)
+                predict = []
+                for _ in range(n):
+                    r, _ = vigil(args.driver, tmp, "rf", 0, 100, extra=("--load-model", model))
+                    _, sk = timed(lambda: m.predict_proba(Xte))
+                    predict.append({"vigil_predict_s": r["predict_s"], "sklearn_predict_s": sk,
+                                    "ratio": sk / r["predict_s"]})
+                    print(json.dumps({"predict_pair": predict[-1]}), flush=True)
+                isolation = []
+                for _ in range(n):
+                    r, _ = vigil(args.driver, tmp, "if", 0, 100)
+                    m_if, fit = timed(lambda: IsolationForest(n_estimators=100, random_state=0, n_jobs=2).fit(Xtr_f))
+                    _, score = timed(lambda: m_if.score_samples(Xte_f))
+                    isolation.append({"vigil_fit_s": r["fit_s"], "vigil_score_s": r["score_s"],
+                                      "sklearn_fit_s": fit, "sklearn_score_s": score,
+                                      "ratio": (fit + score) / (r["fit_s"] + r["score_s"])})
+                    print(json.dumps({"isolation_pair": isolation[-1]}), flush=True)
+                return {"predict": predict, "isolation_forest": isolation}
+            out["paired_predictions"] = in_child("paired_predictions", rounds, args.sklearn_timeout + 120 * n)
     out["loadavg_after"] = os.getloadavg()
     results["speed"] = out
 
@@ -323,6 +358,9 @@ def main():
     ap.add_argument("--sklearn-timeout", type=float, default=900)
     ap.add_argument("--paired-rf-fits", type=int, default=0,
                     help="after the speed models, alternate N vigil and scikit-learn RF fits (100 trees)")
+    ap.add_argument("--paired-predictions", type=int, default=0,
+                    help="alternate N vigil and scikit-learn RF batch predictions (one scikit-learn fit),"
+                         " then N vigil and scikit-learn IF fit + score rounds")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.json"))
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)

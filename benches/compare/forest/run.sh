@@ -3,7 +3,7 @@
 # isotree on the same data in the same run. Usage:
 #   benches/compare/forest/run.sh [--quick] [--seeds N] [--only a,b] [--speed-rows N]
 #       [--skip-speed] [--skip-accuracy] [--speed-models vigil,lightgbm,...] [--lightgbm-timeout S]
-#       [--paired-rf-fits N]
+#       [--paired-rf-fits N] [--paired-predictions N]
 # Writes benches/compare/forest/results.json and prints one JSON line per result.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
