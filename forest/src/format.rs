@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::MAX_FEATURES;
 use crate::error::{ForestError, Result};
-use crate::isolation::{Contamination, IsolationForest};
+use crate::isolation::{Contamination, IsolationForest, Scorer};
 use crate::random_forest::RandomForest;
-use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node, Walk};
+use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -520,10 +520,7 @@ impl IsolationForest {
         Ok(IsolationForest {
             n_features: nf,
             max_samples: w.max_samples as usize,
-            walks: trees
-                .iter()
-                .map(|t| Walk::reporting_node_index(t))
-                .collect(),
+            scorer: Scorer::new(&trees, nf),
             trees,
             offset: w.offset,
             contamination,

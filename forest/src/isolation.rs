@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{check_predict_x, check_row, check_training_x};
 use crate::error::{Result, invalid};
+use crate::heap::HeapForest;
 use crate::predict::{for_each_leaf_in_forest, for_row_tasks};
 use crate::random_forest::{MaxFeatures, MaxSamples, Progress};
 use crate::rng::{TreeRng, below, tree_rng, unit_f64};
-use crate::tree::{MISSING_LEFT, Node, Walk, find_leaf};
+use crate::tree::{MISSING_LEFT, Node, Walk, depth_of, find_leaf};
 
 /// The share of anomalies expected in the training data (scikit-learn's `contamination`).
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
@@ -144,10 +145,7 @@ impl IsolationForestParams {
         let mut model = IsolationForest {
             n_features,
             max_samples: psi,
-            walks: trees
-                .iter()
-                .map(|t| Walk::reporting_node_index(t))
-                .collect(),
+            scorer: Scorer::new(&trees, n_features),
             trees,
             offset: -0.5,
             contamination: self.contamination,
@@ -306,14 +304,38 @@ fn build_iso_tree(
     nodes
 }
 
+/// How a fitted forest scores batches: in heap order ([`HeapForest`]) when its
+/// trees are at most 8 levels deep and rows at most 64 wide (the default 256
+/// samples give such trees), else by walking the nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Scorer {
+    Heap(HeapForest),
+    Walks(Vec<Walk>),
+}
+
+impl Scorer {
+    pub(crate) fn new(trees: &[Vec<Node>], n_features: usize) -> Self {
+        let depth = trees.iter().map(|t| depth_of(t)).max().unwrap_or(0);
+        match HeapForest::new(trees, depth, n_features) {
+            Some(heap) => Scorer::Heap(heap),
+            None => Scorer::Walks(
+                trees
+                    .iter()
+                    .map(|t| Walk::reporting_node_index(t))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// A fitted Isolation Forest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IsolationForest {
     pub(crate) n_features: usize,
     pub(crate) max_samples: usize,
     pub(crate) trees: Vec<Vec<Node>>,
-    /// Each tree prepared for batch scoring.
-    pub(crate) walks: Vec<Walk>,
+    /// The trees prepared for batch scoring.
+    pub(crate) scorer: Scorer,
     pub(crate) offset: f64,
     pub(crate) contamination: Contamination,
 }
@@ -369,16 +391,19 @@ impl IsolationForest {
         let mut out = vec![0.0; x.nrows()];
         let nf = self.n_features;
         for_row_tasks(&x, &mut out, 1, |rows, out| {
-            let (trees, walks) = (&self.trees, &self.walks);
-            for_each_leaf_in_forest(
-                trees.len(),
-                |t| &walks[t],
-                rows,
-                nf,
-                |t, i, leaf| {
-                    out[i] += trees[t][leaf as usize].threshold;
-                },
-            );
+            let trees = &self.trees;
+            match &self.scorer {
+                Scorer::Heap(heap) => heap.add_path_lengths(rows, nf, out),
+                Scorer::Walks(walks) => for_each_leaf_in_forest(
+                    trees.len(),
+                    |t| &walks[t],
+                    rows,
+                    nf,
+                    |t, i, leaf| {
+                        out[i] += trees[t][leaf as usize].threshold;
+                    },
+                ),
+            }
             out.iter_mut().for_each(|o| *o = self.to_score(*o));
         });
         Ok(Array1::from_vec(out))

@@ -73,6 +73,7 @@ mod data;
 mod error;
 mod format;
 mod grow;
+mod heap;
 mod importance;
 mod isolation;
 mod predict;

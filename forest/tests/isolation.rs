@@ -265,3 +265,41 @@ fn bad_input_gives_typed_errors() {
         Err(ForestError::FeatureCountMismatch { .. })
     ));
 }
+
+#[test]
+fn batch_scores_match_one_row_scores_on_every_scoring_path() {
+    // Default forests (trees at most 8 deep, rows at most 64 wide) are scored in
+    // heap order; deeper trees (more samples) and wider rows by walking nodes.
+    // Each path must give the one-row path's bits, with and without NaN.
+    let cases = [
+        (5, None),
+        (5, Some(MaxSamples::Count(1000))),
+        (70, None),
+        (70, Some(MaxSamples::Count(1000))),
+    ];
+    for (features, max_samples) in cases {
+        let mut x = blob(1500, features, 10, 7);
+        for nan in [false, true] {
+            if nan {
+                x.iter_mut().step_by(13).for_each(|v| *v = f64::NAN);
+            }
+            let iso = IsolationForestParams {
+                n_estimators: 20,
+                max_samples,
+                seed: 3,
+                ..Default::default()
+            }
+            .fit(x.view())
+            .unwrap();
+            let s = iso.score_samples(x.view()).unwrap();
+            for (r, row) in x.rows().into_iter().enumerate() {
+                let one = iso.score_row(row.as_slice().unwrap()).unwrap();
+                assert_eq!(
+                    s[r].to_bits(),
+                    one.to_bits(),
+                    "{features} features, {max_samples:?}, row {r}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Shallow Isolation Trees laid out in heap order, for batch scoring.
+//!
+//! With the default 256 samples an Isolation Tree is at most 8 levels deep, so it
+//! fits a complete binary tree of 255 split slots: the children of slot `h` are
+//! `2h + 1` and `2h + 2`, and no child index is stored or loaded. A leaf above the
+//! bottom level is extended down to it by slots that send every value (NaN too)
+//! left, so every walk takes exactly `depth` steps and ends on one of `2^depth`
+//! bottom slots, which hold the leaves' path lengths.
+//!
+//! Why: scoring is bound by the work per step, not by memory (100 such trees take
+//! ~430 KB). Indices below 256 into fixed-size arrays, and rows copied into
+//! fixed-size buffers, need no bounds checks, and a step is a handful of
+//! instructions: load the slot's feature and threshold, load the row's value,
+//! compare, move to a child. Measured on the default forest (100 trees, 42
+//! features, 110,956 rows, 2 threads, alternating runs): 0.065-0.075 s against
+//! 0.101-0.113 s for the general node walk, with identical scores.
+
+use crate::tree::{FEATURE_MASK, MISSING_LEFT, Node};
+
+/// Deepest tree laid out in heap order.
+const MAX_DEPTH: u32 = 8;
+/// Split slots (levels `0..MAX_DEPTH`) and bottom slots (level `MAX_DEPTH`).
+const SLOTS: usize = 1 << MAX_DEPTH;
+/// Widest rows scored this way (a row is copied into a buffer of this size).
+pub(crate) const MAX_FEATURES: usize = 64;
+/// Set in a slot's feature byte when NaN goes left.
+const NAN_LEFT: u8 = 0x80;
+/// Walks stepped together (as in [`crate::tree`], for the same reason: their
+/// dependent loads overlap). 8 beat 4 (1.5x) and tied with 16.
+const LANES: usize = 8;
+/// Groups of lanes that walk a block of trees before the next block: their rows
+/// (16 KB) and the block's trees (17 KB) stay in L1. ~8 % faster than one group
+/// walking every tree.
+const LANE_GROUPS: usize = 4;
+/// Trees per block (see [`LANE_GROUPS`]).
+const TREE_BLOCK: usize = 4;
+
+/// One tree: split slots in heap order and the bottom level's path lengths.
+#[derive(Clone, Debug, PartialEq)]
+struct HeapTree {
+    /// Feature of split slot `h` (`| NAN_LEFT` when NaN goes left).
+    feature: [u8; SLOTS],
+    /// `value <= threshold[h]` goes left.
+    threshold: [f64; SLOTS],
+    /// Path length of the walk ending on bottom slot `s`.
+    path: [f64; SLOTS],
+}
+
+/// A forest of Isolation Trees in heap order (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct HeapForest {
+    trees: Vec<HeapTree>,
+    /// Steps of every walk: the deepest tree's depth.
+    depth: u32,
+}
+
+impl HeapForest {
+    /// Lays out `trees` (Isolation Trees: leaves keep their path length in
+    /// `threshold`), or `None` when a tree is deeper than 8 levels or rows are
+    /// wider than [`MAX_FEATURES`]. `depth` is the deepest tree's depth.
+    pub(crate) fn new(trees: &[Vec<Node>], depth: usize, n_features: usize) -> Option<Self> {
+        let depth = u32::try_from(depth).ok().filter(|&d| d <= MAX_DEPTH)?;
+        if n_features > MAX_FEATURES {
+            return None;
+        }
+        let bottom = (1usize << depth) - 1;
+        let mut out = Vec::with_capacity(trees.len());
+        for nodes in trees {
+            let mut tree = HeapTree {
+                feature: [0; SLOTS],
+                threshold: [0.0; SLOTS],
+                path: [0.0; SLOTS],
+            };
+            // (node, heap slot, level)
+            let mut stack = vec![(0usize, 0usize, 0u32)];
+            while let Some((i, h, level)) = stack.pop() {
+                let node = nodes.get(i)?;
+                if level == depth {
+                    // Only leaves reach the bottom (the tree is at most `depth` deep).
+                    if !node.is_leaf() {
+                        return None;
+                    }
+                    tree.path[h - bottom] = node.threshold;
+                } else if node.is_leaf() {
+                    // Extend the leaf: everything goes left, down to the bottom.
+                    tree.feature[h] = NAN_LEFT;
+                    tree.threshold[h] = f64::INFINITY;
+                    stack.push((i, 2 * h + 1, level + 1));
+                } else {
+                    let f = (node.feature & FEATURE_MASK) as u8;
+                    let nan_left = if node.feature & MISSING_LEFT != 0 {
+                        NAN_LEFT
+                    } else {
+                        0
+                    };
+                    tree.feature[h] = f | nan_left;
+                    tree.threshold[h] = node.threshold;
+                    let child = node.child as usize;
+                    stack.push((child, 2 * h + 1, level + 1));
+                    stack.push((child + 1, 2 * h + 2, level + 1));
+                }
+            }
+            out.push(tree);
+        }
+        Some(HeapForest { trees: out, depth })
+    }
+
+    /// Adds each row's path lengths, summed over the trees in their order, to
+    /// `out` (one per row of `rows`, row-major, `n_features <= MAX_FEATURES`
+    /// values each).
+    pub(crate) fn add_path_lengths(&self, rows: &[f64], n_features: usize, out: &mut [f64]) {
+        if rows.iter().any(|v| v.is_nan()) {
+            self.add_with::<true>(rows, n_features, out);
+        } else {
+            self.add_with::<false>(rows, n_features, out);
+        }
+    }
+
+    fn add_with<const NAN: bool>(&self, rows: &[f64], n_features: usize, out: &mut [f64]) {
+        let mut lanes = [[[0.0; MAX_FEATURES]; LANES]; LANE_GROUPS];
+        for (group, out) in rows
+            .chunks(n_features * LANES * LANE_GROUPS)
+            .zip(out.chunks_mut(LANES * LANE_GROUPS))
+        {
+            let n_groups = out.len().div_ceil(LANES);
+            for (lane, row) in lanes
+                .iter_mut()
+                .flatten()
+                .zip(group.chunks_exact(n_features))
+            {
+                lane[..n_features].copy_from_slice(row);
+            }
+            for block in self.trees.chunks(TREE_BLOCK) {
+                for (lanes, out) in lanes[..n_groups].iter().zip(out.chunks_mut(LANES)) {
+                    for tree in block {
+                        let slots = walk::<NAN>(tree, self.depth, lanes);
+                        // A short last group's spare lanes walk stale rows; only real
+                        // rows are added.
+                        for (o, s) in out.iter_mut().zip(slots) {
+                            *o += tree.path[s];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Walks the [`LANES`] rows of `lanes` through `tree` and returns each walk's
+/// bottom slot.
+#[inline]
+fn walk<const NAN: bool>(
+    tree: &HeapTree,
+    depth: u32,
+    lanes: &[[f64; MAX_FEATURES]; LANES],
+) -> [usize; LANES] {
+    let mut at = [0usize; LANES];
+    for _ in 0..depth {
+        for (h, row) in at.iter_mut().zip(lanes) {
+            // Before the last step `h < 255`: the mask only lets the compiler drop
+            // the bounds checks.
+            let slot = *h & (SLOTS - 1);
+            let f = tree.feature[slot];
+            let v = row[usize::from(f) & (MAX_FEATURES - 1)];
+            let t = tree.threshold[slot];
+            let left = if NAN {
+                (v <= t) | (v.is_nan() & (f & NAN_LEFT != 0))
+            } else {
+                v <= t
+            };
+            *h = 2 * *h + 2 - usize::from(left);
+        }
+    }
+    let bottom = (1usize << depth) - 1;
+    at.map(|h| (h - bottom) & (SLOTS - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::find_leaf;
+
+    /// A lopsided tree `depth` levels deep on two features (NaN left at every
+    /// other level); leaf `d` has path length `d + 0.5`.
+    fn chain(depth: u32) -> Vec<Node> {
+        let mut nodes = Vec::new();
+        for d in 0..depth {
+            let at = nodes.len() as u32;
+            let missing = if d % 2 == 0 { MISSING_LEFT } else { 0 };
+            nodes.push(Node {
+                threshold: f64::from(d),
+                feature: (d % 2) | missing,
+                child: at + 1,
+            });
+            nodes.push(Node::leaf(0, f64::from(d) + 0.5));
+        }
+        nodes.push(Node::leaf(0, f64::from(depth) + 0.5));
+        nodes
+    }
+
+    #[test]
+    fn heap_walks_add_the_same_path_lengths_as_node_walks() {
+        for depth in 0..=MAX_DEPTH {
+            // Trees of every depth up to the deepest, as in a real forest (more
+            // trees than a block at the larger depths).
+            let trees: Vec<Vec<Node>> = (0..=depth).map(chain).collect();
+            let forest = HeapForest::new(&trees, depth as usize, 2).unwrap();
+            // Short groups of lanes, and more rows than one pass takes.
+            for n_rows in [5, 21, 75] {
+                for with_nan in [false, true] {
+                    let rows: Vec<f64> = (0..n_rows * 2)
+                        .map(|i| {
+                            if with_nan && i % 5 == 1 {
+                                f64::NAN
+                            } else {
+                                ((i * 17) % 23) as f64 - 1.5
+                            }
+                        })
+                        .collect();
+                    let mut out = vec![0.0; n_rows];
+                    forest.add_path_lengths(&rows, 2, &mut out);
+                    for (i, &got) in out.iter().enumerate() {
+                        let row = &rows[i * 2..i * 2 + 2];
+                        let want: f64 = trees.iter().map(|t| find_leaf(t, row).threshold).sum();
+                        assert_eq!(got, want, "depth {depth}, row {i}, nan {with_nan}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deep_trees_and_wide_rows_are_left_to_the_general_walk() {
+        assert!(HeapForest::new(&[chain(9)], 9, 2).is_none());
+        assert!(HeapForest::new(&[chain(3)], 3, MAX_FEATURES + 1).is_none());
+        assert!(HeapForest::new(&[chain(3)], 3, MAX_FEATURES).is_some());
+    }
+}
