@@ -61,12 +61,15 @@
 //!
 //! # How prediction is fast
 //! Trees are flat arrays of 16-byte nodes. Batch prediction splits the rows into
-//! chunks scored in parallel; within a chunk, tree by tree, eight rows walk the tree
-//! together in one branch-free loop (leaves of a prediction copy of the nodes point
-//! to themselves), so their memory waits overlap. A chunk without NaN uses a step
-//! that skips the missing-value test. Each row still sums its trees in tree order,
-//! so results do not depend on the thread count. The one-row path walks four trees
-//! at a time. See `benches/RESULTS.md` for measurements.
+//! tasks scored in parallel; a task takes the trees a cache-sized block at a time,
+//! and eight rows walk each tree together in one branch-free loop (leaves of a
+//! prediction copy of the nodes point to themselves and carry their value's index),
+//! so their memory waits overlap. A task without NaN uses a step that skips the
+//! missing-value test. Isolation Forests of the default depth are scored from a
+//! heap-ordered copy of their trees (children found by arithmetic, no bounds
+//! checks). Each row still sums its trees in tree order, so results do not depend
+//! on the thread count. The one-row path walks four trees at a time. See
+//! `benches/RESULTS.md` for measurements.
 
 mod binning;
 mod data;
