@@ -179,24 +179,12 @@ fn walk<const NAN: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::find_leaf;
+    use crate::tree::{chain_tree, find_leaf};
 
     /// A lopsided tree `depth` levels deep on two features (NaN left at every
     /// other level); leaf `d` has path length `d + 0.5`.
     fn chain(depth: u32) -> Vec<Node> {
-        let mut nodes = Vec::new();
-        for d in 0..depth {
-            let at = nodes.len() as u32;
-            let missing = if d % 2 == 0 { MISSING_LEFT } else { 0 };
-            nodes.push(Node {
-                threshold: f64::from(d),
-                feature: (d % 2) | missing,
-                child: at + 1,
-            });
-            nodes.push(Node::leaf(0, f64::from(d) + 0.5));
-        }
-        nodes.push(Node::leaf(0, f64::from(depth) + 0.5));
-        nodes
+        chain_tree(depth, 2, |d| Node::leaf(0, f64::from(d) + 0.5))
     }
 
     #[test]

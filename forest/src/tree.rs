@@ -345,27 +345,40 @@ pub(crate) fn depth_of(nodes: &[Node]) -> usize {
     max
 }
 
+/// A lopsided test tree `depth` levels deep: node `2d` splits feature `d % 2` at
+/// `d` (missing values left at every `missing_left_every`-th level, from level 0);
+/// its left child is `leaf(d)`, its right child the next split (or `leaf(depth)`).
+#[cfg(test)]
+pub(crate) fn chain_tree(
+    depth: u32,
+    missing_left_every: u32,
+    leaf: impl Fn(u32) -> Node,
+) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for d in 0..depth {
+        let at = nodes.len() as u32;
+        let missing = if d % missing_left_every == 0 {
+            MISSING_LEFT
+        } else {
+            0
+        };
+        nodes.push(Node {
+            threshold: f64::from(d),
+            feature: (d % 2) | missing,
+            child: at + 1,
+        });
+        nodes.push(leaf(d));
+    }
+    nodes.push(leaf(depth));
+    nodes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A lopsided tree `depth` levels deep: node `2d` splits feature `d % 2` at
-    /// `d` (missing values left at every third level); its left child is a leaf,
-    /// its right child the next split.
     fn chain(depth: u32) -> Vec<Node> {
-        let mut nodes = Vec::new();
-        for d in 0..depth {
-            let at = nodes.len() as u32;
-            let missing = if d % 3 == 0 { MISSING_LEFT } else { 0 };
-            nodes.push(Node {
-                threshold: f64::from(d),
-                feature: (d % 2) | missing,
-                child: at + 1,
-            });
-            nodes.push(Node::leaf(d, 0.0));
-        }
-        nodes.push(Node::leaf(depth, 0.0));
-        nodes
+        chain_tree(depth, 3, |d| Node::leaf(d, 0.0))
     }
 
     #[test]
