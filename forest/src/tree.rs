@@ -80,10 +80,10 @@ pub(crate) fn find_leaf4(walks: [(&[Node], &[f64]); 4]) -> [Node; 4] {
 pub(crate) const LOCKSTEP: usize = 8;
 
 /// Trees at most this deep are walked a fixed number of steps (their depth) in
-/// batch prediction; deeper ones step until no walk moves. Isolation Trees
-/// (depth <= 8 at the default 256 samples) take
-/// the first path: most of their walks end at or near the depth limit, so the
-/// fixed count wastes little and saves the per-step bookkeeping.
+/// batch prediction; deeper ones step until no walk moves. Isolation Trees too
+/// deep or too wide for the heap layout ([`crate::heap`]) but at most 12 levels
+/// deep take the first path: most of their walks end at or near the depth limit,
+/// so the fixed count wastes little and saves the per-step bookkeeping.
 const FIXED_STEPS_MAX_DEPTH: u32 = 12;
 
 /// A copy of a tree's nodes for [`for_each_leaf`], in which every leaf is a node
