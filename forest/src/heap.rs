@@ -24,6 +24,8 @@ const MAX_DEPTH: u32 = 8;
 const SLOTS: usize = 1 << MAX_DEPTH;
 /// Widest rows scored this way (a row is copied into a buffer of this size).
 pub(crate) const MAX_FEATURES: usize = 64;
+/// Most memory of a heap layout, as a multiple of the trees' node memory.
+const MAX_GROWTH: usize = 4;
 /// Set in a slot's feature byte when NaN goes left.
 const NAN_LEFT: u8 = 0x80;
 /// Walks stepped together (as in [`crate::tree`], for the same reason: their
@@ -59,7 +61,22 @@ impl HeapForest {
     /// Lays out `trees` (Isolation Trees: leaves keep their path length in
     /// `threshold`), or `None` when a tree is deeper than 8 levels or rows are
     /// wider than [`MAX_FEATURES`]. `depth` is the deepest tree's depth.
+    ///
+    /// Also `None` when the layout would take more than [`MAX_GROWTH`] times the
+    /// trees' own node memory: every heap tree takes 4.3 KB, however few nodes it
+    /// has, and a file of tiny trees must not make loading allocate hundreds of
+    /// times what it holds. Bushy trees, as fitting grows them, take less than
+    /// their nodes (~0.5x at 256 samples).
     pub(crate) fn new(trees: &[Vec<Node>], depth: usize, n_features: usize) -> Option<Self> {
+        let node_bytes: usize = trees.iter().map(|t| t.len() * size_of::<Node>()).sum();
+        if trees.len() * size_of::<HeapTree>() > MAX_GROWTH * node_bytes {
+            return None;
+        }
+        Self::layout(trees, depth, n_features)
+    }
+
+    /// [`HeapForest::new`] without the memory bound.
+    fn layout(trees: &[Vec<Node>], depth: usize, n_features: usize) -> Option<Self> {
         let depth = u32::try_from(depth).ok().filter(|&d| d <= MAX_DEPTH)?;
         if n_features > MAX_FEATURES {
             return None;
@@ -193,7 +210,7 @@ mod tests {
             // Trees of every depth up to the deepest, as in a real forest (more
             // trees than a block at the larger depths).
             let trees: Vec<Vec<Node>> = (0..=depth).map(chain).collect();
-            let forest = HeapForest::new(&trees, depth as usize, 2).unwrap();
+            let forest = HeapForest::layout(&trees, depth as usize, 2).unwrap();
             // Short groups of lanes, and more rows than one pass takes.
             for n_rows in [5, 21, 75] {
                 for with_nan in [false, true] {
@@ -220,8 +237,30 @@ mod tests {
 
     #[test]
     fn deep_trees_and_wide_rows_are_left_to_the_general_walk() {
-        assert!(HeapForest::new(&[chain(9)], 9, 2).is_none());
-        assert!(HeapForest::new(&[chain(3)], 3, MAX_FEATURES + 1).is_none());
-        assert!(HeapForest::new(&[chain(3)], 3, MAX_FEATURES).is_some());
+        assert!(HeapForest::layout(&[chain(9)], 9, 2).is_none());
+        assert!(HeapForest::layout(&[chain(3)], 3, MAX_FEATURES + 1).is_none());
+        assert!(HeapForest::layout(&[chain(3)], 3, MAX_FEATURES).is_some());
+    }
+
+    #[test]
+    fn sparse_trees_are_not_blown_up_into_heap_trees() {
+        // A one-leaf tree is 16 bytes of nodes; its heap tree would be 4.3 KB.
+        let leaves = vec![vec![Node::leaf(0, 1.0)]; 1000];
+        assert!(HeapForest::layout(&leaves, 0, 2).is_some());
+        assert!(HeapForest::new(&leaves, 0, 2).is_none());
+        // A complete tree of depth 8 (511 nodes, 8 KB) lays out in less.
+        let mut full = Vec::new();
+        for i in 0..511u32 {
+            full.push(if i < 255 {
+                Node {
+                    threshold: f64::from(i),
+                    feature: 0,
+                    child: 2 * i + 1,
+                }
+            } else {
+                Node::leaf(0, 8.0)
+            });
+        }
+        assert!(HeapForest::new(&[full], 8, 2).is_some());
     }
 }
