@@ -12,8 +12,9 @@
 //! of rows stays in the nearest cache while it walks the block. Measured on 100
 //! deep trees (69 KB each) and 110,956 rows: 1.4-1.7x faster than one tree at a
 //! time over 256-row tasks; 4,096-row tasks beat 1,024, 2,048 and 8,192. Small
-//! Isolation Trees gain nothing, but groups of 64 rows keep them as fast as before
-//! (groups of 8 cost them 15 %, in per-call overhead).
+//! Isolation Trees (those the heap layout of [`crate::heap`] does not take) gain
+//! nothing, but groups of 64 rows keep them as fast as before (groups of 8 cost
+//! them 15 %, in per-call overhead).
 
 use ndarray::{ArrayView2, Axis, Slice};
 use rayon::prelude::*;
