@@ -231,8 +231,8 @@ fn for_each_leaf_with<const NAN: bool>(
 /// beat 4 and 16, and the step without the missing-value test is ~1.7x faster,
 /// hence the two variants. On deep Random Forest trees, 8 lockstep walks also beat
 /// lanes that each take a new row as soon as their walk ends (1.4-1.9x slower,
-/// measured): rows next to each other mostly share their upper path, so walks in
-/// lockstep hit the same cache lines.
+/// measured), likely because rows next to each other share much of their upper
+/// path, so walks in lockstep hit the same cache lines.
 #[inline]
 fn lockstep_fixed<const G: usize, const NAN: bool>(
     nodes: &[Node],
