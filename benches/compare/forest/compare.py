@@ -66,6 +66,13 @@ def datasets(args):
     return out
 
 
+def mean_filled(Xtr, Xte):
+    """Both matrices with NaN replaced by the training column means (scikit-learn's
+    IsolationForest takes no missing values)."""
+    fill = np.nanmean(Xtr, axis=0)
+    return np.where(np.isnan(Xtr), fill, Xtr), np.where(np.isnan(Xte), fill, Xte)
+
+
 def write(dirname, Xtr, ytr, Xte):
     np.ascontiguousarray(Xtr, dtype="<f8").tofile(os.path.join(dirname, "x_train.f64"))
     np.ascontiguousarray(ytr, dtype="<f8").tofile(os.path.join(dirname, "y_train.f64"))
@@ -101,9 +108,7 @@ def reference_scores(name, seed, Xtr, Xte, ytr, yte, binary):
     out["rf"] = scores(yte, m.predict_proba(Xte))
     if binary:
         # scikit-learn's IsolationForest refuses NaN: it gets mean-imputed columns.
-        fill = np.nanmean(Xtr, axis=0)
-        Xtr_f = np.where(np.isnan(Xtr), fill, Xtr)
-        Xte_f = np.where(np.isnan(Xte), fill, Xte)
+        Xtr_f, Xte_f = mean_filled(Xtr, Xte)
         m = IsolationForest(n_estimators=100, random_state=seed, n_jobs=2).fit(Xtr_f)
         out["if"] = roc_auc_score(yte, -m.score_samples(Xte_f))
         try:
@@ -260,9 +265,7 @@ def speed(args, results):
 
     if "sklearn_if" in only:
         def sklearn_if():
-            fill = np.nanmean(Xtr, axis=0)
-            Xtr_f = np.where(np.isnan(Xtr), fill, Xtr)
-            Xte_f = np.where(np.isnan(Xte), fill, Xte)
+            Xtr_f, Xte_f = mean_filled(Xtr, Xte)
             m, fit = timed(lambda: IsolationForest(n_estimators=100, random_state=0, n_jobs=2).fit(Xtr_f))
             s, score = timed(lambda: m.score_samples(Xte_f))
             return {"fit_s": fit, "score_s": score, "auc": roc_auc_score(yte, -s)}
@@ -303,9 +306,7 @@ def speed(args, results):
         # scikit-learn batch predict_proba) on the test rows with the two fitted
         # models, then N rounds of (vigil IF fit + score, scikit-learn IF fit + score).
         n = args.paired_predictions
-        fill = np.nanmean(Xtr, axis=0)
-        Xtr_f = np.where(np.isnan(Xtr), fill, Xtr)
-        Xte_f = np.where(np.isnan(Xte), fill, Xte)
+        Xtr_f, Xte_f = mean_filled(Xtr, Xte)
         with tempfile.TemporaryDirectory() as tmp:
             write(tmp, Xtr, ytr, Xte)
             model = os.path.join(tmp, "rf.bin")
