@@ -11,7 +11,8 @@
 //! ~430 KB). Indices below 256 into fixed-size arrays, and rows copied into
 //! fixed-size buffers, need no bounds checks, and a step is a handful of
 //! instructions: load the slot's feature and threshold, load the row's value,
-//! compare, move to a child. Measured on the default forest (100 trees, 42
+//! compare, move to a child. Values and thresholds are compared as integer keys
+//! ([`order_key`]), which is exact. Measured on the default forest (100 trees, 42
 //! features, 110,956 rows, 2 threads, alternating runs): 0.079-0.094 s against
 //! 0.101-0.113 s for the general node walk, with identical scores, before the
 //! lane groups below took it to 0.065-0.075 s.
@@ -38,13 +39,45 @@ const LANE_GROUPS: usize = 4;
 /// Trees per block (see [`LANE_GROUPS`]).
 const TREE_BLOCK: usize = 4;
 
+/// `value` as an unsigned integer whose order is the order of the values: for any
+/// `a` and `b` that are not NaN, `a <= b` exactly when `order_key(a) <=
+/// order_key(b)` (`-0.0` and `0.0` share a key). Every NaN maps to [`NAN_KEY`],
+/// above every number's key.
+///
+/// Why: heap walks compare keys, not floats. On x86 a float compare waits for a
+/// floating-point load (slower than an integer one) and moves its result across
+/// to the integer side, cycles added to every step of a walk's dependent chain.
+/// Measured on the default forest (100 trees, 110,956 rows, 2 threads, best of
+/// 10 calls each, alternating with the float version): faster in all 11 pairs of
+/// two runs, 0.045-0.054 s against 0.051-0.061 s in the first, with identical
+/// scores. (The node walk of deep Random Forest
+/// trees gained nothing from keys: its steps wait on node reads from L2.)
+#[inline]
+fn order_key(value: f64) -> u64 {
+    if value.is_nan() {
+        return NAN_KEY;
+    }
+    // `+ 0.0` turns -0.0 into 0.0 (they compare equal, so they need one key).
+    let bits = (value + 0.0).to_bits();
+    if bits >> 63 == 1 {
+        // Negative: a larger magnitude is a smaller number.
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+/// The [`order_key`] of every NaN.
+const NAN_KEY: u64 = u64::MAX;
+
 /// One tree: split slots in heap order and the bottom level's path lengths.
 #[derive(Clone, Debug, PartialEq)]
 struct HeapTree {
     /// Feature of split slot `h` (`| NAN_LEFT` when NaN goes left).
     feature: [u8; SLOTS],
-    /// `value <= threshold[h]` goes left.
-    threshold: [f64; SLOTS],
+    /// The [`order_key`] of slot `h`'s threshold: a value whose key is at most
+    /// this goes left.
+    threshold: [u64; SLOTS],
     /// Path length of the walk ending on bottom slot `s`.
     path: [f64; SLOTS],
 }
@@ -86,7 +119,7 @@ impl HeapForest {
         for nodes in trees {
             let mut tree = HeapTree {
                 feature: [0; SLOTS],
-                threshold: [0.0; SLOTS],
+                threshold: [0; SLOTS],
                 path: [0.0; SLOTS],
             };
             // (node, heap slot, level)
@@ -102,7 +135,7 @@ impl HeapForest {
                 } else if node.is_leaf() {
                     // Extend the leaf: everything goes left, down to the bottom.
                     tree.feature[h] = NAN_LEFT;
-                    tree.threshold[h] = f64::INFINITY;
+                    tree.threshold[h] = order_key(f64::INFINITY);
                     stack.push((i, 2 * h + 1, level + 1));
                 } else {
                     let f = (node.feature & FEATURE_MASK) as u8;
@@ -112,7 +145,7 @@ impl HeapForest {
                         0
                     };
                     tree.feature[h] = f | nan_left;
-                    tree.threshold[h] = node.threshold;
+                    tree.threshold[h] = order_key(node.threshold);
                     let child = node.child as usize;
                     stack.push((child, 2 * h + 1, level + 1));
                     stack.push((child + 1, 2 * h + 2, level + 1));
@@ -135,7 +168,7 @@ impl HeapForest {
     }
 
     fn add_with<const NAN: bool>(&self, rows: &[f64], n_features: usize, out: &mut [f64]) {
-        let mut lanes = [[[0.0; MAX_FEATURES]; LANES]; LANE_GROUPS];
+        let mut lanes = [[[0; MAX_FEATURES]; LANES]; LANE_GROUPS];
         for (group, out) in rows
             .chunks(n_features * LANES * LANE_GROUPS)
             .zip(out.chunks_mut(LANES * LANE_GROUPS))
@@ -146,7 +179,9 @@ impl HeapForest {
                 .flatten()
                 .zip(group.chunks_exact(n_features))
             {
-                lane[..n_features].copy_from_slice(row);
+                for (key, &v) in lane.iter_mut().zip(row) {
+                    *key = order_key(v);
+                }
             }
             for block in self.trees.chunks(TREE_BLOCK) {
                 for (lanes, out) in lanes[..n_groups].iter().zip(out.chunks_mut(LANES)) {
@@ -170,7 +205,7 @@ impl HeapForest {
 fn walk<const NAN: bool>(
     tree: &HeapTree,
     depth: u32,
-    lanes: &[[f64; MAX_FEATURES]; LANES],
+    lanes: &[[u64; MAX_FEATURES]; LANES],
 ) -> [usize; LANES] {
     let mut at = [0usize; LANES];
     for _ in 0..depth {
@@ -182,7 +217,7 @@ fn walk<const NAN: bool>(
             let v = row[usize::from(f) & (MAX_FEATURES - 1)];
             let t = tree.threshold[slot];
             let left = if NAN {
-                (v <= t) | (v.is_nan() & (f & NAN_LEFT != 0))
+                (v <= t) | ((v == NAN_KEY) & (f & NAN_LEFT != 0))
             } else {
                 v <= t
             };
@@ -197,6 +232,45 @@ fn walk<const NAN: bool>(
 mod tests {
     use super::*;
     use crate::tree::{chain_tree, find_leaf};
+    use proptest::prelude::*;
+
+    /// Any f64 bit pattern (subnormals, infinities, both zeros, NaNs), and the
+    /// edge values and small integers (equal pairs) drawn often.
+    fn any_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<u64>().prop_map(f64::from_bits),
+            prop::sample::select(vec![
+                0.0,
+                -0.0,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::MIN_POSITIVE,
+                -f64::MIN_POSITIVE,
+                f64::from_bits(1),
+                -f64::from_bits(1),
+                f64::MAX,
+                f64::MIN,
+                f64::NAN,
+                -f64::NAN,
+            ]),
+            (-5i32..5).prop_map(f64::from),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn order_keys_compare_as_the_values_do(a in any_f64(), b in any_f64()) {
+            let (ka, kb) = (order_key(a), order_key(b));
+            if a.is_nan() || b.is_nan() {
+                prop_assert_eq!(ka == NAN_KEY, a.is_nan());
+                prop_assert_eq!(kb == NAN_KEY, b.is_nan());
+            } else {
+                prop_assert_eq!(a <= b, ka <= kb, "{} <= {}", a, b);
+                prop_assert_eq!(a == b, ka == kb, "{} == {}", a, b);
+                prop_assert!(ka < NAN_KEY);
+            }
+        }
+    }
 
     /// A lopsided tree `depth` levels deep on two features (NaN left at every
     /// other level); leaf `d` has path length `d + 0.5`.
