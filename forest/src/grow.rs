@@ -148,6 +148,9 @@ struct Workspace {
     /// Neither can overflow: both are at most the row count, which fit checks
     /// against `MAX_ROWS` (`u32::MAX`).
     hist: Vec<Vec<u64>>,
+    /// A second histogram that every other row of a histogram pass adds to,
+    /// merged into `hist` after the pass (all zero between passes).
+    hist_odd: Vec<u64>,
     lo: Vec<u8>,
     hi: Vec<u8>,
     batch: Vec<usize>,
@@ -208,6 +211,7 @@ pub(crate) fn grow_tree(
         pool: (0..nf).collect(),
         ws: Workspace {
             hist: vec![vec![0; (MAX_BINS + 1) * k]; lim.mtry],
+            hist_odd: vec![0; (MAX_BINS + 1) * k],
             lo: vec![0; lim.mtry],
             hi: vec![0; lim.mtry],
             batch: Vec::with_capacity(lim.mtry),
@@ -599,12 +603,31 @@ impl Builder<'_> {
                 let node_codes = &mut ws.node_codes[first_slot + s][..rows.len()];
                 let column = &codes[f * stride..(f + 1) * stride];
                 let (mut lo, mut hi) = (u8::MAX, 0u8);
-                for ((&r, &v), nc) in rows.iter().zip(yc).zip(node_codes.iter_mut()) {
+                let odd = &mut ws.hist_odd[..];
+                let mut pairs = rows.chunks_exact(2).zip(yc.chunks_exact(2));
+                let mut codes_of_pairs = node_codes.chunks_exact_mut(2);
+                for ((r, v), nc) in (&mut pairs).zip(&mut codes_of_pairs) {
+                    let (b0, b1) = (column[r[0] as usize], column[r[1] as usize]);
+                    nc[0] = b0;
+                    nc[1] = b1;
+                    lo = lo.min(b0).min(b1);
+                    hi = hi.max(b0).max(b1);
+                    hist[b0 as usize * k + (v[0] & 0xFFFF_FFFF) as usize] += ROW | (v[0] >> 32);
+                    odd[b1 as usize * k + (v[1] & 0xFFFF_FFFF) as usize] += ROW | (v[1] >> 32);
+                }
+                if rows.len() % 2 == 1 {
+                    let (r, v) = (rows[rows.len() - 1], yc[rows.len() - 1]);
                     let b = column[r as usize];
-                    *nc = b;
+                    node_codes[rows.len() - 1] = b;
                     lo = lo.min(b);
                     hi = hi.max(b);
                     hist[b as usize * k + (v & 0xFFFF_FFFF) as usize] += ROW | (v >> 32);
+                }
+                // (A node here has rows, so `lo <= hi`; an empty range merges nothing.)
+                let range = lo as usize * k..(hi as usize + 1).max(lo as usize) * k;
+                for (h, o) in hist[range.clone()].iter_mut().zip(&mut odd[range]) {
+                    *h += *o;
+                    *o = 0;
                 }
                 ws.lo[s] = lo;
                 ws.hi[s] = hi;
