@@ -305,8 +305,9 @@ fn build_iso_tree(
 }
 
 /// How a fitted forest scores batches: in heap order ([`HeapForest`]) when its
-/// trees are at most 8 levels deep and rows at most 64 wide (the default 256
-/// samples give such trees), else by walking the nodes.
+/// trees are at most 8 levels deep, rows at most 64 wide and the layout at most
+/// 4x the trees' node memory (the default 256 samples give such trees), else by
+/// walking the nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Scorer {
     Heap(HeapForest),

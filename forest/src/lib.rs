@@ -67,7 +67,7 @@
 //! so their memory waits overlap. A task without NaN uses a step that skips the
 //! missing-value test. Isolation Forests of the default depth are scored from a
 //! heap-ordered copy of their trees (children found by arithmetic, no bounds
-//! checks). Each row still sums its trees in tree order, so results do not depend
+//! checks, values compared as order-preserving integer keys). Each row still sums its trees in tree order, so results do not depend
 //! on the thread count. The one-row path walks four trees at a time. See
 //! `benches/RESULTS.md` for measurements.
 
