@@ -380,7 +380,7 @@ impl RandomForest {
             if seen.iter().skip(1).any(|s| !s) {
                 return Err(corrupt(format!("tree {t} has nodes no split points to")));
             }
-            trees.push(ClassTree::new(nodes, values));
+            trees.push(ClassTree::new(nodes, values, k));
         }
         Ok(RandomForest {
             n_features: nf,

@@ -248,7 +248,7 @@ pub(crate) fn grow_tree(
         rng,
     );
     Grown {
-        tree: ClassTree::new(b.nodes, b.values),
+        tree: ClassTree::new(b.nodes, b.values, k),
         importances: b.importances,
     }
 }

@@ -63,13 +63,17 @@
 //! Trees are flat arrays of 16-byte nodes. Batch prediction splits the rows into
 //! tasks scored in parallel; a task takes the trees a cache-sized block at a time,
 //! and eight rows walk each tree together in one branch-free loop (leaves of a
-//! prediction copy of the nodes point to themselves and carry their value's index),
-//! so their memory waits overlap. A task without NaN uses a step that skips the
+//! prediction copy of the nodes point to themselves and carry their value: a binary
+//! leaf both its probabilities, packed into the bits of a NaN threshold, any other
+//! leaf its value's index), so their memory waits overlap. After the first tree, a
+//! task's rows are taken in the order of the leaf they reached in it, so the eight
+//! walks tend to share their path. A task without NaN uses a step that skips the
 //! missing-value test. Isolation Forests of the default depth are scored from a
 //! heap-ordered copy of their trees (children found by arithmetic, no bounds
-//! checks, values compared as order-preserving integer keys). Each row still sums its trees in tree order, so results do not depend
-//! on the thread count. The one-row path walks four trees at a time. See
-//! `benches/RESULTS.md` for measurements.
+//! checks, values compared as order-preserving integer keys). Each row still sums
+//! its trees in tree order, so results do not depend on the thread count. The
+//! one-row path walks four trees at a time. See `benches/RESULTS.md` for
+//! measurements.
 
 mod binning;
 mod data;

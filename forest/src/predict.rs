@@ -90,7 +90,7 @@ pub(crate) fn for_each_leaf_in_forest<'a>(
     walk_of: impl Fn(usize) -> &'a Walk,
     rows: &[f64],
     n_features: usize,
-    visit: impl FnMut(usize, usize, u32),
+    visit: impl FnMut(usize, usize, u64),
 ) {
     walk_in_blocks(n_trees, walk_of, rows, n_features, BLOCK_BYTES, visit);
 }
@@ -109,17 +109,18 @@ fn walk_in_blocks<'a>(
     rows: &[f64],
     n_features: usize,
     block_bytes: usize,
-    mut visit: impl FnMut(usize, usize, u32),
+    mut visit: impl FnMut(usize, usize, u64),
 ) {
     if n_trees == 0 || n_features == 0 {
         return;
     }
     let has_nan = rows.iter().any(|v| v.is_nan());
-    // (leaf payload in the first tree, row): sorted, the order the other trees use.
+    // (leaf node in the first tree, row): sorted, the order the other trees use.
+    let first_tree = walk_of(0);
     let mut order: Vec<(u32, usize)> = Vec::with_capacity(rows.len() / n_features);
-    for_each_leaf(walk_of(0), rows, n_features, has_nan, |i, payload| {
-        visit(0, i, payload);
-        order.push((payload, i));
+    for_each_leaf(first_tree, rows, n_features, has_nan, |i, leaf| {
+        visit(0, i, first_tree.payload(leaf));
+        order.push((leaf, i));
     });
     order.sort_unstable();
     let mut sorted = Vec::with_capacity(order.len() * n_features);
@@ -138,8 +139,9 @@ fn walk_in_blocks<'a>(
         for (g, group) in sorted.chunks(n_features * GROUP_ROWS).enumerate() {
             let first = g * GROUP_ROWS;
             for t in start..end {
-                for_each_leaf(walk_of(t), group, n_features, has_nan, |i, payload| {
-                    visit(t, order[first + i].1, payload)
+                let walk = walk_of(t);
+                for_each_leaf(walk, group, n_features, has_nan, |i, leaf| {
+                    visit(t, order[first + i].1, walk.payload(leaf))
                 });
             }
         }
@@ -173,14 +175,20 @@ mod tests {
         };
         let model = params.fit(x.view(), &y).unwrap();
         let trees = &model.trees;
+        // Walks whose leaves report their row in `values` (the model's own walks
+        // carry the probabilities instead).
+        let walks: Vec<Walk> = trees
+            .iter()
+            .map(|t| Walk::new(&t.nodes, |_, leaf| u64::from(leaf.child)))
+            .collect();
         let rows = x.as_slice().unwrap();
-        let largest = trees.iter().map(|t| t.walk.bytes()).max().unwrap();
+        let largest = walks.iter().map(|w| w.bytes()).max().unwrap();
         // One tree per block, a few per block, all in one block.
         for block_bytes in [1, 3 * largest, usize::MAX] {
             let mut next_tree = vec![0; n];
             walk_in_blocks(
                 trees.len(),
-                |t| &trees[t].walk,
+                |t| &walks[t],
                 rows,
                 3,
                 block_bytes,
@@ -188,7 +196,7 @@ mod tests {
                     assert_eq!(t, next_tree[i], "row {i} visits tree {t} out of order");
                     next_tree[i] += 1;
                     let expected = find_leaf(&trees[t].nodes, &rows[i * 3..i * 3 + 3]).child;
-                    assert_eq!(leaf, expected, "tree {t}, row {i}");
+                    assert_eq!(leaf, u64::from(expected), "tree {t}, row {i}");
                 },
             );
             assert!(next_tree.iter().all(|&v| v == trees.len()));

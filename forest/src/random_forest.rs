@@ -12,7 +12,7 @@ use crate::error::{ForestError, Result, invalid};
 use crate::grow::{Criterion, GrowLimits, Shared, grow_tree};
 use crate::predict::{for_each_leaf_in_forest, for_row_tasks};
 use crate::rng::{below, tree_rng};
-use crate::tree::{ClassTree, find_leaf4};
+use crate::tree::{ClassTree, decode_pair, find_leaf4};
 
 /// How many features each split considers (scikit-learn's `max_features`).
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
@@ -488,18 +488,30 @@ impl RandomForest {
         let nf = self.n_features;
         for_row_tasks(&x, &mut out, k, |rows, out| {
             let trees = &self.trees;
-            for_each_leaf_in_forest(
-                trees.len(),
-                |t| &trees[t].walk,
-                rows,
-                nf,
-                |t, i, leaf| {
+            let walk_of = |t: usize| &trees[t].walk;
+            if k == 2 {
+                // Binary models (the common case) add a fixed-size pair: no loop
+                // over classes for each of the rows × trees leaves.
+                for_each_leaf_in_forest(trees.len(), walk_of, rows, nf, |t, i, payload| {
+                    let (p0, p1) = match trees[t].pairs_in_walk {
+                        true => decode_pair(payload),
+                        false => {
+                            let v = trees[t].values_of(payload, 2);
+                            (v[0], v[1])
+                        }
+                    };
+                    let o = &mut out[2 * i..2 * i + 2];
+                    o[0] += f64::from(p0);
+                    o[1] += f64::from(p1);
+                });
+            } else {
+                for_each_leaf_in_forest(trees.len(), walk_of, rows, nf, |t, i, leaf| {
                     let out = &mut out[i * k..(i + 1) * k];
                     for (o, &v) in out.iter_mut().zip(trees[t].values_of(leaf, k)) {
                         *o += f64::from(v);
                     }
-                },
-            );
+                });
+            }
             out.iter_mut().for_each(|o| *o *= scale);
         });
         Array2::from_shape_vec((x.nrows(), k), out)

@@ -90,7 +90,7 @@ const FIXED_STEPS_MAX_DEPTH: u32 = 12;
 /// that sends every value back to itself: a walk that has reached its leaf can
 /// keep stepping without a branch. Such a leaf has a NaN threshold (every
 /// comparison is false, so every value goes right, to `child + 1`), `child` one
-/// below its own index, and the leaf's payload in the NaN's low 32 bits, so the
+/// below its own index, and the leaf's payload in the NaN's low 51 bits, so the
 /// node a walk ends on says what to add without a second lookup.
 #[derive(Clone, Debug)]
 pub(crate) struct Walk {
@@ -111,19 +111,22 @@ impl PartialEq for Walk {
     }
 }
 
-/// A quiet NaN; a walk leaf's payload fills its low 32 bits.
+/// A quiet NaN; a walk leaf's payload fills its low 51 bits.
 const LEAF_NAN: u64 = 0x7ff8_0000_0000_0000;
+/// The bits of a walk leaf's threshold that hold its payload.
+pub(crate) const PAYLOAD_MASK: u64 = (1 << 51) - 1;
 
 impl Walk {
-    /// `payload(i, leaf)` gives what [`for_each_leaf`] reports for leaf node `i`.
-    pub(crate) fn new(nodes: &[Node], payload: impl Fn(usize, &Node) -> u32) -> Self {
+    /// `payload(i, leaf)` gives what [`Walk::payload`] reports for leaf node `i`
+    /// (its low 51 bits: [`PAYLOAD_MASK`]).
+    pub(crate) fn new(nodes: &[Node], payload: impl Fn(usize, &Node) -> u64) -> Self {
         let walk = nodes
             .iter()
             .enumerate()
             .map(|(i, n)| {
                 if n.is_leaf() {
                     Node {
-                        threshold: f64::from_bits(LEAF_NAN | u64::from(payload(i, n))),
+                        threshold: f64::from_bits(LEAF_NAN | (payload(i, n) & PAYLOAD_MASK)),
                         feature: 0,
                         child: (i as u32).wrapping_sub(1),
                     }
@@ -140,7 +143,7 @@ impl Walk {
 
     /// A walk whose leaves report their own index in `nodes`.
     pub(crate) fn reporting_node_index(nodes: &[Node]) -> Self {
-        Self::new(nodes, |i, _| i as u32)
+        Self::new(nodes, |i, _| i as u64)
     }
 
     /// Bytes of nodes a walk may touch.
@@ -148,23 +151,18 @@ impl Walk {
         self.nodes.len() * size_of::<Node>()
     }
 
-    /// The payload of walk leaf `at`.
+    /// The payload of walk leaf `at` (a node index [`for_each_leaf`] reported):
+    /// what [`Walk::new`] was told for that leaf.
     #[inline(always)]
-    fn payload(&self, at: u32) -> u32 {
-        payload_of(&self.nodes[at as usize])
+    pub(crate) fn payload(&self, at: u32) -> u64 {
+        self.nodes[at as usize].threshold.to_bits() & PAYLOAD_MASK
     }
 }
 
-#[inline(always)]
-fn payload_of(node: &Node) -> u32 {
-    // Truncation keeps the low 32 bits: the payload.
-    node.threshold.to_bits() as u32
-}
-
-/// Calls `visit(i, payload)` for every row `i` of `rows` (row-major, `n_features`
-/// values each), `payload` being what [`Walk::new`] was told for the leaf the row
-/// falls in. Rows are visited in order. `has_nan` says whether `rows` holds any
-/// NaN (if not, a cheaper step that ignores missing values is used).
+/// Calls `visit(i, leaf)` for every row `i` of `rows` (row-major, `n_features`
+/// values each), `leaf` being the index of the leaf node the row falls in (see
+/// [`Walk::payload`]). Rows are visited in order. `has_nan` says whether `rows`
+/// holds any NaN (if not, a cheaper step that ignores missing values is used).
 #[inline]
 pub(crate) fn for_each_leaf(
     walk: &Walk,
@@ -192,13 +190,13 @@ fn for_each_leaf_with<const NAN: bool>(
         let mut i = 0;
         for group in &mut groups {
             for at in lockstep_until_still::<LOCKSTEP, NAN>(&walk.nodes, group, n_features) {
-                visit(i, walk.payload(at));
+                visit(i, at);
                 i += 1;
             }
         }
         for row in groups.remainder().chunks_exact(n_features) {
             let [at] = lockstep_until_still::<1, NAN>(&walk.nodes, row, n_features);
-            visit(i, walk.payload(at));
+            visit(i, at);
             i += 1;
         }
         return;
@@ -207,13 +205,13 @@ fn for_each_leaf_with<const NAN: bool>(
     let mut i = 0;
     for group in &mut groups {
         for at in lockstep_fixed::<LOCKSTEP, NAN>(&walk.nodes, walk.depth, group, n_features) {
-            visit(i, walk.payload(at));
+            visit(i, at);
             i += 1;
         }
     }
     for row in groups.remainder().chunks_exact(n_features) {
         let [at] = lockstep_fixed::<1, NAN>(&walk.nodes, walk.depth, row, n_features);
-        visit(i, walk.payload(at));
+        visit(i, at);
         i += 1;
     }
 }
@@ -290,24 +288,48 @@ pub(crate) struct ClassTree {
     pub nodes: Vec<Node>,
     /// `values[leaf * n_classes + k]`: probability of class `k` in that leaf.
     pub values: Vec<f32>,
-    /// `nodes` prepared for batch prediction.
+    /// `nodes` prepared for batch prediction. Its leaves' payloads are both class
+    /// probabilities ([`encode_pair`]) when `pairs_in_walk`, else the leaf's row
+    /// in `values`.
     pub walk: Walk,
+    pub pairs_in_walk: bool,
 }
 
 impl ClassTree {
-    pub(crate) fn new(nodes: Vec<Node>, values: Vec<f32>) -> Self {
-        let walk = Walk::new(&nodes, |_, leaf| leaf.child);
+    pub(crate) fn new(nodes: Vec<Node>, values: Vec<f32>, n_classes: usize) -> Self {
+        // A binary tree's leaves carry their probabilities in the walk when every
+        // leaf's pair can be: batch prediction then reads nothing but the walk.
+        let pairs: Option<Vec<u64>> = (n_classes == 2)
+            .then(|| {
+                nodes
+                    .iter()
+                    .map(|n| match n.is_leaf() {
+                        true => {
+                            let at = 2 * n.child as usize;
+                            let pair = values.get(at..at + 2)?;
+                            encode_pair(pair[0], pair[1])
+                        }
+                        false => Some(0),
+                    })
+                    .collect()
+            })
+            .flatten();
+        let walk = match &pairs {
+            Some(pairs) => Walk::new(&nodes, |i, _| pairs[i]),
+            None => Walk::new(&nodes, |_, leaf| u64::from(leaf.child)),
+        };
         ClassTree {
             nodes,
             values,
             walk,
+            pairs_in_walk: pairs.is_some(),
         }
     }
 
-    /// The class probabilities of leaf number `leaf` (the payload [`for_each_leaf`]
-    /// reports for `walk`).
+    /// The class probabilities of leaf number `leaf` (the payload of `walk` when
+    /// not `pairs_in_walk`).
     #[inline]
-    pub(crate) fn values_of(&self, leaf: u32, n_classes: usize) -> &[f32] {
+    pub(crate) fn values_of(&self, leaf: u64, n_classes: usize) -> &[f32] {
         let at = leaf as usize * n_classes;
         &self.values[at..at + n_classes]
     }
@@ -326,6 +348,41 @@ impl ClassTree {
 
     pub(crate) fn n_leaves(&self) -> usize {
         self.nodes.iter().filter(|n| n.is_leaf()).count()
+    }
+}
+
+/// Both class probabilities `(p0, p1)` of a binary leaf in 39 bits (a walk leaf's
+/// payload has 51), or `None` if they do not fit.
+///
+/// The smaller one is kept whole (a non-negative `f32` below 2 has its top two bits
+/// clear, so 30 bits). The larger one is `1 - smaller` computed in `f32`, plus a
+/// correction of at most ±127 units in the last place: the two probabilities of a
+/// leaf sum to 1 up to rounding, so the correction is a few units at most. Bit 38
+/// says which class holds the smaller one. The pair is kept only if
+/// [`decode_pair`] gives it back bit for bit.
+pub(crate) fn encode_pair(p0: f32, p1: f32) -> Option<u64> {
+    let (small, large, class0_small) = if p1 <= p0 { (p1, p0, 0) } else { (p0, p1, 1) };
+    let small_bits = small.to_bits();
+    if small_bits >= 1 << 30 {
+        return None;
+    }
+    let correction = i64::from(large.to_bits()) - i64::from((1.0 - small).to_bits());
+    let correction = i8::try_from(correction).ok()?;
+    let bits = u64::from(small_bits) | u64::from(correction as u8) << 30 | class0_small << 38;
+    let (q0, q1) = decode_pair(bits);
+    (q0.to_bits() == p0.to_bits() && q1.to_bits() == p1.to_bits()).then_some(bits)
+}
+
+/// The probabilities `(p0, p1)` that [`encode_pair`] packed into `bits`.
+#[inline(always)]
+pub(crate) fn decode_pair(bits: u64) -> (f32, f32) {
+    let small = f32::from_bits((bits & ((1 << 30) - 1)) as u32);
+    let correction = i32::from((bits >> 30) as u8 as i8);
+    let large = f32::from_bits((1.0 - small).to_bits().wrapping_add_signed(correction));
+    if bits >> 38 & 1 == 1 {
+        (small, large)
+    } else {
+        (large, small)
     }
 }
 
@@ -419,6 +476,84 @@ mod tests {
                     assert_eq!(seen, n_rows);
                 }
             }
+        }
+    }
+
+    fn round_trips(p0: f32, p1: f32) -> bool {
+        encode_pair(p0, p1).is_some_and(|bits| {
+            let (q0, q1) = decode_pair(bits);
+            q0.to_bits() == p0.to_bits() && q1.to_bits() == p1.to_bits()
+        })
+    }
+
+    #[test]
+    fn leaf_probabilities_from_counts_fit_in_a_walk_leaf() {
+        // Every (c0, c1) with up to 1,200 rows, and large leaves with few rows of
+        // one class, as fitting computes them: each class's count over the total.
+        let ratio = |c: u64, n: u64| (c as f64 / n as f64) as f32;
+        for n in 1..=1_200u64 {
+            for c1 in 0..=n {
+                let (p0, p1) = (ratio(n - c1, n), ratio(c1, n));
+                assert!(round_trips(p0, p1), "{} of {n}", c1);
+            }
+        }
+        for n in [65_537u64, 400_000, 1_000_003, 1 << 40] {
+            for c1 in [0, 1, 2, 3, 17, n / 3, n / 2, n - 1, n] {
+                let (p0, p1) = (ratio(n - c1, n), ratio(c1, n));
+                assert!(round_trips(p0, p1), "{} of {n}", c1);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn weighted_leaf_probabilities_fit_in_a_walk_leaf(
+            c0 in 0u32..100_000, c1 in 0u32..100_000, w0 in 0.01f64..100.0, w1 in 0.01f64..100.0,
+        ) {
+            // Class weights scale each count, as `class_weight` does.
+            proptest::prop_assume!(c0 + c1 > 0);
+            let (a, b) = (f64::from(c0) * w0, f64::from(c1) * w1);
+            let (p0, p1) = ((a / (a + b)) as f32, (b / (a + b)) as f32);
+            proptest::prop_assert!(round_trips(p0, p1));
+        }
+    }
+
+    #[test]
+    fn pairs_that_do_not_fit_are_refused() {
+        for (p0, p1) in [
+            (f32::NAN, 0.5),
+            (0.5, f32::NAN),
+            (-0.25, 1.25),
+            (-0.0, 1.0),
+            (0.5, 0.7),
+            (3.0, 4.0),
+        ] {
+            assert_eq!(encode_pair(p0, p1), None, "({p0}, {p1})");
+        }
+    }
+
+    #[test]
+    fn binary_trees_keep_leaf_probabilities_in_the_walk_when_they_fit() {
+        // Leaves 0..3 hold (1, 0), (0.25, 0.75), (0, 1), (2/3, 1/3).
+        let values = vec![1.0, 0.0, 0.25, 0.75, 0.0, 1.0, 2.0 / 3.0, 1.0 / 3.0];
+        let nodes = chain_tree(3, 1, |d| Node::leaf(d, 0.0));
+        let tree = ClassTree::new(nodes.clone(), values.clone(), 2);
+        assert!(tree.pairs_in_walk);
+        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.is_leaf()) {
+            let (p0, p1) = decode_pair(tree.walk.payload(i as u32));
+            assert_eq!([p0, p1], tree.values_of(u64::from(n.child), 2));
+        }
+        // One pair that does not fit sends the whole tree back to value rows.
+        let mut odd = values.clone();
+        odd[2..4].copy_from_slice(&[0.5, 0.7]);
+        let tree = ClassTree::new(nodes.clone(), odd, 2);
+        assert!(!tree.pairs_in_walk);
+        // So do models with more than two classes.
+        let three: Vec<f32> = values.chunks(2).flat_map(|p| [p[0], p[1], 0.0]).collect();
+        let tree = ClassTree::new(nodes.clone(), three, 3);
+        assert!(!tree.pairs_in_walk);
+        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.is_leaf()) {
+            assert_eq!(tree.walk.payload(i as u32), u64::from(n.child));
         }
     }
 }

@@ -98,6 +98,26 @@ fn row_path_matches_batch_path() {
     // Column-major input gives the same answers.
     let xf = x.t().as_standard_layout().t().to_owned();
     assert_eq!(rf.predict_proba(xf.view()).unwrap(), p);
+    // Shallow trees end in leaves of mixed classes, whose probabilities batch
+    // prediction reads from the walk rather than from the value rows.
+    for max_depth in [2, 3, 6] {
+        let rf = RandomForestParams {
+            max_depth: Some(max_depth),
+            ..small()
+        }
+        .fit(x.view(), &y)
+        .unwrap();
+        let p = rf.predict_proba(x.view()).unwrap();
+        assert!(p.iter().any(|&v| v > 0.0 && v < 1.0));
+        for r in 0..200 {
+            let row = rf.predict_proba_row(x.row(r).as_slice().unwrap()).unwrap();
+            assert_eq!(
+                row.as_slice(),
+                p.row(r).as_slice().unwrap(),
+                "depth {max_depth}"
+            );
+        }
+    }
 }
 
 #[test]
