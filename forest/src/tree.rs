@@ -292,6 +292,7 @@ pub(crate) struct ClassTree {
     /// probabilities ([`encode_pair`]) when `pairs_in_walk`, else the leaf's row
     /// in `values`.
     pub walk: Walk,
+    /// Whether `walk`'s leaves hold [`encode_pair`]ed probabilities.
     pub pairs_in_walk: bool,
 }
 
