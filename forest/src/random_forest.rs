@@ -493,12 +493,11 @@ impl RandomForest {
                 // Binary models (the common case) add a fixed-size pair: no loop
                 // over classes for each of the rows × trees leaves.
                 for_each_leaf_in_forest(trees.len(), walk_of, rows, nf, |t, i, payload| {
-                    let (p0, p1) = match trees[t].pairs_in_walk {
-                        true => decode_pair(payload),
-                        false => {
-                            let v = trees[t].values_of(payload, 2);
-                            (v[0], v[1])
-                        }
+                    let (p0, p1) = if trees[t].pairs_in_walk {
+                        decode_pair(payload)
+                    } else {
+                        let v = trees[t].values_of(payload, 2);
+                        (v[0], v[1])
                     };
                     let o = &mut out[2 * i..2 * i + 2];
                     o[0] += f64::from(p0);

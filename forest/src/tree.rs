@@ -304,13 +304,13 @@ impl ClassTree {
             .then(|| {
                 nodes
                     .iter()
-                    .map(|n| match n.is_leaf() {
-                        true => {
-                            let at = 2 * n.child as usize;
-                            let pair = values.get(at..at + 2)?;
-                            encode_pair(pair[0], pair[1])
+                    .map(|n| {
+                        if !n.is_leaf() {
+                            return Some(0);
                         }
-                        false => Some(0),
+                        let at = 2 * n.child as usize;
+                        let pair = values.get(at..at + 2)?;
+                        encode_pair(pair[0], pair[1])
                     })
                     .collect()
             })
