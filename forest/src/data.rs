@@ -38,13 +38,20 @@ pub(crate) fn check_training_x(x: &ArrayView2<'_, f64>) -> Result<()> {
 
 /// Checks a matrix to predict on: the training feature count, no infinities.
 pub(crate) fn check_predict_x(x: &ArrayView2<'_, f64>, n_features: usize) -> Result<()> {
+    check_feature_count(x, n_features)?;
+    check_finite_or_nan(x)
+}
+
+/// Checks that `x` has the training feature count (and nothing else: callers that
+/// read every value anyway look for infinities as they go).
+pub(crate) fn check_feature_count(x: &ArrayView2<'_, f64>, n_features: usize) -> Result<()> {
     if x.ncols() != n_features {
         return Err(ForestError::FeatureCountMismatch {
             expected: n_features,
             found: x.ncols(),
         });
     }
-    check_finite_or_nan(x)
+    Ok(())
 }
 
 /// Checks one row to predict on.
@@ -65,7 +72,9 @@ pub(crate) fn check_row(row: &[f64], n_features: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_finite_or_nan(x: &ArrayView2<'_, f64>) -> Result<()> {
+/// Checks that no value of `x` is infinite (NaN is allowed); the error names the
+/// first infinity in row-major order.
+pub(crate) fn check_finite_or_nan(x: &ArrayView2<'_, f64>) -> Result<()> {
     // Fast path for the common case: a parallel scan (the check reads the whole
     // matrix, which for Isolation Forest costs more than growing the trees).
     let any_inf = match x.as_slice_memory_order() {

@@ -158,35 +158,56 @@ impl HeapForest {
 
     /// Adds each row's path lengths, summed over the trees in their order, to
     /// `out` (one per row of `rows`, row-major, `n_features <= MAX_FEATURES`
-    /// values each).
-    pub(crate) fn add_path_lengths(&self, rows: &[f64], n_features: usize, out: &mut [f64]) {
-        if rows.iter().any(|v| v.is_nan()) {
-            self.add_with::<true>(rows, n_features, out);
-        } else {
-            self.add_with::<false>(rows, n_features, out);
-        }
-    }
-
-    fn add_with<const NAN: bool>(&self, rows: &[f64], n_features: usize, out: &mut [f64]) {
+    /// values each). Returns `true` when some value of `rows` is infinite; `out`
+    /// then holds sums the caller must not use (it reports the infinity instead).
+    ///
+    /// Why here: turning the rows into keys reads every value anyway, so this
+    /// pass also finds infinities and NaN, instead of two more passes over the
+    /// rows (a scan for infinities before scoring and one for NaN, which chose
+    /// the walk). Each group of [`LANES`] rows takes the walk without NaN
+    /// handling unless one of its rows has a NaN.
+    pub(crate) fn add_path_lengths(
+        &self,
+        rows: &[f64],
+        n_features: usize,
+        out: &mut [f64],
+    ) -> bool {
         let mut lanes = [[[0; MAX_FEATURES]; LANES]; LANE_GROUPS];
+        let mut any_infinite = false;
         for (group, out) in rows
             .chunks(n_features * LANES * LANE_GROUPS)
             .zip(out.chunks_mut(LANES * LANE_GROUPS))
         {
             let n_groups = out.len().div_ceil(LANES);
-            for (lane, row) in lanes
+            let mut has_nan = [false; LANE_GROUPS];
+            for (g, (lanes, rows)) in lanes
                 .iter_mut()
-                .flatten()
-                .zip(group.chunks_exact(n_features))
+                .zip(group.chunks(n_features * LANES))
+                .enumerate()
             {
-                for (key, &v) in lane.iter_mut().zip(row) {
-                    *key = order_key(v);
+                let (mut nan, mut infinite) = (false, false);
+                for (lane, row) in lanes.iter_mut().zip(rows.chunks_exact(n_features)) {
+                    for (key, &v) in lane.iter_mut().zip(row) {
+                        *key = order_key(v);
+                        nan |= v.is_nan();
+                        infinite |= v.abs() == f64::INFINITY;
+                    }
                 }
+                has_nan[g] = nan;
+                any_infinite |= infinite;
             }
             for block in self.trees.chunks(TREE_BLOCK) {
-                for (lanes, out) in lanes[..n_groups].iter().zip(out.chunks_mut(LANES)) {
+                for ((lanes, out), &nan) in lanes[..n_groups]
+                    .iter()
+                    .zip(out.chunks_mut(LANES))
+                    .zip(&has_nan)
+                {
                     for tree in block {
-                        let slots = walk::<NAN>(tree, self.depth, lanes);
+                        let slots = if nan {
+                            walk::<true>(tree, self.depth, lanes)
+                        } else {
+                            walk::<false>(tree, self.depth, lanes)
+                        };
                         // A short last group's spare lanes walk stale rows; only real
                         // rows are added.
                         for (o, s) in out.iter_mut().zip(slots) {
@@ -196,6 +217,7 @@ impl HeapForest {
                 }
             }
         }
+        any_infinite
     }
 }
 
@@ -302,12 +324,14 @@ mod tests {
             let forest = HeapForest::layout(&trees, depth as usize, 2).unwrap();
             // Short groups of lanes, and more rows than one pass takes.
             for n_rows in [5, 21, 75] {
-                for with_nan in [false, true] {
+                // No NaN; NaN in every group of lanes; NaN in a few groups only (a
+                // pass then takes both walks).
+                for nan_every in [0, 5, 61] {
                     // Values between thresholds, on them (thresholds are 0, 1, ...),
                     // and -0.0 (equal to the threshold 0.0, so it goes left).
                     let rows: Vec<f64> = (0..n_rows * 2)
                         .map(|i| {
-                            if with_nan && i % 5 == 1 {
+                            if nan_every > 0 && i % nan_every == 1 {
                                 f64::NAN
                             } else if i % 7 == 3 {
                                 -0.0
@@ -319,15 +343,36 @@ mod tests {
                         })
                         .collect();
                     let mut out = vec![0.0; n_rows];
-                    forest.add_path_lengths(&rows, 2, &mut out);
+                    assert!(!forest.add_path_lengths(&rows, 2, &mut out));
                     for (i, &got) in out.iter().enumerate() {
                         let row = &rows[i * 2..i * 2 + 2];
                         let want: f64 = trees.iter().map(|t| find_leaf(t, row).threshold).sum();
-                        assert_eq!(got, want, "depth {depth}, row {i}, nan {with_nan}");
+                        assert_eq!(got, want, "depth {depth}, row {i}, NaN every {nan_every}");
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn infinities_are_reported_wherever_they_are() {
+        let trees: Vec<Vec<Node>> = (0..=3).map(chain).collect();
+        let forest = HeapForest::layout(&trees, 3, 2).unwrap();
+        let n_rows = 75;
+        let mut out = vec![0.0; n_rows];
+        for at in [0, 1, 63, 64, 2 * n_rows - 1] {
+            for value in [f64::INFINITY, f64::NEG_INFINITY] {
+                let mut rows = vec![0.5; 2 * n_rows];
+                rows[at] = value;
+                assert!(
+                    forest.add_path_lengths(&rows, 2, &mut out),
+                    "{value} at {at}"
+                );
+            }
+        }
+        // NaN and the extremes are not infinities.
+        let rows = [f64::NAN, f64::MAX, -f64::MAX, f64::NAN];
+        assert!(!forest.add_path_lengths(&rows, 2, &mut out[..2]));
     }
 
     #[test]

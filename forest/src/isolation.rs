@@ -1,12 +1,12 @@
 //! Isolation Forest: anomaly scores without labels, with scikit-learn's conventions.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ndarray::{Array1, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{check_predict_x, check_row, check_training_x};
+use crate::data::{check_feature_count, check_finite_or_nan, check_row, check_training_x};
 use crate::error::{Result, invalid};
 use crate::heap::HeapForest;
 use crate::predict::{for_each_leaf_in_forest, for_row_tasks};
@@ -388,13 +388,23 @@ impl IsolationForest {
     /// The opposite of the anomaly score of the original paper, `-2^(-E(h)/c(ψ))`:
     /// in `[-1, 0)`, lower is more abnormal. Streams over rows.
     pub fn score_samples(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
-        check_predict_x(&x, self.n_features)?;
         let mut out = vec![0.0; x.nrows()];
         let nf = self.n_features;
+        // The heap walk finds infinities as it reads the rows (see
+        // `HeapForest::add_path_lengths`); the node walk needs the scan first.
+        check_feature_count(&x, nf)?;
+        if matches!(self.scorer, Scorer::Walks(_)) {
+            check_finite_or_nan(&x)?;
+        }
+        let saw_infinity = AtomicBool::new(false);
         for_row_tasks(&x, &mut out, 1, |rows, out| {
             let trees = &self.trees;
             match &self.scorer {
-                Scorer::Heap(heap) => heap.add_path_lengths(rows, nf, out),
+                Scorer::Heap(heap) => {
+                    if heap.add_path_lengths(rows, nf, out) {
+                        saw_infinity.store(true, Ordering::Relaxed);
+                    }
+                }
                 Scorer::Walks(walks) => for_each_leaf_in_forest(
                     trees.len(),
                     |t| &walks[t],
@@ -407,6 +417,10 @@ impl IsolationForest {
             }
             out.iter_mut().for_each(|o| *o = self.to_score(*o));
         });
+        if saw_infinity.into_inner() {
+            // Finds the first infinity and says where it is.
+            check_finite_or_nan(&x)?;
+        }
         Ok(Array1::from_vec(out))
     }
 

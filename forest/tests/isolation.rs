@@ -267,6 +267,54 @@ fn bad_input_gives_typed_errors() {
 }
 
 #[test]
+fn infinities_at_scoring_are_named_on_every_scoring_path() {
+    // The heap walk finds infinities while scoring, the node walk before it; both
+    // must name the first one, wherever it is in a large batch, in contiguous and
+    // strided inputs, and whatever the NaN around it.
+    for max_samples in [None, Some(MaxSamples::Count(1000))] {
+        let x = blob(1500, 5, 10, 7);
+        let iso = IsolationForestParams {
+            n_estimators: 10,
+            max_samples,
+            seed: 1,
+            ..Default::default()
+        }
+        .fit(x.view())
+        .unwrap();
+        let mut big = blob(20_000, 5, 10, 9);
+        big.iter_mut().step_by(17).for_each(|v| *v = f64::NAN);
+        for (row, column, value) in [
+            (0, 0, f64::INFINITY),
+            (19_999, 2, f64::NEG_INFINITY),
+            (12_345, 2, f64::INFINITY),
+        ] {
+            let mut bad = big.clone();
+            bad[[row, column]] = value;
+            // A later infinity too: the first one is named.
+            bad[[19_999, 3]] = f64::INFINITY;
+            let want = |r: Result<_, ForestError>| match r {
+                Err(ForestError::NonFiniteFeature {
+                    row: r,
+                    column: c,
+                    value: v,
+                }) => assert!(
+                    (r, c) == (row, column) && v == value,
+                    "{max_samples:?}: got ({r}, {c}, {v}), want ({row}, {column}, {value})"
+                ),
+                other => panic!("{max_samples:?}: {:?}", other.map(|_| ())),
+            };
+            want(iso.score_samples(bad.view()).map(|_| ()));
+            want(iso.decision_function(bad.view()).map(|_| ()));
+            want(iso.predict(bad.view()).map(|_| ()));
+            // Column-major: the rows are copied per task, the error is the same.
+            let fortran = bad.t().as_standard_layout().into_owned().reversed_axes();
+            assert!(!fortran.is_standard_layout());
+            want(iso.score_samples(fortran.view()).map(|_| ()));
+        }
+    }
+}
+
+#[test]
 fn batch_scores_match_one_row_scores_on_every_scoring_path() {
     // Default forests (trees at most 8 deep, rows at most 64 wide) are scored in
     // heap order; deeper trees (more samples) and wider rows by walking nodes.
