@@ -388,14 +388,15 @@ impl IsolationForest {
     /// The opposite of the anomaly score of the original paper, `-2^(-E(h)/c(ψ))`:
     /// in `[-1, 0)`, lower is more abnormal. Streams over rows.
     pub fn score_samples(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
-        let mut out = vec![0.0; x.nrows()];
         let nf = self.n_features;
-        // The heap walk finds infinities as it reads the rows (see
-        // `HeapForest::add_path_lengths`); the node walk needs the scan first.
         check_feature_count(&x, nf)?;
+        // The heap walk finds infinities as it reads the rows (see
+        // `HeapForest::add_path_lengths`); the node walk does not look, so it
+        // needs the scan first.
         if matches!(self.scorer, Scorer::Walks(_)) {
             check_finite_or_nan(&x)?;
         }
+        let mut out = vec![0.0; x.nrows()];
         let saw_infinity = AtomicBool::new(false);
         for_row_tasks(&x, &mut out, 1, |rows, out| {
             let trees = &self.trees;
