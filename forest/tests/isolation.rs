@@ -315,6 +315,40 @@ fn infinities_at_scoring_are_named_on_every_scoring_path() {
 }
 
 #[test]
+fn empty_and_all_missing_batches_score_on_every_scoring_path() {
+    // 64 features is the widest row the heap walk takes; 65 goes to the node walk.
+    for (features, max_samples) in [(64, None), (65, None), (3, Some(MaxSamples::Count(1000)))] {
+        let x = blob(1200, features, 10, 5);
+        let iso = IsolationForestParams {
+            n_estimators: 8,
+            max_samples,
+            seed: 2,
+            ..Default::default()
+        }
+        .fit(x.view())
+        .unwrap();
+        let none = iso
+            .score_samples(Array2::<f64>::zeros((0, features)).view())
+            .unwrap();
+        assert!(none.is_empty());
+        // Rows with every value missing, between ordinary rows.
+        let mut batch = x.select(ndarray::Axis(0), &(0..40).collect::<Vec<_>>());
+        batch.row_mut(7).fill(f64::NAN);
+        batch.row_mut(39).fill(f64::NAN);
+        let s = iso.score_samples(batch.view()).unwrap();
+        for (r, row) in batch.rows().into_iter().enumerate() {
+            let one = iso.score_row(row.as_slice().unwrap()).unwrap();
+            assert_eq!(
+                s[r].to_bits(),
+                one.to_bits(),
+                "{features} features, row {r}"
+            );
+            assert!((-1.0..0.0).contains(&s[r]), "{}", s[r]);
+        }
+    }
+}
+
+#[test]
 fn batch_scores_match_one_row_scores_on_every_scoring_path() {
     // Default forests (trees at most 8 deep, rows at most 64 wide) are scored in
     // heap order; deeper trees (more samples) and wider rows by walking nodes.
