@@ -6,7 +6,9 @@ mod common;
 
 use common::Lcg;
 use ndarray::{Array2, array};
-use vigil_forest::{Contamination, ForestError, IsolationForestParams, MaxFeatures, MaxSamples};
+use vigil_forest::{
+    Contamination, ForestError, IsolationForest, IsolationForestParams, MaxFeatures, MaxSamples,
+};
 
 /// Gaussian-ish blob of inliers with a few far outliers at the end.
 fn blob(rows: usize, features: usize, outliers: usize, seed: u64) -> Array2<f64> {
@@ -15,6 +17,40 @@ fn blob(rows: usize, features: usize, outliers: usize, seed: u64) -> Array2<f64>
         let v = (0..4).map(|_| rng.next_f64()).sum::<f64>() - 2.0;
         if r >= rows { 6.0 + v } else { v }
     })
+}
+
+/// A forest for the scoring-path tests. With the default ψ = 256 its trees are at
+/// most 8 deep and are scored in heap order (rows up to 64 wide); 1000 samples
+/// grow deeper trees, scored by walking nodes.
+fn scoring_forest(
+    x: &Array2<f64>,
+    n_estimators: usize,
+    max_samples: Option<MaxSamples>,
+    seed: u64,
+) -> IsolationForest {
+    IsolationForestParams {
+        n_estimators,
+        max_samples,
+        seed,
+        ..Default::default()
+    }
+    .fit(x.view())
+    .unwrap()
+}
+
+/// `iso`'s batch scores of `x`, after checking each against the one-row path bit
+/// for bit.
+fn batch_scores_as_one_row_scores(
+    iso: &IsolationForest,
+    x: &Array2<f64>,
+    context: &str,
+) -> Vec<f64> {
+    let s = iso.score_samples(x.view()).unwrap();
+    for (r, row) in x.rows().into_iter().enumerate() {
+        let one = iso.score_row(row.as_slice().unwrap()).unwrap();
+        assert_eq!(s[r].to_bits(), one.to_bits(), "{context}, row {r}");
+    }
+    s.to_vec()
 }
 
 #[test]
@@ -273,14 +309,7 @@ fn infinities_at_scoring_are_named_on_every_scoring_path() {
     // strided inputs, and whatever the NaN around it.
     for max_samples in [None, Some(MaxSamples::Count(1000))] {
         let x = blob(1500, 5, 10, 7);
-        let iso = IsolationForestParams {
-            n_estimators: 10,
-            max_samples,
-            seed: 1,
-            ..Default::default()
-        }
-        .fit(x.view())
-        .unwrap();
+        let iso = scoring_forest(&x, 10, max_samples, 1);
         let mut big = blob(20_000, 5, 10, 9);
         big.iter_mut().step_by(17).for_each(|v| *v = f64::NAN);
         for (row, column, value) in [
@@ -319,14 +348,7 @@ fn empty_and_all_missing_batches_score_on_every_scoring_path() {
     // 64 features is the widest row the heap walk takes; 65 goes to the node walk.
     for (features, max_samples) in [(64, None), (65, None), (3, Some(MaxSamples::Count(1000)))] {
         let x = blob(1200, features, 10, 5);
-        let iso = IsolationForestParams {
-            n_estimators: 8,
-            max_samples,
-            seed: 2,
-            ..Default::default()
-        }
-        .fit(x.view())
-        .unwrap();
+        let iso = scoring_forest(&x, 8, max_samples, 2);
         let none = iso
             .score_samples(Array2::<f64>::zeros((0, features)).view())
             .unwrap();
@@ -335,16 +357,8 @@ fn empty_and_all_missing_batches_score_on_every_scoring_path() {
         let mut batch = x.select(ndarray::Axis(0), &(0..40).collect::<Vec<_>>());
         batch.row_mut(7).fill(f64::NAN);
         batch.row_mut(39).fill(f64::NAN);
-        let s = iso.score_samples(batch.view()).unwrap();
-        for (r, row) in batch.rows().into_iter().enumerate() {
-            let one = iso.score_row(row.as_slice().unwrap()).unwrap();
-            assert_eq!(
-                s[r].to_bits(),
-                one.to_bits(),
-                "{features} features, row {r}"
-            );
-            assert!((-1.0..0.0).contains(&s[r]), "{}", s[r]);
-        }
+        let s = batch_scores_as_one_row_scores(&iso, &batch, &format!("{features} features"));
+        assert!(s.iter().all(|v| (-1.0..0.0).contains(v)), "{s:?}");
     }
 }
 
@@ -365,23 +379,12 @@ fn batch_scores_match_one_row_scores_on_every_scoring_path() {
             if nan {
                 x.iter_mut().step_by(13).for_each(|v| *v = f64::NAN);
             }
-            let iso = IsolationForestParams {
-                n_estimators: 20,
-                max_samples,
-                seed: 3,
-                ..Default::default()
-            }
-            .fit(x.view())
-            .unwrap();
-            let s = iso.score_samples(x.view()).unwrap();
-            for (r, row) in x.rows().into_iter().enumerate() {
-                let one = iso.score_row(row.as_slice().unwrap()).unwrap();
-                assert_eq!(
-                    s[r].to_bits(),
-                    one.to_bits(),
-                    "{features} features, {max_samples:?}, row {r}"
-                );
-            }
+            let iso = scoring_forest(&x, 20, max_samples, 3);
+            batch_scores_as_one_row_scores(
+                &iso,
+                &x,
+                &format!("{features} features, {max_samples:?}"),
+            );
         }
     }
 }
