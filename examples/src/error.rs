@@ -15,13 +15,13 @@ pub enum PipelineError {
     Forest(#[from] vigil_forest::ForestError),
     /// Hyper-parameter tuning.
     #[error(transparent)]
-    Tuning(#[from] vigil_tuning::Error),
+    Tuning(#[from] vigil_tuning::TuningError),
     /// Computing a metric.
     #[error(transparent)]
     Metrics(#[from] vigil_metrics::MetricsError),
     /// Experiment tracking or the model registry.
     #[error(transparent)]
-    Tracking(#[from] vigil_tracking_client::Error),
+    Tracking(#[from] vigil_tracking_client::TrackingError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -58,7 +58,7 @@ impl PipelineError {
     /// 1 anything else.
     pub fn exit_code(&self) -> u8 {
         use vigil_features::FeaturesError as F;
-        use vigil_tracking_client::Error as T;
+        use vigil_tracking_client::TrackingError as T;
         match self {
             PipelineError::Features(F::Connect { .. } | F::Database { .. }) => 3,
             PipelineError::Tracking(T::Connect { .. }) => 3,

@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use vigil_features::{TrainingSet, WindowLength};
 use vigil_tracking_client::{
-    Error as TrackingError, ModelVersion, Run, RunOptions, RunSearch, RunStatus, Stage, Tracker,
+    ModelVersion, Run, RunOptions, RunSearch, RunStatus, Stage, Tracker, TrackingError,
 };
 
 use crate::bundle::ModelBundle;

@@ -667,7 +667,7 @@ pub struct Tuning {
 }
 
 /// Suggests the reference search space.
-fn suggest(trial: &mut Trial<'_>) -> Result<(), vigil_tuning::Error> {
+fn suggest(trial: &mut Trial<'_>) -> Result<(), vigil_tuning::TuningError> {
     trial.suggest_int("n_estimators", 50, 300)?;
     trial.suggest_int("max_depth", 3, 20)?;
     trial.suggest_int("min_samples_split", 2, 20)?;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 use crate::rest::join_uri;
 use crate::store::TrackingStore;
 use crate::types::FileInfo;
@@ -10,7 +10,7 @@ use crate::types::FileInfo;
 /// Every file under `dir`, as (relative path with `/`, full path), sorted.
 pub(crate) fn local_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     if !dir.is_dir() {
-        return Err(Error::io(
+        return Err(TrackingError::io(
             dir,
             std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
         ));
@@ -18,8 +18,8 @@ pub(crate) fn local_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, prefix)) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
-            let entry = entry.map_err(|e| Error::io(&d, e))?;
+        for entry in std::fs::read_dir(&d).map_err(|e| TrackingError::io(&d, e))? {
+            let entry = entry.map_err(|e| TrackingError::io(&d, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = if prefix.is_empty() {
                 name
@@ -87,7 +87,7 @@ pub fn download_dir(
     let rel_dir = rel_dir.trim_matches('/');
     let files = list_recursive(store, root, rel_dir)?;
     if files.is_empty() {
-        return Err(Error::NotFound {
+        return Err(TrackingError::NotFound {
             what: "artifacts",
             name: join_uri(root, rel_dir),
         });

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 
 /// Where runs go.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl TrackingUri {
                 None => (None, authority),
             };
             if host.is_empty() {
-                return Err(Error::Config(format!(
+                return Err(TrackingError::Config(format!(
                     "tracking URI {}{} has no host",
                     &uri[..scheme_end],
                     &rest[authority_end..]
@@ -83,7 +83,7 @@ impl TrackingUri {
         }
         if uri.contains("://") || lower.starts_with("databricks") || lower.starts_with("sqlite:") {
             let scheme = uri.split(':').next().unwrap_or("");
-            return Err(Error::Config(format!(
+            return Err(TrackingError::Config(format!(
                 "unsupported tracking URI scheme {scheme:?}: use http(s):// for a server or a path / file: URI for a local store"
             )));
         }
@@ -241,10 +241,14 @@ impl RetryPolicy {
     /// Checks the numbers are usable.
     pub fn validate(&self) -> Result<()> {
         if !(self.backoff_factor.is_finite() && self.backoff_factor >= 1.0) {
-            return Err(Error::Config("retry backoff_factor must be >= 1".into()));
+            return Err(TrackingError::Config(
+                "retry backoff_factor must be >= 1".into(),
+            ));
         }
         if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(Error::Config("retry jitter must be within 0..=1".into()));
+            return Err(TrackingError::Config(
+                "retry jitter must be within 0..=1".into(),
+            ));
         }
         Ok(())
     }
@@ -329,7 +333,7 @@ impl TrackingConfig {
         ) {
             (Some(u), Some(p)) => b = b.basic_auth(u, p),
             (Some(_), None) | (None, Some(_)) => {
-                return Err(Error::Config(
+                return Err(TrackingError::Config(
                     "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD must be set together"
                         .into(),
                 ));
@@ -347,26 +351,26 @@ impl TrackingConfig {
         }
         if let Some(v) = get("MLFLOW_HTTP_REQUEST_MAX_RETRIES") {
             b.config.retry.max_retries = v.trim().parse().map_err(|_| {
-                Error::Config(format!(
+                TrackingError::Config(format!(
                     "MLFLOW_HTTP_REQUEST_MAX_RETRIES={v:?} is not a whole number"
                 ))
             })?;
         }
         if let Some(v) = get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR") {
             b.config.retry.backoff_factor = v.trim().parse().map_err(|_| {
-                Error::Config(format!(
+                TrackingError::Config(format!(
                     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR={v:?} is not a number"
                 ))
             })?;
         }
         if let Some(v) = get("MLFLOW_HTTP_REQUEST_TIMEOUT") {
             let secs: f64 = v.trim().parse().map_err(|_| {
-                Error::Config(format!(
+                TrackingError::Config(format!(
                     "MLFLOW_HTTP_REQUEST_TIMEOUT={v:?} is not a number of seconds"
                 ))
             })?;
             if !(secs.is_finite() && secs > 0.0) {
-                return Err(Error::Config(
+                return Err(TrackingError::Config(
                     "MLFLOW_HTTP_REQUEST_TIMEOUT must be > 0".into(),
                 ));
             }
@@ -419,7 +423,9 @@ fn parse_bool(var: &str, v: &str) -> Result<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::Config(format!("{var}={v:?} is not a boolean"))),
+        _ => Err(TrackingError::Config(format!(
+            "{var}={v:?} is not a boolean"
+        ))),
     }
 }
 
@@ -519,21 +525,23 @@ impl TrackingConfigBuilder {
     pub fn build(self) -> Result<TrackingConfig> {
         let c = &self.config;
         if c.insecure_tls && c.server_cert_path.is_some() {
-            return Err(Error::Config(
+            return Err(TrackingError::Config(
                 "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set".into(),
             ));
         }
         c.retry.validate()?;
         if c.batch.max_in_flight == 0 {
-            return Err(Error::Config(
+            return Err(TrackingError::Config(
                 "batch.max_in_flight must be at least 1".into(),
             ));
         }
         if c.batch.max_items == 0 {
-            return Err(Error::Config("batch.max_items must be at least 1".into()));
+            return Err(TrackingError::Config(
+                "batch.max_items must be at least 1".into(),
+            ));
         }
         if c.min_transfer_rate == 0 {
-            return Err(Error::Config(
+            return Err(TrackingError::Config(
                 "min_transfer_rate must be at least 1 byte/s".into(),
             ));
         }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// them: URIs are shown without user info, and auth headers are never echoed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum TrackingError {
     /// The server could not be reached (refused, reset, DNS, TLS or timeout),
     /// after the configured retries.
     #[error("Cannot connect to MLflow server at {uri}: {reason}")]
@@ -106,13 +106,13 @@ pub enum Error {
 }
 
 /// Shorthand for results of this crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = TrackingError> = std::result::Result<T, E>;
 
-impl Error {
+impl TrackingError {
     /// The MLflow `error_code`, when the server sent one.
     pub fn error_code(&self) -> Option<&str> {
         match self {
-            Error::Api { error_code, .. } => Some(error_code),
+            TrackingError::Api { error_code, .. } => Some(error_code),
             _ => None,
         }
     }
@@ -120,14 +120,14 @@ impl Error {
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Error::Api { status, .. } | Error::Http { status, .. } => Some(*status),
+            TrackingError::Api { status, .. } | TrackingError::Http { status, .. } => Some(*status),
             _ => None,
         }
     }
 
     /// True when the thing asked for does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound { .. })
+        matches!(self, TrackingError::NotFound { .. })
             || self.error_code() == Some("RESOURCE_DOES_NOT_EXIST")
     }
 
@@ -140,14 +140,16 @@ impl Error {
     /// answered 408, 429 or 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Connect { .. } => true,
-            Error::Api { status, .. } | Error::Http { status, .. } => is_retryable_status(*status),
+            TrackingError::Connect { .. } => true,
+            TrackingError::Api { status, .. } | TrackingError::Http { status, .. } => {
+                is_retryable_status(*status)
+            }
             _ => false,
         }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
+        TrackingError::Io {
             path: path.into(),
             source,
         }
@@ -158,7 +160,7 @@ impl Error {
         if shown.len() < value.len() {
             shown.push('…');
         }
-        Error::InvalidInput {
+        TrackingError::InvalidInput {
             what,
             value: shown,
             reason: reason.into(),

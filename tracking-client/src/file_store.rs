@@ -18,7 +18,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 use crate::filter::{self, Clause, Value as FValue};
 use crate::local_artifacts;
 use crate::rest::join_uri;
@@ -41,13 +41,13 @@ pub struct FileStore {
 }
 
 fn read_to_string(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    fs::read_to_string(path).map_err(|e| TrackingError::io(path, e))
 }
 
 /// Writes a file atomically (temp file + rename), so a reader never sees half of it.
 fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
     }
     let tmp = path.with_file_name(format!(
         ".{}.{}.tmp",
@@ -56,13 +56,13 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
             .unwrap_or_default(),
         uuid::Uuid::new_v4().simple()
     ));
-    fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    fs::write(&tmp, contents).map_err(|e| TrackingError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| TrackingError::io(path, e))
 }
 
 fn read_yaml(path: &Path) -> Result<Doc> {
     let text = read_to_string(path)?;
-    yaml::parse(&text).map_err(|reason| Error::Corrupt {
+    yaml::parse(&text).map_err(|reason| TrackingError::Corrupt {
         path: path.to_path_buf(),
         reason,
     })
@@ -107,7 +107,7 @@ fn walk_files(
     f: &mut dyn FnMut(&str, &Path) -> Result<()>,
 ) -> Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
+        .map_err(|e| TrackingError::io(dir, e))?
         .filter_map(|e| e.ok())
         .collect();
     entries.sort_by_key(|e| e.file_name());
@@ -153,7 +153,7 @@ fn format_value(v: f64) -> String {
 
 fn parse_metric_line(key: &str, line: &str, path: &Path) -> Result<Metric> {
     let parts: Vec<&str> = line.split_whitespace().collect();
-    let corrupt = || Error::Corrupt {
+    let corrupt = || TrackingError::Corrupt {
         path: path.to_path_buf(),
         reason: format!("bad metric line {line:?}"),
     };
@@ -176,7 +176,7 @@ fn offset_token(token: Option<&str>) -> Result<usize> {
         None => Ok(0),
         Some(t) => t
             .parse()
-            .map_err(|_| Error::invalid("page token", t, "not a token this store issued")),
+            .map_err(|_| TrackingError::invalid("page token", t, "not a token this store issued")),
     }
 }
 
@@ -204,11 +204,11 @@ impl FileStore {
     /// experiment `0` that MLflow expects.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref();
-        fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
-        let root = fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+        fs::create_dir_all(root).map_err(|e| TrackingError::io(root, e))?;
+        let root = fs::canonicalize(root).map_err(|e| TrackingError::io(root, e))?;
         let store = FileStore { root };
         fs::create_dir_all(store.root.join(".trash"))
-            .map_err(|e| Error::io(store.root.join(".trash"), e))?;
+            .map_err(|e| TrackingError::io(store.root.join(".trash"), e))?;
         let default_meta = store.root.join(DEFAULT_EXPERIMENT_ID).join("meta.yaml");
         if !default_meta.exists()
             && !store
@@ -243,8 +243,8 @@ impl FileStore {
             if !base.is_dir() {
                 continue;
             }
-            for entry in fs::read_dir(&base).map_err(|e| Error::io(&base, e))? {
-                let entry = entry.map_err(|e| Error::io(&base, e))?;
+            for entry in fs::read_dir(&base).map_err(|e| TrackingError::io(&base, e))? {
+                let entry = entry.map_err(|e| TrackingError::io(&base, e))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if !name.is_empty()
                     && name.chars().all(|c| c.is_ascii_digit())
@@ -260,7 +260,11 @@ impl FileStore {
 
     fn experiment_dir(&self, id: &str) -> Result<PathBuf> {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(Error::invalid("experiment id", id, "must be an integer"));
+            return Err(TrackingError::invalid(
+                "experiment id",
+                id,
+                "must be an integer",
+            ));
         }
         for base in [self.root.clone(), self.root.join(".trash")] {
             let d = base.join(id);
@@ -268,7 +272,7 @@ impl FileStore {
                 return Ok(d);
             }
         }
-        Err(Error::NotFound {
+        Err(TrackingError::NotFound {
             what: "experiment",
             name: id.to_string(),
         })
@@ -336,7 +340,11 @@ impl FileStore {
     /// The directory of a run, searched across experiments.
     fn run_dir(&self, run_id: &str) -> Result<PathBuf> {
         if run_id.is_empty() || !run_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::invalid("run id", run_id, "must be alphanumeric"));
+            return Err(TrackingError::invalid(
+                "run id",
+                run_id,
+                "must be alphanumeric",
+            ));
         }
         for dir in self.experiment_dirs()? {
             let d = dir.join(run_id);
@@ -344,7 +352,7 @@ impl FileStore {
                 return Ok(d);
             }
         }
-        Err(Error::NotFound {
+        Err(TrackingError::NotFound {
             what: "run",
             name: run_id.to_string(),
         })
@@ -466,7 +474,7 @@ impl FileStore {
         if dir.join("meta.yaml").is_file() {
             Ok(dir)
         } else {
-            Err(Error::NotFound {
+            Err(TrackingError::NotFound {
                 what: "registered model",
                 name: name.to_string(),
             })
@@ -481,7 +489,7 @@ impl FileStore {
         if dir.join("meta.yaml").is_file() {
             Ok(dir)
         } else {
-            Err(Error::NotFound {
+            Err(TrackingError::NotFound {
                 what: "model version",
                 name: format!("{name}/{version}"),
             })
@@ -591,8 +599,8 @@ impl FileStore {
 
     fn versions_of(&self, model_dir: &Path, aliases: &[ModelAlias]) -> Result<Vec<ModelVersion>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(model_dir).map_err(|e| Error::io(model_dir, e))? {
-            let entry = entry.map_err(|e| Error::io(model_dir, e))?;
+        for entry in fs::read_dir(model_dir).map_err(|e| TrackingError::io(model_dir, e))? {
+            let entry = entry.map_err(|e| TrackingError::io(model_dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with("version-") && entry.path().join("meta.yaml").is_file() {
                 out.push(self.read_version(&entry.path(), aliases)?);
@@ -606,8 +614,8 @@ impl FileStore {
         let base = self.root.join("models");
         let mut out = Vec::new();
         if base.is_dir() {
-            for entry in fs::read_dir(&base).map_err(|e| Error::io(&base, e))? {
-                let entry = entry.map_err(|e| Error::io(&base, e))?;
+            for entry in fs::read_dir(&base).map_err(|e| TrackingError::io(&base, e))? {
+                let entry = entry.map_err(|e| TrackingError::io(&base, e))?;
                 if entry.path().join("meta.yaml").is_file() {
                     out.push(entry.path());
                 }
@@ -637,7 +645,7 @@ impl FileStore {
         if root.starts_with('/') {
             return Ok(PathBuf::from(root));
         }
-        Err(Error::Config(format!(
+        Err(TrackingError::Config(format!(
             "artifact root {root:?} is not a local path; a local store reads file: and runs:/ roots"
         )))
     }
@@ -686,7 +694,7 @@ fn run_field(run: &Run, entity: &str, key: &str) -> Option<FValue> {
 fn check_entities(clauses: &[Clause], allowed: &[&str], filter: &str) -> Result<()> {
     for c in clauses {
         if !allowed.contains(&c.entity.as_str()) {
-            return Err(Error::invalid(
+            return Err(TrackingError::invalid(
                 "search filter",
                 filter,
                 format!("cannot filter on {}.{} here", c.entity, c.key),
@@ -704,7 +712,7 @@ impl TrackingStore for FileStore {
     fn create_experiment(&self, name: &str, tags: &[Tag]) -> Result<String> {
         validate::experiment_name(name)?;
         if self.get_experiment_by_name(name)?.is_some() {
-            return Err(Error::Api {
+            return Err(TrackingError::Api {
                 status: 400,
                 error_code: "RESOURCE_ALREADY_EXISTS".into(),
                 message: format!("Experiment(name={name}) already exists."),
@@ -808,7 +816,7 @@ impl TrackingStore for FileStore {
 
     fn delete_experiment(&self, experiment_id: &str) -> Result<()> {
         if experiment_id == DEFAULT_EXPERIMENT_ID {
-            return Err(Error::invalid(
+            return Err(TrackingError::invalid(
                 "experiment id",
                 experiment_id,
                 "the Default experiment cannot be deleted",
@@ -822,7 +830,7 @@ impl TrackingStore for FileStore {
         e.lifecycle_stage = LifecycleStage::Deleted;
         e.last_update_time = Some(now_millis());
         let target = self.root.join(".trash").join(experiment_id);
-        fs::rename(&dir, &target).map_err(|err| Error::io(&dir, err))?;
+        fs::rename(&dir, &target).map_err(|err| TrackingError::io(&dir, err))?;
         self.write_experiment_meta(&e)
     }
 
@@ -835,14 +843,14 @@ impl TrackingStore for FileStore {
         e.lifecycle_stage = LifecycleStage::Active;
         e.last_update_time = Some(now_millis());
         let target = self.root.join(experiment_id);
-        fs::rename(&dir, &target).map_err(|err| Error::io(&dir, err))?;
+        fs::rename(&dir, &target).map_err(|err| TrackingError::io(&dir, err))?;
         self.write_experiment_meta(&e)
     }
 
     fn create_run(&self, request: &CreateRun) -> Result<Run> {
         let exp = self.get_experiment(&request.experiment_id)?;
         if exp.lifecycle_stage != LifecycleStage::Active {
-            return Err(Error::invalid(
+            return Err(TrackingError::invalid(
                 "experiment id",
                 &request.experiment_id,
                 "the experiment must be in the 'active' state",
@@ -856,7 +864,7 @@ impl TrackingStore for FileStore {
         let exp_dir = self.experiment_dir(&request.experiment_id)?;
         let dir = exp_dir.join(&run_id);
         let artifact_dir = dir.join("artifacts");
-        fs::create_dir_all(&artifact_dir).map_err(|e| Error::io(&artifact_dir, e))?;
+        fs::create_dir_all(&artifact_dir).map_err(|e| TrackingError::io(&artifact_dir, e))?;
         let run_name = request
             .run_name
             .clone()
@@ -944,8 +952,8 @@ impl TrackingStore for FileStore {
         let mut runs = Vec::new();
         for exp_id in &search.experiment_ids {
             let dir = self.experiment_dir(exp_id)?;
-            for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            for entry in fs::read_dir(&dir).map_err(|e| TrackingError::io(&dir, e))? {
+                let entry = entry.map_err(|e| TrackingError::io(&dir, e))?;
                 if !entry.path().join("meta.yaml").is_file() {
                     continue;
                 }
@@ -1014,7 +1022,7 @@ impl TrackingStore for FileStore {
         let dir = self.run_dir(run_id)?;
         let info = self.read_run_info(&dir)?;
         if info.lifecycle_stage != LifecycleStage::Active {
-            return Err(Error::invalid(
+            return Err(TrackingError::invalid(
                 "run id",
                 run_id,
                 "the run must be in the 'active' state",
@@ -1026,7 +1034,7 @@ impl TrackingStore for FileStore {
             let path = dir.join("params").join(&p.key);
             match fs::read_to_string(&path) {
                 Ok(old) if old != p.value => {
-                    return Err(Error::Api {
+                    return Err(TrackingError::Api {
                         status: 400,
                         error_code: "INVALID_PARAMETER_VALUE".into(),
                         message: format!(
@@ -1053,7 +1061,7 @@ impl TrackingStore for FileStore {
         for (key, points) in by_key {
             let path = dir.join("metrics").join(key);
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
             }
             let existing: std::collections::HashSet<String> = if path.is_file() {
                 read_to_string(&path)?.lines().map(str::to_string).collect()
@@ -1076,9 +1084,9 @@ impl TrackingStore for FileStore {
                 .create(true)
                 .append(true)
                 .open(&path)
-                .map_err(|e| Error::io(&path, e))?;
+                .map_err(|e| TrackingError::io(&path, e))?;
             f.write_all(text.as_bytes())
-                .map_err(|e| Error::io(&path, e))?;
+                .map_err(|e| TrackingError::io(&path, e))?;
         }
         Ok(())
     }
@@ -1099,11 +1107,11 @@ impl TrackingStore for FileStore {
         validate::key("tag key", key)?;
         let path = self.run_dir(run_id)?.join("tags").join(key);
         fs::remove_file(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
+            std::io::ErrorKind::NotFound => TrackingError::NotFound {
                 what: "tag",
                 name: key.to_string(),
             },
-            _ => Error::io(&path, e),
+            _ => TrackingError::io(&path, e),
         })
     }
 
@@ -1145,9 +1153,10 @@ impl TrackingStore for FileStore {
         tags: &[Tag],
     ) -> Result<RegisteredModel> {
         let dir = self.model_dir(name)?;
-        fs::create_dir_all(dir.parent().unwrap_or(&self.root)).map_err(|e| Error::io(&dir, e))?;
+        fs::create_dir_all(dir.parent().unwrap_or(&self.root))
+            .map_err(|e| TrackingError::io(&dir, e))?;
         if fs::create_dir(&dir).is_err() && dir.join("meta.yaml").is_file() {
-            return Err(Error::Api {
+            return Err(TrackingError::Api {
                 status: 400,
                 error_code: "RESOURCE_ALREADY_EXISTS".into(),
                 message: format!("Registered Model (name={name}) already exists."),
@@ -1218,7 +1227,7 @@ impl TrackingStore for FileStore {
 
     fn delete_registered_model(&self, name: &str) -> Result<()> {
         let dir = self.existing_model_dir(name)?;
-        fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))
+        fs::remove_dir_all(&dir).map_err(|e| TrackingError::io(&dir, e))
     }
 
     fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
@@ -1239,7 +1248,7 @@ impl TrackingStore for FileStore {
             match fs::create_dir(&candidate) {
                 Ok(()) => break candidate,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-                Err(e) => return Err(Error::io(&candidate, e)),
+                Err(e) => return Err(TrackingError::io(&candidate, e)),
             }
         };
         let now = now_millis();
@@ -1356,7 +1365,7 @@ impl TrackingStore for FileStore {
                 let _ = fs::remove_file(dir.join("aliases").join(&a.alias));
             }
         }
-        fs::remove_dir_all(&vdir).map_err(|e| Error::io(&vdir, e))
+        fs::remove_dir_all(&vdir).map_err(|e| TrackingError::io(&vdir, e))
     }
 
     fn set_model_version_tag(
@@ -1384,14 +1393,14 @@ impl TrackingStore for FileStore {
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(&path, e)),
+            Err(e) => Err(TrackingError::io(&path, e)),
         }
     }
 
     fn get_model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
         validate::alias(alias)?;
         let path = self.existing_model_dir(name)?.join("aliases").join(alias);
-        let version = fs::read_to_string(&path).map_err(|_| Error::NotFound {
+        let version = fs::read_to_string(&path).map_err(|_| TrackingError::NotFound {
             what: "model alias",
             name: format!("{name}@{alias}"),
         })?;

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 
 /// A value a clause compares against, or a field's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,7 @@ pub(crate) fn parse(filter: &str) -> Result<Vec<Clause>> {
     let tokens = tokenize(filter)?;
     let mut clauses = Vec::new();
     let mut i = 0;
-    let bad = |why: &str| Error::invalid("search filter", filter, why.to_string());
+    let bad = |why: &str| TrackingError::invalid("search filter", filter, why.to_string());
     while i < tokens.len() {
         let ident = match &tokens[i] {
             Tok::Ident(s) => s.clone(),
@@ -137,7 +137,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>> {
     let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
-    let bad = |why: String| Error::invalid("search filter", s, why);
+    let bad = |why: String| TrackingError::invalid("search filter", s, why);
     while i < chars.len() {
         let c = chars[i];
         if c.is_whitespace() {
@@ -340,7 +340,11 @@ pub(crate) fn parse_order_by(clause: &str) -> Result<OrderBy> {
         _ => (trimmed, None),
     };
     if field.is_empty() {
-        return Err(Error::invalid("order_by clause", clause, "empty field"));
+        return Err(TrackingError::invalid(
+            "order_by clause",
+            clause,
+            "empty field",
+        ));
     }
     let (entity, key) = split_ident(field);
     Ok(OrderBy {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::{RetryPolicy, TrackingConfig};
-use crate::error::{Error, Result, is_retryable_status};
+use crate::error::{Result, TrackingError, is_retryable_status};
 
 /// HTTP methods the MLflow API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +26,12 @@ pub(crate) enum Method {
 
 /// A failed attempt, with the server's `Retry-After` when it gave one.
 struct Failure {
-    error: Error,
+    error: TrackingError,
     retry_after: Option<Duration>,
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
+impl From<TrackingError> for Failure {
+    fn from(error: TrackingError) -> Self {
         Failure {
             error,
             retry_after: None,
@@ -72,14 +72,14 @@ impl Http {
             tls = tls.disable_verification(true);
         }
         if let Some(path) = &config.server_cert_path {
-            let pem = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let pem = std::fs::read(path).map_err(|e| TrackingError::io(path, e))?;
             let mut certs = Vec::new();
             for item in ureq::tls::parse_pem(&pem) {
                 match item {
                     Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
                     Ok(_) => {}
                     Err(e) => {
-                        return Err(Error::Config(format!(
+                        return Err(TrackingError::Config(format!(
                             "MLFLOW_TRACKING_SERVER_CERT_PATH {}: {e}",
                             path.display()
                         )));
@@ -87,7 +87,7 @@ impl Http {
                 }
             }
             if certs.is_empty() {
-                return Err(Error::Config(format!(
+                return Err(TrackingError::Config(format!(
                     "MLFLOW_TRACKING_SERVER_CERT_PATH {} holds no PEM certificate",
                     path.display()
                 )));
@@ -226,7 +226,7 @@ impl Http {
                 }
                 let payload =
                     serde_json::to_vec(body.unwrap_or(&Value::Object(Default::default())))
-                        .map_err(|e| Error::Decode {
+                        .map_err(|e| TrackingError::Decode {
                             endpoint: path.to_string(),
                             reason: format!("cannot encode request: {e}"),
                         })?;
@@ -252,7 +252,7 @@ impl Http {
             return Ok(Value::Object(Default::default()));
         }
         serde_json::from_str(&text).map_err(|e| {
-            Failure::from(Error::Decode {
+            Failure::from(TrackingError::Decode {
                 endpoint: path.to_string(),
                 reason: format!("body is not JSON ({e}): {}", snippet(&text)),
             })
@@ -262,11 +262,11 @@ impl Http {
     /// Uploads a file with a timeout that grows with its size.
     pub(crate) fn put_file(&self, path: &str, file: &Path) -> Result<()> {
         let size = std::fs::metadata(file)
-            .map_err(|e| Error::io(file, e))?
+            .map_err(|e| TrackingError::io(file, e))?
             .len();
         let timeout = self.transfer_timeout(size);
         self.retrying(|| {
-            let f = File::open(file).map_err(|e| Error::io(file, e))?;
+            let f = File::open(file).map_err(|e| TrackingError::io(file, e))?;
             let mut req = self.agent.put(self.url(path));
             if let Some(a) = &self.auth {
                 req = req.header("Authorization", &**a);
@@ -329,7 +329,7 @@ impl Http {
         size_hint: Option<u64>,
     ) -> Result<u64> {
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
         }
         let partial = dest.with_extension(match dest.extension() {
             Some(ext) => format!("{}.partial", ext.to_string_lossy()),
@@ -349,7 +349,7 @@ impl Http {
             if !(200..300).contains(&status) {
                 return Err(self.status_error(path, &mut response));
             }
-            let mut out = File::create(&partial).map_err(|e| Error::io(&partial, e))?;
+            let mut out = File::create(&partial).map_err(|e| TrackingError::io(&partial, e))?;
             let mut reader = response.body_mut().as_reader();
             let mut buf = vec![0u8; 256 * 1024];
             let mut total = 0u64;
@@ -359,21 +359,21 @@ impl Http {
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        return Err(Failure::from(Error::Connect {
+                        return Err(Failure::from(TrackingError::Connect {
                             uri: self.base.clone(),
                             reason: format!("download of {path} broke off: {e}"),
                         }));
                     }
                 };
                 out.write_all(&buf[..n])
-                    .map_err(|e| Error::io(&partial, e))?;
+                    .map_err(|e| TrackingError::io(&partial, e))?;
                 total += n as u64;
             }
-            out.flush().map_err(|e| Error::io(&partial, e))?;
+            out.flush().map_err(|e| TrackingError::io(&partial, e))?;
             Ok(total)
         })
         .and_then(|total| {
-            std::fs::rename(&partial, dest).map_err(|e| Error::io(dest, e))?;
+            std::fs::rename(&partial, dest).map_err(|e| TrackingError::io(dest, e))?;
             Ok(total)
         })
     }
@@ -383,7 +383,7 @@ impl Http {
     }
 
     fn transport_error(&self, e: ureq::Error) -> Failure {
-        Failure::from(Error::Connect {
+        Failure::from(TrackingError::Connect {
             uri: self.base.clone(),
             reason: e.to_string(),
         })
@@ -406,7 +406,7 @@ impl Http {
             .read_to_string()
             .unwrap_or_default();
         let error = match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(map)) if map.contains_key("error_code") => Error::Api {
+            Ok(Value::Object(map)) if map.contains_key("error_code") => TrackingError::Api {
                 status,
                 error_code: map
                     .get("error_code")
@@ -420,7 +420,7 @@ impl Http {
                     .to_string(),
                 endpoint: path.to_string(),
             },
-            _ => Error::Http {
+            _ => TrackingError::Http {
                 status,
                 endpoint: path.to_string(),
                 body: snippet(&text),

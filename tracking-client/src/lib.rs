@@ -69,7 +69,7 @@
 //! - [`TrackingConfig`]: environment variables and builder; [`RetryPolicy`], [`BatchConfig`].
 //! - [`sync()`]: push a local store to a server, exactly once.
 //! - [`validate`]: the name and key rules applied before anything is sent.
-//! - [`Error`]: the one error type.
+//! - [`TrackingError`]: the one error type.
 #![deny(missing_docs)]
 
 mod artifacts;
@@ -95,7 +95,7 @@ pub use config::{
     BatchConfig, Credentials, RetryPolicy, Secret, TrackingConfig, TrackingConfigBuilder,
     TrackingUri,
 };
-pub use error::{Error, Result};
+pub use error::{Result, TrackingError};
 pub use file_store::{DEFAULT_EXPERIMENT_ID, FileStore};
 pub use model::{
     ColumnSpec, ColumnType, MLMODEL_FILE, MlModel, ModelSignature, VIGIL_FLAVOR, VigilFlavor,

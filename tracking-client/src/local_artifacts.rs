@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 use crate::types::FileInfo;
 use crate::validate;
 
@@ -59,18 +59,18 @@ fn target(root: &Path, rel: &str) -> Result<PathBuf> {
 pub(crate) fn upload(root: &Path, rel: &str, local: &Path) -> Result<()> {
     let dest = target(root, rel)?;
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
     }
-    std::fs::copy(local, &dest).map_err(|e| Error::io(local, e))?;
+    std::fs::copy(local, &dest).map_err(|e| TrackingError::io(local, e))?;
     Ok(())
 }
 
 pub(crate) fn upload_bytes(root: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
     let dest = target(root, rel)?;
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
     }
-    std::fs::write(&dest, bytes).map_err(|e| Error::io(&dest, e))
+    std::fs::write(&dest, bytes).map_err(|e| TrackingError::io(&dest, e))
 }
 
 pub(crate) fn list(root: &Path, rel: &str) -> Result<Vec<FileInfo>> {
@@ -79,10 +79,12 @@ pub(crate) fn list(root: &Path, rel: &str) -> Result<Vec<FileInfo>> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+    for entry in std::fs::read_dir(&dir).map_err(|e| TrackingError::io(&dir, e))? {
+        let entry = entry.map_err(|e| TrackingError::io(&dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let meta = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
+        let meta = entry
+            .metadata()
+            .map_err(|e| TrackingError::io(entry.path(), e))?;
         let path = if rel.is_empty() {
             name
         } else {
@@ -105,14 +107,14 @@ pub(crate) fn list(root: &Path, rel: &str) -> Result<Vec<FileInfo>> {
 pub(crate) fn download(root: &Path, rel: &str, dest: &Path) -> Result<()> {
     let src = target(root, rel)?;
     if !src.is_file() {
-        return Err(Error::NotFound {
+        return Err(TrackingError::NotFound {
             what: "artifact",
             name: src.display().to_string(),
         });
     }
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
     }
-    std::fs::copy(&src, dest).map_err(|e| Error::io(&src, e))?;
+    std::fs::copy(&src, dest).map_err(|e| TrackingError::io(&src, e))?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 use crate::yaml::{self, Doc, Yaml};
 
 /// File name MLflow looks for.
@@ -236,7 +236,7 @@ impl MlModel {
 
     /// Parses `MLmodel` text.
     pub fn parse(text: &str) -> Result<Self> {
-        let corrupt = |reason: String| Error::Corrupt {
+        let corrupt = |reason: String| TrackingError::Corrupt {
             path: MLMODEL_FILE.into(),
             reason,
         };
@@ -295,9 +295,9 @@ impl MlModel {
     /// Reads `dir/MLmodel`.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(MLMODEL_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| TrackingError::io(&path, e))?;
         Self::parse(&text).map_err(|e| match e {
-            Error::Corrupt { reason, .. } => Error::Corrupt { path, reason },
+            TrackingError::Corrupt { reason, .. } => TrackingError::Corrupt { path, reason },
             other => other,
         })
     }

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::config::{TrackingConfig, TrackingUri};
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 use crate::http::{Http, Method, encode_path};
 use crate::local_artifacts;
 use crate::store::{REQUEST_ID_TAG, TrackingStore};
@@ -42,7 +42,7 @@ impl RestStore {
             TrackingUri::Server(base) => Ok(RestStore {
                 http: Http::new(base, config)?,
             }),
-            TrackingUri::Local(p) => Err(Error::Config(format!(
+            TrackingUri::Local(p) => Err(TrackingError::Config(format!(
                 "RestStore needs an http(s) tracking URI, got local path {}",
                 p.display()
             ))),
@@ -54,7 +54,7 @@ impl RestStore {
         // /health is plain text: any 2xx is fine.
         match self.http.json(Method::Get, "/health", &[], None) {
             Ok(_) => Ok(()),
-            Err(Error::Decode { .. }) => Ok(()),
+            Err(TrackingError::Decode { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -150,7 +150,7 @@ impl RestStore {
             let joined = join_uri(&run.info.artifact_uri, sub.trim_matches('/'));
             return self.artifact_target(&joined, rel);
         }
-        Err(Error::Config(format!(
+        Err(TrackingError::Config(format!(
             "artifact root {root:?} is not reachable through the tracking server (only mlflow-artifacts:, runs:/ and file: roots are supported)"
         )))
     }
@@ -199,8 +199,8 @@ fn take<T: DeserializeOwned>(mut v: Value, field: &str, endpoint: &str) -> Resul
     }
 }
 
-fn decode_error(endpoint: &str, field: &str, e: serde_json::Error) -> Error {
-    Error::Decode {
+fn decode_error(endpoint: &str, field: &str, e: serde_json::Error) -> TrackingError {
+    TrackingError::Decode {
         endpoint: endpoint.to_string(),
         reason: format!("field {field:?}: {e}"),
     }
@@ -790,10 +790,10 @@ impl TrackingStore for RestStore {
             "model_version",
         ) {
             // The server answers 400 for an unknown alias; say "not found".
-            Err(Error::Api { message, .. })
+            Err(TrackingError::Api { message, .. })
                 if message.contains("alias") && message.contains("not found") =>
             {
-                Err(Error::NotFound {
+                Err(TrackingError::NotFound {
                     what: "model alias",
                     name: format!("{name}@{alias}"),
                 })

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::Tracker;
 use crate::artifacts;
 use crate::config::BatchConfig;
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 use crate::model::{MLMODEL_FILE, MlModel};
 use crate::rest::{join_uri, split_batch};
 use crate::spool::{RunSpool, SpoolOp};
@@ -40,7 +40,7 @@ struct Buffer {
     requested_generation: u64,
     done_generation: u64,
     /// The last delivery failure, if the last attempt failed.
-    last_error: Option<Error>,
+    last_error: Option<TrackingError>,
     /// Values the server refused outright (never retried).
     rejected: Vec<String>,
     retry_attempt: u32,
@@ -239,7 +239,7 @@ impl ActiveRun {
         match st.params_seen.get(key) {
             Some(old) if *old == value => return Ok(()),
             Some(old) => {
-                return Err(Error::invalid(
+                return Err(TrackingError::invalid(
                     "param value",
                     &value,
                     format!(
@@ -282,7 +282,7 @@ impl ActiveRun {
 
     /// Sends everything buffered and waits until it has landed. When the
     /// server is unreachable the values stay spooled and this returns
-    /// [`Error::Undelivered`]; they are retried in the background.
+    /// [`TrackingError::Undelivered`]; they are retried in the background.
     pub fn flush(&self) -> Result<()> {
         if self.flusher.is_none() {
             return deliver_now(&self.shared);
@@ -305,7 +305,7 @@ impl ActiveRun {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| {
-                Error::invalid(
+                TrackingError::invalid(
                     "artifact file",
                     &local.display().to_string(),
                     "has no file name",
@@ -321,7 +321,7 @@ impl ActiveRun {
     pub fn log_artifact_as(&self, local: &Path, rel_path: &str) -> Result<()> {
         validate::artifact_path(rel_path)?;
         if !local.is_file() {
-            return Err(Error::io(
+            return Err(TrackingError::io(
                 local,
                 std::io::Error::new(std::io::ErrorKind::NotFound, "not a file"),
             ));
@@ -334,7 +334,7 @@ impl ActiveRun {
             Ok(()) => Ok(()),
             Err(e) if e.is_transient() => {
                 let copy = self.shared.spool.file_slot(rel_path)?;
-                std::fs::copy(local, &copy).map_err(|err| Error::io(local, err))?;
+                std::fs::copy(local, &copy).map_err(|err| TrackingError::io(local, err))?;
                 self.queue_op(SpoolOp::Artifact {
                     root: self.artifact_uri().to_string(),
                     rel_path: rel_path.to_string(),
@@ -356,7 +356,7 @@ impl ActiveRun {
             Ok(()) => Ok(()),
             Err(e) if e.is_transient() => {
                 let copy = self.shared.spool.file_slot(rel_path)?;
-                std::fs::write(&copy, bytes).map_err(|err| Error::io(&copy, err))?;
+                std::fs::write(&copy, bytes).map_err(|err| TrackingError::io(&copy, err))?;
                 self.queue_op(SpoolOp::Artifact {
                     root: self.artifact_uri().to_string(),
                     rel_path: rel_path.to_string(),
@@ -387,7 +387,7 @@ impl ActiveRun {
     ) -> Result<LoggedModel> {
         validate::artifact_path(artifact_path)?;
         if artifact_path.is_empty() {
-            return Err(Error::invalid(
+            return Err(TrackingError::invalid(
                 "artifact path",
                 artifact_path,
                 "a model needs a folder name, e.g. \"model\"",
@@ -508,7 +508,7 @@ fn outcome(shared: &Shared, st: &mut Buffer) -> Result<()> {
     if !st.rejected.is_empty() {
         let msg = st.rejected.join("; ");
         st.rejected.clear();
-        return Err(Error::InvalidInput {
+        return Err(TrackingError::InvalidInput {
             what: "logged values",
             value: shared.run_id.clone(),
             reason: format!("the store refused them: {msg}"),
@@ -517,7 +517,7 @@ fn outcome(shared: &Shared, st: &mut Buffer) -> Result<()> {
     if st.pending.is_empty() && st.len() == 0 {
         return Ok(());
     }
-    Err(Error::Undelivered {
+    Err(TrackingError::Undelivered {
         run_id: shared.run_id.clone(),
         pending: st.pending.iter().map(SpoolOp::size).sum::<usize>() + st.len(),
         spool: shared.spool.path().to_path_buf(),
@@ -566,7 +566,7 @@ fn deliver_pending<'a>(
                     .into_iter()
                     .map(|h| {
                         h.join().unwrap_or_else(|_| {
-                            Err(Error::Connect {
+                            Err(TrackingError::Connect {
                                 uri: store.uri(),
                                 reason: "delivery thread panicked".into(),
                             })

@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 use crate::store::TrackingStore;
 use crate::types::{Metric, Param, RunStatus, Tag};
 
@@ -149,7 +149,7 @@ impl RunSpool {
     /// A place for an artifact copy.
     pub(crate) fn file_slot(&self, name_hint: &str) -> Result<PathBuf> {
         let dir = self.path.with_extension("files");
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        fs::create_dir_all(&dir).map_err(|e| TrackingError::io(&dir, e))?;
         let safe: String = name_hint
             .chars()
             .map(|c| {
@@ -182,7 +182,7 @@ fn write_ops(path: &Path, run_id: &str, ops: &[SpoolOp]) -> Result<()> {
         match fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(TrackingError::io(path, e)),
         }
         let files = path.with_extension("files");
         if files.is_dir()
@@ -195,7 +195,7 @@ fn write_ops(path: &Path, run_id: &str, ops: &[SpoolOp]) -> Result<()> {
         return Ok(());
     }
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
     }
     let mut text = Vec::new();
     for op in ops {
@@ -203,25 +203,25 @@ fn write_ops(path: &Path, run_id: &str, ops: &[SpoolOp]) -> Result<()> {
             run_id: run_id.to_string(),
             op: op.clone(),
         };
-        serde_json::to_writer(&mut text, &rec).map_err(|e| Error::Corrupt {
+        serde_json::to_writer(&mut text, &rec).map_err(|e| TrackingError::Corrupt {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
         text.push(b'\n');
     }
     let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
-    let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(&text).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let mut f = fs::File::create(&tmp).map_err(|e| TrackingError::io(&tmp, e))?;
+    f.write_all(&text).map_err(|e| TrackingError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| TrackingError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| TrackingError::io(path, e))
 }
 
 fn read_ops(path: &Path) -> Result<(String, Vec<SpoolOp>)> {
-    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = fs::read_to_string(path).map_err(|e| TrackingError::io(path, e))?;
     let mut run_id = String::new();
     let mut ops = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let rec: Record = serde_json::from_str(line).map_err(|e| Error::Corrupt {
+        let rec: Record = serde_json::from_str(line).map_err(|e| TrackingError::Corrupt {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
@@ -249,7 +249,7 @@ pub(crate) fn push_all(store: &dyn TrackingStore, dir: &Path) -> Result<SpoolRep
         return Ok(report);
     }
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
+        .map_err(|e| TrackingError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::artifacts;
 use crate::config::{TrackingConfig, TrackingUri};
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 use crate::file_store::FileStore;
 use crate::model::{MLMODEL_FILE, MlModel};
 use crate::rest::{RestStore, join_uri};
@@ -92,7 +92,7 @@ pub enum ModelUri {
 impl ModelUri {
     /// Parses a `models:/` URI.
     pub fn parse(uri: &str) -> Result<Self> {
-        let bad = |why: &str| Error::invalid("model URI", uri, why.to_string());
+        let bad = |why: &str| TrackingError::invalid("model URI", uri, why.to_string());
         let rest = uri
             .strip_prefix("models:/")
             .ok_or_else(|| bad("must start with models:/"))?
@@ -325,7 +325,7 @@ impl Tracker {
                 .get_latest_versions(&name, &[stage])?
                 .into_iter()
                 .max_by_key(ModelVersion::number)
-                .ok_or_else(|| Error::NotFound {
+                .ok_or_else(|| TrackingError::NotFound {
                     what: "model version",
                     name: format!("{name} in stage {stage}"),
                 })?,
@@ -334,7 +334,7 @@ impl Tracker {
                 .get_latest_versions(&name, &[])?
                 .into_iter()
                 .max_by_key(ModelVersion::number)
-                .ok_or_else(|| Error::NotFound {
+                .ok_or_else(|| TrackingError::NotFound {
                     what: "model version",
                     name: format!("{name} (no versions)"),
                 })?,
@@ -359,7 +359,7 @@ impl Tracker {
         let resolved = self.resolve_model(uri)?;
         artifacts::download_dir(self.store.as_ref(), &resolved.artifact_uri, "", dest)?;
         if !dest.join(MLMODEL_FILE).is_file() {
-            return Err(Error::NotFound {
+            return Err(TrackingError::NotFound {
                 what: "MLmodel file",
                 name: format!("{uri} ({})", resolved.artifact_uri),
             });

@@ -2,7 +2,7 @@
 //! (wire reference §5 and §7), so a bad key fails at the call that made it,
 //! not in a background flush minutes later.
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrackingError};
 
 /// Longest metric, param or tag key the server accepts.
 pub const MAX_KEY_LEN: usize = 250;
@@ -20,17 +20,17 @@ pub const MAX_ALIAS_LEN: usize = 255;
 /// store turns keys into file names.
 pub fn key(what: &'static str, key: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(Error::invalid(what, key, "must not be empty"));
+        return Err(TrackingError::invalid(what, key, "must not be empty"));
     }
     if key.chars().count() > MAX_KEY_LEN {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             what,
             key,
             format!("longer than {MAX_KEY_LEN} characters"),
         ));
     }
     if key.contains('\0') || key.contains('\\') {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             what,
             key,
             "must not contain NUL or backslash",
@@ -47,7 +47,7 @@ fn path_is_unique(what: &'static str, name: &str) -> Result<()> {
             .split('/')
             .any(|seg| seg.is_empty() || seg == "." || seg == "..");
     if bad {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             what,
             name,
             "must not resolve to another name as a path (no '..', '.', leading/trailing '/' or '//')",
@@ -59,7 +59,7 @@ fn path_is_unique(what: &'static str, name: &str) -> Result<()> {
 /// A param value: at most 6000 characters (the server would truncate it silently).
 pub fn param_value(key: &str, value: &str) -> Result<()> {
     if value.chars().count() > MAX_PARAM_VALUE_LEN {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "param value",
             key,
             format!("value longer than {MAX_PARAM_VALUE_LEN} characters"),
@@ -71,7 +71,7 @@ pub fn param_value(key: &str, value: &str) -> Result<()> {
 /// A run tag value: at most 8000 characters.
 pub fn tag_value(key: &str, value: &str) -> Result<()> {
     if value.chars().count() > MAX_TAG_VALUE_LEN {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "tag value",
             key,
             format!("value longer than {MAX_TAG_VALUE_LEN} characters"),
@@ -83,10 +83,14 @@ pub fn tag_value(key: &str, value: &str) -> Result<()> {
 /// An experiment name.
 pub fn experiment_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(Error::invalid("experiment name", name, "must not be empty"));
+        return Err(TrackingError::invalid(
+            "experiment name",
+            name,
+            "must not be empty",
+        ));
     }
     if name.chars().count() > MAX_EXPERIMENT_NAME_LEN {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "experiment name",
             name,
             format!("longer than {MAX_EXPERIMENT_NAME_LEN} characters"),
@@ -99,21 +103,21 @@ pub fn experiment_name(name: &str) -> Result<()> {
 /// URIs and as a directory name.
 pub fn model_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "registered model name",
             name,
             "must not be empty",
         ));
     }
     if name.contains('/') || name.contains('\\') || name.contains('\0') || name.contains('@') {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "registered model name",
             name,
             "must not contain '/', '\\', '@' or NUL",
         ));
     }
     if name == "." || name == ".." {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "registered model name",
             name,
             "is not a usable name",
@@ -125,7 +129,7 @@ pub fn model_name(name: &str) -> Result<()> {
 /// An alias: alphanumerics, `_` and `-`; not `latest`, not `v<digits>`.
 pub fn alias(alias: &str) -> Result<()> {
     if alias.is_empty() || alias.len() > MAX_ALIAS_LEN {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "alias",
             alias,
             "must be 1 to 255 characters",
@@ -135,21 +139,25 @@ pub fn alias(alias: &str) -> Result<()> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "alias",
             alias,
             "may only contain alphanumerics, underscores (_) and dashes (-)",
         ));
     }
     if alias.eq_ignore_ascii_case("latest") {
-        return Err(Error::invalid("alias", alias, "'latest' is reserved"));
+        return Err(TrackingError::invalid(
+            "alias",
+            alias,
+            "'latest' is reserved",
+        ));
     }
     let lower = alias.to_ascii_lowercase();
     if let Some(rest) = lower.strip_prefix('v')
         && !rest.is_empty()
         && rest.chars().all(|c| c.is_ascii_digit())
     {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "alias",
             alias,
             "version aliases like 'v3' are reserved",
@@ -161,7 +169,7 @@ pub fn alias(alias: &str) -> Result<()> {
 /// A model version number.
 pub fn version(version: &str) -> Result<()> {
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit()) {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "model version",
             version,
             "must be a positive integer",
@@ -176,7 +184,7 @@ pub fn artifact_path(path: &str) -> Result<()> {
         return Ok(());
     }
     if path.contains('\0') || path.contains('\\') {
-        return Err(Error::invalid(
+        return Err(TrackingError::invalid(
             "artifact path",
             path,
             "must not contain NUL or backslash",

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{server_tracker, service, unique};
 use vigil_tracking_client::{
-    CreateModelVersion, CreateRun, Error, Metric, REQUEST_ID_TAG, RunSearch, ViewType,
+    CreateModelVersion, CreateRun, Metric, REQUEST_ID_TAG, RunSearch, TrackingError, ViewType,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -279,7 +279,7 @@ fn transient_statuses_are_retried_and_lost_batches_land_once() {
     let err = t.store().get_experiment(&exp.experiment_id).unwrap_err();
     assert_eq!(proxy.count("/experiments/get") - before, 1);
     match &err {
-        Error::Http { status, body, .. } => {
+        TrackingError::Http { status, body, .. } => {
             assert_eq!(*status, 401);
             assert!(body.contains("not authenticated"), "{body}");
         }

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use common::{MlflowServer, python, server_tracker, service, unique};
 use vigil_tracking_client::{
-    BatchConfig, ColumnType, Error, MlModel, ModelSignature, RetryPolicy, RunOptions, RunSearch,
-    RunStatus, Stage, Tracker, TrackingConfig, TrackingStore, ViewType, VigilFlavor, sync,
+    BatchConfig, ColumnType, MlModel, ModelSignature, RetryPolicy, RunOptions, RunSearch,
+    RunStatus, Stage, Tracker, TrackingConfig, TrackingError, TrackingStore, ViewType, VigilFlavor,
+    sync,
 };
 
 fn quick_tracker(uri: &str, spool: &std::path::Path) -> Tracker {
@@ -84,7 +85,7 @@ fn stopping_the_server_mid_run_loses_nothing_and_duplicates_nothing() {
     b.log_artifact_bytes("outage/report.txt", b"written while the server was down")
         .unwrap();
     let err = b.flush().unwrap_err();
-    let Error::Undelivered {
+    let TrackingError::Undelivered {
         spool: spool_file,
         pending,
         ..
@@ -102,7 +103,7 @@ fn stopping_the_server_mid_run_loses_nothing_and_duplicates_nothing() {
     }
     a.log_param("only_a", "yes").unwrap();
     let err = a.finish().unwrap_err();
-    assert!(matches!(err, Error::Undelivered { .. }), "{err}");
+    assert!(matches!(err, TrackingError::Undelivered { .. }), "{err}");
 
     server.restart();
     for step in 6000..7000 {
@@ -167,7 +168,7 @@ fn basic_auth_server_answers_401_without_credentials_and_works_with_them() {
     let err = anonymous.get_or_create_experiment("auth").unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
     assert!(
-        matches!(err, Error::Http { .. }),
+        matches!(err, TrackingError::Http { .. }),
         "a text body, not JSON: {err:?}"
     );
     assert!(!err.is_transient());

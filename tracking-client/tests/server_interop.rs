@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::{python, server_tracker, service, unique};
 use vigil_tracking_client::{
-    ColumnType, Error, MlModel, ModelSignature, RunOptions, RunSearch, RunStatus, Stage, Tracker,
-    TrackingConfig, ViewType, VigilFlavor,
+    ColumnType, MlModel, ModelSignature, RunOptions, RunSearch, RunStatus, Stage, Tracker,
+    TrackingConfig, TrackingError, ViewType, VigilFlavor,
 };
 
 fn tracker(spool: &std::path::Path) -> Option<Tracker> {
@@ -126,7 +126,7 @@ fn runs_log_search_delete_restore_and_history() {
     parent.log_param("model", "random_forest").unwrap();
     parent.log_param("model", "random_forest").unwrap(); // same value: fine
     let err = parent.log_param("model", "isolation_forest").unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+    assert!(matches!(err, TrackingError::InvalidInput { .. }), "{err}");
     for step in 0..2500 {
         parent
             .log_metric_at("loss", 1.0 / (step + 1) as f64, step)
@@ -562,12 +562,12 @@ fn errors_are_typed_and_never_show_credentials() {
     );
     // Invalid input never reaches the server.
     let err = t.store().create_experiment("", &[]).unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }));
+    assert!(matches!(err, TrackingError::InvalidInput { .. }));
     let err = t
         .store()
         .create_registered_model("a/b", None, &[])
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }));
+    assert!(matches!(err, TrackingError::InvalidInput { .. }));
     let mut params = BTreeMap::new();
     params.insert("p", "x".repeat(6001));
     let exp = t.get_or_create_experiment(&unique("errors")).unwrap();

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 
 /// One choice of a categorical parameter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -261,39 +261,39 @@ impl Distribution {
         log: bool,
     ) -> Result<Self> {
         if !low.is_finite() || !high.is_finite() {
-            return Err(Error::NonFiniteBound {
+            return Err(TuningError::NonFiniteBound {
                 name: name.to_owned(),
                 low,
                 high,
             });
         }
         if low > high {
-            return Err(Error::LowAboveHigh {
+            return Err(TuningError::LowAboveHigh {
                 name: name.to_owned(),
                 low,
                 high,
             });
         }
         if log && low <= 0.0 {
-            return Err(Error::LogNonPositive {
+            return Err(TuningError::LogNonPositive {
                 name: name.to_owned(),
                 low,
             });
         }
         if let Some(step) = step {
             if log {
-                return Err(Error::StepWithLog {
+                return Err(TuningError::StepWithLog {
                     name: name.to_owned(),
                 });
             }
             if !(step.is_finite() && step > 0.0) {
-                return Err(Error::BadStep {
+                return Err(TuningError::BadStep {
                     name: name.to_owned(),
                     step,
                 });
             }
             if !grid_ok(high - low, step) {
-                return Err(Error::StepDoesNotDivide {
+                return Err(TuningError::StepDoesNotDivide {
                     name: name.to_owned(),
                     low,
                     high,
@@ -328,31 +328,31 @@ impl Distribution {
     /// An int distribution with every option spelled out.
     pub fn int_with(name: &str, low: i64, high: i64, step: i64, log: bool) -> Result<Self> {
         if low > high {
-            return Err(Error::LowAboveHigh {
+            return Err(TuningError::LowAboveHigh {
                 name: name.to_owned(),
                 low: low as f64,
                 high: high as f64,
             });
         }
         if log && low <= 0 {
-            return Err(Error::LogNonPositive {
+            return Err(TuningError::LogNonPositive {
                 name: name.to_owned(),
                 low: low as f64,
             });
         }
         if step <= 0 {
-            return Err(Error::BadStep {
+            return Err(TuningError::BadStep {
                 name: name.to_owned(),
                 step: step as f64,
             });
         }
         if log && step != 1 {
-            return Err(Error::StepWithLog {
+            return Err(TuningError::StepWithLog {
                 name: name.to_owned(),
             });
         }
         if (high - low) % step != 0 {
-            return Err(Error::StepDoesNotDivide {
+            return Err(TuningError::StepDoesNotDivide {
                 name: name.to_owned(),
                 low: low as f64,
                 high: high as f64,
@@ -370,13 +370,13 @@ impl Distribution {
     /// A categorical over `choices`. Errors: no choices, a repeated choice.
     pub fn categorical(name: &str, choices: Vec<Choice>) -> Result<Self> {
         if choices.is_empty() {
-            return Err(Error::EmptyCategorical {
+            return Err(TuningError::EmptyCategorical {
                 name: name.to_owned(),
             });
         }
         for (i, c) in choices.iter().enumerate() {
             if choices[..i].contains(c) {
-                return Err(Error::DuplicateChoice {
+                return Err(TuningError::DuplicateChoice {
                     name: name.to_owned(),
                     choice: c.to_string(),
                 });
@@ -472,43 +472,43 @@ mod tests {
     fn bad_inputs_give_typed_errors() {
         assert!(matches!(
             Distribution::float("x", 2.0, 1.0),
-            Err(Error::LowAboveHigh { .. })
+            Err(TuningError::LowAboveHigh { .. })
         ));
         assert!(matches!(
             Distribution::float_log("x", 0.0, 1.0),
-            Err(Error::LogNonPositive { .. })
+            Err(TuningError::LogNonPositive { .. })
         ));
         assert!(matches!(
             Distribution::int_log("n", -3, 10),
-            Err(Error::LogNonPositive { .. })
+            Err(TuningError::LogNonPositive { .. })
         ));
         assert!(matches!(
             Distribution::float_step("x", 0.0, 1.0, 0.3),
-            Err(Error::StepDoesNotDivide { .. })
+            Err(TuningError::StepDoesNotDivide { .. })
         ));
         assert!(matches!(
             Distribution::int_step("n", 0, 10, 3),
-            Err(Error::StepDoesNotDivide { .. })
+            Err(TuningError::StepDoesNotDivide { .. })
         ));
         assert!(matches!(
             Distribution::int_step("n", 0, 10, 0),
-            Err(Error::BadStep { .. })
+            Err(TuningError::BadStep { .. })
         ));
         assert!(matches!(
             Distribution::float_with("x", 1.0, 2.0, Some(0.5), true),
-            Err(Error::StepWithLog { .. })
+            Err(TuningError::StepWithLog { .. })
         ));
         assert!(matches!(
             Distribution::float("x", f64::NAN, 1.0),
-            Err(Error::NonFiniteBound { .. })
+            Err(TuningError::NonFiniteBound { .. })
         ));
         assert!(matches!(
             Distribution::categorical("c", vec![]),
-            Err(Error::EmptyCategorical { .. })
+            Err(TuningError::EmptyCategorical { .. })
         ));
         assert!(matches!(
             Distribution::categorical("c", vec!["a".into(), "a".into()]),
-            Err(Error::DuplicateChoice { .. })
+            Err(TuningError::DuplicateChoice { .. })
         ));
         // Floating-point grids that are exact up to rounding are accepted.
         assert!(Distribution::float_step("x", 0.0, 1.0, 0.1).is_ok());

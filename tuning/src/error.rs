@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong in vigil-tuning, each variant naming the input at fault.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum TuningError {
     /// A numeric range whose lower bound is above its upper bound.
     #[error("parameter `{name}`: low ({low}) is greater than high ({high})")]
     LowAboveHigh {
@@ -177,5 +177,5 @@ pub enum Error {
     Plot(String),
 }
 
-/// `Result` with this crate's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// `Result` with this crate's [`TuningError`].
+pub type Result<T, E = TuningError> = std::result::Result<T, E>;

@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::Study;
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::storage::TrialList;
 use crate::trial::FrozenTrial;
 
@@ -33,8 +33,8 @@ pub(crate) fn rfc3339(unix: f64) -> String {
     )
 }
 
-fn csv_err(e: impl std::fmt::Display) -> Error {
-    Error::Export(e.to_string())
+fn csv_err(e: impl std::fmt::Display) -> TuningError {
+    TuningError::Export(e.to_string())
 }
 
 pub(crate) fn write_csv<W: Write>(trials: &TrialList, writer: W) -> Result<()> {

@@ -57,7 +57,7 @@
 //! assert_eq!(study.trials()?.len(), 20);
 //! assert_eq!(study.trials()?[0].param("max_features").and_then(|v| v.as_str()), Some("sqrt"));
 //! assert!(best.value.unwrap() > 0.8);
-//! # Ok::<(), vigil_tuning::Error>(())
+//! # Ok::<(), vigil_tuning::TuningError>(())
 //! ```
 //!
 //! # Where things are
@@ -94,7 +94,7 @@ pub mod trial;
 pub mod plot;
 
 pub use distributions::{Choice, Distribution, ParamValue};
-pub use error::{Error, Result};
+pub use error::{Result, TuningError};
 pub use pruners::{MedianPruner, NopPruner, Pruner};
 pub use samplers::{RandomSampler, Sampler, TpeParams, TpeSampler};
 pub use storage::{InMemoryStorage, JournalStorage, Storage};

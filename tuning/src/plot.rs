@@ -4,12 +4,12 @@
 //! # use vigil_tuning::{Study, plot};
 //! # let study = Study::builder().build()?;
 //! plot::optimization_history(&study)?.save("history.png").map_err(plot::plot_error)?;
-//! # Ok::<(), vigil_tuning::Error>(())
+//! # Ok::<(), vigil_tuning::TuningError>(())
 //! ```
 
 use vigil_metrics::plot::{LineChart, Series};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::trial::TrialState;
 use crate::{Direction, Study};
 
@@ -17,7 +17,7 @@ use crate::{Direction, Study};
 /// by trial number — Optuna's `plot_optimization_history`. Render it with the chart's
 /// `save`, `to_png` or `to_svg`.
 ///
-/// Errors: [`Error::NoCompletedTrial`] when no trial completed; storage errors.
+/// Errors: [`TuningError::NoCompletedTrial`] when no trial completed; storage errors.
 pub fn optimization_history(study: &Study) -> Result<LineChart> {
     let trials = study.trials()?;
     let (x, y): (Vec<f64>, Vec<f64>) = trials
@@ -26,7 +26,7 @@ pub fn optimization_history(study: &Study) -> Result<LineChart> {
         .filter_map(|t| Some((t.number as f64, t.value?)))
         .unzip();
     if x.is_empty() {
-        return Err(Error::NoCompletedTrial);
+        return Err(TuningError::NoCompletedTrial);
     }
     let best = Series::best_so_far(&y, study.direction() == Direction::Maximize);
     Ok(LineChart::new(
@@ -38,9 +38,9 @@ pub fn optimization_history(study: &Study) -> Result<LineChart> {
     .series(Series::step("best so far", x, best)))
 }
 
-/// Converts a vigil-metrics plotting error into this crate's [`Error::Plot`].
-pub fn plot_error(e: vigil_metrics::MetricsError) -> Error {
-    Error::Plot(e.to_string())
+/// Converts a vigil-metrics plotting error into this crate's [`TuningError::Plot`].
+pub fn plot_error(e: vigil_metrics::MetricsError) -> TuningError {
+    TuningError::Plot(e.to_string())
 }
 
 #[cfg(test)]
@@ -52,7 +52,7 @@ mod tests {
         let study = Study::builder().seed(3).build().unwrap();
         assert!(matches!(
             optimization_history(&study),
-            Err(Error::NoCompletedTrial)
+            Err(TuningError::NoCompletedTrial)
         ));
         study
             .optimize(12, None, |t| {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::Direction;
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::trial::{FrozenTrial, TrialState};
 
 /// Decides whether a running trial should stop, from its intermediate values and the
@@ -60,13 +60,13 @@ impl MedianPruner {
     /// Check the settings (`interval_steps >= 1`, `n_min_trials >= 1`).
     pub fn validate(&self) -> Result<()> {
         if self.interval_steps < 1 {
-            return Err(Error::InvalidSetting {
+            return Err(TuningError::InvalidSetting {
                 name: "interval_steps",
                 reason: "must be at least 1".into(),
             });
         }
         if self.n_min_trials < 1 {
-            return Err(Error::InvalidSetting {
+            return Err(TuningError::InvalidSetting {
                 name: "n_min_trials",
                 reason: "must be at least 1".into(),
             });

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::distributions::{Distribution, ParamValue};
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::pruners::{MedianPruner, Pruner};
 use crate::samplers::{SampleContext, Sampler, TpeSampler, TrialRng};
 use crate::storage::{InMemoryStorage, Storage, TrialList};
@@ -157,13 +157,13 @@ impl StudyBuilder {
 
     /// Create (or, with `load_if_exists`, open) the study.
     ///
-    /// Errors: [`Error::StudyExists`], [`Error::DirectionMismatch`] when an existing study
+    /// Errors: [`TuningError::StudyExists`], [`TuningError::DirectionMismatch`] when an existing study
     /// has the other direction, invalid heartbeat settings, storage errors.
     pub fn build(self) -> Result<Study> {
         if let Some(hb) = self.heartbeat
             && (hb.interval.is_zero() || hb.grace_period < hb.interval)
         {
-            return Err(Error::InvalidSetting {
+            return Err(TuningError::InvalidSetting {
                 name: "heartbeat",
                 reason: format!("need interval > 0 and grace_period >= interval, got {hb:?}"),
             });
@@ -177,7 +177,7 @@ impl StudyBuilder {
         let id = match storage.find_study(&name)? {
             Some((id, stored)) if self.load_if_exists => {
                 if stored != self.direction {
-                    return Err(Error::DirectionMismatch {
+                    return Err(TuningError::DirectionMismatch {
                         name,
                         stored,
                         requested: self.direction,
@@ -185,14 +185,14 @@ impl StudyBuilder {
                 }
                 id
             }
-            Some(_) => return Err(Error::StudyExists(name)),
+            Some(_) => return Err(TuningError::StudyExists(name)),
             None => match storage.create_study(&name, self.direction) {
                 Ok(id) => id,
                 // Another worker created it between our look-up and create.
-                Err(Error::StudyExists(_)) if self.load_if_exists => storage
+                Err(TuningError::StudyExists(_)) if self.load_if_exists => storage
                     .find_study(&name)?
                     .map(|(id, _)| id)
-                    .ok_or_else(|| Error::StudyNotFound(name.clone()))?,
+                    .ok_or_else(|| TuningError::StudyNotFound(name.clone()))?,
                 Err(e) => return Err(e),
             },
         };
@@ -254,13 +254,13 @@ impl Study {
         }
     }
 
-    /// Open an existing study by name; [`Error::StudyNotFound`] if there is none. The
+    /// Open an existing study by name; [`TuningError::StudyNotFound`] if there is none. The
     /// sampler is a randomly seeded default TPE; use the builder with
     /// `load_if_exists(true)` to choose one.
     pub fn load(name: &str, storage: Arc<dyn Storage>) -> Result<Study> {
         let (_, direction) = storage
             .find_study(name)?
-            .ok_or_else(|| Error::StudyNotFound(name.to_owned()))?;
+            .ok_or_else(|| TuningError::StudyNotFound(name.to_owned()))?;
         Study::builder()
             .name(name)
             .direction(direction)
@@ -330,7 +330,7 @@ impl Study {
     }
 
     /// The best complete trial (the earliest one among equals);
-    /// [`Error::NoCompletedTrial`] if none completed.
+    /// [`TuningError::NoCompletedTrial`] if none completed.
     pub fn best_trial(&self) -> Result<Arc<FrozenTrial>> {
         let mut best: Option<&Arc<FrozenTrial>> = None;
         let trials = self.trials()?;
@@ -343,12 +343,14 @@ impl Study {
                 _ => best = Some(t),
             }
         }
-        best.cloned().ok_or(Error::NoCompletedTrial)
+        best.cloned().ok_or(TuningError::NoCompletedTrial)
     }
 
     /// The best value.
     pub fn best_value(&self) -> Result<f64> {
-        self.best_trial()?.value.ok_or(Error::NoCompletedTrial)
+        self.best_trial()?
+            .value
+            .ok_or(TuningError::NoCompletedTrial)
     }
 
     /// The best trial's parameters.
@@ -393,12 +395,12 @@ impl Study {
         self.tell_by_id(trial.trial_id, result)
     }
 
-    /// [`Study::tell`] by trial id; [`Error::UnknownTrial`] if the id is not a trial of
-    /// this study, [`Error::TrialFinished`] if it already finished.
+    /// [`Study::tell`] by trial id; [`TuningError::UnknownTrial`] if the id is not a trial of
+    /// this study, [`TuningError::TrialFinished`] if it already finished.
     pub fn tell_by_id(&self, trial_id: u64, result: ObjectiveResult) -> Result<Arc<FrozenTrial>> {
         let current = self.storage.trial(trial_id)?;
         if !self.storage.trial_in_study(self.id, &current)? {
-            return Err(Error::UnknownTrial(trial_id));
+            return Err(TuningError::UnknownTrial(trial_id));
         }
         let (state, value, reason) = match result {
             Ok(v) if v.is_nan() => (
@@ -468,7 +470,7 @@ impl Study {
         F: Fn(&mut Trial<'_>) -> ObjectiveResult + Sync,
     {
         if n_jobs == 0 {
-            return Err(Error::InvalidSetting {
+            return Err(TuningError::InvalidSetting {
                 name: "n_jobs",
                 reason: "must be at least 1".into(),
             });
@@ -476,7 +478,7 @@ impl Study {
         self.stop.store(false, Ordering::SeqCst);
         let started = Instant::now();
         let claimed = AtomicUsize::new(0);
-        let first_error: Mutex<Option<Error>> = Mutex::new(None);
+        let first_error: Mutex<Option<TuningError>> = Mutex::new(None);
         std::thread::scope(|scope| {
             for _ in 0..n_jobs.min(n_trials.max(1)) {
                 scope.spawn(|| {
@@ -538,7 +540,7 @@ impl Study {
         };
         match self.tell(trial, result) {
             // Our trial was failed by a stale-heartbeat sweep elsewhere: it stays failed.
-            Err(Error::TrialFinished { .. }) => Ok(()),
+            Err(TuningError::TrialFinished { .. }) => Ok(()),
             other => other.map(drop),
         }
     }
@@ -580,7 +582,7 @@ pub(crate) fn suggest(trial: &mut Trial<'_>, name: &str, dist: Distribution) -> 
         if p.distribution == dist {
             return Ok(p.internal);
         }
-        return Err(Error::IncompatibleDistribution {
+        return Err(TuningError::IncompatibleDistribution {
             name: name.to_owned(),
             previous: p.distribution.to_string(),
             requested: dist.to_string(),
@@ -609,7 +611,7 @@ pub(crate) fn suggest(trial: &mut Trial<'_>, name: &str, dist: Distribution) -> 
             (a, b) => a.kind() == b.kind(),
         };
         if !compatible {
-            return Err(Error::IncompatibleDistribution {
+            return Err(TuningError::IncompatibleDistribution {
                 name: name.to_owned(),
                 previous: prev.to_string(),
                 requested: dist.to_string(),
@@ -618,7 +620,7 @@ pub(crate) fn suggest(trial: &mut Trial<'_>, name: &str, dist: Distribution) -> 
     }
     let internal = if let Some(v) = trial.fixed.get(name) {
         dist.to_internal(v)
-            .ok_or_else(|| Error::FixedValueOutOfDistribution {
+            .ok_or_else(|| TuningError::FixedValueOutOfDistribution {
                 name: name.to_owned(),
                 value: v.to_string(),
                 distribution: dist.to_string(),

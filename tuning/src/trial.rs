@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::distributions::{Choice, Distribution, ParamValue};
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::samplers::TrialRng;
 use crate::study::Study;
 
@@ -281,7 +281,7 @@ impl<'s> Trial<'s> {
     /// # let mut trial = study.ask().unwrap();
     /// let max_features: &str = trial.suggest_categorical("max_features", &["sqrt", "log2"])?;
     /// assert!(max_features == "sqrt" || max_features == "log2");
-    /// # Ok::<(), vigil_tuning::Error>(())
+    /// # Ok::<(), vigil_tuning::TuningError>(())
     /// ```
     pub fn suggest_categorical<T>(&mut self, name: &str, choices: &[T]) -> Result<T>
     where
@@ -290,10 +290,9 @@ impl<'s> Trial<'s> {
         let converted: Vec<Choice> = choices.iter().cloned().map(Into::into).collect();
         let d = Distribution::categorical(name, converted)?;
         let index = self.suggest_f64(name, d)? as usize;
-        choices
-            .get(index)
-            .cloned()
-            .ok_or_else(|| Error::CorruptStorage(format!("choice index {index} for `{name}`")))
+        choices.get(index).cloned().ok_or_else(|| {
+            TuningError::CorruptStorage(format!("choice index {index} for `{name}`"))
+        })
     }
 
     /// Suggest any distribution; returns the internal value (the value, or the choice index).
@@ -310,7 +309,7 @@ impl<'s> Trial<'s> {
     /// Reporting the same step twice is an error (Optuna ignores it with a warning).
     pub fn report(&mut self, step: u64, value: f64) -> Result<()> {
         if self.intermediate.contains_key(&step) {
-            return Err(Error::StepReportedTwice {
+            return Err(TuningError::StepReportedTwice {
                 trial_id: self.trial_id,
                 step,
             });

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigil_tuning::{
-    Direction, Error, Heartbeat, ParamValue, PostgresStorage, Storage, Study, TrialState,
+    Direction, Heartbeat, ParamValue, PostgresStorage, Storage, Study, TrialState, TuningError,
 };
 
 const ROLE: &str = "VIGIL_TUNING_ROLE";
@@ -207,19 +207,19 @@ fn many_processes_share_one_study() {
     let done = &trials[3];
     assert!(matches!(
         storage.finish_trial(done.trial_id, TrialState::Fail, None, None),
-        Err(Error::TrialFinished { .. })
+        Err(TuningError::TrialFinished { .. })
     ));
     assert!(matches!(
         storage.set_intermediate(done.trial_id, 0, 1.0),
-        Err(Error::TrialFinished { .. })
+        Err(TuningError::TrialFinished { .. })
     ));
     assert!(matches!(
         storage.trial(u64::MAX >> 2),
-        Err(Error::UnknownTrial(_))
+        Err(TuningError::UnknownTrial(_))
     ));
     assert!(matches!(
         Study::load("no-such-study", Arc::new(storage)),
-        Err(Error::StudyNotFound(_))
+        Err(TuningError::StudyNotFound(_))
     ));
     drop_schema(&url, &schema);
 }

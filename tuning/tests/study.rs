@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vigil_tuning::{
-    Direction, Error, InMemoryStorage, ObjectiveError, RandomSampler, Storage, Study, TrialState,
+    Direction, InMemoryStorage, ObjectiveError, RandomSampler, Storage, Study, TrialState,
+    TuningError,
 };
 
 #[allow(clippy::unwrap_used)]
@@ -135,27 +136,27 @@ fn ask_tell_and_typed_errors() {
     assert_eq!(t.suggest_float("x", 0.0, 1.0).unwrap(), x);
     assert!(matches!(
         t.suggest_float("x", 0.0, 2.0),
-        Err(Error::IncompatibleDistribution { .. })
+        Err(TuningError::IncompatibleDistribution { .. })
     ));
     assert!(matches!(
         t.suggest_int("x", 0, 2),
-        Err(Error::IncompatibleDistribution { .. })
+        Err(TuningError::IncompatibleDistribution { .. })
     ));
     assert!(matches!(
         t.suggest_int("n", 5, 1),
-        Err(Error::LowAboveHigh { .. })
+        Err(TuningError::LowAboveHigh { .. })
     ));
     assert!(matches!(
         t.suggest_float_log("lr", 0.0, 1.0),
-        Err(Error::LogNonPositive { .. })
+        Err(TuningError::LogNonPositive { .. })
     ));
     assert!(matches!(
         t.suggest_int_step("k", 0, 10, 4),
-        Err(Error::StepDoesNotDivide { .. })
+        Err(TuningError::StepDoesNotDivide { .. })
     ));
     assert!(matches!(
         t.suggest_categorical::<&str>("c", &[]),
-        Err(Error::EmptyCategorical { .. })
+        Err(TuningError::EmptyCategorical { .. })
     ));
     let id = t.id();
     let done = study.tell(t, Ok(x)).unwrap();
@@ -163,17 +164,17 @@ fn ask_tell_and_typed_errors() {
     // Finished trials are immutable.
     assert!(matches!(
         study.tell_by_id(id, Ok(0.0)),
-        Err(Error::TrialFinished { .. })
+        Err(TuningError::TrialFinished { .. })
     ));
     assert!(matches!(
         study.tell_by_id(12345, Ok(0.0)),
-        Err(Error::UnknownTrial(12345))
+        Err(TuningError::UnknownTrial(12345))
     ));
     // Across trials a name keeps its kind.
     let mut t2 = study.ask().unwrap();
     assert!(matches!(
         t2.suggest_categorical("x", &["a"]),
-        Err(Error::IncompatibleDistribution { .. })
+        Err(TuningError::IncompatibleDistribution { .. })
     ));
     // A numeric range may change between trials (as in Optuna).
     assert!(t2.suggest_float("x", 0.0, 5.0).is_ok());
@@ -182,7 +183,7 @@ fn ask_tell_and_typed_errors() {
     let storage: Arc<dyn Storage> = Arc::new(InMemoryStorage::new());
     assert!(matches!(
         Study::load("nope", storage.clone()),
-        Err(Error::StudyNotFound(n)) if n == "nope"
+        Err(TuningError::StudyNotFound(n)) if n == "nope"
     ));
     let _s = Study::builder()
         .name("taken")
@@ -194,7 +195,7 @@ fn ask_tell_and_typed_errors() {
             .name("taken")
             .shared_storage(storage.clone())
             .build(),
-        Err(Error::StudyExists(_))
+        Err(TuningError::StudyExists(_))
     ));
     assert!(matches!(
         Study::builder()
@@ -203,10 +204,13 @@ fn ask_tell_and_typed_errors() {
             .shared_storage(storage)
             .load_if_exists(true)
             .build(),
-        Err(Error::DirectionMismatch { .. })
+        Err(TuningError::DirectionMismatch { .. })
     ));
     let empty = Study::builder().build().unwrap();
-    assert!(matches!(empty.best_trial(), Err(Error::NoCompletedTrial)));
+    assert!(matches!(
+        empty.best_trial(),
+        Err(TuningError::NoCompletedTrial)
+    ));
 }
 
 #[test]

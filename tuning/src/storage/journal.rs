@@ -19,7 +19,7 @@ use super::memory::{Applied, MemState, Op, stale_reason};
 use super::{Storage, TrialList};
 use crate::Direction;
 use crate::distributions::ParamValue;
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::serde_f64::JsonF64;
 use crate::trial::{FrozenTrial, Param, TrialState, now_unix};
 
@@ -43,8 +43,8 @@ pub struct JournalStorage {
 impl JournalStorage {
     /// Open (or create) the journal at `path` and replay it.
     ///
-    /// Errors: the file cannot be opened or read ([`Error::Io`]); a line other than the
-    /// last does not parse ([`Error::CorruptJournal`]).
+    /// Errors: the file cannot be opened or read ([`TuningError::Io`]); a line other than the
+    /// last does not parse ([`TuningError::CorruptJournal`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let file = OpenOptions::new()
@@ -52,7 +52,7 @@ impl JournalStorage {
             .append(true)
             .create(true)
             .open(&path)
-            .map_err(|source| Error::Io {
+            .map_err(|source| TuningError::Io {
                 path: path.clone(),
                 source,
             })?;
@@ -78,8 +78,8 @@ impl JournalStorage {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn io(&self, source: std::io::Error) -> Error {
-        Error::Io {
+    fn io(&self, source: std::io::Error) -> TuningError {
+        TuningError::Io {
             path: self.path.clone(),
             source,
         }
@@ -124,18 +124,22 @@ impl JournalStorage {
             let line = &buf[consumed..consumed + nl];
             inner.lines += 1;
             if !line.is_empty() {
-                let op: Op = serde_json::from_slice(line).map_err(|e| Error::CorruptJournal {
-                    path: self.path.clone(),
-                    line: inner.lines,
-                    reason: e.to_string(),
-                })?;
+                let op: Op =
+                    serde_json::from_slice(line).map_err(|e| TuningError::CorruptJournal {
+                        path: self.path.clone(),
+                        line: inner.lines,
+                        reason: e.to_string(),
+                    })?;
                 // Operations were valid when written; a failure here means the file
                 // was edited or written by something else.
-                inner.state.apply(op).map_err(|e| Error::CorruptJournal {
-                    path: self.path.clone(),
-                    line: inner.lines,
-                    reason: e.to_string(),
-                })?;
+                inner
+                    .state
+                    .apply(op)
+                    .map_err(|e| TuningError::CorruptJournal {
+                        path: self.path.clone(),
+                        line: inner.lines,
+                        reason: e.to_string(),
+                    })?;
             }
             consumed += nl + 1;
         }
@@ -150,7 +154,8 @@ impl JournalStorage {
     fn write(&self, op: Op) -> Result<Applied> {
         let durable = matches!(op, Op::Finish { .. } | Op::CreateStudy { .. });
         self.with_lock(true, |inner| {
-            let mut line = serde_json::to_vec(&op).map_err(|e| Error::Export(e.to_string()))?;
+            let mut line =
+                serde_json::to_vec(&op).map_err(|e| TuningError::Export(e.to_string()))?;
             line.push(b'\n');
             let applied = inner.state.apply(op)?;
             inner.file.write_all(&line).map_err(|e| self.io(e))?;
@@ -175,7 +180,7 @@ impl Storage for JournalStorage {
             direction,
         })? {
             Applied::Study(id) => Ok(id),
-            other => Err(Error::CorruptStorage(format!(
+            other => Err(TuningError::CorruptStorage(format!(
                 "create_study gave {other:?}"
             ))),
         }
@@ -191,7 +196,9 @@ impl Storage for JournalStorage {
             fixed: fixed.clone(),
         })? {
             Applied::Trial(id) => Ok(id),
-            other => Err(Error::CorruptStorage(format!("enqueue gave {other:?}"))),
+            other => Err(TuningError::CorruptStorage(format!(
+                "enqueue gave {other:?}"
+            ))),
         }
     }
 
@@ -201,7 +208,7 @@ impl Storage for JournalStorage {
             time: now_unix(),
         })? {
             Applied::Trial(id) => self.read(|s| Ok((*s.trial(id)?).clone())),
-            other => Err(Error::CorruptStorage(format!("start gave {other:?}"))),
+            other => Err(TuningError::CorruptStorage(format!("start gave {other:?}"))),
         }
     }
 
@@ -280,7 +287,7 @@ impl Storage for JournalStorage {
             // Another process may have finished it meanwhile: that is fine.
             match self.finish_trial(id, TrialState::Fail, None, Some(&stale_reason(grace))) {
                 Ok(()) => failed.push(id),
-                Err(Error::TrialFinished { .. }) => {}
+                Err(TuningError::TrialFinished { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -319,7 +326,7 @@ mod tests {
         // Finished trials are immutable, also through the journal.
         assert!(matches!(
             j2.finish_trial(trials[0].trial_id, TrialState::Fail, None, None),
-            Err(Error::TrialFinished { .. })
+            Err(TuningError::TrialFinished { .. })
         ));
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Storage, TrialList};
 use crate::Direction;
 use crate::distributions::ParamValue;
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::serde_f64::JsonF64;
 use crate::trial::{FrozenTrial, Param, TrialState, now_unix};
 
@@ -95,9 +95,9 @@ impl MemState {
         let t = self
             .trials
             .get_mut(trial_id as usize)
-            .ok_or(Error::UnknownTrial(trial_id))?;
+            .ok_or(TuningError::UnknownTrial(trial_id))?;
         if t.state != TrialState::Running {
-            return Err(Error::TrialFinished {
+            return Err(TuningError::TrialFinished {
                 trial_id,
                 state: t.state,
             });
@@ -110,7 +110,7 @@ impl MemState {
     fn study(&self, study_id: u64) -> Result<&StudyRec> {
         self.studies
             .get(study_id as usize)
-            .ok_or_else(|| Error::StudyNotFound(format!("#{study_id}")))
+            .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))
     }
 
     /// Check the op against the current state, then apply it; nothing changes on error.
@@ -118,7 +118,7 @@ impl MemState {
         match op {
             Op::CreateStudy { name, direction } => {
                 if self.by_name.contains_key(&name) {
-                    return Err(Error::StudyExists(name));
+                    return Err(TuningError::StudyExists(name));
                 }
                 let id = self.studies.len() as u64;
                 self.by_name.insert(name, id);
@@ -187,7 +187,7 @@ impl MemState {
                 time,
             } => {
                 if !state.is_finished() {
-                    return Err(Error::InvalidSetting {
+                    return Err(TuningError::InvalidSetting {
                         name: "state",
                         reason: format!("{state:?} is not a finished state"),
                     });
@@ -245,7 +245,7 @@ impl MemState {
         self.trials
             .get(trial_id as usize)
             .cloned()
-            .ok_or(Error::UnknownTrial(trial_id))
+            .ok_or(TuningError::UnknownTrial(trial_id))
     }
 
     /// Running trials of a study whose heartbeat is older than `grace` at time `now`.
@@ -305,7 +305,7 @@ impl Storage for InMemoryStorage {
             direction,
         })? {
             Applied::Study(id) => Ok(id),
-            other => Err(Error::CorruptStorage(format!(
+            other => Err(TuningError::CorruptStorage(format!(
                 "create_study gave {other:?}"
             ))),
         }
@@ -321,7 +321,9 @@ impl Storage for InMemoryStorage {
             fixed: fixed.clone(),
         })? {
             Applied::Trial(id) => Ok(id),
-            other => Err(Error::CorruptStorage(format!("enqueue gave {other:?}"))),
+            other => Err(TuningError::CorruptStorage(format!(
+                "enqueue gave {other:?}"
+            ))),
         }
     }
 
@@ -332,7 +334,7 @@ impl Storage for InMemoryStorage {
             time: now_unix(),
         })? {
             Applied::Trial(id) => Ok((*state.trial(id)?).clone()),
-            other => Err(Error::CorruptStorage(format!("start gave {other:?}"))),
+            other => Err(TuningError::CorruptStorage(format!("start gave {other:?}"))),
         }
     }
 

@@ -33,7 +33,7 @@ pub type TrialList = Arc<[Arc<FrozenTrial>]>;
 /// The operations a study needs from its storage. Implementations are shared by all
 /// worker threads (`Send + Sync`) and must make each operation atomic.
 pub trait Storage: Send + Sync + fmt::Debug {
-    /// Create a study; [`crate::Error::StudyExists`] if the name is taken.
+    /// Create a study; [`crate::TuningError::StudyExists`] if the name is taken.
     fn create_study(&self, name: &str, direction: Direction) -> Result<u64>;
     /// The id and direction of the study called `name`, if it exists.
     fn find_study(&self, name: &str) -> Result<Option<(u64, Direction)>>;
@@ -50,7 +50,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn set_intermediate(&self, trial_id: u64, step: u64, value: f64) -> Result<()>;
     /// Record a user attribute of a running trial.
     fn set_user_attr(&self, trial_id: u64, key: &str, value: serde_json::Value) -> Result<()>;
-    /// Move a running trial to a finished state; [`crate::Error::TrialFinished`] if it
+    /// Move a running trial to a finished state; [`crate::TuningError::TrialFinished`] if it
     /// already finished (e.g. failed by another worker's stale-heartbeat sweep).
     fn finish_trial(
         &self,
@@ -61,7 +61,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
     ) -> Result<()>;
     /// All trials of a study, ordered by number.
     fn trials(&self, study_id: u64) -> Result<TrialList>;
-    /// One trial by id; [`crate::Error::UnknownTrial`] if there is none.
+    /// One trial by id; [`crate::TuningError::UnknownTrial`] if there is none.
     fn trial(&self, trial_id: u64) -> Result<Arc<FrozenTrial>>;
     /// Whether `trial` (as returned by [`Storage::trial`]) belongs to study `study_id`.
     /// The default looks it up in [`Storage::trials`]; storages that can answer with

@@ -12,7 +12,7 @@
 //! - an enqueued trial is claimed with `FOR UPDATE SKIP LOCKED`, so exactly one worker
 //!   gets it and no worker waits for another;
 //! - every write to a trial says `WHERE state = 'RUNNING'`, so finished trials never
-//!   change ([`Error::TrialFinished`]);
+//!   change ([`TuningError::TrialFinished`]);
 //! - heartbeats use the database clock; `fail_stale_trials` fails running trials whose
 //!   heartbeat is older than the grace period;
 //! - finishing a trial bumps the study's `finish_counter` under the study row lock and
@@ -29,7 +29,7 @@ use super::memory::stale_reason;
 use super::{Storage, TrialList};
 use crate::Direction;
 use crate::distributions::ParamValue;
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::serde_f64::JsonF64;
 use crate::trial::{FrozenTrial, Param, TrialState, now_unix};
 
@@ -94,8 +94,8 @@ fn valid_schema(schema: &str) -> bool {
         && !schema.starts_with(|c: char| c.is_ascii_digit())
 }
 
-fn corrupt(what: impl std::fmt::Display) -> Error {
-    Error::CorruptStorage(what.to_string())
+fn corrupt(what: impl std::fmt::Display) -> TuningError {
+    TuningError::CorruptStorage(what.to_string())
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -113,7 +113,7 @@ impl PostgresStorage {
     /// digits and `_`; tests use one schema each).
     pub fn connect_with_schema(url: &str, schema: &str) -> Result<Self> {
         if !valid_schema(schema) {
-            return Err(Error::InvalidSetting {
+            return Err(TuningError::InvalidSetting {
                 name: "schema",
                 reason: format!("`{schema}` is not a lower-case SQL identifier"),
             });
@@ -266,17 +266,17 @@ impl PostgresStorage {
     }
 
     /// Turn "0 rows updated" into the right error.
-    fn not_running(c: &mut Conn, trial_id: u64) -> Error {
+    fn not_running(c: &mut Conn, trial_id: u64) -> TuningError {
         let id = trial_id as i64;
         match c.client.query_opt(&c.st.trial_state, &[&id]) {
             Ok(Some(row)) => {
                 let s: String = row.get(0);
                 match TrialState::parse(&s) {
-                    Some(state) => Error::TrialFinished { trial_id, state },
+                    Some(state) => TuningError::TrialFinished { trial_id, state },
                     None => corrupt(format!("trial {trial_id} has state {s}")),
                 }
             }
-            Ok(None) => Error::UnknownTrial(trial_id),
+            Ok(None) => TuningError::UnknownTrial(trial_id),
             Err(e) => e.into(),
         }
     }
@@ -326,7 +326,7 @@ impl Storage for PostgresStorage {
             .query_opt(&c.st.create_study, &[&name, &direction.as_str()])?
         {
             Some(row) => Ok(row.get::<_, i64>(0) as u64),
-            None => Err(Error::StudyExists(name.to_owned())),
+            None => Err(TuningError::StudyExists(name.to_owned())),
         }
     }
 
@@ -350,7 +350,7 @@ impl Storage for PostgresStorage {
         let mut tx = c.client.transaction()?;
         let number: i64 = tx
             .query_opt(&c.st.next_number, &[&sid])?
-            .ok_or_else(|| Error::StudyNotFound(format!("#{study_id}")))?
+            .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?
             .get(0);
         let none: Option<f64> = None;
         let row = tx.query_one(
@@ -372,7 +372,7 @@ impl Storage for PostgresStorage {
         let row = c
             .client
             .query_opt(&c.st.start_new, &[&sid, &now])?
-            .ok_or_else(|| Error::StudyNotFound(format!("#{study_id}")))?;
+            .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?;
         row_to_trial(&row)
     }
 
@@ -409,7 +409,7 @@ impl Storage for PostgresStorage {
         fail_reason: Option<&str>,
     ) -> Result<()> {
         if !state.is_finished() {
-            return Err(Error::InvalidSetting {
+            return Err(TuningError::InvalidSetting {
                 name: "state",
                 reason: format!("{state:?} is not a finished state"),
             });
@@ -458,7 +458,7 @@ impl Storage for PostgresStorage {
         let row = c
             .client
             .query_opt(&c.st.one_trial, &[&id])?
-            .ok_or(Error::UnknownTrial(trial_id))?;
+            .ok_or(TuningError::UnknownTrial(trial_id))?;
         Ok(Arc::new(row_to_trial(&row)?))
     }
 

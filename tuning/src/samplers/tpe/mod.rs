@@ -15,7 +15,7 @@ use super::random::sample_uniform;
 use super::{SampleContext, Sampler, TrialRng, intersection_search_space_unfiltered, random_seed};
 use crate::Direction;
 use crate::distributions::Distribution;
-use crate::error::{Error, Result};
+use crate::error::{Result, TuningError};
 use crate::trial::{FrozenTrial, TrialState};
 
 pub(crate) mod parzen;
@@ -68,13 +68,13 @@ impl TpeParams {
     /// Check the settings.
     pub fn validate(&self) -> Result<()> {
         if self.n_ei_candidates == 0 {
-            return Err(Error::InvalidSetting {
+            return Err(TuningError::InvalidSetting {
                 name: "n_ei_candidates",
                 reason: "must be at least 1".into(),
             });
         }
         if !(self.prior_weight.is_finite() && self.prior_weight > 0.0) {
-            return Err(Error::InvalidSetting {
+            return Err(TuningError::InvalidSetting {
                 name: "prior_weight",
                 reason: format!("must be positive and finite, got {}", self.prior_weight),
             });
