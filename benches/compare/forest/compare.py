@@ -362,7 +362,8 @@ def main():
     ap.add_argument("--paired-predictions", type=int, default=0,
                     help="alternate N vigil and scikit-learn RF batch predictions (one scikit-learn fit),"
                          " then N vigil and scikit-learn IF fit + score rounds")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.json"))
+    ap.add_argument("--out", help="write everything to this file instead of the benchmarks' own files"
+                                   " (see default_outputs); use it for partial runs (--only, --speed-models)")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     import sklearn, lightgbm
@@ -374,8 +375,31 @@ def main():
     if not args.skip_speed:
         speed(args, results)
     results["machine"]["loadavg_at_end"] = os.getloadavg()
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
+    outputs = {args.out: results} if args.out else default_outputs(args, results)
+    for path, content in outputs.items():
+        with open(path, "w") as f:
+            json.dump(content, f, indent=1)
+
+
+def default_outputs(args, results):
+    """One current file per benchmark, overwritten by the next run of it: the
+    accuracy section goes to results_accuracy.json (results_accuracy_<N>seeds.json
+    when --seeds is not 5), the speed section to results_paired_predict.json,
+    results_paired_rf_fits.json or results_speed.json after its mode."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    outputs = {}
+    if "accuracy" in results:
+        name = "results_accuracy.json" if args.seeds == 5 else f"results_accuracy_{args.seeds}seeds.json"
+        outputs[os.path.join(here, name)] = {"machine": results["machine"], "accuracy": results["accuracy"]}
+    if "speed" in results:
+        if args.paired_predictions:
+            name = "results_paired_predict.json"
+        elif args.paired_rf_fits:
+            name = "results_paired_rf_fits.json"
+        else:
+            name = "results_speed.json"
+        outputs[os.path.join(here, name)] = {"machine": results["machine"], "speed": results["speed"]}
+    return outputs
 
 
 if __name__ == "__main__":
