@@ -164,10 +164,19 @@ pub enum TuningError {
     /// Serialising to JSON or CSV failed.
     #[error("export failed: {0}")]
     Export(String),
-    /// The PostgreSQL storage failed.
+    /// A PostgreSQL operation of the storage failed: connecting, creating the tables or
+    /// a statement. The driver's error is kept as text (the password scrubbed), so no
+    /// `postgres` type is part of this crate's API.
     #[cfg(feature = "postgres")]
-    #[error("PostgreSQL storage: {0}")]
-    Postgres(#[from] postgres::Error),
+    #[error("PostgreSQL {operation} failed: {message}{}", code.as_ref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
+    Postgres {
+        /// What the storage was doing, e.g. `connect` or `finish trial`.
+        operation: &'static str,
+        /// The server's SQLSTATE code (e.g. `40P01`), when the server answered.
+        code: Option<String>,
+        /// The server's or driver's message, with any password scrubbed.
+        message: String,
+    },
     /// Stored data that does not decode (e.g. a trial row edited by hand).
     #[error("storage holds data that does not decode: {0}")]
     CorruptStorage(String),

@@ -263,6 +263,74 @@ fn concurrent_claims_of_enqueued_trials_are_exclusive() {
 #[allow(clippy::unwrap_used)]
 fn drop_schema(url: &str, schema: &str) {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+    c.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .unwrap();
+}
+
+#[test]
+fn refused_connection_is_reported_without_the_password() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The password is a word of the driver's own message ("Connection refused"),
+    // so the message shows it unless the connect path scrubs it.
+    let url = format!("postgres://vigil:refused@127.0.0.1:{port}/db");
+    let err = PostgresStorage::connect(&url).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            &err,
+            TuningError::Postgres {
+                operation: "connect",
+                code: None,
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("refused"), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+}
+
+#[test]
+fn schema_names_follow_the_shared_identifier_rules() {
+    // Rejected before any connection is tried (the URL points nowhere).
+    for bad in [
+        "",
+        "1abc",
+        "a.b",
+        "a;DROP SCHEMA public",
+        "t\"x",
+        &"s".repeat(64),
+    ] {
+        let err =
+            PostgresStorage::connect_with_schema("postgres://u@127.0.0.1:1/db", bad).unwrap_err();
+        assert!(
+            matches!(err, TuningError::InvalidSetting { name: "schema", .. }),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn mixed_case_schema_keeps_its_case() {
+    let Some(url) = service("VIGIL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = format!("Tuning_Case_{}", std::process::id());
+    let storage = PostgresStorage::connect_with_schema(&url, &schema).unwrap();
+    assert_eq!(storage.schema(), schema);
+    storage.create_study("s", Direction::Minimize).unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let row = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2, "studies and trials in {schema}");
+    drop_schema(&url, &schema);
 }

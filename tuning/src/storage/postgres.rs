@@ -33,6 +33,11 @@ use crate::error::{Result, TuningError};
 use crate::serde_f64::JsonF64;
 use crate::trial::{FrozenTrial, Param, TrialState, now_unix};
 
+// The identifier rules and password scrubbing are vigil-features' file, compiled here
+// as well: the library crates stay independent and the rules have one source.
+#[path = "../../../features/src/sql_ident.rs"]
+mod sql_ident;
+
 const TRIAL_COLS: &str = "trial_id, number, state, value, params::text, intermediate::text, \
      pending::text, fixed::text, user_attrs::text, fail_reason, datetime_start, \
      datetime_complete, finished_seq";
@@ -85,13 +90,36 @@ pub struct PostgresStorage {
     conn: Mutex<Conn>,
 }
 
-fn valid_schema(schema: &str) -> bool {
-    !schema.is_empty()
-        && schema.len() <= 63
-        && schema
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !schema.starts_with(|c: char| c.is_ascii_digit())
+/// The SQLSTATE code (when the server answered) and the text of a driver error: the
+/// server's message and detail, or the driver's message with its causes.
+fn error_parts(e: &postgres::Error) -> (Option<String>, String) {
+    if let Some(db) = e.as_db_error() {
+        let message = match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        };
+        return (Some(db.code().code().to_owned()), message);
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    (None, text)
+}
+
+/// Maps a driver error to [`TuningError::Postgres`] for `operation`.
+fn pg(operation: &'static str) -> impl FnOnce(postgres::Error) -> TuningError {
+    move |e| {
+        let (code, message) = error_parts(&e);
+        TuningError::Postgres {
+            operation,
+            code,
+            message,
+        }
+    }
 }
 
 fn corrupt(what: impl std::fmt::Display) -> TuningError {
@@ -109,17 +137,29 @@ impl PostgresStorage {
         Self::connect_with_schema(url, "vigil_tuning")
     }
 
-    /// Like [`PostgresStorage::connect`] with another schema (lower-case letters,
-    /// digits and `_`; tests use one schema each).
+    /// Like [`PostgresStorage::connect`] with another schema: 1 to 63 ASCII letters,
+    /// digits and `_`, not starting with a digit (tests use one schema each). The name
+    /// is always double-quoted in SQL, so its case is kept: `Tuning` and `tuning` are
+    /// two schemas.
+    ///
+    /// Errors: [`TuningError::InvalidSetting`] for a bad schema name;
+    /// [`TuningError::Postgres`] when connecting or creating the tables fails (the
+    /// message never holds the URL's password).
     pub fn connect_with_schema(url: &str, schema: &str) -> Result<Self> {
-        if !valid_schema(schema) {
-            return Err(TuningError::InvalidSetting {
-                name: "schema",
-                reason: format!("`{schema}` is not a lower-case SQL identifier"),
-            });
-        }
-        let mut client = Client::connect(url, NoTls)?;
-        let s = schema;
+        sql_ident::check_identifier(schema).map_err(|e| TuningError::InvalidSetting {
+            name: "schema",
+            reason: format!("`{schema}` is not a SQL identifier: {e}"),
+        })?;
+        let mut client = Client::connect(url, NoTls).map_err(|e| {
+            let (code, message) = error_parts(&e);
+            TuningError::Postgres {
+                operation: "connect",
+                code,
+                // The URL holds the password; the driver's message must not.
+                message: sql_ident::scrub_conninfo_password(&message, url),
+            }
+        })?;
+        let s = sql_ident::quote_identifier(schema);
         // Concurrent first connects race on CREATE ... IF NOT EXISTS; serialise them.
         let ddl = format!(
             "BEGIN;
@@ -153,16 +193,20 @@ impl PostgresStorage {
              CREATE INDEX IF NOT EXISTS trials_study_seq ON {s}.trials (study_id, finished_seq);
              COMMIT;"
         );
-        client.batch_execute(&ddl)?;
+        client
+            .batch_execute(&ddl)
+            .map_err(pg("create schema and tables"))?;
         let running = "state = 'RUNNING'";
         let st = Statements {
             find_study: client.prepare(&format!(
                 "SELECT study_id, direction FROM {s}.studies WHERE name = $1"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             create_study: client.prepare(&format!(
                 "INSERT INTO {s}.studies (name, direction) VALUES ($1, $2)
                  ON CONFLICT (name) DO NOTHING RETURNING study_id"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             claim_waiting: client.prepare(&format!(
                 "UPDATE {s}.trials SET state = 'RUNNING', datetime_start = $2,
                         heartbeat = NULL
@@ -171,11 +215,13 @@ impl PostgresStorage {
                      WHERE study_id = $1 AND state = 'WAITING'
                      ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING {TRIAL_COLS}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             next_number: client.prepare(&format!(
                 "UPDATE {s}.studies SET next_number = next_number + 1
                  WHERE study_id = $1 RETURNING next_number - 1"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             // One statement (one round trip): take the next number under the study
             // row's lock and insert the running trial.
             start_new: client.prepare(&format!(
@@ -184,34 +230,42 @@ impl PostgresStorage {
                      WHERE study_id = $1 RETURNING next_number - 1 AS number)
                  INSERT INTO {s}.trials (study_id, number, state, datetime_start)
                  SELECT $1, number, 'RUNNING', $2 FROM n RETURNING {TRIAL_COLS}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             insert_trial: client.prepare(&format!(
                 "INSERT INTO {s}.trials (study_id, number, state, fixed, datetime_start)
                  VALUES ($1, $2, $3, $4::text::jsonb, $5) RETURNING {TRIAL_COLS}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             set_param: client.prepare(&format!(
                 "UPDATE {s}.trials SET params = params || jsonb_build_object($2::text, $3::text::jsonb)
                  WHERE trial_id = $1 AND {running}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             set_pending: client.prepare(&format!(
                 "UPDATE {s}.trials SET pending = $2::text::jsonb WHERE trial_id = $1 AND {running}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             set_intermediate: client.prepare(&format!(
                 "UPDATE {s}.trials
                  SET intermediate = intermediate || jsonb_build_object($2::text, $3::text::jsonb)
                  WHERE trial_id = $1 AND {running}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             set_user_attr: client.prepare(&format!(
                 "UPDATE {s}.trials SET user_attrs = user_attrs || jsonb_build_object($2::text, $3::text::jsonb)
                  WHERE trial_id = $1 AND {running}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             study_of_trial: client.prepare(&format!(
                 "SELECT study_id FROM {s}.trials WHERE trial_id = $1"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             bump_finish: client.prepare(&format!(
                 "UPDATE {s}.studies SET finish_counter = finish_counter + 1
                  WHERE study_id = $1 RETURNING finish_counter"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             // One statement: bump the study's finish counter (study row first, then
             // the trial: the lock order used everywhere) and stamp the trial with it.
             finish: client.prepare(&format!(
@@ -223,28 +277,34 @@ impl PostgresStorage {
                         datetime_complete = $5, finished_seq = (SELECT finish_counter FROM seq),
                         heartbeat = NULL
                  WHERE trial_id = $1 AND {running}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             trial_state: client.prepare(&format!(
                 "SELECT state FROM {s}.trials WHERE trial_id = $1"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             trials_since: client.prepare(&format!(
                 "SELECT {TRIAL_COLS} FROM {s}.trials
                  WHERE study_id = $1 AND (finished_seq IS NULL OR finished_seq > $2)"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             one_trial: client.prepare(&format!(
                 "SELECT {TRIAL_COLS} FROM {s}.trials WHERE trial_id = $1"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             heartbeat: client.prepare(&format!(
                 "UPDATE {s}.trials SET heartbeat = clock_timestamp()
                  WHERE trial_id = $1 AND {running}"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
             fail_stale: client.prepare(&format!(
                 "UPDATE {s}.trials SET state = 'FAIL', fail_reason = $3, datetime_complete = $4,
                         finished_seq = $5, heartbeat = NULL
                  WHERE study_id = $1 AND {running} AND heartbeat IS NOT NULL
                    AND heartbeat < clock_timestamp() - make_interval(secs => $2)
                  RETURNING trial_id"
-            ))?,
+            ))
+            .map_err(pg("prepare statements"))?,
         };
         Ok(PostgresStorage {
             schema: schema.to_owned(),
@@ -277,19 +337,23 @@ impl PostgresStorage {
                 }
             }
             Ok(None) => TuningError::UnknownTrial(trial_id),
-            Err(e) => e.into(),
+            Err(e) => pg("read trial state")(e),
         }
     }
 
     fn update_running(
         &self,
+        operation: &'static str,
         trial_id: u64,
         pick: impl Fn(&Statements) -> &Statement,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<()> {
         let mut c = self.conn();
         let c = &mut *c;
-        let n = c.client.execute(pick(&c.st), params)?;
+        let n = c
+            .client
+            .execute(pick(&c.st), params)
+            .map_err(pg(operation))?;
         if n == 0 {
             return Err(Self::not_running(c, trial_id));
         }
@@ -323,7 +387,8 @@ impl Storage for PostgresStorage {
         let c = &mut *c;
         match c
             .client
-            .query_opt(&c.st.create_study, &[&name, &direction.as_str()])?
+            .query_opt(&c.st.create_study, &[&name, &direction.as_str()])
+            .map_err(pg("create study"))?
         {
             Some(row) => Ok(row.get::<_, i64>(0) as u64),
             None => Err(TuningError::StudyExists(name.to_owned())),
@@ -333,7 +398,8 @@ impl Storage for PostgresStorage {
     fn find_study(&self, name: &str) -> Result<Option<(u64, Direction)>> {
         let mut c = self.conn();
         let c = &mut *c;
-        let Some(row) = c.client.query_opt(&c.st.find_study, &[&name])? else {
+        let found = c.client.query_opt(&c.st.find_study, &[&name]);
+        let Some(row) = found.map_err(pg("find study"))? else {
             return Ok(None);
         };
         let id: i64 = row.get(0);
@@ -347,17 +413,19 @@ impl Storage for PostgresStorage {
         let mut c = self.conn();
         let c = &mut *c;
         let sid = study_id as i64;
-        let mut tx = c.client.transaction()?;
+        let mut tx = c.client.transaction().map_err(pg("enqueue trial"))?;
         let number: i64 = tx
-            .query_opt(&c.st.next_number, &[&sid])?
+            .query_opt(&c.st.next_number, &[&sid])
+            .map_err(pg("enqueue trial"))?
             .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?
             .get(0);
         let none: Option<f64> = None;
         let row = tx.query_one(
             &c.st.insert_trial,
             &[&sid, &number, &"WAITING", &fixed, &none],
-        )?;
-        tx.commit()?;
+        );
+        let row = row.map_err(pg("enqueue trial"))?;
+        tx.commit().map_err(pg("enqueue trial"))?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
@@ -366,12 +434,14 @@ impl Storage for PostgresStorage {
         let c = &mut *c;
         let sid = study_id as i64;
         let now = now_unix();
-        if let Some(row) = c.client.query_opt(&c.st.claim_waiting, &[&sid, &now])? {
+        let claimed = c.client.query_opt(&c.st.claim_waiting, &[&sid, &now]);
+        if let Some(row) = claimed.map_err(pg("claim waiting trial"))? {
             return row_to_trial(&row);
         }
         let row = c
             .client
-            .query_opt(&c.st.start_new, &[&sid, &now])?
+            .query_opt(&c.st.start_new, &[&sid, &now])
+            .map_err(pg("start trial"))?
             .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?;
         row_to_trial(&row)
     }
@@ -379,26 +449,46 @@ impl Storage for PostgresStorage {
     fn set_param(&self, trial_id: u64, name: &str, param: &Param) -> Result<()> {
         let json = to_json(param)?;
         let id = trial_id as i64;
-        self.update_running(trial_id, |s| &s.set_param, &[&id, &name, &json])
+        self.update_running(
+            "set parameter",
+            trial_id,
+            |s| &s.set_param,
+            &[&id, &name, &json],
+        )
     }
 
     fn set_pending_params(&self, trial_id: u64, params: &BTreeMap<String, f64>) -> Result<()> {
         let json = to_json(params)?;
         let id = trial_id as i64;
-        self.update_running(trial_id, |s| &s.set_pending, &[&id, &json])
+        self.update_running(
+            "set pending parameters",
+            trial_id,
+            |s| &s.set_pending,
+            &[&id, &json],
+        )
     }
 
     fn set_intermediate(&self, trial_id: u64, step: u64, value: f64) -> Result<()> {
         let json = to_json(&JsonF64(value))?;
         let id = trial_id as i64;
         let key = step.to_string();
-        self.update_running(trial_id, |s| &s.set_intermediate, &[&id, &key, &json])
+        self.update_running(
+            "report intermediate value",
+            trial_id,
+            |s| &s.set_intermediate,
+            &[&id, &key, &json],
+        )
     }
 
     fn set_user_attr(&self, trial_id: u64, key: &str, value: serde_json::Value) -> Result<()> {
         let json = to_json(&value)?;
         let id = trial_id as i64;
-        self.update_running(trial_id, |s| &s.set_user_attr, &[&id, &key, &json])
+        self.update_running(
+            "set user attribute",
+            trial_id,
+            |s| &s.set_user_attr,
+            &[&id, &key, &json],
+        )
     }
 
     fn finish_trial(
@@ -420,7 +510,8 @@ impl Storage for PostgresStorage {
         let n = c.client.execute(
             &c.st.finish,
             &[&id, &state.as_str(), &value, &fail_reason, &now_unix()],
-        )?;
+        );
+        let n = n.map_err(pg("finish trial"))?;
         if n == 0 {
             return Err(Self::not_running(c, trial_id));
         }
@@ -432,7 +523,8 @@ impl Storage for PostgresStorage {
         let c = &mut *c;
         let sid = study_id as i64;
         let last_seq = c.cache.get(&study_id).map_or(0, |s| s.last_seq);
-        let rows = c.client.query(&c.st.trials_since, &[&sid, &last_seq])?;
+        let rows = c.client.query(&c.st.trials_since, &[&sid, &last_seq]);
+        let rows = rows.map_err(pg("read trials"))?;
         let cache = c.cache.entry(study_id).or_default();
         let mut live: BTreeMap<u64, Arc<FrozenTrial>> = BTreeMap::new();
         for row in &rows {
@@ -457,7 +549,8 @@ impl Storage for PostgresStorage {
         let id = trial_id as i64;
         let row = c
             .client
-            .query_opt(&c.st.one_trial, &[&id])?
+            .query_opt(&c.st.one_trial, &[&id])
+            .map_err(pg("read trial"))?
             .ok_or(TuningError::UnknownTrial(trial_id))?;
         Ok(Arc::new(row_to_trial(&row)?))
     }
@@ -466,21 +559,26 @@ impl Storage for PostgresStorage {
         let mut c = self.conn();
         let c = &mut *c;
         let id = trial.trial_id as i64;
-        let row = c.client.query_opt(&c.st.study_of_trial, &[&id])?;
+        let row = c.client.query_opt(&c.st.study_of_trial, &[&id]);
+        let row = row.map_err(pg("find study of trial"))?;
         Ok(row.is_some_and(|r| r.get::<_, i64>(0) as u64 == study_id))
     }
 
     fn heartbeat(&self, trial_id: u64) -> Result<()> {
         let id = trial_id as i64;
-        self.update_running(trial_id, |s| &s.heartbeat, &[&id])
+        self.update_running("heartbeat", trial_id, |s| &s.heartbeat, &[&id])
     }
 
     fn fail_stale_trials(&self, study_id: u64, grace: Duration) -> Result<Vec<u64>> {
         let mut c = self.conn();
         let c = &mut *c;
         let sid = study_id as i64;
-        let mut tx = c.client.transaction()?;
-        let seq: i64 = tx.query_one(&c.st.bump_finish, &[&sid])?.get(0);
+        let op = "fail stale trials";
+        let mut tx = c.client.transaction().map_err(pg(op))?;
+        let seq: i64 = tx
+            .query_one(&c.st.bump_finish, &[&sid])
+            .map_err(pg(op))?
+            .get(0);
         let rows = tx.query(
             &c.st.fail_stale,
             &[
@@ -490,8 +588,9 @@ impl Storage for PostgresStorage {
                 &now_unix(),
                 &seq,
             ],
-        )?;
-        tx.commit()?;
+        );
+        let rows = rows.map_err(pg(op))?;
+        tx.commit().map_err(pg(op))?;
         Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
     }
 }
