@@ -23,6 +23,11 @@ use chrono::{DateTime, Utc};
 use crate::error::{FeaturesError, Result};
 use crate::frame::{FailureMode, FrameBuilder, REFERENCE_SENSORS, TelemetryFrame};
 
+// The identifier rules and password scrubbing shared with vigil-tuning, which
+// compiles the same file: the crates stay independent, the rules have one source.
+#[path = "sql_ident.rs"]
+mod sql_ident;
+
 /// Connection settings. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgConfig {
@@ -82,7 +87,7 @@ impl PgConfig {
         let parsed = ::postgres::Config::from_str(url).map_err(|e| {
             FeaturesError::DatabaseConfig(format!(
                 "cannot parse the connection URL: {}",
-                scrub_url_password(&e.to_string(), url)
+                sql_ident::scrub_conninfo_password(&e.to_string(), url)
             ))
         })?;
         let host = match parsed.get_hosts().first() {
@@ -125,11 +130,7 @@ impl PgConfig {
     }
 
     fn scrub(&self, message: &str) -> String {
-        if self.password.is_empty() {
-            message.to_owned()
-        } else {
-            message.replace(&self.password, "<redacted>")
-        }
+        sql_ident::scrub_password(message, &self.password)
     }
 }
 
@@ -149,19 +150,6 @@ fn error_text(e: &::postgres::Error) -> String {
     }
 }
 
-fn scrub_url_password(message: &str, url: &str) -> String {
-    // postgres://user:password@host — hide whatever sits between ':' and '@'.
-    let mut out = message.to_owned();
-    if let Some(rest) = url.split("://").nth(1)
-        && let Some(userinfo) = rest.split('@').next().filter(|_| rest.contains('@'))
-        && let Some((_, password)) = userinfo.split_once(':')
-        && !password.is_empty()
-    {
-        out = out.replace(password, "<redacted>");
-    }
-    out
-}
-
 /// A validated SQL identifier (`telemetry`, `plant_a.telemetry`), always emitted double-quoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identifier {
@@ -170,6 +158,7 @@ pub struct Identifier {
 
 impl Identifier {
     /// Accepts one or two dot-separated parts, each `[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes.
+    /// Case is kept (names are always quoted).
     pub fn new(name: &str) -> Result<Identifier> {
         let invalid = |reason| FeaturesError::InvalidIdentifier {
             name: name.to_owned(),
@@ -180,21 +169,7 @@ impl Identifier {
             return Err(invalid("at most one dot (schema.table)"));
         }
         for part in &parts {
-            if part.is_empty() {
-                return Err(invalid("empty name"));
-            }
-            if part.len() > 63 {
-                return Err(invalid("longer than 63 bytes"));
-            }
-            let mut chars = part.chars();
-            let first_ok = chars
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-            if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(invalid(
-                    "only letters, digits and underscores, not starting with a digit",
-                ));
-            }
+            sql_ident::check_identifier(part).map_err(|e| invalid(e.reason()))?;
         }
         Ok(Identifier {
             parts: parts.into_iter().map(str::to_owned).collect(),
@@ -205,7 +180,7 @@ impl Identifier {
     pub fn quoted(&self) -> String {
         self.parts
             .iter()
-            .map(|p| format!("\"{p}\""))
+            .map(|p| sql_ident::quote_identifier(p))
             .collect::<Vec<_>>()
             .join(".")
     }
@@ -338,7 +313,7 @@ impl TelemetryStore {
         let index = Identifier::new(
             &format!("{}_machine_time_idx", self.table.name())
                 .chars()
-                .take(63)
+                .take(sql_ident::MAX_IDENTIFIER_BYTES)
                 .collect::<String>(),
         )?;
         let create_index = format!(
