@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use vigil_tuning::samplers::{SampleContext, TrialRng};
-use vigil_tuning::storage::TrialList;
-use vigil_tuning::{Direction, ObjectiveResult, RandomSampler, Sampler, Study, TpeSampler, Trial};
+use vigil_tuning::{
+    Direction, ObjectiveResult, RandomSampler, SampleContext, Sampler, Study, TpeSampler, Trial,
+    TrialList, TrialRng,
+};
 
 fn mixed(t: &mut Trial<'_>) -> ObjectiveResult {
     let x1 = t.suggest_float("x1", -5.0, 5.0)?;

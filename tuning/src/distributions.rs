@@ -151,6 +151,10 @@ impl From<Choice> for ParamValue {
 
 /// One dimension of the search space. Build them with the checked constructors
 /// ([`Distribution::float`], [`Distribution::int`], …), which return typed errors.
+///
+/// Every parameter has an *internal* representation, an `f64`, that samplers work
+/// with: the value itself for floats and ints, the index of the choice for
+/// categoricals (as Optuna does).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Distribution {

@@ -62,44 +62,59 @@
 //!
 //! # Where things are
 //!
-//! - [`study`]: [`Study`], its [`StudyBuilder`], `optimize` / `optimize_parallel`,
-//!   `ask` / `tell`, `enqueue_trial`, callbacks, best trial, CSV and JSON export.
-//! - [`trial`]: the live [`Trial`] (`suggest_*`, `report`, `should_prune`) and the stored
-//!   [`FrozenTrial`].
-//! - [`distributions`]: the search-space dimensions, with typed errors for bad ranges.
-//! - [`samplers`]: [`TpeSampler`] (Optuna 5's default: multivariate, constant liar;
-//!   [`TpeSampler::independent`] for the per-parameter variant) and [`RandomSampler`].
-//! - [`pruners`]: [`MedianPruner`] (Optuna's decisions exactly) and [`NopPruner`].
-//! - [`storage`]: [`InMemoryStorage`], [`JournalStorage`] (append-only file, resumes
+//! Everything is at the crate root; only the plots have a module of their own.
+//!
+//! - The study: [`Study`], its [`StudyBuilder`], [`Direction`] and [`Heartbeat`];
+//!   `optimize` / `optimize_parallel`, `ask` / `tell`, `enqueue_trial`, callbacks, best
+//!   trial, CSV and JSON export.
+//! - Trials: the live [`Trial`] (`suggest_*`, `report`, `should_prune`), what an
+//!   objective returns ([`ObjectiveResult`], [`ObjectiveError`]), and the stored
+//!   [`FrozenTrial`] with its [`TrialState`] and [`Param`]s.
+//! - The search space: [`Distribution`] (with typed errors for bad ranges),
+//!   [`ParamValue`] and categorical [`Choice`]s.
+//! - Samplers: [`TpeSampler`] (Optuna 5's default: multivariate, constant liar;
+//!   [`TpeSampler::independent`] for the per-parameter variant) with its [`TpeParams`],
+//!   and [`RandomSampler`]; the [`Sampler`] trait with [`SampleContext`], [`TrialRng`]
+//!   and [`intersection_search_space`] for writing others.
+//! - Pruners: [`MedianPruner`] (Optuna's decisions exactly), [`NopPruner`], and the
+//!   [`Pruner`] trait.
+//! - Storages: [`InMemoryStorage`], [`JournalStorage`] (append-only file, resumes
 //!   after a crash) and, with the `postgres` feature, `PostgresStorage` (many worker
-//!   processes, atomic claiming, heartbeats).
-//! - `plot` (feature `plot`): the optimisation history through vigil-metrics.
+//!   processes, atomic claiming, heartbeats); the [`Storage`] trait and its
+//!   [`TrialList`].
+//! - `plot` (feature `plot`): the optimisation history of a list of trials, through
+//!   vigil-metrics.
+//! - Errors: [`TuningError`] and [`Result`].
 //!
 //! Parallel trials: [`Study::optimize_parallel`] runs `n_jobs` trials at once in this
 //! process; several processes share a study through a journal file (one machine) or
 //! PostgreSQL (many machines), each opening it with `load_if_exists(true)`.
 #![deny(missing_docs)]
 
-pub mod distributions;
+mod distributions;
 mod error;
 mod export;
-pub mod pruners;
-pub mod samplers;
+mod pruners;
+mod samplers;
 mod serde_f64;
-pub mod storage;
-pub mod study;
-pub mod trial;
+mod storage;
+mod study;
+mod trial;
 
+// A namespace of its own, like vigil-metrics' `plot` (nothing in it is re-exported).
 #[cfg(feature = "plot")]
 pub mod plot;
 
 pub use distributions::{Choice, Distribution, ParamValue};
 pub use error::{Result, TuningError};
 pub use pruners::{MedianPruner, NopPruner, Pruner};
-pub use samplers::{RandomSampler, Sampler, TpeParams, TpeSampler};
-pub use storage::{InMemoryStorage, JournalStorage, Storage};
+pub use samplers::{
+    RandomSampler, SampleContext, Sampler, TpeParams, TpeSampler, TrialRng,
+    intersection_search_space,
+};
+pub use storage::{InMemoryStorage, JournalStorage, Storage, TrialList};
 pub use study::{Direction, Heartbeat, Study, StudyBuilder};
-pub use trial::{FrozenTrial, ObjectiveError, ObjectiveResult, Trial, TrialState};
+pub use trial::{FrozenTrial, ObjectiveError, ObjectiveResult, Param, Trial, TrialState};
 
 #[cfg(feature = "postgres")]
 pub use storage::PostgresStorage;

@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use vigil_tuning::samplers::{SampleContext, TrialRng};
-use vigil_tuning::trial::Param;
-use vigil_tuning::{Direction, Distribution, FrozenTrial, Sampler, TpeSampler, TrialState};
+use vigil_tuning::{
+    Direction, Distribution, FrozenTrial, Param, SampleContext, Sampler, TpeSampler, TrialRng,
+    TrialState,
+};
 
 const GOLDEN: &str = include_str!("golden/next_proposals.json");
 

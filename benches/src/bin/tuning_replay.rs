@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
-use vigil_tuning::samplers::{SampleContext, TrialRng};
-use vigil_tuning::{Direction, Distribution, FrozenTrial, Sampler, TpeSampler, TrialState};
+use vigil_tuning::{
+    Direction, Distribution, FrozenTrial, SampleContext, Sampler, TpeSampler, TrialRng, TrialState,
+};
 
 fn distribution(
     name: &str,
@@ -74,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let distribution = space.get(name).ok_or("unknown param")?.clone();
                 params.insert(
                     name.clone(),
-                    vigil_tuning::trial::Param {
+                    vigil_tuning::Param {
                         value: distribution.to_external(internal),
                         internal,
                         distribution,

@@ -16,7 +16,7 @@ use crate::distributions::Distribution;
 use crate::trial::{FrozenTrial, Param, TrialState};
 
 mod random;
-pub mod tpe;
+mod tpe;
 
 pub use random::RandomSampler;
 pub use tpe::{TpeParams, TpeSampler};
@@ -95,7 +95,12 @@ impl SampleContext<'_> {
     }
 }
 
-/// A strategy for proposing parameter values.
+/// A strategy for proposing parameter values: [`RandomSampler`] and [`TpeSampler`]
+/// implement it.
+///
+/// A sampler sees the study's history through a [`SampleContext`] and draws from a
+/// per-trial [`TrialRng`] (seeded from the sampler's seed and the trial number, so a
+/// sequential study is reproducible from its seed).
 ///
 /// Implement [`Sampler::sample_independent`]; joint ("relative") samplers also implement
 /// [`Sampler::infer_relative_search_space`] and [`Sampler::sample_relative`].

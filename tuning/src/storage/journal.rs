@@ -33,7 +33,13 @@ struct Inner {
     state: MemState,
 }
 
-/// A study storage in an append-only file. See the [module docs](self).
+/// A study storage in an append-only file: one JSON operation per line.
+///
+/// Every change is appended (and finished trials are `fsync`ed) before the call returns,
+/// so a process killed at any point loses no finished trial; reopening replays the file.
+/// Each operation takes an exclusive file lock and first reads what other processes
+/// appended, so several processes on one machine can share a journal. A torn last line
+/// (a writer killed mid-write) is cut off on the next write.
 #[derive(Debug)]
 pub struct JournalStorage {
     path: PathBuf,

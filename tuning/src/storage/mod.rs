@@ -32,6 +32,11 @@ pub type TrialList = Arc<[Arc<FrozenTrial>]>;
 
 /// The operations a study needs from its storage. Implementations are shared by all
 /// worker threads (`Send + Sync`) and must make each operation atomic.
+///
+/// Every storage ([`InMemoryStorage`], [`JournalStorage`], `PostgresStorage`) enforces
+/// the same rules: trials are numbered 0, 1, … per study; an enqueued (`Waiting`)
+/// trial is claimed by exactly one worker; finished trials never change; a `Running`
+/// trial whose heartbeat is older than the grace period can be failed.
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Create a study; [`crate::TuningError::StudyExists`] if the name is taken.
     fn create_study(&self, name: &str, direction: Direction) -> Result<u64>;

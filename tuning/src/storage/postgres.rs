@@ -1,23 +1,4 @@
 //! PostgreSQL storage: many worker processes, on many machines, sharing studies.
-//!
-//! Tables live in one schema (default `vigil_tuning`), created on first connect:
-//! `studies(study_id, name UNIQUE, direction, next_number, finish_counter)` and
-//! `trials(trial_id, study_id, number, state, value, params, intermediate, pending,
-//! fixed, user_attrs, fail_reason, datetime_start, datetime_complete, heartbeat,
-//! finished_seq)`, the per-trial maps as `jsonb`.
-//!
-//! Concurrency, the way Optuna's RDB storage does it and a little stricter:
-//! - a new trial takes its number under the study row's lock, so numbers are 0, 1, …
-//!   without gaps or repeats;
-//! - an enqueued trial is claimed with `FOR UPDATE SKIP LOCKED`, so exactly one worker
-//!   gets it and no worker waits for another;
-//! - every write to a trial says `WHERE state = 'RUNNING'`, so finished trials never
-//!   change ([`TuningError::TrialFinished`]);
-//! - heartbeats use the database clock; `fail_stale_trials` fails running trials whose
-//!   heartbeat is older than the grace period;
-//! - finishing a trial bumps the study's `finish_counter` under the study row lock and
-//!   stamps the trial with it, so readers can cache finished trials and fetch only the
-//!   rest (finishes commit in counter order).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -82,8 +63,28 @@ impl std::fmt::Debug for Conn {
     }
 }
 
-/// Studies in PostgreSQL. See the [module docs](self). One connection per storage
-/// value; threads of one process share it (each operation is short).
+/// Studies in PostgreSQL: many worker processes, on many machines, sharing studies
+/// (feature `postgres`). One connection per storage value; threads of one process
+/// share it (each operation is short).
+///
+/// Tables live in one schema (default `vigil_tuning`), created on first connect:
+/// `studies(study_id, name UNIQUE, direction, next_number, finish_counter)` and
+/// `trials(trial_id, study_id, number, state, value, params, intermediate, pending,
+/// fixed, user_attrs, fail_reason, datetime_start, datetime_complete, heartbeat,
+/// finished_seq)`, the per-trial maps as `jsonb`.
+///
+/// Concurrency, the way Optuna's RDB storage does it and a little stricter:
+/// - a new trial takes its number under the study row's lock, so numbers are 0, 1, …
+///   without gaps or repeats;
+/// - an enqueued trial is claimed with `FOR UPDATE SKIP LOCKED`, so exactly one worker
+///   gets it and no worker waits for another;
+/// - every write to a trial says `WHERE state = 'RUNNING'`, so finished trials never
+///   change ([`TuningError::TrialFinished`]);
+/// - heartbeats use the database clock; `fail_stale_trials` fails running trials whose
+///   heartbeat is older than the grace period;
+/// - finishing a trial bumps the study's `finish_counter` under the study row lock and
+///   stamps the trial with it, so readers can cache finished trials and fetch only the
+///   rest (finishes commit in counter order).
 #[derive(Debug)]
 pub struct PostgresStorage {
     schema: String,

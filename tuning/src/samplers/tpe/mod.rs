@@ -91,7 +91,16 @@ impl TpeParams {
     }
 }
 
-/// The TPE sampler. See the [module docs](self).
+/// The Tree-structured Parzen Estimator sampler, as Optuna 5.0's default
+/// `TPESampler()` runs it.
+///
+/// Per trial: rank the finished trials, put the best `γ(n) = min(⌈0.1·n⌉, 25)` in
+/// "below" and the rest (plus, with the constant liar, every other running trial) in
+/// "above"; fit a Parzen estimator l(x) to below and g(x) to above; draw 24 candidates
+/// from l and keep the one maximising ln l(x) − ln g(x). With `multivariate` (the
+/// default) one joint mixture covers every parameter that all finished trials share;
+/// other parameters, and all of them when `multivariate` is off, get a 1-D step each.
+/// The first `n_startup_trials` (counting complete and pruned trials) are random.
 #[derive(Debug)]
 pub struct TpeSampler {
     params: TpeParams,
