@@ -61,11 +61,17 @@
 //! # }
 //! ```
 //!
-//! # Modules
+//! # Where things are
+//!
+//! Everything is at the crate root except the [`validate`] checks.
+//!
 //! - [`TrackingStore`]: the one trait; [`RestStore`] (MLflow REST API) and
 //!   [`FileStore`] (MLflow's file-store layout) implement it.
 //! - [`Tracker`], [`ActiveRun`], [`RunOptions`]: the convenient path.
 //! - [`MlModel`], [`VigilFlavor`], [`ModelSignature`]: the `MLmodel` file.
+//! - MLflow's entities, shaped like its REST JSON: [`Experiment`], [`Run`] ([`RunInfo`],
+//!   [`RunData`]), [`Metric`], [`Param`], [`Tag`], [`RegisteredModel`],
+//!   [`ModelVersion`] and its [`Stage`].
 //! - [`TrackingConfig`]: environment variables and builder; [`RetryPolicy`], [`BatchConfig`].
 //! - [`sync()`]: push a local store to a server, exactly once.
 //! - [`validate`]: the name and key rules applied before anything is sent.
@@ -87,6 +93,8 @@ mod store;
 mod sync;
 mod tracker;
 mod types;
+// A namespace of check functions (`validate::key`, `validate::alias`, ...): their
+// names only read well behind the module's, so nothing in it is re-exported.
 pub mod validate;
 mod yaml;
 
@@ -108,4 +116,8 @@ pub use spool::SpoolReport;
 pub use store::{REQUEST_ID_TAG, SYNCED_FROM_TAG, TrackingStore};
 pub use sync::{SyncReport, sync};
 pub use tracker::{ModelUri, ResolvedModel, RunOptions, Tracker};
-pub use types::*;
+pub use types::{
+    CLAMPED_INFINITY, CreateModelVersion, CreateRun, Experiment, FileInfo, LifecycleStage, Metric,
+    ModelAlias, ModelVersion, Page, Param, RegisteredModel, Run, RunData, RunInfo, RunSearch,
+    RunStatus, Stage, Tag, ViewType, now_millis,
+};
