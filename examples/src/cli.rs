@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use vigil_features::SimulatorConfig;
+use vigil_features::{CsvOptions, Delimiter, SimulatorConfig, TimeFormat};
 
 use crate::error::PipelineError;
 use crate::source::{DEFAULT_TABLE, DataSource};
@@ -15,7 +15,8 @@ pub enum SourceKind {
     /// The built-in deterministic simulator.
     Sim,
     /// A CSV file (`--input`) with the header
-    /// `time,machine_id,temperature,vibration,spindle_speed,power_consumption,failure[,failure_mode]`.
+    /// `time,machine_id,temperature,vibration,spindle_speed,power_consumption,failure[,failure_mode]`
+    /// (other time / machine-id column names, delimiters and time formats: see [`CsvArgs`]).
     Csv,
     /// PostgreSQL / TimescaleDB from POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER,
     /// POSTGRES_PASSWORD, POSTGRES_DB.
@@ -34,6 +35,43 @@ pub struct SourceArgs {
     /// The telemetry table for `--source postgres`.
     #[arg(long, default_value = DEFAULT_TABLE)]
     pub table: String,
+    /// How to read the `--source csv` file.
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+/// `--time-column`, `--machine-column`, `--delimiter` and `--time-format`:
+/// the [`CsvOptions`] of `--source csv` (the sensors are the reference four).
+#[derive(Debug, Clone, Args)]
+pub struct CsvArgs {
+    /// The CSV column holding the time [default: `time`, else one of
+    /// `timestamp`, `ts`, `datetime`, `date_time` in any case].
+    #[arg(long, value_name = "NAME")]
+    pub time_column: Option<String>,
+    /// The CSV column holding the machine id [default: `machine_id`, else one
+    /// of `asset_id`, `machine`, `asset`, `device_id` in any case].
+    #[arg(long, value_name = "NAME")]
+    pub machine_column: Option<String>,
+    /// The CSV field delimiter: one character, or comma, semicolon, tab, pipe, space.
+    #[arg(long, value_name = "CHAR", default_value_t = Delimiter::COMMA)]
+    pub delimiter: Delimiter,
+    /// How CSV times are written: auto (RFC 3339, or epoch seconds / milliseconds
+    /// told apart by magnitude), rfc3339, epoch-s or epoch-ms.
+    #[arg(long, value_name = "FORMAT", default_value_t = TimeFormat::Auto)]
+    pub time_format: TimeFormat,
+}
+
+impl CsvArgs {
+    /// The reader options these flags name.
+    pub fn options(&self) -> CsvOptions {
+        CsvOptions {
+            time_column: self.time_column.clone(),
+            machine_column: self.machine_column.clone(),
+            delimiter: self.delimiter,
+            time_format: self.time_format,
+            ..CsvOptions::default()
+        }
+    }
 }
 
 impl SourceArgs {
@@ -41,11 +79,12 @@ impl SourceArgs {
     pub fn resolve(&self, simulated: SimulatorConfig) -> Result<DataSource, PipelineError> {
         Ok(match self.source {
             SourceKind::Sim => DataSource::Simulated(simulated),
-            SourceKind::Csv => {
-                DataSource::Csv(self.input.clone().ok_or_else(|| {
+            SourceKind::Csv => DataSource::Csv {
+                path: self.input.clone().ok_or_else(|| {
                     PipelineError::Invalid("--source csv needs --input FILE".into())
-                })?)
-            }
+                })?,
+                options: self.csv.options(),
+            },
             SourceKind::Postgres => DataSource::postgres_from_env(&self.table)?,
         })
     }
@@ -68,8 +107,46 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--source", "csv"]).is_err());
         let cli = Cli::try_parse_from(["x", "--source", "csv", "--input", "a.csv"]).unwrap();
         match cli.source.resolve(SimulatorConfig::default()).unwrap() {
-            DataSource::Csv(p) => assert_eq!(p, PathBuf::from("a.csv")),
+            DataSource::Csv { path, options } => {
+                assert_eq!(path, PathBuf::from("a.csv"));
+                assert_eq!(options, CsvOptions::default());
+            }
             other => panic!("expected csv, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn csv_flags_map_into_the_reader_options() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--source",
+            "csv",
+            "--input",
+            "a.csv",
+            "--time-column",
+            "ts",
+            "--machine-column",
+            "asset_id",
+            "--delimiter",
+            ";",
+            "--time-format",
+            "epoch-ms",
+        ])
+        .unwrap();
+        let expected = CsvOptions::default()
+            .with_time_column("ts")
+            .with_machine_column("asset_id")
+            .with_delimiter(Delimiter::SEMICOLON)
+            .with_time_format(TimeFormat::EpochMillis);
+        match cli.source.resolve(SimulatorConfig::default()).unwrap() {
+            DataSource::Csv { options, .. } => assert_eq!(options, expected),
+            other => panic!("expected csv, got {other:?}"),
+        }
+        let tab = Cli::try_parse_from(["x", "--delimiter", "tab"]).unwrap();
+        assert_eq!(tab.source.csv.delimiter, Delimiter::TAB);
+        for bad in [["--delimiter", ";;"], ["--time-format", "epoch-us"]] {
+            let err = Cli::try_parse_from(["x", bad[0], bad[1]]).unwrap_err();
+            assert!(err.to_string().contains(bad[1]), "{err}");
         }
     }
 

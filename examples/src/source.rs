@@ -5,8 +5,10 @@
 
 use std::path::PathBuf;
 
-use vigil_features::postgres::{LoadQuery, PgConfig, TelemetryStore};
-use vigil_features::{CsvOptions, SimulatorConfig, TelemetryFrame, read_csv, simulate};
+use vigil_features::{
+    CsvOptions, LoadQuery, PgConfig, SimulatorConfig, TelemetryFrame, TelemetryStore, read_csv,
+    simulate,
+};
 
 use crate::error::PipelineError;
 
@@ -18,8 +20,14 @@ pub const DEFAULT_TABLE: &str = "telemetry";
 pub enum DataSource {
     /// The deterministic simulator.
     Simulated(SimulatorConfig),
-    /// A CSV file with the reference header.
-    Csv(PathBuf),
+    /// A CSV file: the reference header, or the columns, delimiter and time
+    /// format that `options` name.
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// How to read it.
+        options: CsvOptions,
+    },
     /// A PostgreSQL / TimescaleDB table.
     Postgres {
         /// Connection settings (from the environment by default).
@@ -45,7 +53,7 @@ impl DataSource {
     pub fn kind(&self) -> &'static str {
         match self {
             DataSource::Simulated(_) => "sim",
-            DataSource::Csv(_) => "csv",
+            DataSource::Csv { .. } => "csv",
             DataSource::Postgres { .. } => "postgres",
         }
     }
@@ -77,9 +85,16 @@ impl DataSource {
                     frame: sim.frame,
                 })
             }
-            DataSource::Csv(path) => {
-                let (frame, report) = read_csv(path, &CsvOptions::default())?;
-                let mut description = format!("{} ({} rows)", path.display(), report.rows);
+            DataSource::Csv { path, options } => {
+                let (frame, report) = read_csv(path, options)?;
+                let mut description = format!(
+                    "{} ({} rows; time `{}` as {}, machine id `{}`)",
+                    path.display(),
+                    report.rows,
+                    report.time_column,
+                    report.time_format,
+                    report.machine_column
+                );
                 if !report.extra_columns.is_empty() {
                     description.push_str(&format!(
                         "; ignored columns: {}",

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use crate::error::{FeaturesError, Result};
 use crate::frame::TelemetryFrame;
 use crate::online::{MachineFeatureState, Plan};
-use crate::spec::{FeatureKind, FeatureSpec, SanitizePolicy};
+use crate::spec::{FeatureSpec, SanitizePolicy};
 
 /// A feature matrix: one row per telemetry row, in the frame's (machine, time) order.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,40 +64,23 @@ impl FeatureSpec {
     /// not depend on the number of threads. Values are raw (NaN/±inf kept); call
     /// [`FeatureMatrix::sanitize`] for models that need finite input.
     ///
-    /// Errors: an invalid spec, a spec sensor missing from the frame, an empty
-    /// frame, a machine with a single sample, a window longer than the data.
+    /// Data shorter than a window is fine: as in pandas (`min_periods = 1`),
+    /// the first rows of each machine are a warm-up whose windows hold only
+    /// the rows so far (a single row: mean = value, std NaN, diff NaN), the
+    /// same numbers [`OnlineFeatures`](crate::OnlineFeatures) gives for a
+    /// short history. Minimum sizes for training are
+    /// [`TrainingSet::build`](crate::TrainingSet::build)'s own check.
+    ///
+    /// Errors: an invalid spec, a spec sensor missing from the frame, an empty frame.
     pub fn compute(&self, frame: &TelemetryFrame) -> Result<FeatureMatrix> {
         let plan = Plan::compile(self)?;
-        let columns: Vec<&[f64]> = self
-            .sensors
-            .iter()
-            .map(|s| {
-                frame
-                    .sensor_by_name(s)
-                    .ok_or_else(|| FeaturesError::UnknownSensor {
-                        feature: self
-                            .features
-                            .iter()
-                            .find(|f| f.kind.sensors().contains(&s.as_str()))
-                            .map(|f| f.name.clone())
-                            .unwrap_or_default(),
-                        sensor: s.clone(),
-                        available: frame.sensor_names().join(", "),
-                    })
-            })
-            .collect::<Result<_>>()?;
+        let columns = self.sensor_columns(frame)?;
         if frame.is_empty() {
             return Err(FeaturesError::EmptyInput {
                 source_name: "telemetry frame".into(),
             });
         }
         let ranges = frame.machine_ranges();
-        if let Some((m, _)) = ranges.iter().find(|(_, r)| r.len() < 2) {
-            return Err(FeaturesError::SingleSampleMachine {
-                machine: frame.machine_ids()[*m as usize].clone(),
-            });
-        }
-        self.check_windows_fit(frame)?;
 
         let n = frame.len();
         let f = plan.n_features();
@@ -136,25 +119,24 @@ impl FeatureSpec {
         })
     }
 
-    /// Every window must fit inside the data's time span.
-    fn check_windows_fit(&self, frame: &TelemetryFrame) -> Result<()> {
-        let (lo, hi) = frame
-            .time()
+    /// The frame's column of each spec sensor, in spec order.
+    fn sensor_columns<'f>(&self, frame: &'f TelemetryFrame) -> Result<Vec<&'f [f64]>> {
+        self.sensors
             .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
-        let span = hi.saturating_sub(lo);
-        for feature in &self.features {
-            if let FeatureKind::Rolling { window, .. } | FeatureKind::ZScore { window, .. } =
-                &feature.kind
-                && window.as_micros() > span
-            {
-                return Err(FeaturesError::WindowLongerThanData {
-                    feature: feature.name.clone(),
-                    window: window.to_string(),
-                    span_seconds: span as f64 / 1e6,
-                });
-            }
-        }
-        Ok(())
+            .map(|s| {
+                frame
+                    .sensor_by_name(s)
+                    .ok_or_else(|| FeaturesError::UnknownSensor {
+                        feature: self
+                            .features
+                            .iter()
+                            .find(|f| f.kind.sensors().contains(&s.as_str()))
+                            .map(|f| f.name.clone())
+                            .unwrap_or_default(),
+                        sensor: s.clone(),
+                        available: frame.sensor_names().join(", "),
+                    })
+            })
+            .collect()
     }
 }

@@ -38,21 +38,80 @@ pub enum FeaturesError {
 
     /// A required column is absent from the header.
     #[error(
-        "{source_name}, line 1: missing required column `{column}`{}",
-        suggestion.as_ref().map(|s| format!(" (found `{s}`; misspelt?)")).unwrap_or_default()
+        "{source_name}, line 1: missing required column `{column}`{}; the header has {}",
+        suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(),
+        describe_header(found)
     )]
     MissingColumn {
         /// The file name, or `<reader>`.
         source_name: String,
-        /// The required column.
+        /// The required column (for the time and machine-id columns without an
+        /// explicit mapping: the canonical name, `time` or `machine_id`).
         column: String,
-        /// A header column that looks like a misspelling of it.
+        /// The header that was found, trimmed, in order.
+        found: Vec<String>,
+        /// The header column closest to the required name (a likely misspelling).
         suggestion: Option<String>,
     },
 
-    /// A timestamp field is not ISO-8601.
+    /// More than one header column could be the one a role needs, or one
+    /// column name appears twice.
     #[error(
-        "{source_name}, line {line}, column `{column}`: cannot parse timestamp {value:?} (expected ISO-8601 such as 2026-01-01T00:00:10Z)"
+        "{source_name}, line 1: the {role} column is ambiguous: {}; name the one to use (CsvOptions, --time-column / --machine-column)",
+        candidates.iter().map(|(i, c)| format!("`{c}` (column {i})")).collect::<Vec<_>>().join(", ")
+    )]
+    AmbiguousColumn {
+        /// The file name, or `<reader>`.
+        source_name: String,
+        /// What the column is for: `time`, `machine id` or `sensor `name``.
+        role: String,
+        /// The matching header columns: 1-based position and name.
+        candidates: Vec<(usize, String)>,
+    },
+
+    /// [`CsvOptions`](crate::CsvOptions) map one column name to two roles.
+    #[error("CSV options map column `{column}` to both {first} and {second}")]
+    ColumnMappedTwice {
+        /// The column name.
+        column: String,
+        /// Its first role (e.g. `time`).
+        first: String,
+        /// Its second role (e.g. `sensor`).
+        second: String,
+    },
+
+    /// A CSV option is empty or malformed (e.g. an empty column name).
+    #[error("invalid CSV option `{option}`: {reason}")]
+    InvalidCsvOption {
+        /// The option.
+        option: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+
+    /// A delimiter is not a single ASCII character that CSV can use.
+    #[error(
+        "invalid CSV delimiter {value:?}: {reason} (use one ASCII character such as `,` `;` `|`, or `tab`)"
+    )]
+    InvalidDelimiter {
+        /// The rejected text (or byte, shown as text).
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A time format name is not one of the known ones.
+    #[error("invalid time format {value:?}: {reason}")]
+    InvalidTimeFormat {
+        /// The rejected text.
+        value: String,
+        /// Why, with the accepted spellings.
+        reason: String,
+    },
+
+    /// A timestamp field cannot be read in the file's time format.
+    #[error(
+        "{source_name}, line {line}, column `{column}`: cannot parse timestamp {value:?} (expected {expected})"
     )]
     BadTimestamp {
         /// The file name, or `<reader>`.
@@ -63,6 +122,8 @@ pub enum FeaturesError {
         column: String,
         /// The offending text.
         value: String,
+        /// What the time format accepts.
+        expected: &'static str,
     },
 
     /// A sensor field is not a number.
@@ -102,28 +163,6 @@ pub enum FeaturesError {
         expected: usize,
         /// The number of values in this column.
         got: usize,
-    },
-
-    /// A machine has a single sample: no window, difference or deviation can be formed.
-    #[error(
-        "machine `{machine}` has a single sample; rolling features need at least two per machine"
-    )]
-    SingleSampleMachine {
-        /// The machine id.
-        machine: String,
-    },
-
-    /// A feature window is longer than the whole time span of the data.
-    #[error(
-        "feature `{feature}`: window {window} is longer than the data, which spans {span_seconds} s"
-    )]
-    WindowLongerThanData {
-        /// The feature name.
-        feature: String,
-        /// The window, as written in the spec (e.g. `30m`).
-        window: String,
-        /// The time span of the data in seconds.
-        span_seconds: f64,
     },
 
     /// Fewer rows than training needs.
@@ -232,6 +271,37 @@ pub enum FeaturesError {
         /// The server's message.
         message: String,
     },
+}
+
+/// `` `a`, `b`, `c` `` for a header, at most 20 names (very wide headers are cut);
+/// a single column that holds a likely delimiter gets a hint.
+fn describe_header(found: &[String]) -> String {
+    const SHOWN: usize = 20;
+    if found.is_empty() || found.iter().all(String::is_empty) {
+        return "no columns".into();
+    }
+    let mut text: String = found
+        .iter()
+        .take(SHOWN)
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if found.len() > SHOWN {
+        text.push_str(&format!(" and {} more", found.len() - SHOWN));
+    }
+    if let [only] = found
+        && let Some(d) = [';', '\t', '|'].into_iter().find(|&d| only.contains(d))
+    {
+        let name = if d == '\t' {
+            "tab".to_owned()
+        } else {
+            d.to_string()
+        };
+        text.push_str(&format!(
+            " (one column: is the delimiter `{name}`? set CsvOptions::delimiter or --delimiter)"
+        ));
+    }
+    text
 }
 
 /// Shorthand for results of this crate.

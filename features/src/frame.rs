@@ -56,16 +56,16 @@ impl FailureMode {
         }
     }
 
-    /// Parses the CSV / database spelling; an empty string is `None`.
+    /// Parses the CSV / database spelling in any case (`none`, `None`, `NONE`,
+    /// `Bearing_Wear`, ...); an empty string is `None`.
     pub fn parse(text: &str) -> Option<FailureMode> {
-        match text.trim() {
-            "" | "none" => Some(FailureMode::None),
-            "overheat" => Some(FailureMode::Overheat),
-            "bearing_wear" => Some(FailureMode::BearingWear),
-            "power_surge" => Some(FailureMode::PowerSurge),
-            "tool_wear" => Some(FailureMode::ToolWear),
-            _ => None,
+        let text = text.trim();
+        if text.is_empty() {
+            return Some(FailureMode::None);
         }
+        FailureMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str().eq_ignore_ascii_case(text))
     }
 
     /// The class index for multi-class models: 0 = none, 1..=4 the modes in [`FailureMode::ALL`] order.
@@ -91,7 +91,7 @@ pub fn compare_machine_ids(a: &str, b: &str) -> Ordering {
 
 /// Columnar machine telemetry, always sorted by (machine, time).
 ///
-/// * `time`: microseconds since the Unix epoch, UTC (see [`crate::time`]).
+/// * `time`: microseconds since the Unix epoch, UTC (see [`parse_timestamp`](crate::parse_timestamp)).
 /// * `machine`: per row, an index into [`machine_ids`](Self::machine_ids), which
 ///   are in [`compare_machine_ids`] order, so rows of one machine are contiguous.
 /// * one `f64` column per sensor; a missing value is `NaN`. Non-finite inputs
@@ -485,5 +485,10 @@ mod tests {
             assert_eq!(FailureMode::parse(mode.as_str()), Some(mode));
         }
         assert_eq!(FailureMode::parse("melted"), None);
+        assert_eq!(FailureMode::parse(" NONE "), Some(FailureMode::None));
+        assert_eq!(
+            FailureMode::parse("Power_Surge"),
+            Some(FailureMode::PowerSurge)
+        );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`OnlineFeatures`] keeps one [`MachineFeatureState`] per machine. Pushing a
 //! sample yields its feature row, equal (bit for bit) to the batch row for the
-//! same history, because the batch path in [`crate::batch`] drives this very
+//! same history, because the batch path ([`FeatureSpec::compute`]) drives this very
 //! state machine over each machine's rows.
 
 use std::collections::HashMap;

@@ -141,7 +141,7 @@ pub struct Simulation {
 /// Runs the simulator.
 ///
 /// ```
-/// use vigil_features::simulator::{simulate, SimulatorConfig};
+/// use vigil_features::{simulate, SimulatorConfig};
 /// let sim = simulate(&SimulatorConfig { machines: 2, days: 1.0, ..Default::default() }).unwrap();
 /// assert_eq!(sim.frame.machine_ids(), ["M01", "M02"]);
 /// assert!(sim.frame.len() > 12_000);

@@ -17,7 +17,7 @@ pub const MICROS_PER_MINUTE: i64 = 60 * MICROS_PER_SECOND;
 /// no offset, which is taken as UTC. Returns `None` for anything else.
 ///
 /// ```
-/// use vigil_features::time::{parse_timestamp, format_timestamp};
+/// use vigil_features::{parse_timestamp, format_timestamp};
 /// let t = parse_timestamp("2026-01-01T02:00:10+02:00").unwrap();
 /// assert_eq!(format_timestamp(t), "2026-01-01T00:00:10Z");
 /// ```
@@ -40,6 +40,66 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         }
     }
     None
+}
+
+/// Parses a number of `unit_micros`-long units since the Unix epoch (e.g.
+/// `1_000_000` for seconds) into microseconds: an integer, a decimal
+/// (`1767225610.25`; digits below a microsecond are dropped) or scientific
+/// notation (`1.76722561e9`, rounded to the microsecond). Returns `None` for
+/// anything else and for times outside the years -262143..=262142 that chrono
+/// can represent.
+///
+/// ```
+/// use vigil_features::{parse_epoch, parse_timestamp};
+/// let t = parse_epoch("1767225610.5", 1_000_000).unwrap();
+/// assert_eq!(Some(t), parse_timestamp("2026-01-01T00:00:10.5Z"));
+/// assert_eq!(parse_epoch("1767225610500", 1_000), Some(t));
+/// ```
+pub fn parse_epoch(text: &str, unit_micros: i64) -> Option<i64> {
+    let text = text.trim();
+    let micros = if text.contains(['e', 'E']) {
+        parse_scientific(text, unit_micros)?
+    } else {
+        parse_decimal(text, unit_micros)?
+    };
+    DateTime::<Utc>::from_timestamp_micros(micros).map(|_| micros)
+}
+
+/// `[+-]digits[.digits]`, exactly: the integer part times the unit plus the
+/// fraction's first digits down to a microsecond.
+fn parse_decimal(text: &str, unit_micros: i64) -> Option<i64> {
+    let (negative, unsigned) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    let mut micros: i64 = 0;
+    for b in whole.bytes() {
+        micros = micros.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    micros = micros.checked_mul(unit_micros)?;
+    let mut scale = unit_micros;
+    for b in fraction.bytes() {
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+        micros = micros.checked_add(i64::from(b - b'0') * scale)?;
+    }
+    Some(if negative { -micros } else { micros })
+}
+
+/// Scientific notation through `f64` (spreadsheets write large epochs this way).
+fn parse_scientific(text: &str, unit_micros: i64) -> Option<i64> {
+    let value: f64 = text.parse().ok()?;
+    let micros = (value * unit_micros as f64).round();
+    // Beyond 2^62 µs no time is representable anyway; the bound keeps the cast exact.
+    (micros.is_finite() && micros.abs() < 4.6e18).then_some(micros as i64)
 }
 
 /// Formats microseconds since the epoch as RFC 3339 in UTC with a `Z` suffix,
@@ -175,6 +235,36 @@ mod tests {
             "12",
         ] {
             assert_eq!(parse_timestamp(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn epochs_parse_exactly() {
+        let t = 1_767_225_610_000_000;
+        let s = MICROS_PER_SECOND;
+        assert_eq!(parse_epoch("1767225610", s), Some(t));
+        assert_eq!(parse_epoch(" +1767225610.250000 ", s), Some(t + 250_000));
+        assert_eq!(parse_epoch("1767225610.1234569", s), Some(t + 123_456));
+        assert_eq!(parse_epoch("1767225610123", 1000), Some(t + 123_000));
+        assert_eq!(parse_epoch("1767225610123.5", 1000), Some(t + 123_500));
+        assert_eq!(parse_epoch("1.76722561e9", s), Some(t));
+        assert_eq!(parse_epoch("-1.5", s), Some(-1_500_000));
+        assert_eq!(parse_epoch(".5", s), Some(500_000));
+        for bad in [
+            "",
+            "-",
+            ".",
+            "1,5",
+            "12:00",
+            "1e400",
+            "NaN",
+            "inf",
+            "1..2",
+            "99999999999999999999",
+            "9223372036854775807",
+            "1e300",
+        ] {
+            assert_eq!(parse_epoch(bad, s), None, "{bad}");
         }
     }
 

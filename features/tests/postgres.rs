@@ -1,8 +1,8 @@
 //! PostgreSQL round trips against the real server the test harness starts.
 #![cfg(feature = "postgres")]
 
-use vigil_features::postgres::{Identifier, LoadQuery, PgConfig, SchemaKind, TelemetryStore};
 use vigil_features::{FeaturesError, SimulatorConfig, simulate};
+use vigil_features::{Identifier, LoadQuery, PgConfig, SchemaKind, TelemetryStore};
 
 /// The value of a service variable, or `None` (printing why) when the harness
 /// did not start that service. Panics when services are required.

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use vigil_examples::PipelineError;
 use vigil_examples::source::{DEFAULT_TABLE, default_simulator_config};
-use vigil_features::postgres::{PgConfig, TelemetryStore};
-use vigil_features::{SimulatorConfig, TelemetryFrame, simulate, write_csv, write_csv_to};
+use vigil_features::{
+    PgConfig, SimulatorConfig, TelemetryFrame, TelemetryStore, simulate, write_csv, write_csv_to,
+};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
 enum Target {
