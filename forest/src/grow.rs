@@ -107,6 +107,17 @@ struct Best {
     exact: Option<f64>,
 }
 
+/// A split worth making: the best split of a node and its children's class counts.
+struct Split {
+    best: Best,
+    left: Vec<u64>,
+    right: Vec<u64>,
+    /// Weighted impurity decrease (the feature's importance gain).
+    decrease: f64,
+    /// Whether the left child carries more class weight than the right.
+    left_heavier: bool,
+}
+
 fn impurity(criterion: Criterion, counts: &[u64], cw: &[f64]) -> (f64, f64) {
     let w: f64 = counts.iter().zip(cw).map(|(&c, &w)| c as f64 * w).sum();
     if w <= 0.0 {
@@ -165,8 +176,8 @@ struct Workspace {
     values: Vec<f64>,
     /// Raw values of the rows of the exact subtree being grown, row-major.
     raw: Vec<f64>,
-    /// Left-child class counts of the best split so far.
-    best_left: Vec<u64>,
+    /// The best split of the node being searched.
+    best: BestSplit,
     scratch_rows: Vec<u32>,
     scratch_yc: Vec<u64>,
     /// Gathered code buffers, one per nesting level, with the training row of
@@ -221,7 +232,11 @@ pub(crate) fn grow_tree(
             keys: Vec::new(),
             values: Vec::new(),
             raw: Vec::new(),
-            best_left: vec![0; k],
+            best: BestSplit {
+                split: None,
+                proxy: f64::NEG_INFINITY,
+                left_counts: vec![0; k],
+            },
             scratch_rows: vec![0; n],
             scratch_yc: vec![0; n],
             levels: Vec::new(),
@@ -237,16 +252,13 @@ pub(crate) fn grow_tree(
         depth: 0,
         counts: root_counts,
     };
-    b.grow_from(
-        &shared.binned.codes,
-        None,
-        shared.binned.n_rows,
-        0,
-        &mut rows,
-        &mut yc,
-        root,
-        rng,
-    );
+    let training_codes = CodeBuffer {
+        codes: &shared.binned.codes,
+        map: None,
+        n_rows: shared.binned.n_rows,
+        level: 0,
+    };
+    b.grow_from(training_codes, &mut rows, &mut yc, root, rng);
     Grown {
         tree: ClassTree::new(b.nodes, b.values, k),
         importances: b.importances,
@@ -263,17 +275,26 @@ enum Mode<'c> {
     Exact,
 }
 
+/// A column-major buffer of bin codes that a subtree's row numbers index: the
+/// training matrix's codes, or a dense copy of one node's rows.
+#[derive(Clone, Copy)]
+struct CodeBuffer<'c> {
+    /// `codes[f * n_rows + row]`.
+    codes: &'c [u8],
+    /// The training row of each of the buffer's rows (`None`: the row itself).
+    map: Option<&'c [u32]>,
+    /// Rows per column.
+    n_rows: usize,
+    /// How many copies deep this buffer is (the training codes are level 0).
+    level: usize,
+}
+
 impl Builder<'_> {
-    /// Grows the subtree of `root` whose rows index `codes` (a buffer of
-    /// `buffer_rows` rows; `map` gives their training rows, `None` = identity).
-    /// Nodes much smaller than the buffer continue from a dense copy (level `level + 1`).
-    #[allow(clippy::too_many_arguments)]
+    /// Grows the subtree of `root`, whose rows index `buffer`. Nodes much smaller
+    /// than the buffer continue from a dense copy of their rows (one level deeper).
     fn grow_from(
         &mut self,
-        codes: &[u8],
-        map: Option<&[u32]>,
-        buffer_rows: usize,
-        level: usize,
+        buffer: CodeBuffer<'_>,
         rows: &mut [u32],
         yc: &mut [u64],
         root: Pending,
@@ -284,47 +305,61 @@ impl Builder<'_> {
         while let Some(p) = stack.pop() {
             let n_node = p.end - p.start;
             if n_node <= exact_rows(nf) {
-                self.grow_exact(rows, yc, p, map, rng);
-            } else if n_node * SHRINK <= buffer_rows && self.splittable(&p) {
-                if self.ws.levels.len() <= level {
-                    self.ws.levels.push(Default::default());
-                }
-                let (mut dense, mut dense_map) = std::mem::take(&mut self.ws.levels[level]);
-                dense.clear();
-                dense.resize(n_node * nf, 0);
-                let node_rows = &mut rows[p.start..p.end];
-                for (column, out) in codes
-                    .chunks_exact(buffer_rows)
-                    .zip(dense.chunks_exact_mut(n_node))
-                {
-                    for (o, &r) in out.iter_mut().zip(node_rows.iter()) {
-                        *o = column[r as usize];
-                    }
-                }
-                dense_map.clear();
-                for (j, r) in node_rows.iter_mut().enumerate() {
-                    dense_map.push(map.map_or(*r, |m| m[*r as usize]));
-                    *r = j as u32;
-                }
-                self.grow_from(
-                    &dense,
-                    Some(&dense_map),
-                    n_node,
-                    level + 1,
-                    rows,
-                    yc,
-                    p,
-                    rng,
-                );
-                self.ws.levels[level] = (dense, dense_map);
+                self.grow_exact(rows, yc, p, buffer.map, rng);
+            } else if n_node * SHRINK <= buffer.n_rows && self.splittable(&p) {
+                self.grow_from_dense_copy(buffer, rows, yc, p, rng);
             } else {
                 let mode = Mode::Binned {
-                    codes,
-                    stride: buffer_rows,
+                    codes: buffer.codes,
+                    stride: buffer.n_rows,
                 };
                 self.process(mode, rows, yc, p, &mut stack, rng);
             }
         }
+    }
+
+    /// Gathers the codes of node `p`'s rows from `buffer` into a dense buffer of the
+    /// next level (renumbering the rows to index it) and grows `p`'s subtree from there.
+    fn grow_from_dense_copy(
+        &mut self,
+        buffer: CodeBuffer<'_>,
+        rows: &mut [u32],
+        yc: &mut [u64],
+        p: Pending,
+        rng: &mut TreeRng,
+    ) {
+        let nf = self.shared.binned.n_features;
+        let n_node = p.end - p.start;
+        let level = buffer.level;
+        if self.ws.levels.len() <= level {
+            self.ws.levels.push(Default::default());
+        }
+        let (mut dense, mut dense_map) = std::mem::take(&mut self.ws.levels[level]);
+        dense.clear();
+        dense.resize(n_node * nf, 0);
+        let node_rows = &mut rows[p.start..p.end];
+        for (column, out) in buffer
+            .codes
+            .chunks_exact(buffer.n_rows)
+            .zip(dense.chunks_exact_mut(n_node))
+        {
+            for (o, &r) in out.iter_mut().zip(node_rows.iter()) {
+                *o = column[r as usize];
+            }
+        }
+        dense_map.clear();
+        for (j, r) in node_rows.iter_mut().enumerate() {
+            dense_map.push(buffer.map.map_or(*r, |m| m[*r as usize]));
+            *r = j as u32;
+        }
+        let copy = CodeBuffer {
+            codes: &dense,
+            map: Some(&dense_map),
+            n_rows: n_node,
+            level: level + 1,
+        };
+        self.grow_from(copy, rows, yc, p, rng);
+        self.ws.levels[level] = (dense, dense_map);
     }
 
     /// Grows the subtree of the small node `p` with exact splits: gathers its rows'
@@ -381,9 +416,7 @@ impl Builder<'_> {
         stack: &mut Vec<Pending>,
         rng: &mut TreeRng,
     ) {
-        let lim = self.shared.limits;
-        let k = self.shared.n_classes;
-        let (w_node, imp) = impurity(lim.criterion, &p.counts, self.cw);
+        let (w_node, imp) = impurity(self.shared.limits.criterion, &p.counts, self.cw);
         let best = if self.splittable(&p) {
             self.find_split(
                 mode,
@@ -395,80 +428,98 @@ impl Builder<'_> {
         } else {
             None
         };
-        let split = best.and_then(|b| {
-            let left = self.ws.best_left.clone();
-            let right: Vec<u64> = p.counts.iter().zip(&left).map(|(t, l)| t - l).collect();
-            let (wl, il) = impurity(lim.criterion, &left, self.cw);
-            let (wr, ir) = impurity(lim.criterion, &right, self.cw);
-            let decrease = w_node * imp - wl * il - wr * ir;
-            (decrease / self.w_root + 1e-7 >= lim.min_impurity_decrease).then_some((
-                b,
-                left,
-                right,
-                decrease,
-                wl > wr,
-            ))
+        match best.and_then(|b| self.accept(b, &p.counts, w_node * imp)) {
+            Some(split) => self.split_node(split, rows, yc, p, stack),
+            None => self.make_leaf(&p, w_node),
+        }
+    }
+
+    /// The best split `b` of a node with class counts `counts` and weighted impurity
+    /// `w_imp`, if it decreases impurity by at least `min_impurity_decrease`.
+    fn accept(&self, b: Best, counts: &[u64], w_imp: f64) -> Option<Split> {
+        let lim = self.shared.limits;
+        let left = self.ws.best.left_counts.clone();
+        let right: Vec<u64> = counts.iter().zip(&left).map(|(t, l)| t - l).collect();
+        let (wl, il) = impurity(lim.criterion, &left, self.cw);
+        let (wr, ir) = impurity(lim.criterion, &right, self.cw);
+        let decrease = w_imp - wl * il - wr * ir;
+        (decrease / self.w_root + 1e-7 >= lim.min_impurity_decrease).then_some(Split {
+            best: b,
+            left,
+            right,
+            decrease,
+            left_heavier: wl > wr,
+        })
+    }
+
+    /// Makes node `p` a split, partitions its rows and pushes its children.
+    fn split_node(
+        &mut self,
+        split: Split,
+        rows: &mut [u32],
+        yc: &mut [u64],
+        p: Pending,
+        stack: &mut Vec<Pending>,
+    ) {
+        let b = split.best;
+        self.importances[b.feature] += split.decrease;
+        let n_left = self.partition(b, rows, yc, p.start, p.end);
+        let child = self.nodes.len();
+        let edges = &self.shared.binned.edges[b.feature];
+        let threshold = match b.exact {
+            Some(t) => t,
+            None if b.bin >= edges.len() => f64::MAX,
+            None => edges[b.bin],
+        };
+        // With no missing values at this node, later NaNs follow the heavier child.
+        let missing_left = if b.nan_in_node {
+            b.missing_left
+        } else {
+            split.left_heavier
+        };
+        let mut feature = b.feature as u32;
+        if missing_left {
+            feature |= MISSING_LEFT;
+        }
+        self.nodes[p.node] = Node {
+            threshold,
+            feature,
+            child: child as u32,
+        };
+        self.nodes.push(Node::leaf(0, 0.0));
+        self.nodes.push(Node::leaf(0, 0.0));
+        let mid = p.start + n_left;
+        stack.push(Pending {
+            node: child + 1,
+            start: mid,
+            end: p.end,
+            depth: p.depth + 1,
+            counts: split.right,
         });
-        match split {
-            Some((b, left, right, decrease, left_heavier)) => {
-                self.importances[b.feature] += decrease;
-                let n_left = self.partition(b, rows, yc, p.start, p.end);
-                let child = self.nodes.len();
-                let edges = &self.shared.binned.edges[b.feature];
-                let threshold = match b.exact {
-                    Some(t) => t,
-                    None if b.bin >= edges.len() => f64::MAX,
-                    None => edges[b.bin],
-                };
-                // With no missing values at this node, later NaNs follow the heavier child.
-                let missing_left = if b.nan_in_node {
-                    b.missing_left
-                } else {
-                    left_heavier
-                };
-                let mut feature = b.feature as u32;
-                if missing_left {
-                    feature |= MISSING_LEFT;
-                }
-                self.nodes[p.node] = Node {
-                    threshold,
-                    feature,
-                    child: child as u32,
-                };
-                self.nodes.push(Node::leaf(0, 0.0));
-                self.nodes.push(Node::leaf(0, 0.0));
-                let mid = p.start + n_left;
-                stack.push(Pending {
-                    node: child + 1,
-                    start: mid,
-                    end: p.end,
-                    depth: p.depth + 1,
-                    counts: right,
-                });
-                stack.push(Pending {
-                    node: child,
-                    start: p.start,
-                    end: mid,
-                    depth: p.depth + 1,
-                    counts: left,
-                });
+        stack.push(Pending {
+            node: child,
+            start: p.start,
+            end: mid,
+            depth: p.depth + 1,
+            counts: split.left,
+        });
+    }
+
+    /// Makes node `p` (of class weight `w_node`) a leaf holding its class mix.
+    fn make_leaf(&mut self, p: &Pending, w_node: f64) {
+        let leaf = (self.values.len() / self.shared.n_classes) as u32;
+        if w_node > 0.0 {
+            for (&c, &cw) in p.counts.iter().zip(self.cw) {
+                self.values.push((c as f64 * cw / w_node) as f32);
             }
-            None => {
-                let leaf = (self.values.len() / k) as u32;
-                if w_node > 0.0 {
-                    for (&c, &cw) in p.counts.iter().zip(self.cw) {
-                        self.values.push((c as f64 * cw / w_node) as f32);
-                    }
-                } else {
-                    // Only zero-weight rows: fall back to the unweighted class mix.
-                    let n: u64 = p.counts.iter().sum::<u64>().max(1);
-                    for &c in &p.counts {
-                        self.values.push((c as f64 / n as f64) as f32);
-                    }
-                }
-                self.nodes[p.node] = Node::leaf(leaf, 0.0);
+        } else {
+            // Only zero-weight rows: fall back to the unweighted class mix.
+            let n: u64 = p.counts.iter().sum::<u64>().max(1);
+            for &c in &p.counts {
+                self.values.push((c as f64 / n as f64) as f32);
             }
         }
+        self.nodes[p.node] = Node::leaf(leaf, 0.0);
     }
 
     /// Stable in-place partition of `rows[start..end]` (and `yc`) into left then right.
@@ -511,10 +562,11 @@ impl Builder<'_> {
     }
 
     /// Searches `mtry` randomly drawn features for the split with the best impurity
-    /// proxy. As in scikit-learn, a feature that is constant in the node counts as
-    /// drawn; more are drawn (one at a time) only while none was splittable. (Drawing
-    /// on until `mtry` splittable features are found would make deep splits greedier
-    /// than scikit-learn's and the trees less diverse.)
+    /// proxy (its left child's class counts are left in `ws.best`). As in
+    /// scikit-learn, a feature that is constant in the node counts as drawn; more are
+    /// drawn (one at a time) only while none was splittable. (Drawing on until `mtry`
+    /// splittable features are found would make deep splits greedier than
+    /// scikit-learn's and the trees less diverse.)
     fn find_split(
         &mut self,
         mode: Mode<'_>,
@@ -523,161 +575,266 @@ impl Builder<'_> {
         totals: &[u64],
         rng: &mut TreeRng,
     ) -> Option<Best> {
-        let k = self.shared.n_classes;
-        let nf = self.shared.binned.n_features;
-        let lim = self.shared.limits;
+        let node = NodeTotals {
+            counts: totals,
+            cw: self.cw,
+            lim: self.shared.limits,
+            n_rows: rows.len() as u64,
+        };
+        let mtry = node.lim.mtry;
         let n_features = self.pool.len();
-        let mut best: Option<Best> = None;
-        let mut best_proxy = f64::NEG_INFINITY;
+        self.ws.best.split = None;
+        self.ws.best.proxy = f64::NEG_INFINITY;
         let mut visited = 0;
         let mut drawn = 0;
-        while (drawn < lim.mtry || visited == 0) && drawn < n_features {
-            // Draw the features still needed (uniformly, without replacement).
-            let want = lim
-                .mtry
-                .saturating_sub(drawn)
-                .max(1)
-                .min(n_features - drawn);
-            let ws = &mut self.ws;
-            ws.batch.clear();
-            for j in drawn..drawn + want {
-                let pick = j + below(rng, n_features - j);
-                self.pool.swap(j, pick);
-                ws.batch.push(self.pool[j]);
-            }
+        while (drawn < mtry || visited == 0) && drawn < n_features {
+            // Draw the features still needed.
+            let want = mtry.saturating_sub(drawn).max(1).min(n_features - drawn);
+            self.draw_candidates(drawn, want, rng);
             drawn += want;
-
-            let (codes, stride) = match mode {
-                Mode::Binned { codes, stride } => (codes, stride),
-                Mode::Exact => {
-                    // Sort each feature's real values; scan every boundary between
-                    // distinct values, as scikit-learn's best splitter does.
-                    for s in 0..want {
-                        let f = ws.batch[s];
-                        ws.keys.clear();
-                        ws.values.clear();
-                        let mut nan_n = 0usize;
-                        for (j, &r) in rows.iter().enumerate() {
-                            let v = ws.raw[r as usize * nf + f];
-                            nan_n += usize::from(v.is_nan());
-                            ws.keys.push(exact_key(v, j));
-                            ws.values.push(v);
-                        }
-                        sort_exact_keys(&mut ws.keys, &ws.values);
-                        let reg_n = ws.keys.len() - nan_n;
-                        let value = |i: usize| ws.values[position(ws.keys[i])];
-                        let constant = reg_n == 0
-                            || (value(reg_n - 1) - value(0) <= FEATURE_THRESHOLD && nan_n == 0);
-                        if !constant {
-                            visited += 1;
-                            scan_exact(
-                                &ws.keys,
-                                &ws.values,
-                                reg_n,
-                                yc,
-                                totals,
-                                self.cw,
-                                lim,
-                                f,
-                                &mut ws.left,
-                                &mut ws.nan,
-                                &mut ws.best_left,
-                                &mut best,
-                                &mut best_proxy,
-                            );
-                        }
-                    }
-                    continue;
+            visited += match mode {
+                Mode::Exact => self.search_exact(rows, yc, &node),
+                Mode::Binned { codes, stride } => {
+                    let column_of = |f: usize| &codes[f * stride..(f + 1) * stride];
+                    self.search_binned(column_of, drawn - want, rows, yc, &node)
                 }
             };
+        }
+        self.ws.best.split
+    }
 
-            let first_slot = drawn - want;
-            for slot in &mut ws.node_codes[first_slot..drawn] {
-                if slot.len() < rows.len() {
-                    slot.resize(rows.len(), 0);
-                }
-            }
-            // One tight pass per feature over its column. Rows alternate between two
-            // histograms: a run of rows in one bin would otherwise be a chain of
-            // adds to one counter, each waiting for the last (measured: fit 1-15 %
-            // faster, in 5 of 5 alternating pairs).
-            for (s, &f) in ws.batch.iter().enumerate() {
-                let hist = &mut ws.hist[s][..];
-                let node_codes = &mut ws.node_codes[first_slot + s][..rows.len()];
-                let column = &codes[f * stride..(f + 1) * stride];
-                let (mut lo, mut hi) = (u8::MAX, 0u8);
-                let odd = &mut ws.hist_odd[..];
-                let mut pairs = rows.chunks_exact(2).zip(yc.chunks_exact(2));
-                let mut codes_of_pairs = node_codes.chunks_exact_mut(2);
-                for ((r, v), nc) in (&mut pairs).zip(&mut codes_of_pairs) {
-                    let (b0, b1) = (column[r[0] as usize], column[r[1] as usize]);
-                    nc[0] = b0;
-                    nc[1] = b1;
-                    lo = lo.min(b0).min(b1);
-                    hi = hi.max(b0).max(b1);
-                    hist[b0 as usize * k + (v[0] & 0xFFFF_FFFF) as usize] += ROW | (v[0] >> 32);
-                    odd[b1 as usize * k + (v[1] & 0xFFFF_FFFF) as usize] += ROW | (v[1] >> 32);
-                }
-                if rows.len() % 2 == 1 {
-                    let (r, v) = (rows[rows.len() - 1], yc[rows.len() - 1]);
-                    let b = column[r as usize];
-                    node_codes[rows.len() - 1] = b;
-                    lo = lo.min(b);
-                    hi = hi.max(b);
-                    hist[b as usize * k + (v & 0xFFFF_FFFF) as usize] += ROW | (v >> 32);
-                }
-                // (A node here has rows, so `lo <= hi`; an empty range merges nothing.)
-                let range = lo as usize * k..(hi as usize + 1).max(lo as usize) * k;
-                for (h, o) in hist[range.clone()].iter_mut().zip(&mut odd[range]) {
-                    *h += *o;
-                    *o = 0;
-                }
-                ws.lo[s] = lo;
-                ws.hi[s] = hi;
-            }
+    /// Draws `want` more candidate features into `ws.batch` (uniformly, without
+    /// replacement: the first `drawn` of `pool` are taken).
+    fn draw_candidates(&mut self, drawn: usize, want: usize, rng: &mut TreeRng) {
+        let n_features = self.pool.len();
+        self.ws.batch.clear();
+        for j in drawn..drawn + want {
+            let pick = j + below(rng, n_features - j);
+            self.pool.swap(j, pick);
+            self.ws.batch.push(self.pool[j]);
+        }
+    }
 
-            for s in 0..want {
-                let f = ws.batch[s];
-                let (lo, hi) = (ws.lo[s] as usize, ws.hi[s] as usize);
-                let hist = &mut ws.hist[s];
-                let nan_n = rows_in(hist, NAN_BIN as usize, k);
-                // Highest non-missing bin present (MAX_BINS if none).
-                let hi_reg = if hi == NAN_BIN as usize {
-                    (lo..NAN_BIN as usize)
-                        .rev()
-                        .find(|&b| rows_in(hist, b, k) > 0)
-                        .unwrap_or(MAX_BINS)
-                } else {
-                    hi
+    /// Sorts each candidate feature's real values and scans every boundary between
+    /// distinct values, as scikit-learn's best splitter does. Returns how many
+    /// candidates were not constant in the node.
+    fn search_exact(&mut self, rows: &[u32], yc: &[u64], node: &NodeTotals<'_>) -> usize {
+        let nf = self.shared.binned.n_features;
+        let ws = &mut self.ws;
+        let mut visited = 0;
+        for s in 0..ws.batch.len() {
+            let f = ws.batch[s];
+            ws.keys.clear();
+            ws.values.clear();
+            let mut nan_n = 0usize;
+            for (j, &r) in rows.iter().enumerate() {
+                let v = ws.raw[r as usize * nf + f];
+                nan_n += usize::from(v.is_nan());
+                ws.keys.push(exact_key(v, j));
+                ws.values.push(v);
+            }
+            sort_exact_keys(&mut ws.keys, &ws.values);
+            let reg_n = ws.keys.len() - nan_n;
+            let value = |i: usize| ws.values[position(ws.keys[i])];
+            let constant =
+                reg_n == 0 || (value(reg_n - 1) - value(0) <= FEATURE_THRESHOLD && nan_n == 0);
+            if !constant {
+                visited += 1;
+                let column = SortedColumn {
+                    feature: f,
+                    keys: &ws.keys,
+                    values: &ws.values,
+                    reg_n,
                 };
-                let constant = hi_reg == MAX_BINS || (lo == hi_reg && nan_n == 0);
-                if !constant {
-                    visited += 1;
-                    let at = Slot {
-                        feature: f,
-                        slot: first_slot + s,
-                    };
-                    scan(
-                        hist,
-                        lo,
-                        hi_reg,
-                        nan_n,
-                        totals,
-                        self.cw,
-                        lim,
-                        k,
-                        rows.len() as u64,
-                        at,
-                        &mut ws.left,
-                        &mut ws.best_left,
-                        &mut best,
-                        &mut best_proxy,
-                    );
-                }
-                hist[lo * k..(hi + 1) * k].iter_mut().for_each(|v| *v = 0);
+                scan_exact(column, yc, node, &mut ws.left, &mut ws.nan, &mut ws.best);
             }
         }
-        best
+        visited
+    }
+
+    /// Builds each candidate feature's histogram over the node's bins (`column_of(f)`
+    /// is feature `f`'s column of codes) and scans it. The histogram of the `s`-th
+    /// candidate records the node's codes in `node_codes[first_slot + s]`. Returns
+    /// how many candidates were not constant in the node.
+    fn search_binned<'c>(
+        &mut self,
+        column_of: impl Fn(usize) -> &'c [u8],
+        first_slot: usize,
+        rows: &[u32],
+        yc: &[u64],
+        node: &NodeTotals<'_>,
+    ) -> usize {
+        let k = self.shared.n_classes;
+        let ws = &mut self.ws;
+        let want = ws.batch.len();
+        for slot in &mut ws.node_codes[first_slot..first_slot + want] {
+            if slot.len() < rows.len() {
+                slot.resize(rows.len(), 0);
+            }
+        }
+        for (s, &f) in ws.batch.iter().enumerate() {
+            let (lo, hi) = histogram_pass(
+                column_of(f),
+                rows,
+                yc,
+                k,
+                &mut ws.hist[s],
+                &mut ws.hist_odd,
+                &mut ws.node_codes[first_slot + s][..rows.len()],
+            );
+            ws.lo[s] = lo;
+            ws.hi[s] = hi;
+        }
+        let mut visited = 0;
+        for s in 0..want {
+            let bins = BinRange::of(&ws.hist[s], ws.lo[s], ws.hi[s], k);
+            if !bins.constant() {
+                visited += 1;
+                let at = Slot {
+                    feature: ws.batch[s],
+                    slot: first_slot + s,
+                };
+                scan(&ws.hist[s], bins, node, at, &mut ws.left, &mut ws.best);
+            }
+            let (lo, hi) = (ws.lo[s] as usize, ws.hi[s] as usize);
+            ws.hist[s][lo * k..(hi + 1) * k]
+                .iter_mut()
+                .for_each(|v| *v = 0);
+        }
+        visited
+    }
+}
+
+/// One tight pass over a feature's `column` of codes for the node's `rows`: adds
+/// each row to its (bin, class) entry of `hist`, records its code in
+/// `node_codes`, and returns the lowest and highest code seen.
+///
+/// Rows alternate between `hist` and `odd` (all zero on entry and again on exit,
+/// merged into `hist`): a run of rows in one bin would otherwise be a chain of
+/// adds to one counter, each waiting for the last (see benches/RESULTS.md, forest
+/// section).
+#[inline(always)]
+fn histogram_pass(
+    column: &[u8],
+    rows: &[u32],
+    yc: &[u64],
+    k: usize,
+    hist: &mut [u64],
+    odd: &mut [u64],
+    node_codes: &mut [u8],
+) -> (u8, u8) {
+    let (mut lo, mut hi) = (u8::MAX, 0u8);
+    let mut pairs = rows.chunks_exact(2).zip(yc.chunks_exact(2));
+    let mut codes_of_pairs = node_codes.chunks_exact_mut(2);
+    for ((r, v), nc) in (&mut pairs).zip(&mut codes_of_pairs) {
+        let (b0, b1) = (column[r[0] as usize], column[r[1] as usize]);
+        nc[0] = b0;
+        nc[1] = b1;
+        lo = lo.min(b0).min(b1);
+        hi = hi.max(b0).max(b1);
+        hist[b0 as usize * k + (v[0] & 0xFFFF_FFFF) as usize] += ROW | (v[0] >> 32);
+        odd[b1 as usize * k + (v[1] & 0xFFFF_FFFF) as usize] += ROW | (v[1] >> 32);
+    }
+    if rows.len() % 2 == 1 {
+        let (r, v) = (rows[rows.len() - 1], yc[rows.len() - 1]);
+        let b = column[r as usize];
+        node_codes[rows.len() - 1] = b;
+        lo = lo.min(b);
+        hi = hi.max(b);
+        hist[b as usize * k + (v & 0xFFFF_FFFF) as usize] += ROW | (v >> 32);
+    }
+    // (A node here has rows, so `lo <= hi`; an empty range merges nothing.)
+    let range = lo as usize * k..(hi as usize + 1).max(lo as usize) * k;
+    for (h, o) in hist[range.clone()].iter_mut().zip(&mut odd[range]) {
+        *h += *o;
+        *o = 0;
+    }
+    (lo, hi)
+}
+
+/// What every candidate split of one node is judged against.
+#[derive(Clone, Copy)]
+struct NodeTotals<'n> {
+    /// The node's bootstrap count per class.
+    counts: &'n [u64],
+    /// Class weights.
+    cw: &'n [f64],
+    lim: GrowLimits,
+    /// Rows in the node.
+    n_rows: u64,
+}
+
+impl NodeTotals<'_> {
+    /// Whether a split sending `n_left` rows left leaves each child
+    /// `min_samples_leaf` rows.
+    #[inline(always)]
+    fn fits(&self, n_left: u64) -> bool {
+        let msl = self.lim.min_samples_leaf as u64;
+        n_left >= msl && self.n_rows - n_left >= msl
+    }
+
+    /// [`proxy_of`] a split whose left child has class counts `lk(c)`.
+    #[inline(always)]
+    fn proxy(&self, lk: impl Fn(usize) -> u64) -> Option<f64> {
+        proxy_of(lk, self.counts, self.cw, self.lim.criterion)
+    }
+}
+
+/// The best split of a node found so far.
+struct BestSplit {
+    split: Option<Best>,
+    /// Its impurity proxy (larger is better).
+    proxy: f64,
+    /// Its left child's class counts.
+    left_counts: Vec<u64>,
+}
+
+impl BestSplit {
+    /// Keeps `split()`, whose left child has class counts `left(c)`, if its
+    /// `proxy` beats the best so far.
+    #[inline(always)]
+    fn offer(&mut self, proxy: f64, split: impl FnOnce() -> Best, left: impl Fn(usize) -> u64) {
+        if proxy <= self.proxy {
+            return;
+        }
+        self.proxy = proxy;
+        self.split = Some(split());
+        for (c, l) in self.left_counts.iter_mut().enumerate() {
+            *l = left(c);
+        }
+    }
+}
+
+/// The bins one candidate feature's histogram touches in a node.
+#[derive(Clone, Copy)]
+struct BinRange {
+    /// Lowest bin present.
+    lo: usize,
+    /// Highest non-missing bin present (`MAX_BINS` if none).
+    hi_reg: usize,
+    /// Rows with a missing value.
+    nan_n: u64,
+}
+
+impl BinRange {
+    /// The range of a histogram whose lowest and highest codes are `lo` and `hi`.
+    fn of(hist: &[u64], lo: u8, hi: u8, k: usize) -> Self {
+        let (lo, hi) = (lo as usize, hi as usize);
+        let nan_n = rows_in(hist, NAN_BIN as usize, k);
+        let hi_reg = if hi == NAN_BIN as usize {
+            (lo..NAN_BIN as usize)
+                .rev()
+                .find(|&b| rows_in(hist, b, k) > 0)
+                .unwrap_or(MAX_BINS)
+        } else {
+            hi
+        };
+        BinRange { lo, hi_reg, nan_n }
+    }
+
+    /// Whether the feature takes one value (or none) in the node.
+    fn constant(&self) -> bool {
+        self.hi_reg == MAX_BINS || (self.lo == self.hi_reg && self.nan_n == 0)
     }
 }
 
@@ -743,48 +900,32 @@ fn proxy_of(
     })
 }
 
-/// Scans one feature's histogram for its best threshold (and missing-value side).
-#[allow(clippy::too_many_arguments)]
+/// Scans one feature's histogram over the node's `bins` for its best threshold
+/// (and missing-value side), offering each to `best`. `left` is scratch for the
+/// left child's class counts.
 fn scan(
     hist: &[u64],
-    lo: usize,
-    hi_reg: usize,
-    nan_n: u64,
-    totals: &[u64],
-    cw: &[f64],
-    lim: GrowLimits,
-    k: usize,
-    n_node: u64,
+    bins: BinRange,
+    node: &NodeTotals<'_>,
     at: Slot,
     left: &mut [u64],
-    best_left: &mut [u64],
-    best: &mut Option<Best>,
-    best_proxy: &mut f64,
+    best: &mut BestSplit,
 ) {
-    let msl = lim.min_samples_leaf as u64;
+    let k = node.counts.len();
     let nan_base = NAN_BIN as usize * k;
     let nan = &hist[nan_base..nan_base + k];
+    let nan_n = bins.nan_n;
     left.iter_mut().for_each(|v| *v = 0);
     let mut left_n = 0u64;
-    let mut record = |proxy: f64, bin: usize, missing_left: bool, left: &[u64], add_nan: bool| {
-        if proxy <= *best_proxy {
-            return;
-        }
-        *best_proxy = proxy;
-        *best = Some(Best {
-            feature: at.feature,
-            slot: at.slot,
-            bin,
-            missing_left,
-            nan_in_node: nan_n > 0,
-            exact: None,
-        });
-        for (c, bl) in best_left.iter_mut().enumerate() {
-            *bl = left[c] + if add_nan { nan[c] & COUNT } else { 0 };
-        }
+    let split = |bin: usize, missing_left: bool| Best {
+        feature: at.feature,
+        slot: at.slot,
+        bin,
+        missing_left,
+        nan_in_node: nan_n > 0,
+        exact: None,
     };
-    let fits = |n_left: u64| n_left >= msl && n_node - n_left >= msl;
-    for b in lo..hi_reg {
+    for b in bins.lo..bins.hi_reg {
         let h = &hist[b * k..b * k + k];
         let n_bin = rows_in(hist, b, k);
         if n_bin == 0 {
@@ -794,29 +935,30 @@ fn scan(
             *l += e & COUNT;
         }
         left_n += n_bin;
-        if fits(left_n)
-            && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
+        if node.fits(left_n)
+            && let Some(p) = node.proxy(|c| left[c])
         {
-            record(p, b, false, left, false);
+            best.offer(p, || split(b, false), |c| left[c]);
         }
-        if nan_n > 0
-            && fits(left_n + nan_n)
-            && let Some(p) = proxy_of(|c| left[c] + (nan[c] & COUNT), totals, cw, lim.criterion)
-        {
-            record(p, b, true, left, true);
+        if nan_n > 0 && node.fits(left_n + nan_n) {
+            let with_nan = |c: usize| left[c] + (nan[c] & COUNT);
+            if let Some(p) = node.proxy(with_nan) {
+                best.offer(p, || split(b, true), with_nan);
+            }
         }
     }
     if nan_n > 0 {
         // Every non-missing row left, missing rows right.
+        let hi_reg = bins.hi_reg;
         let h = &hist[hi_reg * k..hi_reg * k + k];
         for (l, &e) in left.iter_mut().zip(h) {
             *l += e & COUNT;
         }
         left_n += rows_in(hist, hi_reg, k);
-        if fits(left_n)
-            && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
+        if node.fits(left_n)
+            && let Some(p) = node.proxy(|c| left[c])
         {
-            record(p, MAX_BINS, false, left, false);
+            best.offer(p, || split(MAX_BINS, false), |c| left[c]);
         }
     }
 }
@@ -893,29 +1035,36 @@ fn sort_exact_keys(keys: &mut [u64], values: &[f64]) {
     }
 }
 
-/// [`scan`] for an exact node: `keys` are sorted [`exact_key`]s, the first `reg_n`
-/// non-missing; `values[position]` is the row's value and `yc[position]` its packed
-/// class and count.
+/// One candidate feature of an exact node, sorted.
+#[derive(Clone, Copy)]
+struct SortedColumn<'a> {
+    feature: usize,
+    /// Sorted [`exact_key`]s of the node's rows, the first `reg_n` non-missing.
+    keys: &'a [u64],
+    /// `values[position]`: the value of the row at that position in the node.
+    values: &'a [f64],
+    /// Rows with a value (not NaN).
+    reg_n: usize,
+}
+
+/// [`scan`] for an exact node: `yc[position]` is the packed class and count of the
+/// row at that position of the node; `left` and `nan` are scratch for class counts.
 /// Splits between neighbouring values at their midpoint (never between values
 /// closer than [`FEATURE_THRESHOLD`]).
-#[allow(clippy::too_many_arguments)]
 fn scan_exact(
-    keys: &[u64],
-    values: &[f64],
-    reg_n: usize,
+    column: SortedColumn<'_>,
     yc: &[u64],
-    totals: &[u64],
-    cw: &[f64],
-    lim: GrowLimits,
-    feature: usize,
+    node: &NodeTotals<'_>,
     left: &mut [u64],
     nan: &mut [u64],
-    best_left: &mut [u64],
-    best: &mut Option<Best>,
-    best_proxy: &mut f64,
+    best: &mut BestSplit,
 ) {
-    let msl = lim.min_samples_leaf as u64;
-    let n_node = keys.len() as u64;
+    let SortedColumn {
+        feature,
+        keys,
+        values,
+        reg_n,
+    } = column;
     let nan_n = (keys.len() - reg_n) as u64;
     left.iter_mut().for_each(|v| *v = 0);
     nan.iter_mut().for_each(|v| *v = 0);
@@ -926,25 +1075,15 @@ fn scan_exact(
     for &key in &keys[reg_n..] {
         add(nan, position(key));
     }
-    let mut record =
-        |proxy: f64, threshold: f64, missing_left: bool, left: &[u64], add_nan: bool| {
-            if proxy <= *best_proxy {
-                return;
-            }
-            *best_proxy = proxy;
-            *best = Some(Best {
-                feature,
-                slot: 0,
-                bin: 0,
-                missing_left,
-                nan_in_node: nan_n > 0,
-                exact: Some(threshold),
-            });
-            for (c, bl) in best_left.iter_mut().enumerate() {
-                *bl = left[c] + if add_nan { nan[c] } else { 0 };
-            }
-        };
-    let fits = |n_left: u64| n_left >= msl && n_node - n_left >= msl;
+    let nan: &[u64] = nan;
+    let split = |threshold: f64, missing_left: bool| Best {
+        feature,
+        slot: 0,
+        bin: 0,
+        missing_left,
+        nan_in_node: nan_n > 0,
+        exact: Some(threshold),
+    };
     for i in 0..reg_n {
         let j = position(keys[i]);
         add(left, j);
@@ -957,23 +1096,23 @@ fn scan_exact(
         }
         let threshold = crate::binning::midpoint(lo, hi);
         let left_n = i as u64 + 1;
-        if fits(left_n)
-            && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
+        if node.fits(left_n)
+            && let Some(p) = node.proxy(|c| left[c])
         {
-            record(p, threshold, false, left, false);
+            best.offer(p, || split(threshold, false), |c| left[c]);
         }
-        if nan_n > 0
-            && fits(left_n + nan_n)
-            && let Some(p) = proxy_of(|c| left[c] + nan[c], totals, cw, lim.criterion)
-        {
-            record(p, threshold, true, left, true);
+        if nan_n > 0 && node.fits(left_n + nan_n) {
+            let with_nan = |c: usize| left[c] + nan[c];
+            if let Some(p) = node.proxy(with_nan) {
+                best.offer(p, || split(threshold, true), with_nan);
+            }
         }
     }
     if nan_n > 0
-        && fits(reg_n as u64)
-        && let Some(p) = proxy_of(|c| left[c], totals, cw, lim.criterion)
+        && node.fits(reg_n as u64)
+        && let Some(p) = node.proxy(|c| left[c])
     {
-        record(p, f64::MAX, false, left, false);
+        best.offer(p, || split(f64::MAX, false), |c| left[c]);
     }
 }
 
