@@ -44,24 +44,54 @@ pub enum ForestError {
         reason: &'static str,
     },
     /// A feature value is +inf or -inf (NaN is allowed and means "missing").
+    ///
+    /// Raw features often hold infinities (a percentage change from 0, power per
+    /// speed at standstill); the message says how to replace them.
     #[error(
-        "x[{row}, {column}] = {value} is infinite; only finite values or NaN (missing) are allowed"
+        "x[{row}, {column}]{} = {value} is infinite (only finite values and NaN, meaning missing, \
+         are allowed): replace infinities first (vigil-features: `FeatureMatrix::sanitize` with \
+         the spec's `SanitizePolicy`, or build the matrix with `TrainingSet::build`, which \
+         sanitises; for one row, `OnlineFeatures::push_sanitized`)",
+        named(.feature)
     )]
     NonFiniteFeature {
-        /// Row of the value.
+        /// Row of the value (0 for a single row).
         row: usize,
         /// Column of the value.
         column: usize,
+        /// The column's feature name, when the caller gave names ([`Samples::named`](crate::Samples::named)).
+        feature: Option<String>,
         /// The value itself.
         value: f64,
     },
     /// The data to predict on has a different number of features than the training data.
-    #[error("x has {found} feature columns but the model was trained on {expected}")]
+    #[error(
+        "x has {found} feature columns but the model was trained on {expected}; predict on the \
+         training features, in the same order"
+    )]
     FeatureCountMismatch {
         /// Features the model was trained on.
         expected: usize,
         /// Features in the input.
         found: usize,
+    },
+    /// Feature names were given for a matrix, but not one per column.
+    #[error(
+        "{names} feature names for x with {columns} feature columns; give one name per column, in column order"
+    )]
+    FeatureNameCount {
+        /// Names given.
+        names: usize,
+        /// Columns in `x`.
+        columns: usize,
+    },
+    /// A class was asked for that the model was not trained on.
+    #[error("class {class} is not one of the model's classes {classes:?}")]
+    UnknownClass {
+        /// The class asked for.
+        class: usize,
+        /// The model's classes (its training labels).
+        classes: Vec<usize>,
     },
     /// An output buffer has the wrong length.
     #[error("output buffer has length {found}, expected {expected}")]
@@ -134,5 +164,13 @@ pub(crate) fn invalid(
         name,
         value: value.to_string(),
         reason,
+    }
+}
+
+/// ` (feature `name`)` when the name is known, else nothing.
+fn named(feature: &Option<String>) -> String {
+    match feature {
+        Some(name) => format!(" (feature `{name}`)"),
+        None => String::new(),
     }
 }

@@ -12,10 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::MAX_FEATURES;
 use crate::error::{ForestError, Result};
 use crate::isolation::{Contamination, IsolationForest, Scorer};
 use crate::random_forest::RandomForest;
+use crate::samples::MAX_FEATURES;
 use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
 
 /// The format version this build writes and reads.
@@ -55,17 +55,20 @@ struct RandomForestWire {
     trees: Vec<Vec<ClassNodeWire>>,
 }
 
+/// A split node of either kind. (A newtype variant of this struct encodes exactly
+/// as a struct variant with these fields did, in postcard and in JSON.)
+#[derive(Serialize, Deserialize)]
+struct SplitWire {
+    feature: u32,
+    missing_left: bool,
+    threshold: f64,
+    left_offset: u32,
+}
+
 #[derive(Serialize, Deserialize)]
 enum ClassNodeWire {
-    Split {
-        feature: u32,
-        missing_left: bool,
-        threshold: f64,
-        left_offset: u32,
-    },
-    Leaf {
-        probabilities: Vec<(u16, f32)>,
-    },
+    Split(SplitWire),
+    Leaf { probabilities: Vec<(u16, f32)> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -79,15 +82,8 @@ struct IsolationForestWire {
 
 #[derive(Serialize, Deserialize)]
 enum IsoNodeWire {
-    Split {
-        feature: u32,
-        missing_left: bool,
-        threshold: f64,
-        left_offset: u32,
-    },
-    Leaf {
-        path_length: f64,
-    },
+    Split(SplitWire),
+    Leaf { path_length: f64 },
 }
 
 fn corrupt(msg: impl Into<String>) -> ForestError {
@@ -168,57 +164,88 @@ fn envelope(model: ModelWire) -> Envelope {
     }
 }
 
-fn split_wire(i: usize, n: &Node) -> (u32, bool, f64, u32) {
-    (
-        n.feature & FEATURE_MASK,
-        n.feature & MISSING_LEFT != 0,
-        n.threshold,
-        n.child - i as u32,
-    )
+/// Split node `i` as stored.
+fn split_wire(i: usize, n: &Node) -> SplitWire {
+    SplitWire {
+        feature: n.feature & FEATURE_MASK,
+        missing_left: n.feature & MISSING_LEFT != 0,
+        threshold: n.threshold,
+        left_offset: n.child - i as u32,
+    }
 }
 
-/// Checks a split's fields against the tree and returns the decoded node.
-#[allow(clippy::too_many_arguments)]
-fn check_split(
-    i: usize,
+/// Checks the shape of one stored tree as its nodes are decoded: every split's
+/// feature and children in range, every node but the root the child of exactly
+/// one split.
+struct TreeShape {
+    /// The tree's index in the model (for messages).
+    tree: usize,
     len: usize,
     n_features: usize,
-    feature: u32,
-    missing_left: bool,
-    threshold: f64,
-    left_offset: u32,
-    seen: &mut [bool],
-) -> Result<Node> {
-    if feature as usize >= n_features {
-        return Err(corrupt(format!(
-            "node {i} splits on feature {feature}, but the model has {n_features} features"
-        )));
+    /// Whether some split points to node `i`.
+    has_parent: Vec<bool>,
+}
+
+impl TreeShape {
+    /// The check for tree `tree` of `len` nodes, or an error for an impossible size.
+    fn new(tree: usize, len: usize, n_features: usize) -> Result<Self> {
+        if len == 0 || len >= LEAF as usize {
+            return Err(corrupt(format!("tree {tree} has {len} nodes")));
+        }
+        Ok(TreeShape {
+            tree,
+            len,
+            n_features,
+            has_parent: vec![false; len],
+        })
     }
-    if threshold.is_nan() {
-        return Err(corrupt(format!("node {i} has a NaN threshold")));
+
+    /// Checks split node `i` and returns it decoded.
+    fn split(&mut self, i: usize, s: SplitWire) -> Result<Node> {
+        let (t, len, n_features) = (self.tree, self.len, self.n_features);
+        let feature = s.feature;
+        if feature as usize >= n_features {
+            return Err(corrupt(format!(
+                "tree {t}: node {i} splits on feature {feature}, but the model has {n_features} features"
+            )));
+        }
+        if s.threshold.is_nan() {
+            return Err(corrupt(format!("tree {t}: node {i} has a NaN threshold")));
+        }
+        let child = i as u64 + u64::from(s.left_offset);
+        if s.left_offset == 0 || child + 1 >= len as u64 {
+            return Err(corrupt(format!(
+                "tree {t}: node {i} points to children {child} and {} outside a tree of {len} nodes (or to itself)",
+                child + 1
+            )));
+        }
+        let child = child as usize;
+        if self.has_parent[child] || self.has_parent[child + 1] {
+            return Err(corrupt(format!("tree {t}: node {child} has two parents")));
+        }
+        self.has_parent[child] = true;
+        self.has_parent[child + 1] = true;
+        let mut f = feature;
+        if s.missing_left {
+            f |= MISSING_LEFT;
+        }
+        Ok(Node {
+            threshold: s.threshold,
+            feature: f,
+            child: child as u32,
+        })
     }
-    let child = i as u64 + u64::from(left_offset);
-    if left_offset == 0 || child + 1 >= len as u64 {
-        return Err(corrupt(format!(
-            "node {i} points to children {child} and {} outside a tree of {len} nodes (or to itself)",
-            child + 1
-        )));
+
+    /// Checks, once every node is decoded, that each node but the root has a parent.
+    fn finish(self) -> Result<()> {
+        if self.has_parent.iter().skip(1).any(|s| !s) {
+            return Err(corrupt(format!(
+                "tree {} has nodes no split points to",
+                self.tree
+            )));
+        }
+        Ok(())
     }
-    let child = child as usize;
-    if seen[child] || seen[child + 1] {
-        return Err(corrupt(format!("node {child} has two parents")));
-    }
-    seen[child] = true;
-    seen[child + 1] = true;
-    let mut f = feature;
-    if missing_left {
-        f |= MISSING_LEFT;
-    }
-    Ok(Node {
-        threshold,
-        feature: f,
-        child: child as u32,
-    })
 }
 
 fn check_common(n_features: u32, n_trees: usize) -> Result<usize> {
@@ -230,6 +257,122 @@ fn check_common(n_features: u32, n_trees: usize) -> Result<usize> {
         return Err(corrupt("the model has no trees"));
     }
     Ok(nf)
+}
+
+/// Checks a Random Forest's classes, importances and out-of-bag score; returns the
+/// number of classes.
+fn check_class_summary(w: &RandomForestWire, n_features: usize) -> Result<usize> {
+    let k = w.classes.len();
+    if k < 2 || k > u16::MAX as usize {
+        return Err(corrupt(format!("{k} classes; a classifier has 2 to 65535")));
+    }
+    if !w.classes.windows(2).all(|p| p[0] < p[1]) {
+        return Err(corrupt("class labels are not strictly ascending"));
+    }
+    if w.classes.iter().any(|&c| c > u64::from(u32::MAX)) {
+        return Err(corrupt("a class label exceeds 4294967295"));
+    }
+    if w.feature_importances.len() != n_features
+        || w.feature_importances
+            .iter()
+            .any(|v| !(v.is_finite() && *v >= 0.0))
+    {
+        return Err(corrupt(
+            "feature importances must be one finite non-negative value per feature",
+        ));
+    }
+    if let Some(s) = w.oob_score
+        && !(0.0..=1.0).contains(&s)
+    {
+        return Err(corrupt(format!("oob score {s} is outside [0, 1]")));
+    }
+    // Leaves are stored sparse but held dense: bound the dense size so a small
+    // hostile file cannot demand gigabytes.
+    let leaves: usize = w
+        .trees
+        .iter()
+        .map(|t| {
+            t.iter()
+                .filter(|n| matches!(n, ClassNodeWire::Leaf { .. }))
+                .count()
+        })
+        .sum();
+    if leaves.saturating_mul(k) > MAX_LEAF_VALUES {
+        return Err(corrupt(format!(
+            "{leaves} leaves x {k} classes exceeds the supported {MAX_LEAF_VALUES} leaf values"
+        )));
+    }
+    Ok(k)
+}
+
+/// Decodes and checks tree `t` of a Random Forest with `k` classes.
+fn decode_class_tree(
+    t: usize,
+    wire: Vec<ClassNodeWire>,
+    n_features: usize,
+    k: usize,
+) -> Result<ClassTree> {
+    let mut shape = TreeShape::new(t, wire.len(), n_features)?;
+    let mut nodes = Vec::with_capacity(wire.len());
+    let mut values = Vec::new();
+    for (i, n) in wire.into_iter().enumerate() {
+        nodes.push(match n {
+            ClassNodeWire::Split(s) => shape.split(i, s)?,
+            ClassNodeWire::Leaf { probabilities } => {
+                let leaf = push_leaf(&mut values, k, probabilities)
+                    .map_err(|e| corrupt(format!("tree {t} node {i}: {e}")))?;
+                Node::leaf(leaf, 0.0)
+            }
+        });
+    }
+    shape.finish()?;
+    Ok(ClassTree::new(nodes, values, k))
+}
+
+/// Appends a leaf's `k` dense class probabilities (from their sparse stored form)
+/// to `values` and returns the leaf's index, or says what is wrong with them.
+fn push_leaf(
+    values: &mut Vec<f32>,
+    k: usize,
+    probabilities: Vec<(u16, f32)>,
+) -> std::result::Result<u32, String> {
+    let leaf = values.len() / k;
+    values.resize(values.len() + k, 0.0f32);
+    let row = &mut values[leaf * k..];
+    let mut sum = 0.0f64;
+    for (c, p) in probabilities {
+        let c = c as usize;
+        if c >= k || row[c] != 0.0 || !(p > 0.0 && p <= 1.0) {
+            return Err(format!("bad class probability ({c}, {p})"));
+        }
+        row[c] = p;
+        sum += f64::from(p);
+    }
+    if (sum - 1.0).abs() > 1e-3 {
+        return Err(format!("class probabilities sum to {sum}, not 1"));
+    }
+    Ok(leaf as u32)
+}
+
+/// Decodes and checks tree `t` of an Isolation Forest.
+fn decode_iso_tree(t: usize, wire: Vec<IsoNodeWire>, n_features: usize) -> Result<Vec<Node>> {
+    let mut shape = TreeShape::new(t, wire.len(), n_features)?;
+    let mut nodes = Vec::with_capacity(wire.len());
+    for (i, n) in wire.into_iter().enumerate() {
+        nodes.push(match n {
+            IsoNodeWire::Split(s) => shape.split(i, s)?,
+            IsoNodeWire::Leaf { path_length } => {
+                if !(path_length.is_finite() && (0.0..=1e6).contains(&path_length)) {
+                    return Err(corrupt(format!(
+                        "tree {t} node {i}: path length {path_length} is out of range"
+                    )));
+                }
+                Node::leaf(0, path_length)
+            }
+        });
+    }
+    shape.finish()?;
+    Ok(nodes)
 }
 
 impl RandomForest {
@@ -253,13 +396,7 @@ impl RandomForest {
                                 .collect();
                             ClassNodeWire::Leaf { probabilities }
                         } else {
-                            let (feature, missing_left, threshold, left_offset) = split_wire(i, n);
-                            ClassNodeWire::Split {
-                                feature,
-                                missing_left,
-                                threshold,
-                                left_offset,
-                            }
+                            ClassNodeWire::Split(split_wire(i, n))
                         }
                     })
                     .collect()
@@ -285,103 +422,13 @@ impl RandomForest {
             }
         };
         let nf = check_common(w.n_features, w.trees.len())?;
-        let k = w.classes.len();
-        if k < 2 || k > u16::MAX as usize {
-            return Err(corrupt(format!("{k} classes; a classifier has 2 to 65535")));
-        }
-        if !w.classes.windows(2).all(|p| p[0] < p[1]) {
-            return Err(corrupt("class labels are not strictly ascending"));
-        }
-        if w.classes.iter().any(|&c| c > u64::from(u32::MAX)) {
-            return Err(corrupt("a class label exceeds 4294967295"));
-        }
-        if w.feature_importances.len() != nf
-            || w.feature_importances
-                .iter()
-                .any(|v| !(v.is_finite() && *v >= 0.0))
-        {
-            return Err(corrupt(
-                "feature importances must be one finite non-negative value per feature",
-            ));
-        }
-        if let Some(s) = w.oob_score
-            && !(0.0..=1.0).contains(&s)
-        {
-            return Err(corrupt(format!("oob score {s} is outside [0, 1]")));
-        }
-        // Leaves are stored sparse but held dense: bound the dense size so a small
-        // hostile file cannot demand gigabytes.
-        let leaves: usize = w
+        let k = check_class_summary(&w, nf)?;
+        let trees = w
             .trees
-            .iter()
-            .map(|t| {
-                t.iter()
-                    .filter(|n| matches!(n, ClassNodeWire::Leaf { .. }))
-                    .count()
-            })
-            .sum();
-        if leaves.saturating_mul(k) > MAX_LEAF_VALUES {
-            return Err(corrupt(format!(
-                "{leaves} leaves x {k} classes exceeds the supported {MAX_LEAF_VALUES} leaf values"
-            )));
-        }
-        let mut trees = Vec::with_capacity(w.trees.len());
-        for (t, wire) in w.trees.into_iter().enumerate() {
-            let len = wire.len();
-            if len == 0 || len >= LEAF as usize {
-                return Err(corrupt(format!("tree {t} has {len} nodes")));
-            }
-            let mut seen = vec![false; len];
-            let mut nodes = Vec::with_capacity(len);
-            let mut values = Vec::new();
-            for (i, n) in wire.into_iter().enumerate() {
-                let node = match n {
-                    ClassNodeWire::Split {
-                        feature,
-                        missing_left,
-                        threshold,
-                        left_offset,
-                    } => check_split(
-                        i,
-                        len,
-                        nf,
-                        feature,
-                        missing_left,
-                        threshold,
-                        left_offset,
-                        &mut seen,
-                    )
-                    .map_err(|e| corrupt(format!("tree {t}: {e}")))?,
-                    ClassNodeWire::Leaf { probabilities } => {
-                        let leaf = values.len() / k;
-                        values.resize(values.len() + k, 0.0f32);
-                        let row = &mut values[leaf * k..];
-                        let mut sum = 0.0f64;
-                        for (c, p) in probabilities {
-                            let c = c as usize;
-                            if c >= k || row[c] != 0.0 || !(p > 0.0 && p <= 1.0) {
-                                return Err(corrupt(format!(
-                                    "tree {t} node {i}: bad class probability ({c}, {p})"
-                                )));
-                            }
-                            row[c] = p;
-                            sum += f64::from(p);
-                        }
-                        if (sum - 1.0).abs() > 1e-3 {
-                            return Err(corrupt(format!(
-                                "tree {t} node {i}: class probabilities sum to {sum}, not 1"
-                            )));
-                        }
-                        Node::leaf(leaf as u32, 0.0)
-                    }
-                };
-                nodes.push(node);
-            }
-            if seen.iter().skip(1).any(|s| !s) {
-                return Err(corrupt(format!("tree {t} has nodes no split points to")));
-            }
-            trees.push(ClassTree::new(nodes, values, k));
-        }
+            .into_iter()
+            .enumerate()
+            .map(|(t, wire)| decode_class_tree(t, wire, nf, k))
+            .collect::<Result<Vec<_>>>()?;
         Ok(RandomForest {
             n_features: nf,
             classes: w.classes.iter().map(|&c| c as usize).collect(),
@@ -427,13 +474,7 @@ impl IsolationForest {
                                 path_length: n.threshold,
                             }
                         } else {
-                            let (feature, missing_left, threshold, left_offset) = split_wire(i, n);
-                            IsoNodeWire::Split {
-                                feature,
-                                missing_left,
-                                threshold,
-                                left_offset,
-                            }
+                            IsoNodeWire::Split(split_wire(i, n))
                         }
                     })
                     .collect()
@@ -476,47 +517,12 @@ impl IsolationForest {
             Some(c) if c > 0.0 && c <= 0.5 => Contamination::Fraction(c),
             Some(c) => return Err(corrupt(format!("contamination {c} is outside (0, 0.5]"))),
         };
-        let mut trees = Vec::with_capacity(w.trees.len());
-        for (t, wire) in w.trees.into_iter().enumerate() {
-            let len = wire.len();
-            if len == 0 || len >= LEAF as usize {
-                return Err(corrupt(format!("tree {t} has {len} nodes")));
-            }
-            let mut seen = vec![false; len];
-            let mut nodes = Vec::with_capacity(len);
-            for (i, n) in wire.into_iter().enumerate() {
-                nodes.push(match n {
-                    IsoNodeWire::Split {
-                        feature,
-                        missing_left,
-                        threshold,
-                        left_offset,
-                    } => check_split(
-                        i,
-                        len,
-                        nf,
-                        feature,
-                        missing_left,
-                        threshold,
-                        left_offset,
-                        &mut seen,
-                    )
-                    .map_err(|e| corrupt(format!("tree {t}: {e}")))?,
-                    IsoNodeWire::Leaf { path_length } => {
-                        if !(path_length.is_finite() && (0.0..=1e6).contains(&path_length)) {
-                            return Err(corrupt(format!(
-                                "tree {t} node {i}: path length {path_length} is out of range"
-                            )));
-                        }
-                        Node::leaf(0, path_length)
-                    }
-                });
-            }
-            if seen.iter().skip(1).any(|s| !s) {
-                return Err(corrupt(format!("tree {t} has nodes no split points to")));
-            }
-            trees.push(nodes);
-        }
+        let trees = w
+            .trees
+            .into_iter()
+            .enumerate()
+            .map(|(t, wire)| decode_iso_tree(t, wire, nf))
+            .collect::<Result<Vec<_>>>()?;
         Ok(IsolationForest {
             n_features: nf,
             max_samples: w.max_samples as usize,

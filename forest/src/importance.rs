@@ -1,13 +1,13 @@
 //! Permutation importance: how much accuracy drops when one feature's values are
 //! shuffled (scikit-learn's `permutation_importance` with the default scorer).
 
-use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use crate::data::{Labels, check_predict_x};
 use crate::error::{ForestError, Result, invalid};
+use crate::labels::Labels;
 use crate::random_forest::{RandomForest, argmax};
 use crate::rng::{below, tree_rng};
+use crate::samples::{Samples, check_predict_x};
 
 /// Result of [`permutation_importance`].
 #[derive(Clone, Debug, PartialEq)]
@@ -25,14 +25,16 @@ pub struct PermutationImportance {
 /// For each feature, shuffles its column `n_repeats` times and records the drop in
 /// accuracy of `model` on (`x`, `y`). Runs in parallel over (feature, repeat) pairs;
 /// the result depends only on `seed`.
-pub fn permutation_importance<L: Labels + ?Sized>(
+pub fn permutation_importance<'a, L: Labels + ?Sized>(
     model: &RandomForest,
-    x: ArrayView2<'_, f64>,
+    x: impl Into<Samples<'a>>,
     y: &L,
     n_repeats: usize,
     seed: u64,
 ) -> Result<PermutationImportance> {
-    check_predict_x(&x, model.n_features())?;
+    let samples = x.into();
+    check_predict_x(&samples, model.n_features())?;
+    let x = samples.view();
     let labels = y.to_usize_labels()?;
     if labels.len() != x.nrows() {
         return Err(ForestError::LengthMismatch {
@@ -49,7 +51,7 @@ pub fn permutation_importance<L: Labels + ?Sized>(
     if n_repeats == 0 {
         return Err(invalid("n_repeats", 0, "must be at least 1"));
     }
-    let baseline = model.score(x, &*labels)?;
+    let baseline = model.score(samples, &*labels)?;
     let nf = model.n_features();
     let n = x.nrows();
     let drops: Vec<f64> = (0..nf * n_repeats)

@@ -6,12 +6,14 @@ use ndarray::{Array1, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{check_feature_count, check_finite_or_nan, check_row, check_training_x};
 use crate::error::{Result, invalid};
 use crate::heap::HeapForest;
 use crate::predict::{for_each_leaf_in_forest, for_row_tasks};
 use crate::random_forest::{MaxFeatures, MaxSamples, Progress};
 use crate::rng::{TreeRng, below, tree_rng, unit_f64};
+use crate::samples::{
+    Samples, check_feature_count, check_finite_or_nan, check_row, check_training_x,
+};
 use crate::tree::{MISSING_LEFT, Node, Walk, depth_of, find_leaf};
 
 /// The share of anomalies expected in the training data (scikit-learn's `contamination`).
@@ -110,18 +112,20 @@ impl IsolationForestParams {
     }
 
     /// Fits on `x` (rows × features; NaN = missing).
-    pub fn fit(&self, x: ArrayView2<'_, f64>) -> Result<IsolationForest> {
+    pub fn fit<'a>(&self, x: impl Into<Samples<'a>>) -> Result<IsolationForest> {
         self.fit_with_progress(x, &|_, _| {})
     }
 
     /// As [`fit`](Self::fit), calling `progress(done, total)` as each tree finishes.
-    pub fn fit_with_progress(
+    pub fn fit_with_progress<'a>(
         &self,
-        x: ArrayView2<'_, f64>,
+        x: impl Into<Samples<'a>>,
         progress: Progress<'_>,
     ) -> Result<IsolationForest> {
+        let samples = x.into();
         self.validate()?;
-        check_training_x(&x)?;
+        check_training_x(&samples)?;
+        let x = samples.view();
         let (n, n_features) = x.dim();
         let psi = match self.max_samples {
             None => n.min(256),
@@ -151,7 +155,7 @@ impl IsolationForestParams {
             contamination: self.contamination,
         };
         if let Contamination::Fraction(c) = self.contamination {
-            let mut scores = model.score_samples(x)?.to_vec();
+            let mut scores = model.score_samples(samples)?.to_vec();
             model.offset = percentile(&mut scores, 100.0 * c);
         }
         Ok(model)
@@ -387,14 +391,19 @@ impl IsolationForest {
 
     /// The opposite of the anomaly score of the original paper, `-2^(-E(h)/c(ψ))`:
     /// in `[-1, 0)`, lower is more abnormal. Streams over rows.
-    pub fn score_samples(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
+    pub fn score_samples<'a>(&self, x: impl Into<Samples<'a>>) -> Result<Array1<f64>> {
+        self.scores(&x.into())
+    }
+
+    fn scores(&self, samples: &Samples<'_>) -> Result<Array1<f64>> {
         let nf = self.n_features;
+        let x = samples.view();
         check_feature_count(&x, nf)?;
         // The heap walk finds infinities as it reads the rows (see
         // `HeapForest::add_path_lengths`); the node walk does not look, so it
         // needs the scan first.
         if matches!(self.scorer, Scorer::Walks(_)) {
-            check_finite_or_nan(&x)?;
+            check_finite_or_nan(samples)?;
         }
         let mut out = vec![0.0; x.nrows()];
         let saw_infinity = AtomicBool::new(false);
@@ -420,7 +429,7 @@ impl IsolationForest {
         });
         if saw_infinity.into_inner() {
             // Finds the first infinity and says where it is.
-            check_finite_or_nan(&x)?;
+            check_finite_or_nan(samples)?;
         }
         Ok(Array1::from_vec(out))
     }
@@ -432,19 +441,30 @@ impl IsolationForest {
     }
 
     /// `score_samples - offset`: negative for anomalies.
-    pub fn decision_function(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
-        Ok(self.score_samples(x)? - self.offset)
+    pub fn decision_function<'a>(&self, x: impl Into<Samples<'a>>) -> Result<Array1<f64>> {
+        Ok(self.scores(&x.into())? - self.offset)
+    }
+
+    /// [`decision_function`](Self::decision_function) for one row.
+    pub fn decision_row(&self, row: &[f64]) -> Result<f64> {
+        Ok(self.score_row(row)? - self.offset)
     }
 
     /// scikit-learn's labels: `-1` for anomalies, `1` for normal rows.
-    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Array1<i8>> {
+    pub fn predict<'a>(&self, x: impl Into<Samples<'a>>) -> Result<Array1<i8>> {
         Ok(self
             .decision_function(x)?
             .mapv(|d| if d < 0.0 { -1 } else { 1 }))
     }
 
-    /// `true` for anomalies (`decision_function < 0`).
-    pub fn is_anomaly(&self, x: ArrayView2<'_, f64>) -> Result<Array1<bool>> {
+    /// `true` for anomalies: where [`predict`](Self::predict) gives `-1`
+    /// (`decision_function < 0`).
+    pub fn is_anomaly<'a>(&self, x: impl Into<Samples<'a>>) -> Result<Array1<bool>> {
         Ok(self.decision_function(x)?.mapv(|d| d < 0.0))
+    }
+
+    /// [`is_anomaly`](Self::is_anomaly) for one row (the serving path).
+    pub fn is_anomaly_row(&self, row: &[f64]) -> Result<bool> {
+        Ok(self.decision_row(row)? < 0.0)
     }
 }

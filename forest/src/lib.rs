@@ -75,25 +75,29 @@
 //! one-row path walks four trees at a time. See `benches/RESULTS.md` for
 //! measurements.
 
+#![deny(missing_docs)]
+
 mod binning;
-mod data;
 mod error;
 mod format;
 mod grow;
 mod heap;
 mod importance;
 mod isolation;
+mod labels;
 mod predict;
 mod random_forest;
 mod rng;
+mod samples;
 mod tree;
 
-pub use data::Labels;
 pub use error::{ForestError, Result};
 pub use format::FORMAT_VERSION;
 pub use grow::Criterion;
 pub use importance::{PermutationImportance, permutation_importance};
 pub use isolation::{Contamination, IsolationForest, IsolationForestParams};
+pub use labels::Labels;
 pub use random_forest::{
     ClassWeight, MaxFeatures, MaxSamples, Progress, RandomForest, RandomForestParams,
 };
+pub use samples::Samples;

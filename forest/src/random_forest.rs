@@ -7,11 +7,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::binning::bin_matrix;
-use crate::data::{Labels, check_predict_x, check_row, check_training_x, encode_labels};
 use crate::error::{ForestError, Result, invalid};
 use crate::grow::{Criterion, GrowLimits, Shared, grow_tree};
-use crate::predict::{for_each_leaf_in_forest, for_row_tasks};
-use crate::rng::{below, tree_rng};
+use crate::labels::{EncodedLabels, Labels, encode_labels};
+use crate::predict::{for_each_leaf_in_forest, for_row_tasks, for_row_tasks_indexed};
+use crate::rng::{TreeRng, below, tree_rng};
+use crate::samples::{Samples, check_predict_x, check_row, check_training_x};
 use crate::tree::{ClassTree, decode_pair, find_leaf4};
 
 /// How many features each split considers (scikit-learn's `max_features`).
@@ -220,62 +221,33 @@ impl RandomForestParams {
         Ok(())
     }
 
-    /// Fits a forest on `x` (rows × features; NaN = missing) and class labels `y`.
-    pub fn fit<L: Labels + ?Sized>(&self, x: ArrayView2<'_, f64>, y: &L) -> Result<RandomForest> {
+    /// Fits a forest on `x` (rows × features; NaN = missing) and class labels `y`
+    /// (any integer type, `bool` or whole `f64`s: see [`Labels`]).
+    pub fn fit<'a, L: Labels + ?Sized>(
+        &self,
+        x: impl Into<Samples<'a>>,
+        y: &L,
+    ) -> Result<RandomForest> {
         self.fit_with_progress(x, y, &|_, _| {})
     }
 
     /// As [`fit`](Self::fit), calling `progress(done, total)` as each tree finishes.
-    pub fn fit_with_progress<L: Labels + ?Sized>(
+    pub fn fit_with_progress<'a, L: Labels + ?Sized>(
         &self,
-        x: ArrayView2<'_, f64>,
+        x: impl Into<Samples<'a>>,
         y: &L,
         progress: Progress<'_>,
     ) -> Result<RandomForest> {
+        let x = x.into();
         self.validate()?;
         check_training_x(&x)?;
         let labels = y.to_usize_labels()?;
+        let x = x.view();
         let enc = encode_labels(&labels, x.nrows())?;
         let (n_rows, n_features) = x.dim();
-        let k = enc.classes.len();
         let mtry = self.max_features.resolve(n_features)?;
-        let n_boot = match self.max_samples {
-            None => n_rows,
-            Some(MaxSamples::Fraction(f)) => ((f * n_rows as f64).round() as usize).max(1),
-            Some(MaxSamples::Count(c)) => {
-                if c > n_rows {
-                    return Err(invalid(
-                        "max_samples",
-                        format!("Count({c})"),
-                        "must not exceed the number of rows in x",
-                    ));
-                }
-                c
-            }
-        };
-        let mut class_counts = vec![0usize; k];
-        for &c in &enc.y {
-            class_counts[c as usize] += 1;
-        }
-        let base_weight: Vec<f64> = match &self.class_weight {
-            ClassWeight::Uniform | ClassWeight::BalancedSubsample => vec![1.0; k],
-            ClassWeight::Balanced => class_counts
-                .iter()
-                .map(|&c| n_rows as f64 / (k as f64 * c as f64))
-                .collect(),
-            ClassWeight::Explicit(pairs) => enc
-                .classes
-                .iter()
-                .map(|c| {
-                    pairs
-                        .iter()
-                        .rev()
-                        .find(|(l, _)| l == c)
-                        .map_or(1.0, |(_, w)| *w)
-                })
-                .collect(),
-        };
-
+        let n_boot = self.bootstrap_rows(n_rows)?;
+        let base_weight = self.class_weights(&enc, n_rows);
         let binned = bin_matrix(&x, self.seed);
         // Small nodes split on raw values (see `grow`): a row-major view of them.
         let copy: Vec<f64>;
@@ -290,7 +262,7 @@ impl RandomForestParams {
             binned: &binned,
             raw,
             y: &enc.y,
-            n_classes: k,
+            n_classes: enc.classes.len(),
             limits: GrowLimits {
                 max_depth: self.max_depth.unwrap_or(usize::MAX),
                 min_samples_split: self.min_samples_split,
@@ -300,13 +272,92 @@ impl RandomForestParams {
                 min_impurity_decrease: self.min_impurity_decrease,
             },
         };
+        let grown = self.grow_trees(&shared, n_boot, &base_weight, progress);
+        let importances = normalised_importances(
+            grown.iter().map(|g| (&g.tree, g.importances.as_slice())),
+            n_features,
+        );
+        let mut model = RandomForest {
+            n_features,
+            classes: enc.classes,
+            trees: grown.iter().map(|g| g.tree.clone()).collect(),
+            feature_importances: importances,
+            oob_score: None,
+            oob_decision_function: None,
+        };
+        if self.oob_score {
+            let bags: Vec<&[u64]> = grown.iter().filter_map(|g| g.in_bag.as_deref()).collect();
+            let (score, decision) = model.oob(&x, &labels, &bags);
+            model.oob_score = score;
+            model.oob_decision_function = Some(decision);
+        }
+        Ok(model)
+    }
+
+    /// Rows each tree's bootstrap sample draws from a training set of `n_rows`.
+    fn bootstrap_rows(&self, n_rows: usize) -> Result<usize> {
+        Ok(match self.max_samples {
+            None => n_rows,
+            Some(MaxSamples::Fraction(f)) => ((f * n_rows as f64).round() as usize).max(1),
+            Some(MaxSamples::Count(c)) => {
+                if c > n_rows {
+                    return Err(invalid(
+                        "max_samples",
+                        format!("Count({c})"),
+                        "must not exceed the number of rows in x",
+                    ));
+                }
+                c
+            }
+        })
+    }
+
+    /// The weight of each class (by class index) before any per-tree balancing.
+    fn class_weights(&self, enc: &EncodedLabels, n_rows: usize) -> Vec<f64> {
+        let k = enc.classes.len();
+        match &self.class_weight {
+            ClassWeight::Uniform | ClassWeight::BalancedSubsample => vec![1.0; k],
+            ClassWeight::Balanced => {
+                let mut class_counts = vec![0usize; k];
+                for &c in &enc.y {
+                    class_counts[c as usize] += 1;
+                }
+                class_counts
+                    .iter()
+                    .map(|&c| n_rows as f64 / (k as f64 * c as f64))
+                    .collect()
+            }
+            ClassWeight::Explicit(pairs) => enc
+                .classes
+                .iter()
+                .map(|c| {
+                    pairs
+                        .iter()
+                        .rev()
+                        .find(|(l, _)| l == c)
+                        .map_or(1.0, |(_, w)| *w)
+                })
+                .collect(),
+        }
+    }
+
+    /// Grows every tree in parallel (tree `t` from its own seeded generator, so the
+    /// forest does not depend on the thread count), in tree order.
+    fn grow_trees(
+        &self,
+        shared: &Shared<'_>,
+        n_boot: usize,
+        base_weight: &[f64],
+        progress: Progress<'_>,
+    ) -> Vec<GrownTree> {
+        let n_rows = shared.y.len();
         let done = AtomicUsize::new(0);
         let total = self.n_estimators;
-        let grown: Vec<(ClassTree, Vec<f64>, Option<Vec<u64>>)> = (0..total)
+        (0..total)
             .into_par_iter()
             .map(|t| {
                 let mut rng = tree_rng(self.seed, 1, t);
-                let (rows, yc, cw) = self.sample(&shared, n_boot, &base_weight, &mut rng);
+                let (rows, yc, cw) = self.sample(shared, n_boot, base_weight, &mut rng);
                 let in_bag = self.oob_score.then(|| {
                     let mut bits = vec![0u64; n_rows.div_ceil(64)];
                     for &r in &rows {
@@ -314,32 +365,15 @@ impl RandomForestParams {
                     }
                     bits
                 });
-                let g = grow_tree(&shared, rows, yc, &cw, &mut rng);
+                let g = grow_tree(shared, rows, yc, &cw, &mut rng);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                (g.tree, g.importances, in_bag)
+                GrownTree {
+                    tree: g.tree,
+                    importances: g.importances,
+                    in_bag,
+                }
             })
-            .collect();
-
-        let importances = normalised_importances(
-            grown.iter().map(|(t, imp, _)| (t, imp.as_slice())),
-            n_features,
-        );
-        let trees: Vec<ClassTree> = grown.iter().map(|(t, _, _)| t.clone()).collect();
-        let mut model = RandomForest {
-            n_features,
-            classes: enc.classes,
-            trees,
-            feature_importances: importances,
-            oob_score: None,
-            oob_decision_function: None,
-        };
-        if self.oob_score {
-            let bags: Vec<&[u64]> = grown.iter().filter_map(|(_, _, b)| b.as_deref()).collect();
-            let (score, decision) = model.oob(&x, &labels, &bags);
-            model.oob_score = score;
-            model.oob_decision_function = Some(decision);
-        }
-        Ok(model)
+            .collect()
     }
 
     /// One tree's in-bag rows (ascending), packed `(count << 32) | class`, and the
@@ -349,7 +383,7 @@ impl RandomForestParams {
         shared: &Shared<'_>,
         n_boot: usize,
         base_weight: &[f64],
-        rng: &mut crate::rng::TreeRng,
+        rng: &mut TreeRng,
     ) -> (Vec<u32>, Vec<u64>, Vec<f64>) {
         let n = shared.y.len();
         let k = shared.n_classes;
@@ -390,6 +424,15 @@ impl RandomForestParams {
         };
         (rows, yc, cw)
     }
+}
+
+/// One fitted tree with what the forest still needs from its fit.
+struct GrownTree {
+    tree: ClassTree,
+    /// Raw impurity decrease per feature.
+    importances: Vec<f64>,
+    /// Bit `r` set when training row `r` is in the tree's sample (with `oob_score`).
+    in_bag: Option<Vec<u64>>,
 }
 
 /// scikit-learn's `feature_importances_`: each tree's impurity decreases normalised
@@ -479,9 +522,58 @@ impl RandomForest {
         self.oob_decision_function.as_ref()
     }
 
-    /// Class probabilities for every row of `x`: rows × classes, each row summing to 1.
-    pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
-        check_predict_x(&x, self.n_features)?;
+    /// Class probabilities for every row of `x`: rows × classes (in the order of
+    /// [`classes`](Self::classes)), each row summing to 1.
+    pub fn predict_proba<'a>(&self, x: impl Into<Samples<'a>>) -> Result<Array2<f64>> {
+        self.proba(&x.into())
+    }
+
+    /// The probability of `class` (a label, as in [`classes`](Self::classes)) for
+    /// every row of `x`: the column of [`predict_proba`](Self::predict_proba) for
+    /// that class, without its index.
+    ///
+    /// A class the model was not trained on is [`ForestError::UnknownClass`], even
+    /// for a binary model: such a model never predicts it, and whether that means a
+    /// probability of 0 or a mistake is the caller's to say.
+    pub fn predict_proba_of<'a>(
+        &self,
+        x: impl Into<Samples<'a>>,
+        class: usize,
+    ) -> Result<Array1<f64>> {
+        let column = self.class_index(class)?;
+        Ok(self.proba(&x.into())?.column(column).to_owned())
+    }
+
+    /// [`predict_proba_of`](Self::predict_proba_of) for one row (allocates nothing
+    /// for models of up to 8 classes).
+    pub fn predict_proba_row_of(&self, row: &[f64], class: usize) -> Result<f64> {
+        let column = self.class_index(class)?;
+        let k = self.classes.len();
+        let mut few = [0.0; 8];
+        let mut many = Vec::new();
+        let out = if k <= few.len() {
+            &mut few[..k]
+        } else {
+            many.resize(k, 0.0);
+            &mut many[..]
+        };
+        self.predict_proba_row_into(row, out)?;
+        Ok(out[column])
+    }
+
+    /// The column of `class` in `predict_proba`.
+    fn class_index(&self, class: usize) -> Result<usize> {
+        self.classes
+            .binary_search(&class)
+            .map_err(|_| ForestError::UnknownClass {
+                class,
+                classes: self.classes.clone(),
+            })
+    }
+
+    fn proba(&self, x: &Samples<'_>) -> Result<Array2<f64>> {
+        check_predict_x(x, self.n_features)?;
+        let x = x.view();
         let k = self.classes.len();
         let mut out = vec![0.0; x.nrows() * k];
         let scale = 1.0 / self.trees.len() as f64;
@@ -564,8 +656,8 @@ impl RandomForest {
     }
 
     /// The most probable class label of each row (ties go to the smaller label).
-    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Array1<usize>> {
-        let p = self.predict_proba(x)?;
+    pub fn predict<'a>(&self, x: impl Into<Samples<'a>>) -> Result<Array1<usize>> {
+        let p = self.proba(&x.into())?;
         Ok(p.rows()
             .into_iter()
             .map(|r| self.classes[argmax(r.as_slice().unwrap_or(&r.to_vec()))])
@@ -573,18 +665,20 @@ impl RandomForest {
     }
 
     /// Mean accuracy on `x`, `y` (what scikit-learn's `score` returns).
-    pub fn score<L: Labels + ?Sized>(&self, x: ArrayView2<'_, f64>, y: &L) -> Result<f64> {
+    pub fn score<'a, L: Labels + ?Sized>(&self, x: impl Into<Samples<'a>>, y: &L) -> Result<f64> {
+        let x = x.into();
         let labels = y.to_usize_labels()?;
-        if labels.len() != x.nrows() {
+        let x_rows = x.view().nrows();
+        if labels.len() != x_rows {
             return Err(ForestError::LengthMismatch {
-                x_rows: x.nrows(),
+                x_rows,
                 y_len: labels.len(),
             });
         }
         if labels.is_empty() {
             return Err(ForestError::EmptyData {
                 rows: 0,
-                columns: x.ncols(),
+                columns: x.view().ncols(),
             });
         }
         let pred = self.predict(x)?;
@@ -638,8 +732,6 @@ impl RandomForest {
         (score, decision)
     }
 }
-
-use crate::predict::for_row_tasks_indexed;
 
 pub(crate) fn argmax(v: &[f64]) -> usize {
     let mut best = 0;

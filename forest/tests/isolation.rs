@@ -8,6 +8,7 @@ use common::Lcg;
 use ndarray::{Array2, array};
 use vigil_forest::{
     Contamination, ForestError, IsolationForest, IsolationForestParams, MaxFeatures, MaxSamples,
+    Samples,
 };
 
 /// Gaussian-ish blob of inliers with a few far outliers at the end.
@@ -321,24 +322,35 @@ fn infinities_at_scoring_are_named_on_every_scoring_path() {
             bad[[row, column]] = value;
             // A later infinity too: the first one is named.
             bad[[19_999, 3]] = f64::INFINITY;
-            let want = |r: Result<_, ForestError>| match r {
+            let want_named = |r: Result<_, ForestError>, name: Option<&str>| match r {
                 Err(ForestError::NonFiniteFeature {
                     row: r,
                     column: c,
+                    feature,
                     value: v,
                 }) => assert!(
-                    (r, c) == (row, column) && v == value,
-                    "{max_samples:?}: got ({r}, {c}, {v}), want ({row}, {column}, {value})"
+                    (r, c) == (row, column) && v == value && feature.as_deref() == name,
+                    "{max_samples:?}: got ({r}, {c}, {feature:?}, {v}), want ({row}, {column}, {name:?}, {value})"
                 ),
                 other => panic!("{max_samples:?}: {:?}", other.map(|_| ())),
             };
+            let want = |r: Result<_, ForestError>| want_named(r, None);
             want(iso.score_samples(bad.view()).map(|_| ()));
             want(iso.decision_function(bad.view()).map(|_| ()));
             want(iso.predict(bad.view()).map(|_| ()));
+            want(iso.is_anomaly(&bad).map(|_| ()));
             // Column-major: the rows are copied per task, the error is the same.
             let fortran = bad.t().as_standard_layout().into_owned().reversed_axes();
             assert!(!fortran.is_standard_layout());
             want(iso.score_samples(fortran.view()).map(|_| ()));
+            // With names, the error names the feature.
+            let names: Vec<String> = (0..5).map(|f| format!("sensor_{f}")).collect();
+            let name = Some(names[column].as_str());
+            let named = Samples::named(&bad, &names).unwrap();
+            want_named(iso.score_samples(named).map(|_| ()), name);
+            want_named(iso.is_anomaly(named).map(|_| ()), name);
+            let named = Samples::named(fortran.view(), &names).unwrap();
+            want_named(iso.decision_function(named).map(|_| ()), name);
         }
     }
 }
