@@ -991,9 +991,9 @@ const _: () = assert!(EXACT_ROWS <= 1 << POSITION_BITS);
 
 /// The sort key of value `v` at position `j` of an exact node: the value's
 /// order-preserving bits with the lowest [`POSITION_BITS`] replaced by `j` (NaN
-/// sorts last). Sorting plain `u64`s is about twice as fast as sorting
-/// `(value, position)` pairs; [`sort_exact_keys`] restores the order of values that
-/// differ only in the replaced bits.
+/// sorts last). Plain `u64`s sort much faster than `(value, position)` pairs
+/// (see benches/RESULTS.md, forest section); [`sort_exact_keys`] restores the order of values that differ only in the
+/// replaced bits.
 #[inline]
 fn exact_key(v: f64, j: usize) -> u64 {
     let bits = if v.is_nan() {

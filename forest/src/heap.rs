@@ -12,10 +12,9 @@
 //! fixed-size buffers, need no bounds checks, and a step is a handful of
 //! instructions: load the slot's feature and threshold, load the row's value,
 //! compare, move to a child. Values and thresholds are compared as integer keys
-//! ([`order_key`]), which is exact. Measured on the default forest (100 trees, 42
-//! features, 110,956 rows, 2 threads, alternating runs): 0.079-0.094 s against
-//! 0.101-0.113 s for the general node walk, with identical scores, before the
-//! lane groups below took it to 0.065-0.075 s.
+//! ([`order_key`]), which is exact. On the default forest this scores faster than
+//! the general node walk, with identical scores, and the lane groups below add to
+//! that (see benches/RESULTS.md, forest section).
 
 use crate::tree::{FEATURE_MASK, MISSING_LEFT, Node};
 
@@ -30,11 +29,11 @@ const MAX_GROWTH: usize = 4;
 /// Set in a slot's feature byte when NaN goes left.
 const NAN_LEFT: u8 = 0x80;
 /// Walks stepped together (as in [`crate::tree`], for the same reason: their
-/// dependent loads overlap). 8 beat 4 (~1.4x) and tied with 16.
+/// dependent loads overlap). 8 beat 4 and tied with 16 (see benches/RESULTS.md, forest section).
 const LANES: usize = 8;
 /// Groups of lanes that walk a block of trees before the next block: their rows
-/// (16 KB) and the block's trees (17 KB) stay in L1. 0.065-0.075 s against
-/// 0.072-0.081 s for one group walking every tree (alternating runs).
+/// (16 KB) and the block's trees (17 KB) stay in L1, which beat one group walking
+/// every tree (see benches/RESULTS.md, forest section).
 const LANE_GROUPS: usize = 4;
 /// Trees per block (see [`LANE_GROUPS`]).
 const TREE_BLOCK: usize = 4;
@@ -47,11 +46,9 @@ const TREE_BLOCK: usize = 4;
 /// Why: heap walks compare keys, not floats. On x86 a float compare waits for a
 /// floating-point load (slower than an integer one) and moves its result across
 /// to the integer side, cycles added to every step of a walk's dependent chain.
-/// Measured on the default forest (100 trees, 110,956 rows, 2 threads, best of
-/// 10 calls each, alternating with the float version): faster in all 11 pairs of
-/// two runs, 0.045-0.054 s against 0.051-0.061 s in the first, with identical
-/// scores. (Keys alone gained nothing in the node walk of deep Random Forest
-/// trees, whose steps carry more instructions; see `benches/RESULTS.md`.)
+/// Keys beat floats on the default forest in every alternating pair, with
+/// identical scores; they gained nothing in the node walk of deep Random Forest
+/// trees, whose steps carry more instructions (see benches/RESULTS.md, forest section).
 #[inline]
 fn order_key(value: f64) -> u64 {
     if value.is_nan() {
@@ -99,7 +96,7 @@ impl HeapForest {
     /// trees' own node memory: every heap tree takes 4.3 KB, however few nodes it
     /// has, and a file of tiny trees must not make loading allocate hundreds of
     /// times what it holds. Bushy trees, as fitting grows them, take less than
-    /// their nodes (~0.5x at 256 samples).
+    /// their nodes.
     pub(crate) fn new(trees: &[Vec<Node>], depth: usize, n_features: usize) -> Option<Self> {
         let node_bytes: usize = trees.iter().map(|t| t.len() * size_of::<Node>()).sum();
         if trees.len() * size_of::<HeapTree>() > MAX_GROWTH * node_bytes {

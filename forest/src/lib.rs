@@ -10,6 +10,11 @@
 //! - Both save to a versioned compact binary format and JSON (`to_bytes`,
 //!   `to_json`) and load with full validation (`from_bytes`, `from_json`).
 //!
+//! Matrices are passed as an `ArrayView2<f64>` or `&Array2<f64>`, or as
+//! [`Samples`] with feature names, so that errors about a value name its feature.
+//! Labels may be of any integer type, `bool` or whole `f64`s ([`Labels`]);
+//! predictions are the classes as `usize`.
+//!
 //! Hyper-parameters are plain structs with documented defaults; `fit` checks them
 //! and the data and returns a [`ForestError`] naming what was wrong, never panics.
 //! Work runs in the caller's rayon pool (install one to limit threads); the same
@@ -19,20 +24,21 @@
 //!
 //! ```
 //! use ndarray::Array2;
-//! use vigil_forest::{IsolationForestParams, RandomForest, RandomForestParams};
+//! use vigil_forest::{IsolationForestParams, RandomForest, RandomForestParams, Samples};
 //!
-//! // A toy problem: the label is whether the first two features sum above 1.
+//! // A toy problem: the label (a `u8`, as vigil-features gives it) is whether the
+//! // first two features sum above 1.
 //! let x = Array2::from_shape_fn((400, 3), |(i, j)| ((i * 7 + j * 13) % 97) as f64 / 97.0);
-//! let y: Vec<usize> = x.rows().into_iter().map(|r| usize::from(r[0] + r[1] > 1.0)).collect();
+//! let y: Vec<u8> = x.rows().into_iter().map(|r| u8::from(r[0] + r[1] > 1.0)).collect();
+//! let names = ["speed", "power", "vibration"].map(String::from);
 //!
 //! let params = RandomForestParams { n_estimators: 50, oob_score: true, seed: 7, ..Default::default() };
-//! let model = params.fit(x.view(), &y)?;
-//! assert!(model.score(x.view(), &y)? > 0.95);
+//! let model = params.fit(Samples::named(&x, &names)?, &y)?;
+//! assert!(model.score(&x, &y)? > 0.95);
 //! assert!(model.oob_score().unwrap() > 0.8);
 //!
-//! // One row, as a serving loop would call it.
-//! let p = model.predict_proba_row(&[0.9, 0.8, 0.1])?;
-//! assert!(p[1] > 0.5);
+//! // One row, as a serving loop would call it: the probability of class 1.
+//! assert!(model.predict_proba_row_of(&[0.9, 0.8, 0.1], 1)? > 0.5);
 //!
 //! // Save and load: same predictions.
 //! let loaded = RandomForest::from_bytes(&model.to_bytes())?;
@@ -42,6 +48,14 @@
 //! let iso = IsolationForestParams { seed: 7, ..Default::default() }.fit(x.view())?;
 //! let scores = iso.score_samples(x.view())?;
 //! assert!(scores.iter().all(|s| (-1.0..=0.0).contains(s)));
+//! let flagged = iso.is_anomaly(&x)?;
+//! assert_eq!(flagged[0], iso.is_anomaly_row(&[x[[0, 0]], x[[0, 1]], x[[0, 2]]])?);
+//!
+//! // An infinity names its feature and says how to replace it.
+//! let mut bad = x.clone();
+//! bad[[3, 1]] = f64::INFINITY;
+//! let e = params.fit(Samples::named(&bad, &names)?, &y).unwrap_err();
+//! assert!(e.to_string().starts_with("x[3, 1] (feature `power`) = inf is infinite"));
 //! # Ok::<(), vigil_forest::ForestError>(())
 //! ```
 //!
@@ -56,7 +70,7 @@
 //! 2048 rows (fewer beyond 512 features) split exactly, as scikit-learn does: their
 //! raw values are gathered once and sorted per candidate feature (as plain `u64`
 //! keys: the value's order-preserving bits with the row's position in the low bits,
-//! about twice as fast to sort as value-position pairs). Thresholds are always real
+//! which sort faster than value-position pairs). Thresholds are always real
 //! midpoints between training values, so prediction works on raw data.
 //!
 //! # How prediction is fast

@@ -9,16 +9,15 @@
 //! task that walked its rows through all trees, one tree after the other, would
 //! fetch every tree from far memory again for each task. A block of trees small
 //! enough for the core's own cache instead serves all the task's rows, and a group
-//! of rows stays in the nearest cache while it walks the block. Measured on 100
-//! deep trees (69 KB each) and 110,956 rows: 1.4-1.7x faster than one tree at a
-//! time over 256-row tasks; 4,096-row tasks beat 1,024, 2,048 and 8,192. Small
+//! of rows stays in the nearest cache while it walks the block. On deep trees this
+//! beat one tree at a time, and 4,096-row tasks beat smaller and larger ones. Small
 //! Isolation Trees (those the heap layout of [`crate::heap`] does not take) gain
 //! nothing, but groups of 64 rows keep them as fast as before (groups of 8 cost
-//! them 15 %, in per-call overhead).
+//! them per-call overhead).
 //!
 //! Within a task, every tree after the first walks the rows sorted by the leaf they
-//! reach in the first tree (see [`walk_in_blocks`]): 10-15 % faster on the same
-//! forest, with identical results.
+//! reach in the first tree (see [`walk_in_blocks`]): faster on the same forest,
+//! with identical results. (Measurements: see benches/RESULTS.md, forest section.)
 
 use ndarray::{ArrayView2, Axis, Slice};
 use rayon::prelude::*;
@@ -101,8 +100,7 @@ pub(crate) fn for_each_leaf_in_forest<'a>(
 /// the rows sorted by the leaf each row reached in the first tree. Rows that share
 /// a leaf of one tree are alike in the features it split on, so in the other trees
 /// they tend to share most of their path too: the walks stepped in lockstep end
-/// closer together (on 100 deep telemetry trees and 110,956 rows, lockstep steps
-/// fell from 1.36x to 1.11x the steps the rows need), and they read the same nodes.
+/// closer together (fewer wasted lockstep steps, see benches/RESULTS.md, forest section), and they read the same nodes.
 fn walk_in_blocks<'a>(
     n_trees: usize,
     walk_of: impl Fn(usize) -> &'a Walk,

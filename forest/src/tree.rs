@@ -225,12 +225,11 @@ fn for_each_leaf_with<const NAN: bool>(
 /// value, then the child), so a single walk leaves the CPU waiting at every level.
 /// Several independent walks stepped in the same loop overlap those waits;
 /// finished walks idle on their self-looping leaf. There is no data-dependent
-/// branch inside a step. Measured on 100 Isolation Trees and 110,956 rows: 8 walks
-/// beat 4 and 16, and the step without the missing-value test is ~1.7x faster,
-/// hence the two variants. On deep Random Forest trees, 8 lockstep walks also beat
-/// lanes that each take a new row as soon as their walk ends (1.4-1.9x slower,
-/// measured), likely because rows next to each other share much of their upper
-/// path, so walks in lockstep hit the same cache lines.
+/// branch inside a step. 8 walks beat 4 and 16, and the step without the
+/// missing-value test is much faster, hence the two variants. On deep Random
+/// Forest trees, 8 lockstep walks also beat lanes that each take a new row as soon
+/// as their walk ends, likely because rows next to each other share much of their
+/// upper path, so walks in lockstep hit the same cache lines (see benches/RESULTS.md, forest section).
 #[inline]
 fn lockstep_fixed<const G: usize, const NAN: bool>(
     nodes: &[Node],

@@ -400,3 +400,48 @@ fn batch_scores_match_one_row_scores_on_every_scoring_path() {
         }
     }
 }
+
+#[test]
+fn anomaly_flags_per_row_are_those_of_predict() {
+    // Both scoring paths, an offset from the contamination (so some rows are
+    // flagged and some are not), and the one-row variants.
+    for max_samples in [None, Some(MaxSamples::Count(1000))] {
+        let mut x = blob(1500, 4, 30, 11);
+        x.iter_mut().step_by(29).for_each(|v| *v = f64::NAN);
+        let iso = IsolationForestParams {
+            n_estimators: 20,
+            max_samples,
+            contamination: Contamination::Fraction(0.05),
+            seed: 5,
+            ..Default::default()
+        }
+        .fit(&x)
+        .unwrap();
+        let predicted = iso.predict(&x).unwrap();
+        let flags = iso.is_anomaly(x.view()).unwrap();
+        let decision = iso.decision_function(&x).unwrap();
+        let n_flagged = flags.iter().filter(|&&f| f).count();
+        assert!((60..=90).contains(&n_flagged), "{n_flagged}");
+        for (r, row) in x.rows().into_iter().enumerate() {
+            let row = row.as_slice().unwrap();
+            assert_eq!(flags[r], predicted[r] == -1, "row {r}");
+            assert_eq!(iso.is_anomaly_row(row).unwrap(), flags[r], "row {r}");
+            assert_eq!(
+                iso.decision_row(row).unwrap().to_bits(),
+                decision[r].to_bits()
+            );
+        }
+    }
+    let iso = scoring_forest(&blob(300, 3, 0, 1), 5, None, 1);
+    assert!(matches!(
+        iso.is_anomaly_row(&[0.0, f64::NEG_INFINITY, 0.0]),
+        Err(ForestError::NonFiniteFeature { column: 1, .. })
+    ));
+    assert!(matches!(
+        iso.decision_row(&[0.0]),
+        Err(ForestError::FeatureCountMismatch {
+            expected: 3,
+            found: 1
+        })
+    ));
+}

@@ -87,4 +87,22 @@ proptest! {
             prop_assert_eq!(s[r].to_bits(), iso.score_row(&row).unwrap().to_bits());
         }
     }
+
+    #[test]
+    fn u8_labels_fit_the_model_usize_labels_fit(
+        (x, y) in data(), seed in any::<u64>(), spread in 1u8..60, oob in any::<bool>(),
+    ) {
+        // Sparse u8 labels (0, spread, 2 * spread, ...) and the same labels as usize.
+        let y8: Vec<u8> = y.iter().map(|&c| c as u8 * spread).collect();
+        let yu: Vec<usize> = y8.iter().map(|&c| usize::from(c)).collect();
+        let params = RandomForestParams { n_estimators: 4, oob_score: oob, seed, ..Default::default() };
+        let a = params.fit(x.view(), &y8).unwrap();
+        let b = params.fit(x.view(), &yu).unwrap();
+        prop_assert_eq!(a.to_bytes(), b.to_bytes());
+        // (Not `a == b`: rows never out of bag have NaN out-of-bag probabilities.)
+        let oob_bits = |m: &RandomForest| m.oob_decision_function().map(|d| d.mapv(f64::to_bits));
+        prop_assert_eq!(oob_bits(&a), oob_bits(&b));
+        prop_assert_eq!(a.oob_score(), b.oob_score());
+        prop_assert_eq!(a.predict(x.view()).unwrap(), b.predict(x.view()).unwrap());
+    }
 }

@@ -8,6 +8,7 @@ use common::{Lcg, three_class, two_class};
 use ndarray::{Array2, array};
 use vigil_forest::{
     ClassWeight, Criterion, ForestError, MaxFeatures, MaxSamples, RandomForest, RandomForestParams,
+    Samples,
 };
 
 fn small() -> RandomForestParams {
@@ -422,121 +423,216 @@ fn bad_input_gives_typed_errors() {
 #[test]
 fn invalid_parameters_are_named() {
     let (x, y) = two_class(50, 3, 1);
-    let bad = [
-        (
-            "n_estimators",
-            RandomForestParams {
-                n_estimators: 0,
-                ..small()
-            },
-        ),
-        (
-            "max_depth",
-            RandomForestParams {
-                max_depth: Some(0),
-                ..small()
-            },
-        ),
-        (
-            "min_samples_split",
-            RandomForestParams {
-                min_samples_split: 1,
-                ..small()
-            },
-        ),
-        (
-            "min_samples_leaf",
-            RandomForestParams {
-                min_samples_leaf: 0,
-                ..small()
-            },
-        ),
-        (
-            "max_features",
-            RandomForestParams {
-                max_features: MaxFeatures::Count(0),
-                ..small()
-            },
-        ),
-        (
-            "max_features",
-            RandomForestParams {
-                max_features: MaxFeatures::Fraction(0.0),
-                ..small()
-            },
-        ),
-        (
-            "max_features",
-            RandomForestParams {
-                max_features: MaxFeatures::Fraction(f64::NAN),
-                ..small()
-            },
-        ),
-        (
-            "max_features",
-            RandomForestParams {
-                max_features: MaxFeatures::Count(4),
-                ..small()
-            },
-        ),
-        (
-            "max_samples",
-            RandomForestParams {
-                max_samples: Some(MaxSamples::Fraction(1.5)),
-                ..small()
-            },
-        ),
-        (
-            "max_samples",
-            RandomForestParams {
-                max_samples: Some(MaxSamples::Count(0)),
-                ..small()
-            },
-        ),
-        (
-            "max_samples",
-            RandomForestParams {
-                max_samples: Some(MaxSamples::Count(51)),
-                ..small()
-            },
-        ),
-        (
-            "max_samples",
-            RandomForestParams {
-                max_samples: Some(MaxSamples::Count(5)),
-                bootstrap: false,
-                ..small()
-            },
-        ),
-        (
-            "min_impurity_decrease",
-            RandomForestParams {
-                min_impurity_decrease: -1.0,
-                ..small()
-            },
-        ),
-        (
-            "oob_score",
-            RandomForestParams {
-                oob_score: true,
-                bootstrap: false,
-                ..small()
-            },
-        ),
-        (
-            "class_weight",
-            RandomForestParams {
-                class_weight: ClassWeight::Explicit(vec![(0, -1.0)]),
-                ..small()
-            },
-        ),
+    type Change = fn(&mut RandomForestParams);
+    let bad: [(&str, Change); 15] = [
+        ("n_estimators", |p| p.n_estimators = 0),
+        ("max_depth", |p| p.max_depth = Some(0)),
+        ("min_samples_split", |p| p.min_samples_split = 1),
+        ("min_samples_leaf", |p| p.min_samples_leaf = 0),
+        ("max_features", |p| p.max_features = MaxFeatures::Count(0)),
+        ("max_features", |p| {
+            p.max_features = MaxFeatures::Fraction(0.0)
+        }),
+        ("max_features", |p| {
+            p.max_features = MaxFeatures::Fraction(f64::NAN)
+        }),
+        // More features than x has.
+        ("max_features", |p| p.max_features = MaxFeatures::Count(4)),
+        ("max_samples", |p| {
+            p.max_samples = Some(MaxSamples::Fraction(1.5))
+        }),
+        ("max_samples", |p| {
+            p.max_samples = Some(MaxSamples::Count(0))
+        }),
+        // More rows than x has.
+        ("max_samples", |p| {
+            p.max_samples = Some(MaxSamples::Count(51))
+        }),
+        ("max_samples", |p| {
+            p.max_samples = Some(MaxSamples::Count(5));
+            p.bootstrap = false;
+        }),
+        ("min_impurity_decrease", |p| p.min_impurity_decrease = -1.0),
+        ("oob_score", |p| {
+            p.oob_score = true;
+            p.bootstrap = false;
+        }),
+        ("class_weight", |p| {
+            p.class_weight = ClassWeight::Explicit(vec![(0, -1.0)])
+        }),
     ];
-    for (name, params) in bad {
+    for (name, change) in bad {
+        let mut params = small();
+        change(&mut params);
         match params.fit(x.view(), &y) {
             Err(ForestError::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
             other => panic!("{name}: expected InvalidParameter, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn every_integer_label_type_fits_the_same_model() {
+    let (x, y) = two_class(400, 3, 4);
+    let params = RandomForestParams {
+        oob_score: true,
+        ..small()
+    };
+    let want = params.fit(x.view(), &y).unwrap();
+    // (Bits of the out-of-bag probabilities: a row never out of bag has NaN.)
+    let oob_bits = |m: &RandomForest| m.oob_decision_function().unwrap().mapv(f64::to_bits);
+    let same = |model: RandomForest, what: &str| {
+        assert_eq!(model.to_bytes(), want.to_bytes(), "{what}");
+        assert_eq!(oob_bits(&model), oob_bits(&want), "{what}");
+        assert_eq!(model.oob_score(), want.oob_score(), "{what}");
+    };
+    macro_rules! each_type {
+        ($($t:ty),+) => {$(
+            let labels: Vec<$t> = y.iter().map(|&v| v as $t).collect();
+            same(params.fit(x.view(), &labels).unwrap(), stringify!($t));
+        )+};
+    }
+    each_type!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+    let yb: Vec<bool> = y.iter().map(|&v| v == 1).collect();
+    same(params.fit(x.view(), &yb).unwrap(), "bool");
+
+    // The call sites people write with vigil-features' `TrainingSet::failure`.
+    struct TrainingSet {
+        failure: Vec<u8>,
+    }
+    let set = TrainingSet {
+        failure: y.iter().map(|&v| v as u8).collect(),
+    };
+    same(params.fit(x.view(), &set.failure).unwrap(), "&Vec<u8>");
+    same(
+        params.fit(x.view(), set.failure.as_slice()).unwrap(),
+        "&[u8]",
+    );
+    same(
+        params.fit(x.view(), &set.failure[..]).unwrap(),
+        "&[u8] slice",
+    );
+    let array = ndarray::Array1::from(set.failure.clone());
+    same(params.fit(&x, &array).unwrap(), "Array1<u8>");
+    same(params.fit(&x, &array.view()).unwrap(), "ArrayView1<u8>");
+}
+
+#[test]
+fn u8_labels_in_class_predictions_out() {
+    // What a pipeline does: u8 labels in, predictions (the classes, as usize) out,
+    // ready for metrics that take `&[usize]`.
+    let (x, y) = two_class(2000, 4, 5);
+    let failure: Vec<u8> = y.iter().map(|&v| v as u8).collect();
+    let rf = small().fit(x.view(), &failure).unwrap();
+    assert_eq!(rf.classes(), [0, 1]);
+    let predicted: Vec<usize> = rf.predict(x.view()).unwrap().to_vec();
+    let truth: Vec<usize> = failure.iter().map(|&v| usize::from(v)).collect();
+    let hits = predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
+    assert_eq!(
+        hits as f64 / truth.len() as f64,
+        rf.score(x.view(), &failure).unwrap()
+    );
+    assert!(rf.score(x.view(), &failure).unwrap() > 0.9);
+    // The model is the one usize labels give.
+    assert_eq!(rf, small().fit(x.view(), &y).unwrap());
+}
+
+#[test]
+fn probability_of_one_class_is_its_column() {
+    let (x, y) = three_class(600, 8);
+    let (x2, y2) = two_class(600, 3, 8);
+    for (x, y) in [(x, y), (x2, y2)] {
+        let rf = small().fit(x.view(), &y).unwrap();
+        let p = rf.predict_proba(x.view()).unwrap();
+        for (column, &class) in rf.classes().iter().enumerate() {
+            let of = rf.predict_proba_of(x.view(), class).unwrap();
+            assert_eq!(of, p.column(column), "class {class}");
+            for (r, row) in x.rows().into_iter().enumerate().step_by(37) {
+                let one = rf.predict_proba_row_of(row.as_slice().unwrap(), class);
+                assert_eq!(one.unwrap().to_bits(), p[[r, column]].to_bits());
+            }
+        }
+        let unknown = ForestError::UnknownClass {
+            class: 5,
+            classes: rf.classes().to_vec(),
+        };
+        assert_eq!(rf.predict_proba_of(x.view(), 5).unwrap_err(), unknown);
+        let row = x.row(0).to_vec();
+        assert_eq!(rf.predict_proba_row_of(&row, 5).unwrap_err(), unknown);
+        assert!(unknown.to_string().contains("class 5"), "{unknown}");
+    }
+}
+
+#[test]
+fn probability_of_one_class_among_many() {
+    // More classes than the one-row path keeps on the stack.
+    let mut rng = Lcg(12);
+    let x = Array2::from_shape_fn((500, 2), |_| rng.next_f64());
+    let y: Vec<u16> = (0..500).map(|r| (x[[r, 0]] * 12.0) as u16 * 3).collect();
+    let rf = small().fit(x.view(), &y).unwrap();
+    assert_eq!(rf.classes().len(), 12);
+    let p = rf.predict_proba_row(&[0.5, 0.5]).unwrap();
+    for (column, &class) in rf.classes().iter().enumerate() {
+        let one = rf.predict_proba_row_of(&[0.5, 0.5], class).unwrap();
+        assert_eq!(one.to_bits(), p[column].to_bits());
+    }
+    assert!(matches!(
+        rf.predict_proba_row_of(&[0.5, f64::INFINITY], 3),
+        Err(ForestError::NonFiniteFeature { column: 1, .. })
+    ));
+}
+
+#[test]
+fn errors_name_the_features_the_caller_named() {
+    let (x, y) = two_class(300, 3, 9);
+    let names: Vec<String> = ["speed", "power_per_speed", "power_pct_change_5m"]
+        .map(String::from)
+        .to_vec();
+    let mut inf = x.clone();
+    inf[[123, 2]] = f64::INFINITY;
+    let named = Samples::named(&inf, &names).unwrap();
+    let e = small().fit(named, &y).unwrap_err();
+    assert_eq!(
+        e,
+        ForestError::NonFiniteFeature {
+            row: 123,
+            column: 2,
+            feature: Some("power_pct_change_5m".into()),
+            value: f64::INFINITY,
+        }
+    );
+    assert!(
+        e.to_string()
+            .starts_with("x[123, 2] (feature `power_pct_change_5m`) = inf is infinite"),
+        "{e}"
+    );
+    // Prediction names it too, on every batch path.
+    let rf = small()
+        .fit(Samples::named(&x, &names).unwrap(), &y)
+        .unwrap();
+    assert_eq!(rf, small().fit(&x, &y).unwrap());
+    let named_error = |r: Result<(), ForestError>| match r {
+        Err(ForestError::NonFiniteFeature { feature, .. }) => {
+            assert_eq!(feature.as_deref(), Some("power_pct_change_5m"))
+        }
+        other => panic!("{other:?}"),
+    };
+    named_error(rf.predict_proba(named).map(|_| ()));
+    named_error(rf.predict_proba_of(named, 1).map(|_| ()));
+    named_error(rf.predict(named).map(|_| ()));
+    named_error(rf.score(named, &y).map(|_| ()));
+    named_error(vigil_forest::permutation_importance(&rf, named, &y, 1, 0).map(|_| ()));
+    // Unnamed: the position only.
+    let e = rf.predict(inf.view()).unwrap_err();
+    assert!(e.to_string().starts_with("x[123, 2] = inf"), "{e}");
+    // One name per column.
+    assert_eq!(
+        Samples::named(&x, &names[..2]).unwrap_err(),
+        ForestError::FeatureNameCount {
+            names: 2,
+            columns: 3
+        }
+    );
 }
 
 #[test]
