@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::confusion::{ConfusionMatrix, confusion_matrix};
 use crate::error::{MetricsError, Result};
-use crate::labels::{Label, format_labels, unique_sorted};
-use crate::validate::{check_nonempty, check_same_len};
+use crate::labels::{Label, LabelIndex, format_labels, unique_sorted};
+use crate::validate::{check_nonempty, check_ratios, check_same_len};
 
 /// What an ill-defined ratio (a zero denominator) evaluates to, like
 /// scikit-learn's `zero_division` parameter.
@@ -62,10 +62,18 @@ impl<L: Label> Average<L> {
 }
 
 /// Options of the precision / recall / F-beta family.
+///
+/// In JSON an infinite `beta` is the string `"inf"`; deserialising runs
+/// [`PrfParams::validate`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "PrfParamsRecord<L>",
+    bound(deserialize = "L: Deserialize<'de>")
+)]
 pub struct PrfParams<L> {
     /// Weight of recall in the F-score (`beta = 1` is F1; `beta = ∞` gives
     /// recall, `beta = 0` precision). Default 1.
+    #[serde(with = "crate::serde_f64")]
     pub beta: f64,
     /// The label set and its order. Default: the sorted union of the labels in
     /// `y_true` and `y_pred`. A label in the data but not here is an error.
@@ -81,6 +89,29 @@ impl<L> Default for PrfParams<L> {
             labels: None,
             zero_division: ZeroDivision::Zero,
         }
+    }
+}
+
+/// [`PrfParams`] as read, before [`PrfParams::validate`].
+#[derive(Deserialize)]
+struct PrfParamsRecord<L> {
+    #[serde(with = "crate::serde_f64")]
+    beta: f64,
+    labels: Option<Vec<L>>,
+    zero_division: ZeroDivision,
+}
+
+impl<L> TryFrom<PrfParamsRecord<L>> for PrfParams<L> {
+    type Error = MetricsError;
+
+    fn try_from(r: PrfParamsRecord<L>) -> Result<Self> {
+        let params = Self {
+            beta: r.beta,
+            labels: r.labels,
+            zero_division: r.zero_division,
+        };
+        params.validate()?;
+        Ok(params)
     }
 }
 
@@ -102,29 +133,109 @@ impl<L> PrfParams<L> {
 
 /// Per-class precision, recall, F-score and support (`average=None` in
 /// scikit-learn), in the order of [`ClassScores::labels`].
+///
+/// In JSON a NaN score ([`ZeroDivision::Nan`]) is the string `"NaN"`;
+/// deserialising checks distinct labels, one value of each kind per label and
+/// scores in `[0, 1]` (or NaN).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "ClassScoresRecord<L>",
+    bound(deserialize = "L: Label + Deserialize<'de>")
+)]
 pub struct ClassScores<L> {
     /// The classes.
     pub labels: Vec<L>,
     /// Precision per class.
+    #[serde(with = "crate::serde_f64::vec")]
     pub precision: Vec<f64>,
     /// Recall per class.
+    #[serde(with = "crate::serde_f64::vec")]
     pub recall: Vec<f64>,
     /// F-beta per class.
+    #[serde(with = "crate::serde_f64::vec")]
     pub f_score: Vec<f64>,
     /// Number of true samples per class.
     pub support: Vec<u64>,
 }
 
+/// [`ClassScores`] as read, before their checks.
+#[derive(Deserialize)]
+struct ClassScoresRecord<L> {
+    labels: Vec<L>,
+    #[serde(with = "crate::serde_f64::vec")]
+    precision: Vec<f64>,
+    #[serde(with = "crate::serde_f64::vec")]
+    recall: Vec<f64>,
+    #[serde(with = "crate::serde_f64::vec")]
+    f_score: Vec<f64>,
+    support: Vec<u64>,
+}
+
+impl<L: Label> TryFrom<ClassScoresRecord<L>> for ClassScores<L> {
+    type Error = MetricsError;
+
+    fn try_from(r: ClassScoresRecord<L>) -> Result<Self> {
+        let labels = LabelIndex::new(r.labels)?.labels().to_vec();
+        let n = labels.len();
+        check_same_len("labels", n, "precision", r.precision.len())?;
+        check_same_len("labels", n, "recall", r.recall.len())?;
+        check_same_len("labels", n, "f_score", r.f_score.len())?;
+        check_same_len("labels", n, "support", r.support.len())?;
+        check_ratios("precision", &r.precision)?;
+        check_ratios("recall", &r.recall)?;
+        check_ratios("f_score", &r.f_score)?;
+        Ok(Self {
+            labels,
+            precision: r.precision,
+            recall: r.recall,
+            f_score: r.f_score,
+            support: r.support,
+        })
+    }
+}
+
 /// Averaged precision, recall and F-score.
+///
+/// In JSON a NaN score is the string `"NaN"`; deserialising checks that each
+/// score is in `[0, 1]` (or NaN).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ScoresRecord")]
 pub struct Scores {
     /// Precision.
+    #[serde(with = "crate::serde_f64")]
     pub precision: f64,
     /// Recall.
+    #[serde(with = "crate::serde_f64")]
     pub recall: f64,
     /// F-beta.
+    #[serde(with = "crate::serde_f64")]
     pub f_score: f64,
+}
+
+/// [`Scores`] as read, before their checks.
+#[derive(Deserialize)]
+struct ScoresRecord {
+    #[serde(with = "crate::serde_f64")]
+    precision: f64,
+    #[serde(with = "crate::serde_f64")]
+    recall: f64,
+    #[serde(with = "crate::serde_f64")]
+    f_score: f64,
+}
+
+impl TryFrom<ScoresRecord> for Scores {
+    type Error = MetricsError;
+
+    fn try_from(r: ScoresRecord) -> Result<Self> {
+        check_ratios("precision", &[r.precision])?;
+        check_ratios("recall", &[r.recall])?;
+        check_ratios("f_score", &[r.f_score])?;
+        Ok(Self {
+            precision: r.precision,
+            recall: r.recall,
+            f_score: r.f_score,
+        })
+    }
 }
 
 /// Fraction of samples predicted correctly (`accuracy_score`).

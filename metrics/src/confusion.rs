@@ -9,11 +9,33 @@ use crate::validate::{check_nonempty, check_same_len};
 /// A confusion matrix: `count(i, j)` is the number of samples whose true label
 /// is `labels[i]` and whose predicted label is `labels[j]` (rows are truth,
 /// columns predictions, as in scikit-learn).
+///
+/// Serialises as `{"labels": [...], "counts": [...]}` (row-major counts);
+/// deserialising goes through the checks of [`ConfusionMatrix::from_counts`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "ConfusionMatrixRecord<L>",
+    bound(deserialize = "L: Label + Deserialize<'de>")
+)]
 pub struct ConfusionMatrix<L> {
     labels: Vec<L>,
     /// Row-major `labels.len() × labels.len()` counts.
     counts: Vec<u64>,
+}
+
+/// A [`ConfusionMatrix`] as read, before its checks.
+#[derive(Deserialize)]
+struct ConfusionMatrixRecord<L> {
+    labels: Vec<L>,
+    counts: Vec<u64>,
+}
+
+impl<L: Label> TryFrom<ConfusionMatrixRecord<L>> for ConfusionMatrix<L> {
+    type Error = MetricsError;
+
+    fn try_from(r: ConfusionMatrixRecord<L>) -> Result<Self> {
+        Self::from_counts(r.labels, r.counts)
+    }
 }
 
 /// The four cells of a binary confusion matrix.
@@ -110,7 +132,7 @@ impl<L: Label> ConfusionMatrix<L> {
         if true_idx >= k || pred_idx >= k {
             return 0;
         }
-        // `get`: a deserialised matrix may carry too few counts.
+        // `get`, not indexing: no panic path even if the shape check is ever lost.
         self.counts
             .get(true_idx * k + pred_idx)
             .copied()

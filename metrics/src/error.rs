@@ -130,6 +130,16 @@ pub enum MetricsError {
         labels: String,
     },
 
+    /// A value read back (deserialised) breaks an invariant that the functions
+    /// building it guarantee, e.g. a ROC curve whose false-positive rates decrease.
+    #[error("invalid {what}: {reason}")]
+    InvalidRecord {
+        /// The type read (e.g. `"ROC curve"`).
+        what: &'static str,
+        /// The invariant it breaks.
+        reason: String,
+    },
+
     /// Drawing or encoding a plot failed.
     #[error("plot error: {0}")]
     Plot(String),

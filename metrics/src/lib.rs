@@ -62,17 +62,45 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Serialisation
+//!
+//! The result types (curves, confusion matrices, scores, reports, threshold
+//! choices) and the option types implement serde's `Serialize` and
+//! `Deserialize`, and read back what they wrote. JSON has no NaN or infinity,
+//! so those values (a ROC curve's `+∞` first threshold, NaN scores under
+//! [`ZeroDivision::Nan`]) are written as the strings `"NaN"`, `"inf"` and
+//! `"-inf"`; every other number stays a JSON number. Binary formats carry the
+//! `f64` as it is. Reading a value back checks what the functions building it
+//! guarantee (a confusion matrix goes through [`ConfusionMatrix::from_counts`],
+//! a curve must be monotone, scores must lie in `[0, 1]`), so a corrupt or
+//! hand-edited record is an error, not a wrong plot later.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let curve = vigil_metrics::roc_curve(&[0u8, 1, 1], &[0.2, 0.9, 0.6])?;
+//! let json = serde_json::to_string(&curve)?;
+//! assert!(json.contains(r#""thresholds":["inf",0.9,"#));
+//! assert_eq!(serde_json::from_str::<vigil_metrics::RocCurve>(&json)?, curve);
+//!
+//! let bad = r#"{"labels":[0,1],"counts":[1]}"#;
+//! assert!(serde_json::from_str::<vigil_metrics::ConfusionMatrix<u8>>(bad).is_err());
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod classification;
 mod confusion;
 mod error;
 mod labels;
+// A namespace of plot builders (`plot::RocPlot`, ...): nothing in it is re-exported.
 #[cfg(feature = "plot")]
 pub mod plot;
 mod probabilistic;
 mod ranking;
 mod report;
+mod serde_f64;
 mod sort;
 mod validate;
 

@@ -725,16 +725,42 @@ pub enum SeriesStyle {
 }
 
 /// A named series of `(x, y)` points for a [`LineChart`].
+///
+/// In JSON a non-finite value is the string `"NaN"`, `"inf"` or `"-inf"`;
+/// deserialising checks that `x` and `y` have the same length.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SeriesRecord")]
 pub struct Series {
     /// Legend name.
     pub name: String,
     /// X values (trial numbers, days, timestamps...).
+    #[serde(with = "crate::serde_f64::vec")]
     pub x: Vec<f64>,
     /// Y values; non-finite values (e.g. failed trials) are skipped.
+    #[serde(with = "crate::serde_f64::vec")]
     pub y: Vec<f64>,
     /// Drawing style.
     pub style: SeriesStyle,
+}
+
+/// A [`Series`] as read, before its checks.
+#[derive(Deserialize)]
+struct SeriesRecord {
+    name: String,
+    #[serde(with = "crate::serde_f64::vec")]
+    x: Vec<f64>,
+    #[serde(with = "crate::serde_f64::vec")]
+    y: Vec<f64>,
+    style: SeriesStyle,
+}
+
+impl TryFrom<SeriesRecord> for Series {
+    type Error = MetricsError;
+
+    fn try_from(r: SeriesRecord) -> Result<Self> {
+        crate::validate::check_same_len("series x", r.x.len(), "series y", r.y.len())?;
+        Ok(Self::new(r.name, r.x, r.y, r.style))
+    }
 }
 
 impl Series {

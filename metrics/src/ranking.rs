@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MetricsError, Result};
 use crate::labels::{BinaryTarget, Label, LabelIndex, unique_sorted};
 use crate::sort::{key, radix_sort, unkey};
-use crate::validate::{check_finite, check_matrix, check_nonempty, check_same_len};
+use crate::validate::{
+    check_finite, check_matrix, check_monotone, check_nonempty, check_probabilities, check_same_len,
+};
 
 /// Sorted score keys of the positive and the negative samples.
 #[derive(Debug)]
@@ -137,7 +139,12 @@ impl ThresholdCounts {
 }
 
 /// A receiver operating characteristic curve.
+///
+/// In JSON the `+∞` first threshold is the string `"inf"` (JSON has no
+/// infinity); reading a curve back checks the invariants documented on the
+/// fields ([`MetricsError::InvalidRecord`] and the length and range errors).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RocCurveRecord")]
 pub struct RocCurve {
     /// False-positive rate at each threshold, increasing from 0 to 1.
     pub fpr: Vec<f64>,
@@ -146,7 +153,38 @@ pub struct RocCurve {
     /// Decreasing thresholds; a sample is predicted positive when its score is
     /// `>=` the threshold. The first is `+∞` (nothing predicted positive),
     /// exactly as in scikit-learn ≥ 1.3.
+    #[serde(with = "crate::serde_f64::vec")]
     pub thresholds: Vec<f64>,
+}
+
+/// A [`RocCurve`] as read, before its checks.
+#[derive(Deserialize)]
+struct RocCurveRecord {
+    fpr: Vec<f64>,
+    tpr: Vec<f64>,
+    #[serde(with = "crate::serde_f64::vec")]
+    thresholds: Vec<f64>,
+}
+
+impl TryFrom<RocCurveRecord> for RocCurve {
+    type Error = MetricsError;
+
+    fn try_from(r: RocCurveRecord) -> Result<Self> {
+        const WHAT: &str = "ROC curve";
+        check_nonempty("fpr", r.fpr.len())?;
+        check_same_len("fpr", r.fpr.len(), "tpr", r.tpr.len())?;
+        check_same_len("fpr", r.fpr.len(), "thresholds", r.thresholds.len())?;
+        check_probabilities("fpr", &r.fpr)?;
+        check_probabilities("tpr", &r.tpr)?;
+        check_monotone(WHAT, "fpr", &r.fpr, true)?;
+        check_monotone(WHAT, "tpr", &r.tpr, true)?;
+        check_monotone(WHAT, "thresholds", &r.thresholds, false)?;
+        Ok(Self {
+            fpr: r.fpr,
+            tpr: r.tpr,
+            thresholds: r.thresholds,
+        })
+    }
 }
 
 impl RocCurve {
@@ -421,14 +459,56 @@ fn ovr<L: Label>(
 }
 
 /// A precision–recall curve in scikit-learn's layout.
+///
+/// Reading a curve back (deserialising) checks the invariants documented on
+/// the fields ([`MetricsError::InvalidRecord`] and the length and range errors).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PrCurveRecord")]
 pub struct PrCurve {
     /// Precision at each threshold (ascending thresholds), then a final 1.
     pub precision: Vec<f64>,
     /// Recall at each threshold (decreasing), then a final 0.
     pub recall: Vec<f64>,
-    /// Increasing thresholds; one fewer than `precision` and `recall`.
+    /// Increasing finite thresholds; one fewer than `precision` and `recall`.
     pub thresholds: Vec<f64>,
+}
+
+/// A [`PrCurve`] as read, before its checks.
+#[derive(Deserialize)]
+struct PrCurveRecord {
+    precision: Vec<f64>,
+    recall: Vec<f64>,
+    thresholds: Vec<f64>,
+}
+
+impl TryFrom<PrCurveRecord> for PrCurve {
+    type Error = MetricsError;
+
+    fn try_from(r: PrCurveRecord) -> Result<Self> {
+        const WHAT: &str = "precision-recall curve";
+        check_nonempty("precision", r.precision.len())?;
+        check_same_len("precision", r.precision.len(), "recall", r.recall.len())?;
+        if r.thresholds.len() + 1 != r.precision.len() {
+            return Err(MetricsError::InvalidRecord {
+                what: WHAT,
+                reason: format!(
+                    "{} thresholds for {} points; one fewer than the points expected",
+                    r.thresholds.len(),
+                    r.precision.len()
+                ),
+            });
+        }
+        check_probabilities("precision", &r.precision)?;
+        check_probabilities("recall", &r.recall)?;
+        check_finite("thresholds", &r.thresholds)?;
+        check_monotone(WHAT, "recall", &r.recall, false)?;
+        check_monotone(WHAT, "thresholds", &r.thresholds, true)?;
+        Ok(Self {
+            precision: r.precision,
+            recall: r.recall,
+            thresholds: r.thresholds,
+        })
+    }
 }
 
 /// Options of [`precision_recall_curve_with`].
@@ -541,7 +621,11 @@ pub fn average_precision_score<L: Label>(y_true: &[L], y_score: &[f64]) -> Resul
 }
 
 /// A decision threshold and the scores it achieves.
+///
+/// Reading a choice back (deserialising) checks a finite threshold, scores in
+/// `[0, 1]` and a finite `beta >= 0`, as [`PrCurve::best_fbeta`] makes them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ThresholdChoiceRecord")]
 pub struct ThresholdChoice {
     /// Predict positive when `score >= threshold`.
     pub threshold: f64,
@@ -553,6 +637,40 @@ pub struct ThresholdChoice {
     pub recall: f64,
     /// The beta the choice maximised.
     pub beta: f64,
+}
+
+/// A [`ThresholdChoice`] as read, before its checks.
+#[derive(Deserialize)]
+struct ThresholdChoiceRecord {
+    threshold: f64,
+    f_score: f64,
+    precision: f64,
+    recall: f64,
+    beta: f64,
+}
+
+impl TryFrom<ThresholdChoiceRecord> for ThresholdChoice {
+    type Error = MetricsError;
+
+    fn try_from(r: ThresholdChoiceRecord) -> Result<Self> {
+        check_finite("threshold", &[r.threshold])?;
+        check_probabilities("f_score", &[r.f_score])?;
+        check_probabilities("precision", &[r.precision])?;
+        check_probabilities("recall", &[r.recall])?;
+        if !(r.beta.is_finite() && r.beta >= 0.0) {
+            return Err(MetricsError::InvalidRecord {
+                what: "threshold choice",
+                reason: format!("beta must be finite and >= 0, got {}", r.beta),
+            });
+        }
+        Ok(Self {
+            threshold: r.threshold,
+            f_score: r.f_score,
+            precision: r.precision,
+            recall: r.recall,
+            beta: r.beta,
+        })
+    }
 }
 
 impl PrCurve {

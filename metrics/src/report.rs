@@ -10,6 +10,7 @@ use crate::classification::{
 };
 use crate::error::{MetricsError, Result};
 use crate::labels::Label;
+use crate::validate::{check_nonempty, check_probabilities, check_ratios};
 
 /// Options of [`classification_report`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,24 +38,64 @@ impl<L> Default for ReportParams<L> {
 }
 
 /// Scores of one class (or one average) in a [`ClassificationReport`].
+///
+/// In JSON a NaN score ([`ZeroDivision::Nan`]) is the string `"NaN"`;
+/// deserialising checks that each score is in `[0, 1]` (or NaN).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ReportRowRecord")]
 pub struct ReportRow {
     /// Class name (or `"macro avg"`, `"weighted avg"`).
     pub name: String,
     /// Precision.
+    #[serde(with = "crate::serde_f64")]
     pub precision: f64,
     /// Recall.
+    #[serde(with = "crate::serde_f64")]
     pub recall: f64,
     /// F1.
+    #[serde(with = "crate::serde_f64")]
     pub f1_score: f64,
     /// Number of true samples.
     pub support: u64,
 }
 
+/// A [`ReportRow`] as read, before its checks.
+#[derive(Deserialize)]
+struct ReportRowRecord {
+    name: String,
+    #[serde(with = "crate::serde_f64")]
+    precision: f64,
+    #[serde(with = "crate::serde_f64")]
+    recall: f64,
+    #[serde(with = "crate::serde_f64")]
+    f1_score: f64,
+    support: u64,
+}
+
+impl TryFrom<ReportRowRecord> for ReportRow {
+    type Error = MetricsError;
+
+    fn try_from(r: ReportRowRecord) -> Result<Self> {
+        check_ratios("precision", &[r.precision])?;
+        check_ratios("recall", &[r.recall])?;
+        check_ratios("f1_score", &[r.f1_score])?;
+        Ok(Self {
+            name: r.name,
+            precision: r.precision,
+            recall: r.recall,
+            f1_score: r.f1_score,
+            support: r.support,
+        })
+    }
+}
+
 /// Per-class precision, recall, F1 and support, with accuracy, macro and
 /// weighted averages. `Display` prints scikit-learn's text layout;
-/// `Serialize` gives a structured record for experiment tracking.
+/// `Serialize` gives a structured record for experiment tracking; reading one
+/// back checks each row (see [`ReportRow`]), at least one class and an accuracy
+/// in `[0, 1]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ClassificationReportRecord")]
 pub struct ClassificationReport {
     /// One row per class.
     pub classes: Vec<ReportRow>,
@@ -67,6 +108,32 @@ pub struct ClassificationReport {
     pub weighted_avg: ReportRow,
     /// Digits used by `Display`.
     pub digits: usize,
+}
+
+/// A [`ClassificationReport`] as read, before its checks (the rows have had theirs).
+#[derive(Deserialize)]
+struct ClassificationReportRecord {
+    classes: Vec<ReportRow>,
+    accuracy: f64,
+    macro_avg: ReportRow,
+    weighted_avg: ReportRow,
+    digits: usize,
+}
+
+impl TryFrom<ClassificationReportRecord> for ClassificationReport {
+    type Error = MetricsError;
+
+    fn try_from(r: ClassificationReportRecord) -> Result<Self> {
+        check_nonempty("classes", r.classes.len())?;
+        check_probabilities("accuracy", &[r.accuracy])?;
+        Ok(Self {
+            classes: r.classes,
+            accuracy: r.accuracy,
+            macro_avg: r.macro_avg,
+            weighted_avg: r.weighted_avg,
+            digits: r.digits,
+        })
+    }
 }
 
 /// Builds a [`ClassificationReport`].

@@ -65,3 +65,55 @@ pub(crate) fn check_matrix(name: &'static str, len: usize, rows: usize, cols: us
         Ok(())
     }
 }
+
+/// Checks every value is in `[0, 1]`, NaN allowed (an ill-defined ratio under
+/// `ZeroDivision::Nan`).
+pub(crate) fn check_ratios(name: &'static str, values: &[f64]) -> Result<()> {
+    match values
+        .iter()
+        .position(|v| !v.is_nan() && !(0.0..=1.0).contains(v))
+    {
+        None => Ok(()),
+        Some(index) => Err(MetricsError::ProbabilityOutOfRange {
+            name,
+            index,
+            value: values[index],
+        }),
+    }
+}
+
+/// Checks `values` never decrease (`increasing`) or never increase, and hold no
+/// NaN; `what` names the record for the error.
+pub(crate) fn check_monotone(
+    what: &'static str,
+    name: &'static str,
+    values: &[f64],
+    increasing: bool,
+) -> Result<()> {
+    if let Some(index) = values.iter().position(|v| v.is_nan()) {
+        return Err(MetricsError::InvalidRecord {
+            what,
+            reason: format!("{name}[{index}] is NaN"),
+        });
+    }
+    let broken = values
+        .windows(2)
+        .position(|w| if increasing { w[1] < w[0] } else { w[1] > w[0] });
+    match broken {
+        None => Ok(()),
+        Some(i) => Err(MetricsError::InvalidRecord {
+            what,
+            reason: format!(
+                "{name} must {} but goes from {} to {} at index {}",
+                if increasing {
+                    "not decrease"
+                } else {
+                    "not increase"
+                },
+                values[i],
+                values[i + 1],
+                i + 1
+            ),
+        }),
+    }
+}
