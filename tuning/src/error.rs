@@ -168,7 +168,7 @@ pub enum TuningError {
     /// a statement. The driver's error is kept as text (the password scrubbed), so no
     /// `postgres` type is part of this crate's API.
     #[cfg(feature = "postgres")]
-    #[error("PostgreSQL {operation} failed: {message}{}", code.as_ref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
+    #[error("PostgreSQL {operation} failed: {message}{}", sqlstate(code))]
     Postgres {
         /// What the storage was doing, e.g. `connect` or `finish trial`.
         operation: &'static str,
@@ -186,5 +186,40 @@ pub enum TuningError {
     Plot(String),
 }
 
+/// ` (SQLSTATE 40P01)` after a server's message; nothing for the driver's own errors.
+#[cfg(feature = "postgres")]
+fn sqlstate(code: &Option<String>) -> String {
+    code.as_ref()
+        .map(|c| format!(" (SQLSTATE {c})"))
+        .unwrap_or_default()
+}
+
 /// `Result` with this crate's [`TuningError`].
 pub type Result<T, E = TuningError> = std::result::Result<T, E>;
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_errors_name_the_operation_and_the_sqlstate() {
+        let server = TuningError::Postgres {
+            operation: "finish trial",
+            code: Some("40P01".into()),
+            message: "deadlock detected".into(),
+        };
+        assert_eq!(
+            server.to_string(),
+            "PostgreSQL finish trial failed: deadlock detected (SQLSTATE 40P01)"
+        );
+        let driver = TuningError::Postgres {
+            operation: "connect",
+            code: None,
+            message: "error connecting to server".into(),
+        };
+        assert_eq!(
+            driver.to_string(),
+            "PostgreSQL connect failed: error connecting to server"
+        );
+    }
+}
