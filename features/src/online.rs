@@ -71,6 +71,21 @@ enum Op {
     Ratio(usize, usize),
 }
 
+impl Op {
+    /// The operation reading `aggregation` from window group `g`.
+    fn rolling(aggregation: Aggregation, g: usize) -> Op {
+        match aggregation {
+            Aggregation::Mean => Op::Mean(g),
+            Aggregation::Std => Op::Std(g),
+            Aggregation::Var => Op::Var(g),
+            Aggregation::Min => Op::Min(g),
+            Aggregation::Max => Op::Max(g),
+            Aggregation::Sum => Op::Sum(g),
+            Aggregation::Count => Op::Count(g),
+        }
+    }
+}
+
 impl Plan {
     /// Validates and compiles `spec`; sensor indices follow `spec.sensors`.
     pub(crate) fn compile(spec: &FeatureSpec) -> Result<Plan> {
@@ -105,16 +120,7 @@ impl Plan {
                     window,
                 } => {
                     let extremes = matches!(aggregation, Aggregation::Min | Aggregation::Max);
-                    let g = group(sensor(s), window.as_micros(), extremes);
-                    match aggregation {
-                        Aggregation::Mean => Op::Mean(g),
-                        Aggregation::Std => Op::Std(g),
-                        Aggregation::Var => Op::Var(g),
-                        Aggregation::Min => Op::Min(g),
-                        Aggregation::Max => Op::Max(g),
-                        Aggregation::Sum => Op::Sum(g),
-                        Aggregation::Count => Op::Count(g),
-                    }
+                    Op::rolling(*aggregation, group(sensor(s), window.as_micros(), extremes))
                 }
                 FeatureKind::Diff { sensor: s } => Op::Diff(sensor(s)),
                 FeatureKind::PctChange { sensor: s } => Op::PctChange(sensor(s)),

@@ -82,6 +82,29 @@ pub struct QualityReport {
     pub labels: Option<LabelBalance>,
 }
 
+impl LabelBalance {
+    /// The label counts of `frame`, when it is labelled.
+    fn of(frame: &TelemetryFrame) -> Option<LabelBalance> {
+        let f = frame.failure()?;
+        let positives = f.iter().filter(|&&x| x == 1).count();
+        let per_mode = frame
+            .failure_mode()
+            .map(|modes| {
+                FailureMode::ALL
+                    .iter()
+                    .map(|&mode| (mode, modes.iter().filter(|&&x| x == mode).count()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(LabelBalance {
+            positives,
+            negatives: f.len() - positives,
+            positive_rate: positives as f64 / f.len().max(1) as f64,
+            per_mode,
+        })
+    }
+}
+
 impl QualityReport {
     /// Inspects `frame`.
     pub fn of(frame: &TelemetryFrame, config: &QualityConfig) -> QualityReport {
@@ -124,24 +147,7 @@ impl QualityReport {
             .cloned()
             .zip(frame.non_finite_counts().iter().copied())
             .collect();
-        let labels = frame.failure().map(|f| {
-            let positives = f.iter().filter(|&&x| x == 1).count();
-            let per_mode = frame
-                .failure_mode()
-                .map(|modes| {
-                    FailureMode::ALL
-                        .iter()
-                        .map(|&mode| (mode, modes.iter().filter(|&&x| x == mode).count()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            LabelBalance {
-                positives,
-                negatives: f.len() - positives,
-                positive_rate: positives as f64 / f.len().max(1) as f64,
-                per_mode,
-            }
-        });
+        let labels = LabelBalance::of(frame);
         QualityReport {
             rows: frame.len(),
             machines: frame.machine_ids().len(),

@@ -228,6 +228,9 @@ fn exponential(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
     -mean * (1.0 - rng.random::<f64>()).ln()
 }
 
+/// A day in microseconds, as `f64` for the Poisson-process arithmetic.
+const DAY_MICROS: f64 = 86_400.0 * 1e6;
+
 const MODES: [FailureMode; 4] = [
     FailureMode::Overheat,
     FailureMode::BearingWear,
@@ -235,207 +238,30 @@ const MODES: [FailureMode; 4] = [
     FailureMode::ToolWear,
 ];
 
+/// One machine's whole run: plan its episodes and downtime, then walk the
+/// sample grid. Every random draw happens in a fixed order per machine.
 fn simulate_machine(config: &SimulatorConfig, machine: usize) -> MachineOutput {
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    rng.set_stream(machine as u64 + 1);
-    let interval = (config.interval_seconds * 1e6) as i64;
-    let end = config.start + (config.days * 86_400.0 * 1e6) as i64;
-    let day = 86_400.0 * 1e6;
-    let horizon = (config.label_horizon_minutes * 60.0 * 1e6) as i64;
-
-    // Per-machine character.
-    let temp_base = 62.0 + 4.0 * normal(&mut rng);
-    let vib_base = 0.45 + 0.06 * normal(&mut rng);
-    let speed_base = 1500.0 + 120.0 * normal(&mut rng);
-    let power_base = 9.0 + 1.0 * normal(&mut rng);
-    let phase = rng.random::<f64>() * std::f64::consts::TAU;
-
-    // Plan failures, false alarms and outages up front (Poisson processes).
-    let mut episodes: Vec<Episode> = Vec::new();
-    let mut downtime: Vec<(i64, i64)> = Vec::new();
-    if config.failures_per_day > 0.0 {
-        let mut t = config.start as f64
-            + exponential(&mut rng, day / config.failures_per_day).max(2.0 * 3.6e9);
-        while (t as i64) < end {
-            let peak = t as i64;
-            let mode = MODES[rng.random_range(0..4)];
-            // Severity: mostly clear, a quarter subtle.
-            let severity = if rng.random_bool(0.25) {
-                0.15 + 0.25 * rng.random::<f64>()
-            } else {
-                0.5 + rng.random::<f64>()
-            };
-            episodes.push(Episode {
-                mode,
-                start: peak - 60 * MICROS_PER_MINUTE,
-                peak,
-                end: peak,
-                severity,
-                fails: true,
-            });
-            let down = (30.0 + 60.0 * rng.random::<f64>()) * 6e7;
-            downtime.push((peak, peak + down as i64));
-            t += down + exponential(&mut rng, day / config.failures_per_day).max(1.5 * 3.6e9);
-        }
-    }
-    if config.false_alarms_per_day > 0.0 {
-        let mut t = config.start as f64 + exponential(&mut rng, day / config.false_alarms_per_day);
-        while (t as i64) < end {
-            let peak = t as i64;
-            let rise = ((20.0 + 40.0 * rng.random::<f64>()) * 6e7) as i64;
-            let fall = ((5.0 + 25.0 * rng.random::<f64>()) * 6e7) as i64;
-            let mode = MODES[rng.random_range(0..4)];
-            let severity = 0.3 + 0.7 * rng.random::<f64>();
-            episodes.push(Episode {
-                mode,
-                start: peak - rise,
-                peak,
-                end: peak + fall,
-                severity,
-                fails: false,
-            });
-            t += exponential(&mut rng, day / config.false_alarms_per_day);
-        }
-    }
-    if config.outages_per_day > 0.0 {
-        let mut t = config.start as f64 + exponential(&mut rng, day / config.outages_per_day);
-        while (t as i64) < end {
-            let length = (2.0 + 18.0 * rng.random::<f64>()) * 6e7;
-            downtime.push((t as i64, (t + length) as i64));
-            t += length + exponential(&mut rng, day / config.outages_per_day);
-        }
-    }
-    episodes.sort_by_key(|e| e.start);
-    downtime.sort_unstable();
-    let failures: Vec<(i64, FailureMode)> = episodes
-        .iter()
-        .filter(|e| e.fails)
-        .map(|e| (e.peak, e.mode))
-        .collect();
-
-    let expected = ((end - config.start) / interval.max(1)) as usize + 1;
+    let mut sim = MachineSim::new(config, machine);
+    let expected = ((sim.end - config.start) / sim.interval.max(1)) as usize + 1;
     let mut out = MachineOutput {
         time: Vec::with_capacity(expected),
         values: Vec::with_capacity(expected),
         failure: Vec::with_capacity(expected),
         mode: Vec::with_capacity(expected),
-        events: failures.clone(),
+        events: sim.failures.clone(),
     };
-    let mut temperature = temp_base;
-    let mut idle_until = i64::MIN;
-    let mut next_failure = 0usize;
-    let mut episode_from = 0usize;
-    let mut down_index = 0usize;
-    let jitter = interval as f64 * 0.2;
     let mut grid = config.start;
-    while grid < end {
+    while grid < sim.end {
         let t_nominal = grid;
-        grid += interval;
-        // Skip downtime (after failures) and outages.
-        while down_index < downtime.len() && downtime[down_index].1 <= t_nominal {
-            down_index += 1;
-        }
-        if down_index < downtime.len() && downtime[down_index].0 <= t_nominal {
+        grid += sim.interval;
+        if sim.in_downtime(t_nominal) {
             continue;
         }
-        // Millisecond-resolution jitter keeps times ordered and CSV round-trips exact.
-        let t =
-            t_nominal + ((rng.random::<f64>() * 2.0 - 1.0) * jitter / 1000.0).round() as i64 * 1000;
-        if rng.random_bool(config.drop_probability) {
+        let Some((t, values)) = sim.sample(t_nominal) else {
             continue;
-        }
-        // Idle periods: about 8 % of the time, 10–60 minutes each.
-        if t >= idle_until && rng.random_bool(0.08 / 200.0) {
-            idle_until = t + ((10.0 + 50.0 * rng.random::<f64>()) * 6e7) as i64;
-        }
-        let idle = t < idle_until;
-        let hour = (t - config.start) as f64 / 3.6e9;
-        let load = 0.75 + 0.2 * (std::f64::consts::TAU * hour / 24.0 + phase).sin();
-
-        let mut speed = if idle {
-            0.0
-        } else {
-            speed_base * (0.9 + 0.2 * load) + 12.0 * normal(&mut rng)
         };
-        let target = if idle {
-            38.0
-        } else {
-            temp_base + 10.0 * (load - 0.75)
-        };
-        let mut vibration = if idle {
-            0.04 + 0.01 * normal(&mut rng).abs()
-        } else {
-            vib_base * (0.85 + 0.3 * load) + 0.035 * normal(&mut rng)
-        };
-        let mut power = if idle {
-            1.2 + 0.1 * normal(&mut rng)
-        } else {
-            power_base * (0.6 + 0.5 * load) * speed / speed_base + 0.25 * normal(&mut rng)
-        };
-        let mut temp_push = 0.0;
-
-        while episode_from < episodes.len()
-            && episodes[episode_from].end.max(episodes[episode_from].peak)
-                < t - 4 * 3_600 * MICROS_PER_SECOND
-        {
-            episode_from += 1;
-        }
-        for e in episodes[episode_from..].iter().take_while(|e| e.start <= t) {
-            let r = e.severity * e.intensity(t);
-            if r <= 0.0 || idle {
-                continue;
-            }
-            match e.mode {
-                FailureMode::Overheat => {
-                    temp_push += 14.0 * r;
-                    power += 1.5 * r;
-                }
-                FailureMode::BearingWear => {
-                    vibration += vib_base * (0.9 * r + 0.5 * r * normal(&mut rng).abs());
-                    temp_push += 2.0 * r;
-                }
-                FailureMode::PowerSurge => {
-                    power += 2.0 * r;
-                    if rng.random_bool((0.25 * r).min(1.0)) {
-                        power += 6.0 + 3.0 * normal(&mut rng).abs();
-                    }
-                }
-                FailureMode::ToolWear => {
-                    power += 2.5 * r;
-                    speed -= 60.0 * r;
-                    vibration += 0.12 * r;
-                }
-                FailureMode::None => {}
-            }
-        }
-        // Temperature lags its target (first-order), plus sensor noise.
-        temperature += (target + temp_push - temperature) * 0.02 + 0.05 * normal(&mut rng);
-        let mut values = [
-            temperature + 0.15 * normal(&mut rng),
-            vibration.max(0.0),
-            speed.max(0.0),
-            power.max(0.0),
-        ];
-        for v in &mut values {
-            if rng.random_bool(config.spike_probability) {
-                *v *= 2.5 + 2.0 * rng.random::<f64>();
-            } else if rng.random_bool(config.missing_probability) {
-                *v = f64::NAN;
-            }
-        }
-        while next_failure < failures.len() && failures[next_failure].0 <= t {
-            next_failure += 1;
-        }
-        let (label, mode) = match failures.get(next_failure) {
-            Some(&(tf, mode)) if tf - t <= horizon => (1, mode),
-            _ => (0, FailureMode::None),
-        };
-        let copies = if rng.random_bool(config.duplicate_probability) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
+        let (label, mode) = sim.label(t);
+        for _ in 0..sim.copies() {
             out.time.push(t);
             out.values.push(values);
             out.failure.push(label);
@@ -443,6 +269,335 @@ fn simulate_machine(config: &SimulatorConfig, machine: usize) -> MachineOutput {
         }
     }
     out
+}
+
+/// Per-machine character: baselines and the phase of the daily load cycle.
+struct MachineTraits {
+    temp_base: f64,
+    vib_base: f64,
+    speed_base: f64,
+    power_base: f64,
+    phase: f64,
+}
+
+impl MachineTraits {
+    fn draw(rng: &mut ChaCha8Rng) -> MachineTraits {
+        MachineTraits {
+            temp_base: 62.0 + 4.0 * normal(rng),
+            vib_base: 0.45 + 0.06 * normal(rng),
+            speed_base: 1500.0 + 120.0 * normal(rng),
+            power_base: 9.0 + 1.0 * normal(rng),
+            phase: rng.random::<f64>() * std::f64::consts::TAU,
+        }
+    }
+}
+
+/// A sample's readings before degradation: what a healthy machine shows.
+struct Readings {
+    speed: f64,
+    /// The temperature the machine is heading for (it lags).
+    target: f64,
+    vibration: f64,
+    power: f64,
+}
+
+/// The state of one machine's simulation while it walks the sample grid.
+struct MachineSim<'c> {
+    config: &'c SimulatorConfig,
+    rng: ChaCha8Rng,
+    interval: i64,
+    end: i64,
+    horizon: i64,
+    traits: MachineTraits,
+    /// Degradation and false-alarm episodes, by start time.
+    episodes: Vec<Episode>,
+    /// Downtime after failures and outages, sorted: `(from, to)`.
+    downtime: Vec<(i64, i64)>,
+    /// The failures among the episodes: `(time, mode)`.
+    failures: Vec<(i64, FailureMode)>,
+    temperature: f64,
+    idle_until: i64,
+    next_failure: usize,
+    episode_from: usize,
+    down_index: usize,
+}
+
+impl<'c> MachineSim<'c> {
+    /// Draws the machine's traits, then plans failures, false alarms and
+    /// outages up front (Poisson processes), in that order.
+    fn new(config: &'c SimulatorConfig, machine: usize) -> MachineSim<'c> {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(machine as u64 + 1);
+        let end = config.start + (config.days * 86_400.0 * 1e6) as i64;
+        let traits = MachineTraits::draw(&mut rng);
+        let (mut episodes, mut downtime) = plan_failures(config, &mut rng, end);
+        episodes.extend(plan_false_alarms(config, &mut rng, end));
+        downtime.extend(plan_outages(config, &mut rng, end));
+        episodes.sort_by_key(|e| e.start);
+        downtime.sort_unstable();
+        let failures = episodes
+            .iter()
+            .filter(|e| e.fails)
+            .map(|e| (e.peak, e.mode))
+            .collect();
+        MachineSim {
+            config,
+            rng,
+            interval: (config.interval_seconds * 1e6) as i64,
+            end,
+            horizon: (config.label_horizon_minutes * 60.0 * 1e6) as i64,
+            temperature: traits.temp_base,
+            traits,
+            episodes,
+            downtime,
+            failures,
+            idle_until: i64::MIN,
+            next_failure: 0,
+            episode_from: 0,
+            down_index: 0,
+        }
+    }
+
+    /// Whether the grid point falls in downtime (after a failure) or an outage.
+    fn in_downtime(&mut self, t_nominal: i64) -> bool {
+        let downtime = &self.downtime;
+        while self.down_index < downtime.len() && downtime[self.down_index].1 <= t_nominal {
+            self.down_index += 1;
+        }
+        self.down_index < downtime.len() && downtime[self.down_index].0 <= t_nominal
+    }
+
+    /// The sample near `t_nominal` (jittered), or `None` when it is dropped.
+    fn sample(&mut self, t_nominal: i64) -> Option<(i64, [f64; 4])> {
+        let jitter = self.interval as f64 * 0.2;
+        // Millisecond-resolution jitter keeps times ordered and CSV round-trips exact.
+        let t = t_nominal
+            + ((self.rng.random::<f64>() * 2.0 - 1.0) * jitter / 1000.0).round() as i64 * 1000;
+        if self.rng.random_bool(self.config.drop_probability) {
+            return None;
+        }
+        // Idle periods: about 8 % of the time, 10–60 minutes each.
+        if t >= self.idle_until && self.rng.random_bool(0.08 / 200.0) {
+            self.idle_until = t + ((10.0 + 50.0 * self.rng.random::<f64>()) * 6e7) as i64;
+        }
+        let idle = t < self.idle_until;
+        let mut readings = self.healthy_readings(t, idle);
+        let temp_push = self.degrade(t, idle, &mut readings);
+        // Temperature lags its target (first-order), plus sensor noise.
+        self.temperature +=
+            (readings.target + temp_push - self.temperature) * 0.02 + 0.05 * normal(&mut self.rng);
+        let mut values = [
+            self.temperature + 0.15 * normal(&mut self.rng),
+            readings.vibration.max(0.0),
+            readings.speed.max(0.0),
+            readings.power.max(0.0),
+        ];
+        self.add_glitches(&mut values);
+        Some((t, values))
+    }
+
+    /// Speed, temperature target, vibration and power from the daily load cycle.
+    fn healthy_readings(&mut self, t: i64, idle: bool) -> Readings {
+        let MachineTraits {
+            temp_base,
+            vib_base,
+            speed_base,
+            power_base,
+            phase,
+        } = self.traits;
+        let rng = &mut self.rng;
+        let hour = (t - self.config.start) as f64 / 3.6e9;
+        let load = 0.75 + 0.2 * (std::f64::consts::TAU * hour / 24.0 + phase).sin();
+        let speed = if idle {
+            0.0
+        } else {
+            speed_base * (0.9 + 0.2 * load) + 12.0 * normal(rng)
+        };
+        let target = if idle {
+            38.0
+        } else {
+            temp_base + 10.0 * (load - 0.75)
+        };
+        let vibration = if idle {
+            0.04 + 0.01 * normal(rng).abs()
+        } else {
+            vib_base * (0.85 + 0.3 * load) + 0.035 * normal(rng)
+        };
+        let power = if idle {
+            1.2 + 0.1 * normal(rng)
+        } else {
+            power_base * (0.6 + 0.5 * load) * speed / speed_base + 0.25 * normal(rng)
+        };
+        Readings {
+            speed,
+            target,
+            vibration,
+            power,
+        }
+    }
+
+    /// Adds the active episodes' symptoms to `readings`; returns the extra
+    /// temperature they push towards.
+    fn degrade(&mut self, t: i64, idle: bool, readings: &mut Readings) -> f64 {
+        let episodes = &self.episodes;
+        while self.episode_from < episodes.len()
+            && episodes[self.episode_from]
+                .end
+                .max(episodes[self.episode_from].peak)
+                < t - 4 * 3_600 * MICROS_PER_SECOND
+        {
+            self.episode_from += 1;
+        }
+        let vib_base = self.traits.vib_base;
+        let rng = &mut self.rng;
+        let mut temp_push = 0.0;
+        for e in episodes[self.episode_from..]
+            .iter()
+            .take_while(|e| e.start <= t)
+        {
+            let r = e.severity * e.intensity(t);
+            if r <= 0.0 || idle {
+                continue;
+            }
+            match e.mode {
+                FailureMode::Overheat => {
+                    temp_push += 14.0 * r;
+                    readings.power += 1.5 * r;
+                }
+                FailureMode::BearingWear => {
+                    readings.vibration += vib_base * (0.9 * r + 0.5 * r * normal(rng).abs());
+                    temp_push += 2.0 * r;
+                }
+                FailureMode::PowerSurge => {
+                    readings.power += 2.0 * r;
+                    if rng.random_bool((0.25 * r).min(1.0)) {
+                        readings.power += 6.0 + 3.0 * normal(rng).abs();
+                    }
+                }
+                FailureMode::ToolWear => {
+                    readings.power += 2.5 * r;
+                    readings.speed -= 60.0 * r;
+                    readings.vibration += 0.12 * r;
+                }
+                FailureMode::None => {}
+            }
+        }
+        temp_push
+    }
+
+    /// Sensor glitches: spikes and missing values.
+    fn add_glitches(&mut self, values: &mut [f64; 4]) {
+        for v in values {
+            if self.rng.random_bool(self.config.spike_probability) {
+                *v *= 2.5 + 2.0 * self.rng.random::<f64>();
+            } else if self.rng.random_bool(self.config.missing_probability) {
+                *v = f64::NAN;
+            }
+        }
+    }
+
+    /// `failure` and `failure_mode` at `t`: the next failure's mode when it is
+    /// within the label horizon.
+    fn label(&mut self, t: i64) -> (u8, FailureMode) {
+        let failures = &self.failures;
+        while self.next_failure < failures.len() && failures[self.next_failure].0 <= t {
+            self.next_failure += 1;
+        }
+        match failures.get(self.next_failure) {
+            Some(&(tf, mode)) if tf - t <= self.horizon => (1, mode),
+            _ => (0, FailureMode::None),
+        }
+    }
+
+    /// How many times the sample is delivered (rarely twice).
+    fn copies(&mut self) -> usize {
+        if self.rng.random_bool(self.config.duplicate_probability) {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// Failures: one every `1 / failures_per_day` days on average (the first after
+/// two hours, then at least 1.5 h of uptime after each downtime), each with
+/// its degradation ramp over the hour before and 30–90 minutes of downtime.
+fn plan_failures(
+    config: &SimulatorConfig,
+    rng: &mut ChaCha8Rng,
+    end: i64,
+) -> (Vec<Episode>, Vec<(i64, i64)>) {
+    let (mut episodes, mut downtime) = (Vec::new(), Vec::new());
+    if config.failures_per_day <= 0.0 {
+        return (episodes, downtime);
+    }
+    let mean_gap = DAY_MICROS / config.failures_per_day;
+    let mut t = config.start as f64 + exponential(rng, mean_gap).max(2.0 * 3.6e9);
+    while (t as i64) < end {
+        let peak = t as i64;
+        let mode = MODES[rng.random_range(0..4)];
+        // Severity: mostly clear, a quarter subtle.
+        let severity = if rng.random_bool(0.25) {
+            0.15 + 0.25 * rng.random::<f64>()
+        } else {
+            0.5 + rng.random::<f64>()
+        };
+        episodes.push(Episode {
+            mode,
+            start: peak - 60 * MICROS_PER_MINUTE,
+            peak,
+            end: peak,
+            severity,
+            fails: true,
+        });
+        let down = (30.0 + 60.0 * rng.random::<f64>()) * 6e7;
+        downtime.push((peak, peak + down as i64));
+        t += down + exponential(rng, mean_gap).max(1.5 * 3.6e9);
+    }
+    (episodes, downtime)
+}
+
+/// False alarms: a ramp of 20–60 minutes that peaks and recovers over 5–30.
+fn plan_false_alarms(config: &SimulatorConfig, rng: &mut ChaCha8Rng, end: i64) -> Vec<Episode> {
+    let mut episodes = Vec::new();
+    if config.false_alarms_per_day <= 0.0 {
+        return episodes;
+    }
+    let mean_gap = DAY_MICROS / config.false_alarms_per_day;
+    let mut t = config.start as f64 + exponential(rng, mean_gap);
+    while (t as i64) < end {
+        let peak = t as i64;
+        let rise = ((20.0 + 40.0 * rng.random::<f64>()) * 6e7) as i64;
+        let fall = ((5.0 + 25.0 * rng.random::<f64>()) * 6e7) as i64;
+        let mode = MODES[rng.random_range(0..4)];
+        let severity = 0.3 + 0.7 * rng.random::<f64>();
+        episodes.push(Episode {
+            mode,
+            start: peak - rise,
+            peak,
+            end: peak + fall,
+            severity,
+            fails: false,
+        });
+        t += exponential(rng, mean_gap);
+    }
+    episodes
+}
+
+/// Outages: 2–20 minutes without data.
+fn plan_outages(config: &SimulatorConfig, rng: &mut ChaCha8Rng, end: i64) -> Vec<(i64, i64)> {
+    let mut downtime = Vec::new();
+    if config.outages_per_day <= 0.0 {
+        return downtime;
+    }
+    let mean_gap = DAY_MICROS / config.outages_per_day;
+    let mut t = config.start as f64 + exponential(rng, mean_gap);
+    while (t as i64) < end {
+        let length = (2.0 + 18.0 * rng.random::<f64>()) * 6e7;
+        downtime.push((t as i64, (t + length) as i64));
+        t += length + exponential(rng, mean_gap);
+    }
+    downtime
 }
 
 #[cfg(test)]

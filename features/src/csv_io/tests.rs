@@ -301,3 +301,135 @@ fn write_then_read_is_exact() {
         "{HEADER},failure,failure_mode\n2026-01-01T00:00:10.250Z,M1,"
     )));
 }
+
+/// Parses a feature field the way the docs promise other tools can: empty is
+/// NaN, `inf` / `-inf` are infinities, the rest is a plain float.
+fn parse_feature_field(text: &str) -> f64 {
+    if text.is_empty() {
+        f64::NAN
+    } else {
+        text.parse().unwrap()
+    }
+}
+
+#[test]
+fn feature_matrix_csv_round_trips_bit_for_bit() {
+    use crate::batch::FeatureMatrix;
+    let tricky = [
+        0.1 + 0.2,
+        -0.0,
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        -1e-7,
+        1e21,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        123.0,
+        std::f64::consts::PI,
+    ];
+    let matrix = FeatureMatrix {
+        values: ndarray::Array2::from_shape_vec((4, 3), tricky.to_vec()).unwrap(),
+        names: vec!["a".into(), "b,with comma".into(), "c".into()],
+        machine_ids: vec!["M1".into(), "M 2".into()],
+        machine: vec![0, 0, 1, 1],
+        time: vec![0, 250_000, 1_767_225_610_000_000, 1_767_225_610_000_001],
+    };
+    let mut out = Vec::new();
+    matrix.write_csv_to(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("time,machine_id,a,\"b,with comma\",c\n1970-01-01T00:00:00Z,M1,0.30000000000000004,-0.0,5e-324\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(",M 2,1e21,,inf\n") && text.contains(",M 2,-inf,123.0,"),
+        "{text}"
+    );
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["time", "machine_id", "a", "b,with comma", "c"]
+    );
+    let mut rows = 0;
+    for (i, record) in reader.records().enumerate() {
+        let record = record.unwrap();
+        assert_eq!(parse_timestamp(&record[0]), Some(matrix.time[i]));
+        assert_eq!(&record[1], matrix.machine_ids[matrix.machine[i] as usize]);
+        for (j, expected) in matrix.values.row(i).iter().enumerate() {
+            let got = parse_feature_field(&record[2 + j]);
+            let same = got.to_bits() == expected.to_bits() || (got.is_nan() && expected.is_nan());
+            assert!(same, "row {i} column {j}: {got:e} vs {expected:e}");
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 4);
+}
+
+#[test]
+fn computed_features_round_trip_through_csv() {
+    use crate::simulator::{SimulatorConfig, simulate};
+    use crate::spec::FeatureSpec;
+    let sim = simulate(&SimulatorConfig {
+        machines: 2,
+        days: 0.1,
+        missing_probability: 0.05,
+        ..Default::default()
+    })
+    .unwrap();
+    let features = FeatureSpec::default().compute(&sim.frame).unwrap();
+    assert!(features.values.iter().any(|v| v.is_nan()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.csv");
+    features.write_csv(&path).unwrap();
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(&header[2..], features.names.as_slice());
+    let mut rows = 0;
+    for (i, record) in reader.records().enumerate() {
+        let record = record.unwrap();
+        let back: Vec<u64> = (2..record.len())
+            .map(|j| parse_feature_field(&record[j]).to_bits())
+            .collect();
+        let canonical = |v: f64| {
+            if v.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                v.to_bits()
+            }
+        };
+        let expected: Vec<u64> = features
+            .values
+            .row(i)
+            .iter()
+            .map(|&v| canonical(v))
+            .collect();
+        let back: Vec<u64> = back
+            .into_iter()
+            .map(|b| canonical(f64::from_bits(b)))
+            .collect();
+        assert_eq!(back, expected, "row {i}");
+        rows += 1;
+    }
+    assert_eq!(rows, features.nrows());
+}
+
+#[test]
+fn feature_names_that_clash_with_the_csv_columns_are_refused() {
+    use crate::batch::FeatureMatrix;
+    let matrix = FeatureMatrix {
+        values: ndarray::Array2::zeros((0, 1)),
+        names: vec!["time".into()],
+        machine_ids: vec![],
+        machine: vec![],
+        time: vec![],
+    };
+    let err = matrix.write_csv_to(Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("clashes"), "{err}");
+}
