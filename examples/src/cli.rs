@@ -16,7 +16,8 @@ pub enum SourceKind {
     Sim,
     /// A CSV file (`--input`) with the header
     /// `time,machine_id,temperature,vibration,spindle_speed,power_consumption,failure[,failure_mode]`
-    /// (other time / machine-id column names, delimiters and time formats: see [`CsvArgs`]).
+    /// (other time / machine-id column names, delimiters and time formats: `--time-column`,
+    /// `--machine-column`, `--delimiter`, `--time-format`).
     Csv,
     /// PostgreSQL / TimescaleDB from POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER,
     /// POSTGRES_PASSWORD, POSTGRES_DB.
