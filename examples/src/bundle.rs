@@ -14,8 +14,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vigil_features::FeatureSpec;
-use vigil_forest::{IsolationForest, RandomForest};
-use vigil_tracking_client::{ColumnSpec, ColumnType, MlModel, ModelSignature, VigilFlavor};
+use vigil_forest::{IsolationForest, RandomForest, Samples};
+use vigil_tracking_client::{
+    ColumnSpec, ColumnType, MlModel, ModelSignature, Tracker, VigilFlavor,
+};
 
 use crate::error::PipelineError;
 
@@ -29,6 +31,8 @@ pub const FEATURE_SPEC_FILE: &str = "feature_spec.json";
 pub const META_FILE: &str = "vigil_model.json";
 /// Version of this folder layout.
 pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+/// The Random Forest's class for "a failure within the label horizon".
+pub const FAILURE_CLASS: usize = 1;
 
 /// What the server needs besides the forests.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,6 +90,25 @@ impl ModelBundle {
         write(FEATURE_SPEC_FILE, &to_json(&self.feature_spec)?)?;
         write(META_FILE, &to_json(&self.meta)?)?;
         Ok(())
+    }
+
+    /// Downloads version `version` of the registered model `name` into
+    /// `scratch/<name>-v<version>` (replacing what was there) and loads it.
+    pub fn download(
+        tracker: &Tracker,
+        name: &str,
+        version: &str,
+        scratch: &Path,
+    ) -> Result<ModelBundle, PipelineError> {
+        let dest = scratch.join(format!("{name}-v{version}"));
+        // A half-written folder from an earlier, interrupted download must not be mixed in.
+        match std::fs::remove_dir_all(&dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&dest, e)),
+        }
+        tracker.download_model(&format!("models:/{name}/{version}"), &dest)?;
+        ModelBundle::load(&dest)
     }
 
     /// Loads and validates a folder written by [`ModelBundle::save`].
@@ -163,6 +186,27 @@ impl ModelBundle {
         };
         MlModel::new(flavor, Some(signature))
     }
+}
+
+/// P([`FAILURE_CLASS`]) for every row of `x`. A forest trained without a
+/// single failure row has no such class: nothing then looks like a failure.
+pub fn failure_probability<'a>(
+    model: &RandomForest,
+    x: impl Into<Samples<'a>>,
+) -> Result<Vec<f64>, PipelineError> {
+    let x = x.into();
+    if !model.classes().contains(&FAILURE_CLASS) {
+        return Ok(vec![0.0; x.view().nrows()]);
+    }
+    Ok(model.predict_proba_of(x, FAILURE_CLASS)?.to_vec())
+}
+
+/// [`failure_probability`] of one row (the serving path).
+pub fn failure_probability_row(model: &RandomForest, row: &[f64]) -> Result<f64, PipelineError> {
+    if !model.classes().contains(&FAILURE_CLASS) {
+        return Ok(0.0);
+    }
+    Ok(model.predict_proba_row_of(row, FAILURE_CLASS)?)
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, PipelineError> {

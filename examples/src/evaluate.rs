@@ -2,7 +2,7 @@
 //! Production model and the best newer candidate on the same recent held-out
 //! data, and promote the candidate only when it is better.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -13,9 +13,9 @@ use vigil_tracking_client::{
 
 use crate::bundle::ModelBundle;
 use crate::error::PipelineError;
+use crate::evaluation::{TestScores, evaluate_split};
 use crate::plots;
 use crate::source::DataSource;
-use crate::train::{TestScores, evaluate_split};
 
 /// The alias the promoted version carries.
 pub const CHAMPION_ALIAS: &str = "champion";
@@ -155,18 +155,6 @@ fn production_version(
     }
 }
 
-fn load_version(
-    tracker: &Tracker,
-    name: &str,
-    version: &str,
-    scratch: &Path,
-) -> Result<ModelBundle, PipelineError> {
-    let dest = scratch.join(format!("v{version}"));
-    let _ = std::fs::remove_dir_all(&dest);
-    tracker.download_model(&format!("models:/{name}/{version}"), &dest)?;
-    ModelBundle::load(&dest)
-}
-
 fn rescore(
     bundle: &ModelBundle,
     frame: &vigil_features::TelemetryFrame,
@@ -197,25 +185,8 @@ pub fn evaluate(
         path: config.output_dir.clone(),
         source: e,
     })?;
-
-    // 1. Every training run of the experiment, best test F1 first.
-    let experiment = tracker
-        .store()
-        .get_experiment_by_name(&config.experiment)?
-        .ok_or_else(|| {
-            PipelineError::Invalid(format!(
-                "experiment {:?} does not exist: run the pipeline first",
-                config.experiment
-            ))
-        })?;
-    let runs = tracker.search_all_runs(
-        RunSearch::in_experiments([experiment.experiment_id.clone()])
-            .filter("tags.`vigil.job` = 'train'")
-            .order_by("metrics.test_f1 DESC"),
-    )?;
-    let rows: Vec<RunRow> = runs.iter().map(run_row).collect();
-
-    // 2. Champion (Production) and the best newer challenger.
+    let experiment_id = experiment_id(tracker, &config.experiment)?;
+    let runs = training_runs(tracker, &experiment_id)?;
     let versions = all_versions(tracker, &config.model_name)?;
     if versions.is_empty() {
         return Err(PipelineError::Invalid(format!(
@@ -223,60 +194,136 @@ pub fn evaluate(
             config.model_name
         )));
     }
-    let champion_version = production_version(tracker, &config.model_name)?;
-    let champion_number = champion_version.as_ref().map_or(0, version_number);
-    let run_f1 = |v: &ModelVersion| {
-        runs.iter()
-            .find(|r| r.info.run_id == v.run_id)
-            .and_then(|r| r.metric("test_f1"))
-            .unwrap_or(f64::NEG_INFINITY)
+    let run_f1 = |v: &ModelVersion| run_test_f1(&runs, v);
+    let (champion_version, challenger_version) = candidates(tracker, config, &versions, &run_f1)?;
+    let rescored = rescore_candidates(
+        tracker,
+        source,
+        config,
+        [champion_version.as_ref(), challenger_version.as_ref()],
+    )?;
+    let (wins, mut explanation) = decide(&rescored, config.min_improvement);
+    let mut promoted = false;
+    if wins && let Some((c, _)) = &rescored.challenger {
+        if config.promote {
+            promote(tracker, &config.model_name, &c.version)?;
+            promoted = true;
+            explanation.push_str(&format!(
+                "; promoted: stage Production and alias @{CHAMPION_ALIAS}, previous Production archived"
+            ));
+        } else {
+            explanation.push_str("; run with --promote to promote it");
+        }
+    }
+    draw_plots(config, &versions, &run_f1, &rescored)?;
+    let decision = Decision {
+        runs: runs.iter().map(run_row).collect(),
+        champion: rescored.champion.map(|c| c.0),
+        challenger: rescored.challenger.map(|c| c.0),
+        holdout_rows: rescored.holdout_rows,
+        promoted,
+        explanation,
+        output_dir: config.output_dir.clone(),
     };
-    let challenger_version = versions
+    record(tracker, &experiment_id, &decision)?;
+    Ok(decision)
+}
+
+fn experiment_id(tracker: &Tracker, experiment: &str) -> Result<String, PipelineError> {
+    let found = tracker.store().get_experiment_by_name(experiment)?;
+    let experiment = found.ok_or_else(|| {
+        PipelineError::Invalid(format!(
+            "experiment {experiment:?} does not exist: run the pipeline first"
+        ))
+    })?;
+    Ok(experiment.experiment_id)
+}
+
+/// Every training run of the experiment, best test F1 first.
+fn training_runs(tracker: &Tracker, experiment_id: &str) -> Result<Vec<Run>, PipelineError> {
+    Ok(tracker.search_all_runs(
+        RunSearch::in_experiments([experiment_id.to_string()])
+            .filter("tags.`vigil.job` = 'train'")
+            .order_by("metrics.test_f1 DESC"),
+    )?)
+}
+
+/// The test F1 of the run that trained `version` (−∞ when it has none).
+fn run_test_f1(runs: &[Run], version: &ModelVersion) -> f64 {
+    runs.iter()
+        .find(|r| r.info.run_id == version.run_id)
+        .and_then(|r| r.metric("test_f1"))
+        .unwrap_or(f64::NEG_INFINITY)
+}
+
+/// The champion (the Production version) and the challenger: the newer,
+/// unarchived version whose training run has the best test F1.
+fn candidates(
+    tracker: &Tracker,
+    config: &EvaluateConfig,
+    versions: &[ModelVersion],
+    run_f1: &dyn Fn(&ModelVersion) -> f64,
+) -> Result<(Option<ModelVersion>, Option<ModelVersion>), PipelineError> {
+    let champion = production_version(tracker, &config.model_name)?;
+    let champion_number = champion.as_ref().map_or(0, version_number);
+    let challenger = versions
         .iter()
         .filter(|v| version_number(v) > champion_number && v.stage() != Stage::Archived)
         .max_by(|a, b| run_f1(a).total_cmp(&run_f1(b)))
         .cloned();
+    Ok((champion, challenger))
+}
 
-    // 3. Re-score both on the same recent data.
+/// Champion and challenger re-scored on the same held-out rows, with their models.
+#[derive(Debug)]
+struct RescoredPair {
+    champion: Option<(Rescored, ModelBundle)>,
+    challenger: Option<(Rescored, ModelBundle)>,
+    holdout_rows: usize,
+}
+
+fn rescore_candidates(
+    tracker: &Tracker,
+    source: &DataSource,
+    config: &EvaluateConfig,
+    [champion, challenger]: [Option<&ModelVersion>; 2],
+) -> Result<RescoredPair, PipelineError> {
     let scratch = config.output_dir.join("models");
     let loaded = source.load()?;
     let end = loaded.frame.time().iter().copied().max().unwrap_or(0);
     let holdout_from = end - config.holdout.as_micros();
     let mut holdout_rows = 0;
-    let mut champion = None;
-    let mut champion_bundle = None;
-    if let Some(v) = &champion_version {
-        let bundle = load_version(tracker, &config.model_name, &v.version, &scratch)?;
+    let mut rescore_version = |v: &ModelVersion| -> Result<(Rescored, ModelBundle), PipelineError> {
+        let bundle = ModelBundle::download(tracker, &config.model_name, &v.version, &scratch)?;
         let (scores, n) = rescore(&bundle, &loaded.frame, holdout_from)?;
         holdout_rows = n;
-        champion = Some(Rescored {
+        let rescored = Rescored {
             version: v.version.clone(),
             run_id: v.run_id.clone(),
             scores,
-        });
-        champion_bundle = Some(bundle);
-    }
-    let mut challenger = None;
-    let mut challenger_bundle = None;
-    if let Some(v) = &challenger_version {
-        let bundle = load_version(tracker, &config.model_name, &v.version, &scratch)?;
-        let (scores, n) = rescore(&bundle, &loaded.frame, holdout_from)?;
-        holdout_rows = n;
-        challenger = Some(Rescored {
-            version: v.version.clone(),
-            run_id: v.run_id.clone(),
-            scores,
-        });
-        challenger_bundle = Some(bundle);
-    }
+        };
+        Ok((rescored, bundle))
+    };
+    let champion = champion.map(&mut rescore_version).transpose()?;
+    let challenger = challenger.map(&mut rescore_version).transpose()?;
+    Ok(RescoredPair {
+        champion,
+        challenger,
+        holdout_rows,
+    })
+}
 
-    // 4. Decide.
-    let (wins, mut explanation) = match (&champion, &challenger) {
+/// Whether the challenger wins, and why, in words.
+fn decide(rescored: &RescoredPair, min_improvement: f64) -> (bool, String) {
+    let holdout_rows = rescored.holdout_rows;
+    let champion = rescored.champion.as_ref().map(|c| &c.0);
+    let challenger = rescored.challenger.as_ref().map(|c| &c.0);
+    match (champion, challenger) {
         (_, None) => (
             false,
             format!(
                 "no candidate newer than the Production version {}: nothing to promote",
-                champion.as_ref().map_or("(none)", |c| c.version.as_str())
+                champion.map_or("(none)", |c| c.version.as_str())
             ),
         ),
         (None, Some(c)) => (
@@ -288,50 +335,41 @@ pub fn evaluate(
         ),
         (Some(old), Some(new)) => {
             let gain = new.scores.f1 - old.scores.f1;
-            if gain > config.min_improvement {
+            if gain > min_improvement {
                 (
                     true,
                     format!(
-                        "version {} beats Production version {} on {holdout_rows} held-out rows: F1 {:.4} vs {:.4} (+{gain:.4} > {})",
-                        new.version,
-                        old.version,
-                        new.scores.f1,
-                        old.scores.f1,
-                        config.min_improvement
+                        "version {} beats Production version {} on {holdout_rows} held-out rows: F1 {:.4} vs {:.4} (+{gain:.4} > {min_improvement})",
+                        new.version, old.version, new.scores.f1, old.scores.f1,
                     ),
                 )
             } else {
                 (
                     false,
                     format!(
-                        "Production version {} stays: challenger version {} has F1 {:.4} vs {:.4} on {holdout_rows} held-out rows (gain {gain:+.4}, needs > {})",
-                        old.version,
-                        new.version,
-                        new.scores.f1,
-                        old.scores.f1,
-                        config.min_improvement
+                        "Production version {} stays: challenger version {} has F1 {:.4} vs {:.4} on {holdout_rows} held-out rows (gain {gain:+.4}, needs > {min_improvement})",
+                        old.version, new.version, new.scores.f1, old.scores.f1,
                     ),
                 )
             }
         }
-    };
-    let mut promoted = false;
-    if wins && let Some(c) = &challenger {
-        if config.promote {
-            tracker
-                .store()
-                .set_alias(&config.model_name, CHAMPION_ALIAS, &c.version)?;
-            tracker.promote(&config.model_name, &c.version, Stage::Production)?;
-            promoted = true;
-            explanation.push_str(&format!(
-                "; promoted: stage Production and alias @{CHAMPION_ALIAS}, previous Production archived"
-            ));
-        } else {
-            explanation.push_str("; run with --promote to promote it");
-        }
     }
+}
 
-    // 5. Plots: F1 across versions, and how the top importances moved.
+/// Makes `version` the champion: alias `@champion` and stage Production.
+fn promote(tracker: &Tracker, name: &str, version: &str) -> Result<(), PipelineError> {
+    tracker.store().set_alias(name, CHAMPION_ALIAS, version)?;
+    tracker.promote(name, version, Stage::Production)?;
+    Ok(())
+}
+
+/// F1 across versions, and how the top importances moved.
+fn draw_plots(
+    config: &EvaluateConfig,
+    versions: &[ModelVersion],
+    run_f1: &dyn Fn(&ModelVersion) -> f64,
+    rescored: &RescoredPair,
+) -> Result<(), PipelineError> {
     let trend: Vec<(f64, f64)> = versions
         .iter()
         .filter_map(|v| {
@@ -340,7 +378,7 @@ pub fn evaluate(
         })
         .collect();
     plots::f1_trend(&config.output_dir, &trend)?;
-    if let (Some(old), Some(new)) = (&champion_bundle, &challenger_bundle) {
+    if let (Some((_, old)), Some((_, new))) = (&rescored.champion, &rescored.challenger) {
         plots::importance_change(
             &config.output_dir,
             &new.meta.feature_names,
@@ -348,18 +386,7 @@ pub fn evaluate(
             new.random_forest.feature_importances(),
         )?;
     }
-
-    let decision = Decision {
-        runs: rows,
-        champion,
-        challenger,
-        holdout_rows,
-        promoted,
-        explanation,
-        output_dir: config.output_dir.clone(),
-    };
-    record(tracker, &experiment.experiment_id, &decision)?;
-    Ok(decision)
+    Ok(())
 }
 
 /// Logs the decision as an `evaluate` run, with the plots.

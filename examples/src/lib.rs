@@ -1,6 +1,32 @@
-//! The reference predictive-maintenance pipeline, composed from the Vigil
-//! crates. The binaries in `src/bin/` are thin command-line fronts to these
-//! modules:
+//! The reference predictive-maintenance pipeline, as a library another Rust
+//! service can embed: it composes the Vigil crates (`vigil-features`,
+//! `vigil-forest`, `vigil-tuning`, `vigil-metrics`, `vigil-tracking-client`)
+//! into training, evaluation and scoring. The binaries in `src/bin/` are thin
+//! command-line fronts to these modules.
+//!
+//! # A guided tour
+//!
+//! The path a model takes, in the order the pipeline walks it:
+//!
+//! 1. **Telemetry** — [`source::DataSource`]: the simulator (the default), a CSV
+//!    file, or a PostgreSQL / TimescaleDB table.
+//! 2. **Training** — [`train::train`] with a [`train::TrainConfig`]: the 42
+//!    features ([`vigil_features::TrainingSet`]), a time-ordered split with an
+//!    embargo ([`train::Splits`]), the Isolation Forest, the TPE search over the
+//!    Random Forest ([`tune::tune`]), the final fit, one evaluation on the test
+//!    split ([`evaluation::evaluate_split`]), and tracking: one parent run, a
+//!    child run per trial, reports, plots ([`plots`]) and a registered version.
+//!    It returns a [`train::TrainOutcome`] (scores, sizes, the model).
+//! 3. **The model folder** — [`bundle::ModelBundle`]: both forests, the exact
+//!    feature spec and the decision threshold; what the pipeline logs and
+//!    every consumer loads ([`bundle::ModelBundle::download`] from the registry).
+//! 4. **Champion / challenger** — [`evaluate::evaluate`] re-scores the
+//!    Production version and the best newer one on the same recent data and
+//!    promotes the better one.
+//! 5. **Retraining** — [`schedule`]: a cron-like schedule, one job at a time
+//!    (a file lock), retries with back-off.
+//! 6. **Scoring** — [`serve`]: the HTTP service that computes features online,
+//!    one sample at a time per machine, with the model's own spec.
 //!
 //! | binary | module | what it does |
 //! | --- | --- | --- |
@@ -10,22 +36,57 @@
 //! | `simulate` | [`source`] | writes simulated telemetry to PostgreSQL or CSV, at once or in real time |
 //! | `serve` | [`serve`] | HTTP scoring service for the Production model, with online features |
 //!
-//! Everything another program would also need lives in the library crates
-//! (`vigil-features`, `vigil-forest`, `vigil-tuning`, `vigil-metrics`,
-//! `vigil-tracking-client`); what is here is the glue between them:
-//! [`bundle::ModelBundle`] is the model folder the pipeline logs and the server
-//! loads.
+//! Errors of every crate, and what the pipeline checks itself, arrive as one
+//! [`PipelineError`] with an [exit code](PipelineError::exit_code) for scripts.
+//!
+//! # Example
+//!
+//! Train on a small simulated fleet into a local tracking store, then score
+//! the rows of the newest day with the trained bundle, as a service would:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use vigil_examples::bundle::failure_probability;
+//! use vigil_examples::source::DataSource;
+//! use vigil_examples::train::{TrainConfig, train};
+//! use vigil_features::{SimulatorConfig, TrainingSet};
+//! use vigil_tracking_client::{Tracker, TrackingConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let tracker = Tracker::new(TrackingConfig::builder().local_dir(dir.path().join("mlruns")).build()?)?;
+//! let source = DataSource::Simulated(SimulatorConfig { machines: 3, days: 3.0, ..Default::default() });
+//! let config = TrainConfig {
+//!     n_trials: 2,
+//!     max_samples_per_tree: Some(5_000),
+//!     output_dir: dir.path().join("out"),
+//!     ..Default::default()
+//! };
+//! let outcome = train(&source, &config, &tracker, Arc::new(|_progress| {}))?;
+//! assert!(outcome.test.roc_auc > 0.7, "test ROC-AUC {}", outcome.test.roc_auc);
+//! assert_eq!(outcome.model_version.as_ref().map(|v| v.version.as_str()), Some("1"));
+//!
+//! // The bundle computes its own features from raw telemetry and scores them.
+//! let bundle = &outcome.bundle;
+//! let frame = source.load()?.frame;
+//! let set = TrainingSet::build(&frame, &bundle.feature_spec)?;
+//! let p = failure_probability(&bundle.random_forest, &set.features.values)?;
+//! assert_eq!(p.len(), set.len());
+//! assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 pub mod bundle;
 pub mod cli;
 pub mod error;
 pub mod evaluate;
+pub mod evaluation;
 pub mod plots;
 pub mod schedule;
 pub mod serve;
 pub mod source;
 pub mod train;
+pub mod tune;
 
 pub use error::PipelineError;
 

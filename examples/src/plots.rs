@@ -14,7 +14,7 @@ use vigil_metrics::{
 use vigil_tuning::{FrozenTrial, TrialState};
 
 use crate::error::PipelineError;
-use crate::train::SplitEvaluation;
+use crate::evaluation::SplitEvaluation;
 
 fn plot_err(name: &str) -> impl FnOnce(vigil_metrics::MetricsError) -> PipelineError + '_ {
     move |e| PipelineError::Plot {

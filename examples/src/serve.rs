@@ -30,7 +30,7 @@ use vigil_features::OnlineFeatures;
 use vigil_features::{format_timestamp, parse_timestamp};
 use vigil_tracking_client::Tracker;
 
-use crate::bundle::ModelBundle;
+use crate::bundle::{ModelBundle, failure_probability_row};
 use crate::error::PipelineError;
 
 /// A loaded model version with what `/model` reports about it.
@@ -63,10 +63,7 @@ pub fn load_model(
 ) -> Result<LoadedModel, PipelineError> {
     let resolved = tracker.resolve_model(uri)?;
     let v = &resolved.version;
-    let dest = scratch.join(format!("{}-v{}", v.name, v.version));
-    let _ = std::fs::remove_dir_all(&dest);
-    tracker.download_model(&format!("models:/{}/{}", v.name, v.version), &dest)?;
-    let bundle = ModelBundle::load(&dest)?;
+    let bundle = ModelBundle::download(tracker, &v.name, &v.version, scratch)?;
     let metrics = tracker
         .store()
         .get_run(&v.run_id)
@@ -265,44 +262,87 @@ fn parse_sample(
     })
 }
 
+/// A refused request: the status and the message the client sees.
+#[derive(Debug)]
+struct Rejection {
+    status: StatusCode,
+    message: String,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        reject(self.status, self.message)
+    }
+}
+
 async fn predict(
     State(state): State<Arc<AppState>>,
     body: Result<Json<PredictRequest>, JsonRejection>,
 ) -> Response {
-    let request = match body {
-        Ok(Json(r)) => r,
-        Err(rejection) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                format!("malformed request: {}", rejection.body_text()),
-            );
-        }
-    };
-    let raw_samples = match request {
+    let model = state.model();
+    let answer = parse_request(body, &model)
+        .and_then(|samples| check_machines_and_order(&state, &model, &samples).map(|()| samples))
+        .and_then(|samples| score_samples(&state, &model, &samples));
+    match answer {
+        Ok(predictions) => Json(json!({
+            "model": { "name": model.name, "version": model.version, "run_id": model.run_id },
+            "predictions": predictions,
+        }))
+        .into_response(),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// The request's samples, each checked against the model's sensors; no state is touched.
+fn parse_request(
+    body: Result<Json<PredictRequest>, JsonRejection>,
+    model: &LoadedModel,
+) -> Result<Vec<Sample>, Rejection> {
+    let request = body.map_err(|rejection| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("malformed request: {}", rejection.body_text()),
+        )
+    })?;
+    let raw_samples = match request.0 {
         PredictRequest::Batch { samples } => samples,
         PredictRequest::One(sample) => vec![sample],
     };
     if raw_samples.is_empty() {
-        return reject(
+        return Err(Rejection::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "no samples in the request",
-        );
+        ));
     }
-    let model = state.model();
-    let meta = &model.bundle.meta;
+    raw_samples
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| parse_sample(i, raw, &model.bundle.meta.sensors))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, message))
+}
 
-    // Validate every sample before any machine state changes.
-    let mut samples = Vec::with_capacity(raw_samples.len());
-    for (i, raw) in raw_samples.iter().enumerate() {
-        match parse_sample(i, raw, &meta.sensors) {
-            Ok(s) => samples.push(s),
-            Err(message) => return reject(StatusCode::UNPROCESSABLE_ENTITY, message),
-        }
-    }
+/// Refuses machines the model never saw (unless allowed) and samples out of
+/// time order, before any machine state changes.
+fn check_machines_and_order(
+    state: &AppState,
+    model: &LoadedModel,
+    samples: &[Sample],
+) -> Result<(), Rejection> {
+    let meta = &model.bundle.meta;
     if !state.allow_new_machines
         && let Some(s) = samples.iter().find(|s| !meta.machines.contains(&s.machine))
     {
-        return reject(
+        return Err(Rejection::new(
             StatusCode::NOT_FOUND,
             format!(
                 "unknown machine {:?}: model version {} was trained on {} (start the server with --allow-new-machines to score others)",
@@ -310,14 +350,14 @@ async fn predict(
                 model.version,
                 meta.machines.join(", ")
             ),
-        );
+        ));
     }
     let mut last: HashMap<&str, i64> = HashMap::new();
-    for s in &samples {
+    for s in samples {
         if let Some(&t) = last.get(s.machine.as_str())
             && s.time < t
         {
-            return reject(
+            return Err(Rejection::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!(
                     "samples of machine {} are out of time order ({} after {})",
@@ -325,52 +365,43 @@ async fn predict(
                     format_timestamp(s.time),
                     format_timestamp(t)
                 ),
-            );
+            ));
         }
         last.insert(&s.machine, s.time);
     }
+    Ok(())
+}
 
-    // Features one sample at a time, then both forests on the row.
+/// Features one sample at a time, then both forests on the row.
+fn score_samples(
+    state: &AppState,
+    model: &LoadedModel,
+    samples: &[Sample],
+) -> Result<Vec<Prediction>, Rejection> {
+    let bundle = &model.bundle;
+    let threshold = bundle.meta.threshold;
+    let internal =
+        |e: PipelineError| Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let mut predictions = Vec::with_capacity(samples.len());
     let mut online = state.online.lock().unwrap_or_else(|p| p.into_inner());
-    let positive = model
-        .bundle
-        .random_forest
-        .classes()
-        .iter()
-        .position(|&c| c == 1);
-    let mut proba = vec![0.0; model.bundle.random_forest.classes().len()];
-    for s in &samples {
-        let row = match online.push_sanitized(&s.machine, s.time, &s.values) {
-            Ok(row) => row,
-            Err(e) => return reject(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        };
-        if let Err(e) = model
-            .bundle
-            .random_forest
-            .predict_proba_row_into(&row, &mut proba)
-        {
-            return reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        }
-        let p = positive.map_or(0.0, |c| proba[c]);
-        let score = match model.bundle.isolation_forest.score_row(&row) {
-            Ok(score) => score,
-            Err(e) => return reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        };
+    for s in samples {
+        let row = online
+            .push_sanitized(&s.machine, s.time, &s.values)
+            .map_err(|e| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        let p = failure_probability_row(&bundle.random_forest, &row).map_err(internal)?;
+        let score = bundle
+            .isolation_forest
+            .score_row(&row)
+            .map_err(|e| internal(e.into()))?;
         predictions.push(Prediction {
             machine_id: s.machine.clone(),
             time: format_timestamp(s.time),
             failure_probability: p,
-            failure: p >= meta.threshold,
-            threshold: meta.threshold,
+            failure: p >= threshold,
+            threshold,
             anomaly_score: -score,
-            is_anomaly: score - model.bundle.isolation_forest.offset() < 0.0,
+            is_anomaly: score - bundle.isolation_forest.offset() < 0.0,
         });
     }
-    drop(online);
-    Json(json!({
-        "model": { "name": model.name, "version": model.version, "run_id": model.run_id },
-        "predictions": predictions,
-    }))
-    .into_response()
+    Ok(predictions)
 }

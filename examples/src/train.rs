@@ -13,30 +13,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use chrono::{SecondsFormat, Utc};
-use ndarray::ArrayView2;
 use serde::Serialize;
 use vigil_features::{
-    FeatureSpec, MIN_TRAINING_SAMPLES, QualityConfig, QualityReport, TrainingSet, WindowLength,
-    cutoff_at_fraction,
+    FeatureSpec, MIN_TRAINING_SAMPLES, QualityConfig, QualityReport, TelemetryFrame, TrainingSet,
+    WindowLength, cutoff_at_fraction,
 };
-use vigil_forest::{
-    Contamination, IsolationForest, IsolationForestParams, MaxFeatures, MaxSamples, RandomForest,
-    RandomForestParams,
-};
-use vigil_metrics::{
-    Average, ClassificationReport, ConfusionMatrix, PrfParams, ReportParams,
-    average_precision_score, best_threshold_f1, classification_report, confusion_matrix,
-    precision_recall_fscore, roc_auc_score,
-};
+use vigil_forest::{Contamination, IsolationForest, IsolationForestParams, RandomForest};
+use vigil_metrics::ClassificationReport;
 use vigil_tracking_client::{ActiveRun, ModelVersion, RunOptions, RunStatus, Tracker};
-use vigil_tuning::{
-    Direction, FrozenTrial, MedianPruner, ObjectiveError, ParamValue, Study, Trial, TrialState,
-};
+use vigil_tuning::{FrozenTrial, ParamValue, TrialState};
 
 use crate::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, FEATURE_SPEC_FILE, ModelBundle};
 use crate::error::PipelineError;
+use crate::evaluation::{SplitEvaluation, TestScores, evaluate_split, named_samples};
 use crate::plots;
 use crate::source::DataSource;
+use crate::tune::{TrialCounts, Tuning, TuningData, forest_params, param_text, tune};
 
 /// The registered model's name in the reference pipeline.
 pub const DEFAULT_MODEL_NAME: &str = "predictive_maintenance_model";
@@ -168,27 +160,6 @@ pub enum Progress {
 /// A progress sink; it may be called from worker threads.
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
-/// Test-split scores of the final model.
-#[derive(Debug, Clone, Serialize)]
-pub struct TestScores {
-    /// F1 at the chosen threshold.
-    pub f1: f64,
-    /// Precision at the chosen threshold.
-    pub precision: f64,
-    /// Recall at the chosen threshold.
-    pub recall: f64,
-    /// ROC-AUC of the failure probability.
-    pub roc_auc: f64,
-    /// Average precision (area under the PR curve).
-    pub pr_auc: f64,
-    /// ROC-AUC of the Isolation Forest's anomaly score against the failure label.
-    pub anomaly_roc_auc: f64,
-    /// Share of test rows the Isolation Forest flags.
-    pub anomaly_rate: f64,
-    /// `[[tn, fp], [fn, tp]]`.
-    pub confusion: [[u64; 2]; 2],
-}
-
 /// The result of a training job.
 #[derive(Debug)]
 pub struct TrainOutcome {
@@ -204,12 +175,12 @@ pub struct TrainOutcome {
     pub best_params: BTreeMap<String, ParamValue>,
     /// Best validation F1.
     pub best_validation_f1: f64,
-    /// Trials completed / pruned / failed.
-    pub trial_counts: (usize, usize, usize),
+    /// How the tuning trials ended.
+    pub trial_counts: TrialCounts,
     /// Scores on the test split.
     pub test: TestScores,
     /// Rows in the train / validation / test splits.
-    pub split_rows: (usize, usize, usize),
+    pub split_rows: SplitSizes,
     /// Seconds per stage, in order.
     pub stage_seconds: Vec<(&'static str, f64)>,
     /// Where the plots, reports and model folder were written.
@@ -253,18 +224,10 @@ impl TrainOutcome {
             "experiment_id": self.experiment_id,
             "model_version": self.model_version.as_ref().map(|v| &v.version),
             "data": self.data_description,
-            "rows": {
-                "train": self.split_rows.0,
-                "validation": self.split_rows.1,
-                "test": self.split_rows.2,
-            },
+            "rows": self.split_rows,
             "best_params": best_params,
             "best_validation_f1": self.best_validation_f1,
-            "trials": {
-                "complete": self.trial_counts.0,
-                "pruned": self.trial_counts.1,
-                "failed": self.trial_counts.2,
-            },
+            "trials": self.trial_counts,
             "threshold": self.bundle.meta.threshold,
             "test": self.test,
             "stage_seconds": stages,
@@ -314,7 +277,7 @@ pub fn train(
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
@@ -347,6 +310,123 @@ impl Stages {
     }
 }
 
+/// Rows in each split of the time-ordered split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SplitSizes {
+    /// Rows the trial forests are fitted on.
+    pub train: usize,
+    /// Rows tuning scores trials on.
+    pub validation: usize,
+    /// Rows held out for the final evaluation.
+    pub test: usize,
+}
+
+/// The time-ordered split: train | validation | test, each separated from the
+/// next by an embargo of one label horizon, so that no label looks into a later split.
+#[derive(Debug)]
+pub struct Splits {
+    /// The oldest rows.
+    pub train: TrainingSet,
+    /// The rows after the training rows.
+    pub validation: TrainingSet,
+    /// Train and validation together (the final model's rows); it ends one
+    /// embargo before the test split.
+    pub train_validation: TrainingSet,
+    /// The newest rows.
+    pub test: TrainingSet,
+}
+
+impl Splits {
+    /// Splits `set` at the configured fractions of its timeline.
+    pub fn by_time(
+        set: &TrainingSet,
+        config: &TrainConfig,
+        horizon_minutes: f64,
+    ) -> Result<Splits, PipelineError> {
+        let embargo = WindowLength::seconds((horizon_minutes * 60.0).round() as i64);
+        let time = &set.features.time;
+        let test_cut = cutoff_at_fraction(time, 1.0 - config.test_fraction)?;
+        let val_cut = cutoff_at_fraction(
+            time,
+            1.0 - config.test_fraction - config.validation_fraction,
+        )?;
+        let (train_validation, test) = set.split_at(test_cut, embargo);
+        let (train, validation) = train_validation.split_at(val_cut, embargo);
+        let splits = Splits {
+            train,
+            validation,
+            train_validation,
+            test,
+        };
+        splits.ensure_both_classes()?;
+        Ok(splits)
+    }
+
+    fn ensure_both_classes(&self) -> Result<(), PipelineError> {
+        let parts = [
+            ("training", &self.train),
+            ("validation", &self.validation),
+            ("test", &self.test),
+        ];
+        for (name, part) in parts {
+            let positives = count_failures(part);
+            if positives == 0 || positives == part.len() {
+                return Err(PipelineError::Invalid(format!(
+                    "the {name} split ({} rows) has {positives} failure rows: both classes are needed; \
+                     use more data (more machines or days)",
+                    part.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows in each split.
+    pub fn sizes(&self) -> SplitSizes {
+        SplitSizes {
+            train: self.train.len(),
+            validation: self.validation.len(),
+            test: self.test.len(),
+        }
+    }
+}
+
+fn count_failures(set: &TrainingSet) -> usize {
+    set.failure.iter().filter(|&&y| y == 1).count()
+}
+
+/// The run's output folder and its `plots/` and `reports/` sub-folders.
+struct OutputDirs {
+    root: PathBuf,
+    plots: PathBuf,
+    reports: PathBuf,
+}
+
+impl OutputDirs {
+    fn create(output_dir: &Path, run_id: &str) -> Result<OutputDirs, PipelineError> {
+        let root = output_dir.join(run_id);
+        let dirs = OutputDirs {
+            plots: root.join("plots"),
+            reports: root.join("reports"),
+            root,
+        };
+        for dir in [&dirs.plots, &dirs.reports] {
+            std::fs::create_dir_all(dir).map_err(|e| PipelineError::Io {
+                path: dir.clone(),
+                source: e,
+            })?;
+        }
+        Ok(dirs)
+    }
+}
+
+/// The two fitted forests and how the Random Forest's parameters were chosen.
+struct FittedModels {
+    isolation_forest: IsolationForest,
+    random_forest: RandomForest,
+    tuning: Tuning,
+}
+
 fn train_in_run(
     source: &DataSource,
     config: &TrainConfig,
@@ -354,70 +434,115 @@ fn train_in_run(
     parent: &ActiveRun,
     progress: &ProgressFn,
 ) -> Result<TrainOutcome, PipelineError> {
-    let out = config.output_dir.join(parent.run_id());
-    let plots_dir = out.join("plots");
-    let reports_dir = out.join("reports");
-    for dir in [&plots_dir, &reports_dir] {
-        std::fs::create_dir_all(dir).map_err(|e| PipelineError::Io {
-            path: dir.clone(),
-            source: e,
-        })?;
-    }
+    let dirs = OutputDirs::create(&config.output_dir, parent.run_id())?;
     let mut stages = Stages {
         seconds: Vec::new(),
         progress: Arc::clone(progress),
         stop: Arc::clone(&config.stop),
     };
-
-    // 1. Data.
     let loaded = stages.run("load", || {
         let loaded = source.load()?;
         let summary = loaded.description.clone();
         Ok((loaded, summary))
     })?;
-    let frame = &loaded.frame;
+    let quality = check_quality(&loaded.frame, &dirs.reports)?;
+    let set = stages.run("features", || build_features(&loaded.frame, config))?;
+    let horizon_minutes = label_horizon_minutes(source);
+    let splits = Splits::by_time(&set, config, horizon_minutes)?;
+    let data_facts = DataFacts {
+        source,
+        set: &set,
+        splits: &splits,
+        machine_ids: loaded.frame.machine_ids(),
+        machines: quality.machines,
+        horizon_minutes,
+    };
+    log_data(parent, config, &data_facts)?;
+    let FittedModels {
+        isolation_forest,
+        random_forest,
+        tuning,
+    } = fit_models(&mut stages, config, &splits, parent, progress)?;
+    let threshold = tuning.best_threshold;
+    let evaluation = stages.run("evaluation", || {
+        evaluate_test(&random_forest, &isolation_forest, &splits.test, threshold)
+    })?;
+    let forests = (random_forest, isolation_forest);
+    let bundle = assemble_bundle(forests, config, &data_facts, threshold);
+    let seconds_so_far = stages.seconds.clone();
+    let tracked = Tracked {
+        dirs: &dirs,
+        evaluation: &evaluation,
+        tuning: &tuning,
+        bundle: &bundle,
+        stage_seconds: &seconds_so_far,
+    };
+    let model_version = stages.run("tracking", || {
+        track_and_register(tracker, parent, config, &tracked)
+    })?;
+    parent.log_metric(
+        "time_tracking_seconds",
+        stages.seconds.last().map_or(0.0, |s| s.1),
+    )?;
+    Ok(TrainOutcome {
+        run_id: parent.run_id().to_string(),
+        experiment_id: parent.experiment_id().to_string(),
+        model_version,
+        best_params: tuning.best_params,
+        best_validation_f1: tuning.best_value,
+        trial_counts: tuning.counts,
+        test: evaluation.scores,
+        report: evaluation.report,
+        split_rows: splits.sizes(),
+        stage_seconds: stages.seconds,
+        output_dir: dirs.root,
+        bundle,
+        data_description: loaded.description,
+    })
+}
+
+/// Writes the data-quality report and refuses too little data.
+fn check_quality(
+    frame: &TelemetryFrame,
+    reports_dir: &Path,
+) -> Result<QualityReport, PipelineError> {
     let quality = QualityReport::of(frame, &QualityConfig::default());
     write_json(&reports_dir.join("data_quality.json"), &quality)?;
     quality.ensure_min_samples(MIN_TRAINING_SAMPLES)?;
+    Ok(quality)
+}
 
-    // 2. Features and labels.
-    let spec = &config.feature_spec;
-    let set = stages.run("features", || {
-        let set = TrainingSet::build(frame, spec)?;
-        let summary = format!(
-            "{} rows × {} features",
-            set.len(),
-            set.features.values.ncols()
-        );
-        Ok((set, summary))
-    })?;
+fn build_features(
+    frame: &TelemetryFrame,
+    config: &TrainConfig,
+) -> Result<(TrainingSet, String), PipelineError> {
+    let set = TrainingSet::build(frame, &config.feature_spec)?;
+    let summary = format!(
+        "{} rows × {} features",
+        set.len(),
+        set.features.values.ncols()
+    );
+    Ok((set, summary))
+}
 
-    // 3. Time-ordered split: train | validation | test, with the label horizon
-    //    as an embargo so no training label looks into a later split.
-    let horizon_minutes = label_horizon_minutes(source);
-    let embargo = WindowLength::seconds((horizon_minutes * 60.0).round() as i64);
-    let time = &set.features.time;
-    let test_cut = cutoff_at_fraction(time, 1.0 - config.test_fraction)?;
-    let val_cut = cutoff_at_fraction(
-        time,
-        1.0 - config.test_fraction - config.validation_fraction,
-    )?;
-    let (train_val, test) = set.split_at(test_cut, embargo);
-    let (train, val) = train_val.split_at(val_cut, embargo);
-    for (name, part) in [("training", &train), ("validation", &val), ("test", &test)] {
-        let positives = part.failure.iter().filter(|&&y| y == 1).count();
-        if positives == 0 || positives == part.len() {
-            return Err(PipelineError::Invalid(format!(
-                "the {name} split ({} rows) has {positives} failure rows: both classes are needed; \
-                 use more data (more machines or days)",
-                part.len()
-            )));
-        }
-    }
-    let split_rows = (train.len(), val.len(), test.len());
+/// What the run records about its data.
+struct DataFacts<'a> {
+    source: &'a DataSource,
+    set: &'a TrainingSet,
+    splits: &'a Splits,
+    machine_ids: &'a [String],
+    machines: usize,
+    horizon_minutes: f64,
+}
 
+fn log_data(
+    parent: &ActiveRun,
+    config: &TrainConfig,
+    facts: &DataFacts<'_>,
+) -> Result<(), PipelineError> {
+    let n_features = facts.set.features.values.ncols();
     parent.log_params([
-        ("data_source", source.kind().to_string()),
+        ("data_source", facts.source.kind().to_string()),
         ("n_trials", config.n_trials.to_string()),
         ("seed", config.seed.to_string()),
         ("contamination", config.contamination.to_string()),
@@ -426,31 +551,43 @@ fn train_in_run(
             format!("{:?}", config.max_samples_per_tree),
         ),
         ("pruning", config.pruning.to_string()),
-        ("label_horizon_minutes", horizon_minutes.to_string()),
-        ("n_features", set.features.values.ncols().to_string()),
+        ("label_horizon_minutes", facts.horizon_minutes.to_string()),
+        ("n_features", n_features.to_string()),
         (
             "validation_fraction",
             config.validation_fraction.to_string(),
         ),
         ("test_fraction", config.test_fraction.to_string()),
     ])?;
+    let train = &facts.splits.train;
     parent.log_metrics(
         [
-            ("n_samples", set.len() as f64),
+            ("n_samples", facts.set.len() as f64),
             ("n_samples_train", train.len() as f64),
-            ("n_samples_validation", val.len() as f64),
-            ("n_samples_test", test.len() as f64),
-            ("n_features", set.features.values.ncols() as f64),
-            ("n_machines", quality.machines as f64),
+            ("n_samples_validation", facts.splits.validation.len() as f64),
+            ("n_samples_test", facts.splits.test.len() as f64),
+            ("n_features", n_features as f64),
+            ("n_machines", facts.machines as f64),
             (
                 "positive_rate_train",
-                train.failure.iter().filter(|&&y| y == 1).count() as f64 / train.len() as f64,
+                count_failures(train) as f64 / train.len() as f64,
             ),
         ],
         0,
     )?;
+    Ok(())
+}
 
-    // 4. Isolation Forest on the training rows (no labels).
+/// The Isolation Forest on the training rows (no labels), TPE tuning of the
+/// Random Forest on validation F1, and the final Random Forest on train +
+/// validation with the best parameters.
+fn fit_models(
+    stages: &mut Stages,
+    config: &TrainConfig,
+    splits: &Splits,
+    parent: &ActiveRun,
+    progress: &ProgressFn,
+) -> Result<FittedModels, PipelineError> {
     let trees_progress = {
         let p = Arc::clone(progress);
         move |done: usize, of: usize| p(Progress::Trees { done, of })
@@ -461,140 +598,153 @@ fn train_in_run(
         ..Default::default()
     };
     let isolation_forest = stages.run("isolation_forest", || {
-        let model = iso_params.fit_with_progress(train.features.values.view(), &trees_progress)?;
+        let model = iso_params
+            .fit_with_progress(named_samples(&splits.train.features)?, &trees_progress)?;
         Ok((model, format!("{} trees", iso_params.n_estimators)))
     })?;
-
-    // 5. TPE tuning of the Random Forest on validation F1.
     let tuning = stages.run("tuning", || {
-        let t = tune(config, &train, &val, parent, progress)?;
+        let data = TuningData {
+            train: &splits.train,
+            validation: &splits.validation,
+        };
+        let t = tune(config, data, parent, progress)?;
+        let c = t.counts;
         let summary = format!(
             "best validation F1 {:.4} ({} complete, {} pruned, {} failed)",
-            t.best_value, t.counts.0, t.counts.1, t.counts.2
+            t.best_value, c.complete, c.pruned, c.failed
         );
         Ok((t, summary))
     })?;
-
-    // 6. The final model on train + validation with the best parameters; the
-    //    threshold is the one that maximised F1 on validation for those parameters.
     let rf_params = forest_params(&tuning.best_params, config)?;
-    // `train_val` already ends one embargo before the test split.
-    let fit_rows = &train_val;
+    let fit_rows = &splits.train_validation;
     let random_forest = stages.run("final_fit", || {
         let model = rf_params.fit_with_progress(
-            fit_rows.features.values.view(),
-            &labels_usize(&fit_rows.failure),
+            named_samples(&fit_rows.features)?,
+            &fit_rows.failure,
             &trees_progress,
         )?;
-        Ok((
-            model,
-            format!(
-                "{} trees on {} rows",
-                rf_params.n_estimators,
-                fit_rows.len()
-            ),
-        ))
-    })?;
-
-    // 7. Evaluation on the test split, once.
-    let threshold = tuning.best_threshold;
-    let evaluation = stages.run("evaluation", || {
-        let e = evaluate_split(&random_forest, &isolation_forest, &test, threshold)?;
         let summary = format!(
-            "test F1 {:.4}, precision {:.4}, recall {:.4}, ROC-AUC {:.4}",
-            e.scores.f1, e.scores.precision, e.scores.recall, e.scores.roc_auc
+            "{} trees on {} rows",
+            rf_params.n_estimators,
+            fit_rows.len()
         );
-        Ok((e, summary))
+        Ok((model, summary))
     })?;
+    Ok(FittedModels {
+        isolation_forest,
+        random_forest,
+        tuning,
+    })
+}
 
-    // 8. Reports, plots, the model folder; tracking and registration.
-    let bundle = ModelBundle {
+/// Both forests on the test split, once, at the threshold tuning chose.
+fn evaluate_test(
+    random_forest: &RandomForest,
+    isolation_forest: &IsolationForest,
+    test: &TrainingSet,
+    threshold: f64,
+) -> Result<(SplitEvaluation, String), PipelineError> {
+    let e = evaluate_split(random_forest, isolation_forest, test, threshold)?;
+    let summary = format!(
+        "test F1 {:.4}, precision {:.4}, recall {:.4}, ROC-AUC {:.4}",
+        e.scores.f1, e.scores.precision, e.scores.recall, e.scores.roc_auc
+    );
+    Ok((e, summary))
+}
+
+fn assemble_bundle(
+    (random_forest, isolation_forest): (RandomForest, IsolationForest),
+    config: &TrainConfig,
+    facts: &DataFacts<'_>,
+    threshold: f64,
+) -> ModelBundle {
+    let spec = &config.feature_spec;
+    ModelBundle {
         random_forest,
         isolation_forest,
         feature_spec: spec.clone(),
         meta: BundleMeta {
             format_version: BUNDLE_FORMAT_VERSION,
-            feature_names: set.features.names.clone(),
+            feature_names: facts.set.features.names.clone(),
             sensors: spec.sensors.clone(),
-            machines: frame.machine_ids().to_vec(),
+            machines: facts.machine_ids.to_vec(),
             threshold,
-            label_horizon_minutes: horizon_minutes,
-            trained_rows: fit_rows.len(),
+            label_horizon_minutes: facts.horizon_minutes,
+            trained_rows: facts.splits.train_validation.len(),
             trained_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         },
-    };
-    let seconds_so_far = stages.seconds.clone();
-    let model_version = stages.run("tracking", || {
-        write_reports(&reports_dir, &evaluation, &tuning)?;
-        plots::training_plots(
-            &plots_dir,
-            &evaluation,
-            &bundle.meta.feature_names,
-            bundle.random_forest.feature_importances(),
-            &tuning.trials,
-        )?;
-        let model_dir = out.join("model");
-        bundle.save(&model_dir)?;
+    }
+}
 
-        parent.log_params(
-            tuning
-                .best_params
-                .iter()
-                .map(|(k, v)| (k.clone(), param_text(v))),
-        )?;
-        parent.log_metrics(
-            [
-                ("test_f1", evaluation.scores.f1),
-                ("test_precision", evaluation.scores.precision),
-                ("test_recall", evaluation.scores.recall),
-                ("test_roc_auc", evaluation.scores.roc_auc),
-                ("test_pr_auc", evaluation.scores.pr_auc),
-                ("test_anomaly_roc_auc", evaluation.scores.anomaly_roc_auc),
-                ("test_anomaly_rate", evaluation.scores.anomaly_rate),
-                ("threshold", threshold),
-                ("best_validation_f1", tuning.best_value),
-            ],
-            0,
-        )?;
-        for (stage, seconds) in &seconds_so_far {
-            parent.log_metric(&format!("time_{stage}_seconds"), *seconds)?;
-        }
-        parent.log_artifacts(&reports_dir, Some("reports"))?;
-        parent.log_artifacts(&plots_dir, Some("plots"))?;
-        parent.log_artifact_as(&model_dir.join(FEATURE_SPEC_FILE), FEATURE_SPEC_FILE)?;
-        let logged = parent.log_model("model", &model_dir, &bundle.mlmodel())?;
-        parent.flush()?;
-        let version = if config.register {
-            Some(tracker.register_model(&config.model_name, &logged)?)
-        } else {
-            None
-        };
-        let summary = match &version {
-            Some(v) => format!("registered {} version {}", config.model_name, v.version),
-            None => "logged (registration off)".to_string(),
-        };
-        Ok((version, summary))
-    })?;
-    parent.log_metric(
-        "time_tracking_seconds",
-        stages.seconds.last().map_or(0.0, |s| s.1),
+/// What the tracking stage writes, logs and registers.
+struct Tracked<'a> {
+    dirs: &'a OutputDirs,
+    evaluation: &'a SplitEvaluation,
+    tuning: &'a Tuning,
+    bundle: &'a ModelBundle,
+    stage_seconds: &'a [(&'static str, f64)],
+}
+
+/// Reports, plots and the model folder; their tracking; the registration.
+fn track_and_register(
+    tracker: &Tracker,
+    parent: &ActiveRun,
+    config: &TrainConfig,
+    t: &Tracked<'_>,
+) -> Result<(Option<ModelVersion>, String), PipelineError> {
+    write_reports(&t.dirs.reports, t.evaluation, t.tuning)?;
+    plots::training_plots(
+        &t.dirs.plots,
+        t.evaluation,
+        &t.bundle.meta.feature_names,
+        t.bundle.random_forest.feature_importances(),
+        &t.tuning.trials,
     )?;
+    let model_dir = t.dirs.root.join("model");
+    t.bundle.save(&model_dir)?;
+    log_results(parent, t)?;
+    parent.log_artifacts(&t.dirs.reports, Some("reports"))?;
+    parent.log_artifacts(&t.dirs.plots, Some("plots"))?;
+    parent.log_artifact_as(&model_dir.join(FEATURE_SPEC_FILE), FEATURE_SPEC_FILE)?;
+    let logged = parent.log_model("model", &model_dir, &t.bundle.mlmodel())?;
+    parent.flush()?;
+    if !config.register {
+        return Ok((None, "logged (registration off)".to_string()));
+    }
+    let version = tracker.register_model(&config.model_name, &logged)?;
+    let summary = format!(
+        "registered {} version {}",
+        config.model_name, version.version
+    );
+    Ok((Some(version), summary))
+}
 
-    Ok(TrainOutcome {
-        run_id: parent.run_id().to_string(),
-        experiment_id: parent.experiment_id().to_string(),
-        model_version,
-        best_params: tuning.best_params,
-        best_validation_f1: tuning.best_value,
-        trial_counts: tuning.counts,
-        test: evaluation.scores,
-        report: evaluation.report,
-        split_rows,
-        stage_seconds: stages.seconds,
-        output_dir: out,
-        bundle,
-        data_description: loaded.description,
-    })
+fn log_results(parent: &ActiveRun, t: &Tracked<'_>) -> Result<(), PipelineError> {
+    let scores = &t.evaluation.scores;
+    parent.log_params(
+        t.tuning
+            .best_params
+            .iter()
+            .map(|(k, v)| (k.clone(), param_text(v))),
+    )?;
+    parent.log_metrics(
+        [
+            ("test_f1", scores.f1),
+            ("test_precision", scores.precision),
+            ("test_recall", scores.recall),
+            ("test_roc_auc", scores.roc_auc),
+            ("test_pr_auc", scores.pr_auc),
+            ("test_anomaly_roc_auc", scores.anomaly_roc_auc),
+            ("test_anomaly_rate", scores.anomaly_rate),
+            ("threshold", t.bundle.meta.threshold),
+            ("best_validation_f1", t.tuning.best_value),
+        ],
+        0,
+    )?;
+    for (stage, seconds) in t.stage_seconds {
+        parent.log_metric(&format!("time_{stage}_seconds"), *seconds)?;
+    }
+    Ok(())
 }
 
 fn label_horizon_minutes(source: &DataSource) -> f64 {
@@ -603,338 +753,6 @@ fn label_horizon_minutes(source: &DataSource) -> f64 {
         // CSV and database telemetry carry labels made with the reference horizon.
         _ => 30.0,
     }
-}
-
-fn labels_usize(y: &[u8]) -> Vec<usize> {
-    y.iter().map(|&v| usize::from(v)).collect()
-}
-
-fn param_text(v: &ParamValue) -> String {
-    match v.as_str() {
-        Some(s) => s.to_string(),
-        None => v.to_string(),
-    }
-}
-
-/// Turns the tuned parameters into forest parameters.
-pub fn forest_params(
-    params: &BTreeMap<String, ParamValue>,
-    config: &TrainConfig,
-) -> Result<RandomForestParams, PipelineError> {
-    let int = |name: &str| -> Result<usize, PipelineError> {
-        params
-            .get(name)
-            .and_then(|v| v.as_i64())
-            .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| PipelineError::Invalid(format!("tuned parameter {name} is missing")))
-    };
-    let max_features = match params.get("max_features").and_then(|v| v.as_str()) {
-        Some("log2") => MaxFeatures::Log2,
-        Some("sqrt") => MaxFeatures::Sqrt,
-        other => {
-            return Err(PipelineError::Invalid(format!(
-                "tuned parameter max_features is {other:?}"
-            )));
-        }
-    };
-    let params = RandomForestParams {
-        n_estimators: int("n_estimators")?,
-        max_depth: Some(int("max_depth")?),
-        min_samples_split: int("min_samples_split")?,
-        min_samples_leaf: int("min_samples_leaf")?,
-        max_features,
-        max_samples: config.max_samples_per_tree.map(MaxSamples::Count),
-        seed: config.seed,
-        ..Default::default()
-    };
-    params.validate()?;
-    Ok(params)
-}
-
-/// What tuning found.
-#[derive(Debug)]
-pub struct Tuning {
-    /// Best parameters.
-    pub best_params: BTreeMap<String, ParamValue>,
-    /// Best validation F1.
-    pub best_value: f64,
-    /// The threshold maximising validation F1 for the best parameters.
-    pub best_threshold: f64,
-    /// (complete, pruned, failed).
-    pub counts: (usize, usize, usize),
-    /// Every trial.
-    pub trials: Vec<Arc<FrozenTrial>>,
-}
-
-/// Suggests the reference search space.
-fn suggest(trial: &mut Trial<'_>) -> Result<(), vigil_tuning::TuningError> {
-    trial.suggest_int("n_estimators", 50, 300)?;
-    trial.suggest_int("max_depth", 3, 20)?;
-    trial.suggest_int("min_samples_split", 2, 20)?;
-    trial.suggest_int("min_samples_leaf", 1, 10)?;
-    trial.suggest_categorical("max_features", &["sqrt", "log2"])?;
-    Ok(())
-}
-
-fn tune(
-    config: &TrainConfig,
-    train: &TrainingSet,
-    val: &TrainingSet,
-    parent: &ActiveRun,
-    progress: &ProgressFn,
-) -> Result<Tuning, PipelineError> {
-    let mut builder = Study::builder()
-        .name("random_forest_f1")
-        .direction(Direction::Maximize)
-        .seed(config.seed);
-    if config.pruning {
-        builder = builder.pruner(MedianPruner {
-            n_startup_trials: 5,
-            n_warmup_steps: 0,
-            ..Default::default()
-        });
-    }
-    let study = builder.build()?;
-    let x_train = train.features.values.view();
-    let y_train = labels_usize(&train.failure);
-    let x_val = val.features.values.view();
-    let n_trials = config.n_trials;
-    {
-        let p = Arc::clone(progress);
-        let stop = Arc::clone(&config.stop);
-        study.add_callback(move |study, trial| {
-            if stop.load(Ordering::SeqCst) {
-                study.stop();
-            }
-            p(Progress::Trial {
-                number: trial.number,
-                of: n_trials,
-                state: trial.state,
-                value: trial.value,
-                best: study.best_value().ok(),
-            })
-        });
-    }
-    study.optimize(n_trials, None, |trial| {
-        suggest(trial)?;
-        let params = trial.params();
-        let child = parent
-            .start_child(&format!("trial-{}", trial.number()))
-            .map_err(|e| ObjectiveError::msg(e.to_string()))?;
-        let result = run_trial(
-            trial,
-            &params,
-            config,
-            x_train,
-            &y_train,
-            x_val,
-            &val.failure,
-        );
-        log_trial(&child, &params, trial, &result);
-        let status = match &result {
-            Ok(_) | Err(ObjectiveError::Pruned) => RunStatus::Finished,
-            Err(_) => RunStatus::Failed,
-        };
-        child
-            .end(status)
-            .map_err(|e| ObjectiveError::msg(e.to_string()))?;
-        result
-    })?;
-    if config.stop.load(Ordering::SeqCst) {
-        return Err(PipelineError::Interrupted { stage: "tuning" });
-    }
-
-    let trials: Vec<Arc<FrozenTrial>> = study.trials()?.iter().cloned().collect();
-    let count = |s: TrialState| trials.iter().filter(|t| t.state == s).count();
-    let counts = (
-        count(TrialState::Complete),
-        count(TrialState::Pruned),
-        count(TrialState::Fail),
-    );
-    let best = study.best_trial().map_err(|_| {
-        PipelineError::Invalid(format!(
-            "no tuning trial completed ({} pruned, {} failed)",
-            counts.1, counts.2
-        ))
-    })?;
-    let best_threshold = best
-        .user_attrs
-        .get("threshold")
-        .and_then(|v| v.as_f64())
-        .ok_or_else(|| PipelineError::Invalid("best trial has no threshold".into()))?;
-    Ok(Tuning {
-        best_params: best.param_values(),
-        best_value: best.value.unwrap_or(f64::NAN),
-        best_threshold,
-        counts,
-        trials,
-    })
-}
-
-/// One trial: with pruning on, a quarter of the trees first (step 0), then
-/// the whole forest (step 1). The value is the best F1 on validation over
-/// thresholds; that threshold is kept as a user attribute.
-fn run_trial(
-    trial: &mut Trial<'_>,
-    params: &BTreeMap<String, ParamValue>,
-    config: &TrainConfig,
-    x_train: ArrayView2<'_, f64>,
-    y_train: &[usize],
-    x_val: ArrayView2<'_, f64>,
-    y_val: &[u8],
-) -> Result<f64, ObjectiveError> {
-    let to_obj = |e: PipelineError| ObjectiveError::msg(e.to_string());
-    let full = forest_params(params, config).map_err(to_obj)?;
-    if config.pruning {
-        let quick = RandomForestParams {
-            n_estimators: (full.n_estimators / 4).max(10),
-            ..full.clone()
-        };
-        let (f1, _) = fit_and_score(&quick, x_train, y_train, x_val, y_val).map_err(to_obj)?;
-        trial.report(0, f1)?;
-        if trial.should_prune()? {
-            return Err(ObjectiveError::Pruned);
-        }
-    }
-    let (f1, threshold) = fit_and_score(&full, x_train, y_train, x_val, y_val).map_err(to_obj)?;
-    if config.pruning {
-        trial.report(1, f1)?;
-    }
-    trial.set_user_attr("threshold", serde_json::json!(threshold))?;
-    Ok(f1)
-}
-
-fn fit_and_score(
-    params: &RandomForestParams,
-    x_train: ArrayView2<'_, f64>,
-    y_train: &[usize],
-    x_val: ArrayView2<'_, f64>,
-    y_val: &[u8],
-) -> Result<(f64, f64), PipelineError> {
-    let model = params.fit(x_train, y_train)?;
-    let proba = positive_proba(&model, x_val)?;
-    let choice = best_threshold_f1(y_val, &proba)?;
-    Ok((choice.f_score, choice.threshold))
-}
-
-fn log_trial(
-    child: &ActiveRun,
-    params: &BTreeMap<String, ParamValue>,
-    trial: &Trial<'_>,
-    result: &Result<f64, ObjectiveError>,
-) {
-    // Tracking a trial is best effort: a lost child-run metric must not fail tuning
-    // (the client spools what the server could not take).
-    let _ = child.log_params(params.iter().map(|(k, v)| (k.clone(), param_text(v))));
-    let _ = child.set_tag("vigil.trial_number", trial.number().to_string());
-    match result {
-        Ok(f1) => {
-            let _ = child.log_metric("validation_f1", *f1);
-            let _ = child.set_tag("vigil.trial_state", "COMPLETE");
-        }
-        Err(ObjectiveError::Pruned) => {
-            let _ = child.set_tag("vigil.trial_state", "PRUNED");
-        }
-        Err(e) => {
-            let _ = child.set_tag("vigil.trial_state", "FAIL");
-            let _ = child.set_tag("vigil.error", truncate(&e.to_string(), 4000));
-        }
-    }
-}
-
-/// P(failure) for every row.
-pub fn positive_proba(
-    model: &RandomForest,
-    x: ArrayView2<'_, f64>,
-) -> Result<Vec<f64>, PipelineError> {
-    let proba = model.predict_proba(x)?;
-    let column = model.classes().iter().position(|&c| c == 1);
-    Ok(match column {
-        Some(c) => proba.column(c).to_vec(),
-        // Trained on one class only: nothing ever looks like a failure.
-        None => vec![0.0; x.nrows()],
-    })
-}
-
-/// Scores, curves and reports of a model on one labelled split.
-#[derive(Debug)]
-pub struct SplitEvaluation {
-    /// The headline numbers.
-    pub scores: TestScores,
-    /// P(failure) per row.
-    pub proba: Vec<f64>,
-    /// True labels.
-    pub y_true: Vec<u8>,
-    /// Predictions at the threshold.
-    pub y_pred: Vec<u8>,
-    /// The confusion matrix.
-    pub confusion: ConfusionMatrix<u8>,
-    /// The classification report.
-    pub report: ClassificationReport,
-}
-
-/// Evaluates both forests on a labelled split at `threshold`.
-pub fn evaluate_split(
-    random_forest: &RandomForest,
-    isolation_forest: &IsolationForest,
-    split: &TrainingSet,
-    threshold: f64,
-) -> Result<SplitEvaluation, PipelineError> {
-    let x = split.features.values.view();
-    let y_true = split.failure.clone();
-    let proba = positive_proba(random_forest, x)?;
-    let y_pred: Vec<u8> = proba.iter().map(|&p| u8::from(p >= threshold)).collect();
-    let labels = [0u8, 1u8];
-    let prf = precision_recall_fscore(
-        &y_true,
-        &y_pred,
-        Average::binary(),
-        &PrfParams {
-            labels: Some(labels.to_vec()),
-            ..Default::default()
-        },
-    )?;
-    let confusion = confusion_matrix(&y_true, &y_pred, Some(&labels))?;
-    let rows = confusion.rows();
-    let cell =
-        |r: usize, c: usize| rows.get(r).and_then(|row| row.get(c)).copied().unwrap_or(0) as u64;
-    let anomaly: Vec<f64> = isolation_forest
-        .score_samples(x)?
-        .iter()
-        .map(|s| -s)
-        .collect();
-    let flagged = isolation_forest
-        .predict(x)?
-        .iter()
-        .filter(|&&p| p == -1)
-        .count();
-    let report = classification_report(
-        &y_true,
-        &y_pred,
-        &ReportParams {
-            labels: Some(labels.to_vec()),
-            target_names: Some(vec!["no failure".into(), "failure".into()]),
-            digits: 4,
-            ..Default::default()
-        },
-    )?;
-    Ok(SplitEvaluation {
-        scores: TestScores {
-            f1: prf.f_score,
-            precision: prf.precision,
-            recall: prf.recall,
-            roc_auc: roc_auc_score(&y_true, &proba)?,
-            pr_auc: average_precision_score(&y_true, &proba)?,
-            anomaly_roc_auc: roc_auc_score(&y_true, &anomaly)?,
-            anomaly_rate: flagged as f64 / y_true.len().max(1) as f64,
-            confusion: [[cell(0, 0), cell(0, 1)], [cell(1, 0), cell(1, 1)]],
-        },
-        proba,
-        y_true,
-        y_pred,
-        confusion,
-        report,
-    })
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), PipelineError> {

@@ -202,14 +202,14 @@ fn print_summary(o: &TrainOutcome) {
     println!("  data              {}", o.data_description);
     println!(
         "  rows              train {}, validation {}, test {}",
-        o.split_rows.0, o.split_rows.1, o.split_rows.2
+        o.split_rows.train, o.split_rows.validation, o.split_rows.test
     );
     println!(
         "  tuning            {} trials: {} complete, {} pruned, {} failed; best validation F1 {:.4}",
-        o.trial_counts.0 + o.trial_counts.1 + o.trial_counts.2,
-        o.trial_counts.0,
-        o.trial_counts.1,
-        o.trial_counts.2,
+        o.trial_counts.total(),
+        o.trial_counts.complete,
+        o.trial_counts.pruned,
+        o.trial_counts.failed,
         o.best_validation_f1
     );
     let params: Vec<String> = o

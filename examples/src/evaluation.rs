@@ -1,0 +1,130 @@
+//! One model on one labelled split: the failure probability of every row, the
+//! headline scores at the model's threshold, the confusion matrix and the
+//! classification report. The pipeline runs it once on the test split;
+//! `evaluate` runs it on the recent held-out rows for champion and challenger.
+
+use serde::Serialize;
+use vigil_features::{FeatureMatrix, TrainingSet};
+use vigil_forest::{IsolationForest, RandomForest, Samples};
+use vigil_metrics::{
+    Average, ClassificationReport, ConfusionMatrix, PrfParams, ReportParams,
+    average_precision_score, classification_report, confusion_matrix, precision_recall_fscore,
+    roc_auc_score,
+};
+
+use crate::bundle::failure_probability;
+use crate::error::PipelineError;
+
+/// Headline scores of a model on a labelled split.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestScores {
+    /// F1 at the chosen threshold.
+    pub f1: f64,
+    /// Precision at the chosen threshold.
+    pub precision: f64,
+    /// Recall at the chosen threshold.
+    pub recall: f64,
+    /// ROC-AUC of the failure probability.
+    pub roc_auc: f64,
+    /// Average precision (area under the PR curve).
+    pub pr_auc: f64,
+    /// ROC-AUC of the Isolation Forest's anomaly score against the failure label.
+    pub anomaly_roc_auc: f64,
+    /// Share of rows the Isolation Forest flags.
+    pub anomaly_rate: f64,
+    /// `[[tn, fp], [fn, tp]]`.
+    pub confusion: [[u64; 2]; 2],
+}
+
+/// Scores, curves and reports of a model on one labelled split.
+#[derive(Debug)]
+pub struct SplitEvaluation {
+    /// The headline numbers.
+    pub scores: TestScores,
+    /// P(failure) per row.
+    pub proba: Vec<f64>,
+    /// True labels.
+    pub y_true: Vec<u8>,
+    /// Predictions at the threshold.
+    pub y_pred: Vec<u8>,
+    /// The confusion matrix.
+    pub confusion: ConfusionMatrix<u8>,
+    /// The classification report.
+    pub report: ClassificationReport,
+}
+
+/// The two classes of the failure label, in report order.
+const LABELS: [u8; 2] = [0, 1];
+
+/// Evaluates both forests on a labelled split at `threshold`.
+pub fn evaluate_split(
+    random_forest: &RandomForest,
+    isolation_forest: &IsolationForest,
+    split: &TrainingSet,
+    threshold: f64,
+) -> Result<SplitEvaluation, PipelineError> {
+    let x = named_samples(&split.features)?;
+    let y_true = split.failure.clone();
+    let proba = failure_probability(random_forest, x)?;
+    let y_pred: Vec<u8> = proba.iter().map(|&p| u8::from(p >= threshold)).collect();
+    let prf = precision_recall_fscore(
+        &y_true,
+        &y_pred,
+        Average::binary(),
+        &PrfParams {
+            labels: Some(LABELS.to_vec()),
+            ..Default::default()
+        },
+    )?;
+    let confusion = confusion_matrix(&y_true, &y_pred, Some(&LABELS))?;
+    let anomaly: Vec<f64> = isolation_forest
+        .score_samples(x)?
+        .iter()
+        .map(|s| -s)
+        .collect();
+    let flagged = isolation_forest
+        .predict(x)?
+        .iter()
+        .filter(|&&p| p == -1)
+        .count();
+    let report = classification_report(
+        &y_true,
+        &y_pred,
+        &ReportParams {
+            labels: Some(LABELS.to_vec()),
+            target_names: Some(vec!["no failure".into(), "failure".into()]),
+            digits: 4,
+            ..Default::default()
+        },
+    )?;
+    Ok(SplitEvaluation {
+        scores: TestScores {
+            f1: prf.f_score,
+            precision: prf.precision,
+            recall: prf.recall,
+            roc_auc: roc_auc_score(&y_true, &proba)?,
+            pr_auc: average_precision_score(&y_true, &proba)?,
+            anomaly_roc_auc: roc_auc_score(&y_true, &anomaly)?,
+            anomaly_rate: flagged as f64 / y_true.len().max(1) as f64,
+            confusion: binary_cells(&confusion),
+        },
+        proba,
+        y_true,
+        y_pred,
+        confusion,
+        report,
+    })
+}
+
+/// A feature matrix as the forests take it, with its feature names, so that a
+/// forest's error about a value names its feature.
+pub fn named_samples(features: &FeatureMatrix) -> Result<Samples<'_>, PipelineError> {
+    Ok(Samples::named(&features.values, &features.names)?)
+}
+
+/// `[[tn, fp], [fn, tp]]` of a matrix over [`LABELS`].
+fn binary_cells(confusion: &ConfusionMatrix<u8>) -> [[u64; 2]; 2] {
+    let rows = confusion.rows();
+    let cell = |r: usize, c: usize| rows.get(r).and_then(|row| row.get(c)).copied().unwrap_or(0);
+    [[cell(0, 0), cell(0, 1)], [cell(1, 0), cell(1, 1)]]
+}
