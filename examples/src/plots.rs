@@ -11,7 +11,7 @@ use vigil_metrics::plot::{
 use vigil_metrics::{
     average_precision_score, best_threshold_f1, precision_recall_curve, roc_curve,
 };
-use vigil_tuning::{FrozenTrial, TrialState};
+use vigil_tuning::{Direction, FrozenTrial, TuningError};
 
 use crate::error::PipelineError;
 use crate::evaluation::SplitEvaluation;
@@ -67,41 +67,20 @@ pub fn training_plots(
     optimisation_history(dir, trials)
 }
 
-/// Validation F1 per completed trial and the best so far.
+/// Validation F1 per completed trial and the best so far (nothing to draw
+/// when no trial completed).
 fn optimisation_history(dir: &Path, trials: &[Arc<FrozenTrial>]) -> Result<(), PipelineError> {
-    let done: Vec<(f64, f64)> = trials
-        .iter()
-        .filter(|t| t.state == TrialState::Complete)
-        .filter_map(|t| t.value.map(|v| (t.number as f64, v)))
-        .collect();
-    if done.is_empty() {
-        return Ok(());
-    }
-    let x: Vec<f64> = done.iter().map(|d| d.0).collect();
-    let y: Vec<f64> = done.iter().map(|d| d.1).collect();
-    let mut chart = LineChart::new("Optimisation history (TPE)", "trial", "validation F1")
-        .series(Series::markers("completed trial", x.clone(), y.clone()))
-        .series(Series::step(
-            "best so far",
-            x,
-            Series::best_so_far(&y, true),
-        ));
-    let pruned: Vec<(f64, f64)> = trials
-        .iter()
-        .filter(|t| t.state == TrialState::Pruned)
-        .filter_map(|t| {
-            let (_, v) = t.intermediate_values.iter().next_back()?;
-            Some((t.number as f64, *v))
-        })
-        .collect();
-    if !pruned.is_empty() {
-        chart = chart.series(Series::markers(
-            "pruned (quarter-forest F1)",
-            pruned.iter().map(|p| p.0).collect(),
-            pruned.iter().map(|p| p.1).collect(),
-        ));
-    }
+    let chart = match vigil_tuning::plot::optimization_history(
+        trials.iter().map(Arc::as_ref),
+        Direction::Maximize,
+        "validation F1",
+    ) {
+        Ok(chart) => chart,
+        Err(TuningError::NoCompletedTrial) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     chart
+        .title("Optimisation history (TPE)")
         .save(dir.join("optimization_history.png"))
         .map_err(plot_err("optimization_history"))
 }
