@@ -178,6 +178,8 @@ struct Workspace {
     raw: Vec<f64>,
     /// The best split of the node being searched.
     best: BestSplit,
+    /// Its left child's class counts.
+    best_left: Vec<u64>,
     scratch_rows: Vec<u32>,
     scratch_yc: Vec<u64>,
     /// Gathered code buffers, one per nesting level, with the training row of
@@ -235,8 +237,8 @@ pub(crate) fn grow_tree(
             best: BestSplit {
                 split: None,
                 proxy: f64::NEG_INFINITY,
-                left_counts: vec![0; k],
             },
+            best_left: vec![0; k],
             scratch_rows: vec![0; n],
             scratch_yc: vec![0; n],
             levels: Vec::new(),
@@ -438,7 +440,7 @@ impl Builder<'_> {
     /// `w_imp`, if it decreases impurity by at least `min_impurity_decrease`.
     fn accept(&self, b: Best, counts: &[u64], w_imp: f64) -> Option<Split> {
         let lim = self.shared.limits;
-        let left = self.ws.best.left_counts.clone();
+        let left = self.ws.best_left.clone();
         let right: Vec<u64> = counts.iter().zip(&left).map(|(t, l)| t - l).collect();
         let (wl, il) = impurity(lim.criterion, &left, self.cw);
         let (wr, ir) = impurity(lim.criterion, &right, self.cw);
@@ -562,7 +564,7 @@ impl Builder<'_> {
     }
 
     /// Searches `mtry` randomly drawn features for the split with the best impurity
-    /// proxy (its left child's class counts are left in `ws.best`). As in
+    /// proxy (its left child's class counts are left in `ws.best_left`). As in
     /// scikit-learn, a feature that is constant in the node counts as drawn; more are
     /// drawn (one at a time) only while none was splittable. (Drawing on until `mtry`
     /// splittable features are found would make deep splits greedier than
@@ -646,7 +648,8 @@ impl Builder<'_> {
                     values: &ws.values,
                     reg_n,
                 };
-                scan_exact(column, yc, node, &mut ws.left, &mut ws.nan, &mut ws.best);
+                let (left, nan) = (&mut ws.left, &mut ws.nan);
+                scan_exact(column, yc, node, left, nan, &mut ws.best, &mut ws.best_left);
             }
         }
         visited
@@ -694,7 +697,8 @@ impl Builder<'_> {
                     feature: ws.batch[s],
                     slot: first_slot + s,
                 };
-                scan(&ws.hist[s], bins, node, at, &mut ws.left, &mut ws.best);
+                let (left, best) = (&mut ws.left, &mut ws.best);
+                scan(&ws.hist[s], bins, node, at, left, best, &mut ws.best_left);
             }
             let (lo, hi) = (ws.lo[s] as usize, ws.hi[s] as usize);
             ws.hist[s][lo * k..(hi + 1) * k]
@@ -785,21 +789,27 @@ struct BestSplit {
     split: Option<Best>,
     /// Its impurity proxy (larger is better).
     proxy: f64,
-    /// Its left child's class counts.
-    left_counts: Vec<u64>,
 }
 
 impl BestSplit {
     /// Keeps `split()`, whose left child has class counts `left(c)`, if its
-    /// `proxy` beats the best so far.
+    /// `proxy` beats the best so far, and then writes those counts to `left_counts`.
+    /// (The counts are a separate slice, not a field: the scans' loops then see
+    /// that writing them changes nothing else.)
     #[inline(always)]
-    fn offer(&mut self, proxy: f64, split: impl FnOnce() -> Best, left: impl Fn(usize) -> u64) {
+    fn offer(
+        &mut self,
+        left_counts: &mut [u64],
+        proxy: f64,
+        split: impl FnOnce() -> Best,
+        left: impl Fn(usize) -> u64,
+    ) {
         if proxy <= self.proxy {
             return;
         }
         self.proxy = proxy;
         self.split = Some(split());
-        for (c, l) in self.left_counts.iter_mut().enumerate() {
+        for (c, l) in left_counts.iter_mut().enumerate() {
             *l = left(c);
         }
     }
@@ -910,6 +920,7 @@ fn scan(
     at: Slot,
     left: &mut [u64],
     best: &mut BestSplit,
+    best_left: &mut [u64],
 ) {
     let k = node.counts.len();
     let nan_base = NAN_BIN as usize * k;
@@ -938,12 +949,12 @@ fn scan(
         if node.fits(left_n)
             && let Some(p) = node.proxy(|c| left[c])
         {
-            best.offer(p, || split(b, false), |c| left[c]);
+            best.offer(best_left, p, || split(b, false), |c| left[c]);
         }
         if nan_n > 0 && node.fits(left_n + nan_n) {
             let with_nan = |c: usize| left[c] + (nan[c] & COUNT);
             if let Some(p) = node.proxy(with_nan) {
-                best.offer(p, || split(b, true), with_nan);
+                best.offer(best_left, p, || split(b, true), with_nan);
             }
         }
     }
@@ -958,7 +969,7 @@ fn scan(
         if node.fits(left_n)
             && let Some(p) = node.proxy(|c| left[c])
         {
-            best.offer(p, || split(MAX_BINS, false), |c| left[c]);
+            best.offer(best_left, p, || split(MAX_BINS, false), |c| left[c]);
         }
     }
 }
@@ -1058,6 +1069,7 @@ fn scan_exact(
     left: &mut [u64],
     nan: &mut [u64],
     best: &mut BestSplit,
+    best_left: &mut [u64],
 ) {
     let SortedColumn {
         feature,
@@ -1099,12 +1111,12 @@ fn scan_exact(
         if node.fits(left_n)
             && let Some(p) = node.proxy(|c| left[c])
         {
-            best.offer(p, || split(threshold, false), |c| left[c]);
+            best.offer(best_left, p, || split(threshold, false), |c| left[c]);
         }
         if nan_n > 0 && node.fits(left_n + nan_n) {
             let with_nan = |c: usize| left[c] + nan[c];
             if let Some(p) = node.proxy(with_nan) {
-                best.offer(p, || split(threshold, true), with_nan);
+                best.offer(best_left, p, || split(threshold, true), with_nan);
             }
         }
     }
@@ -1112,7 +1124,7 @@ fn scan_exact(
         && node.fits(reg_n as u64)
         && let Some(p) = node.proxy(|c| left[c])
     {
-        best.offer(p, || split(f64::MAX, false), |c| left[c]);
+        best.offer(best_left, p, || split(f64::MAX, false), |c| left[c]);
     }
 }
 
