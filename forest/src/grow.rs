@@ -1077,6 +1077,9 @@ fn scan_exact(
         values,
         reg_n,
     } = column;
+    let (totals, cw, criterion) = (node.counts, node.cw, node.lim.criterion);
+    let msl = node.lim.min_samples_leaf as u64;
+    let n_node = keys.len() as u64;
     let nan_n = (keys.len() - reg_n) as u64;
     left.iter_mut().for_each(|v| *v = 0);
     nan.iter_mut().for_each(|v| *v = 0);
@@ -1087,15 +1090,28 @@ fn scan_exact(
     for &key in &keys[reg_n..] {
         add(nan, position(key));
     }
-    let nan: &[u64] = nan;
-    let split = |threshold: f64, missing_left: bool| Best {
-        feature,
-        slot: 0,
-        bin: 0,
-        missing_left,
-        nan_in_node: nan_n > 0,
-        exact: Some(threshold),
-    };
+    // One closure records every better split (rather than `BestSplit::offer` with
+    // closures for the split and its counts, which made this loop slower on data
+    // with missing values).
+    let mut record =
+        |proxy: f64, threshold: f64, missing_left: bool, left: &[u64], add_nan: bool| {
+            if proxy <= best.proxy {
+                return;
+            }
+            best.proxy = proxy;
+            best.split = Some(Best {
+                feature,
+                slot: 0,
+                bin: 0,
+                missing_left,
+                nan_in_node: nan_n > 0,
+                exact: Some(threshold),
+            });
+            for (c, bl) in best_left.iter_mut().enumerate() {
+                *bl = left[c] + if add_nan { nan[c] } else { 0 };
+            }
+        };
+    let fits = |n_left: u64| n_left >= msl && n_node - n_left >= msl;
     for i in 0..reg_n {
         let j = position(keys[i]);
         add(left, j);
@@ -1108,23 +1124,23 @@ fn scan_exact(
         }
         let threshold = crate::binning::midpoint(lo, hi);
         let left_n = i as u64 + 1;
-        if node.fits(left_n)
-            && let Some(p) = node.proxy(|c| left[c])
+        if fits(left_n)
+            && let Some(p) = proxy_of(|c| left[c], totals, cw, criterion)
         {
-            best.offer(best_left, p, || split(threshold, false), |c| left[c]);
+            record(p, threshold, false, left, false);
         }
-        if nan_n > 0 && node.fits(left_n + nan_n) {
-            let with_nan = |c: usize| left[c] + nan[c];
-            if let Some(p) = node.proxy(with_nan) {
-                best.offer(best_left, p, || split(threshold, true), with_nan);
-            }
+        if nan_n > 0
+            && fits(left_n + nan_n)
+            && let Some(p) = proxy_of(|c| left[c] + nan[c], totals, cw, criterion)
+        {
+            record(p, threshold, true, left, true);
         }
     }
     if nan_n > 0
-        && node.fits(reg_n as u64)
-        && let Some(p) = node.proxy(|c| left[c])
+        && fits(reg_n as u64)
+        && let Some(p) = proxy_of(|c| left[c], totals, cw, criterion)
     {
-        best.offer(best_left, p, || split(f64::MAX, false), |c| left[c]);
+        record(p, f64::MAX, false, left, false);
     }
 }
 
