@@ -794,8 +794,6 @@ struct BestSplit {
 impl BestSplit {
     /// Keeps `split()`, whose left child has class counts `left(c)`, if its
     /// `proxy` beats the best so far, and then writes those counts to `left_counts`.
-    /// (The counts are a separate slice, not a field: the scans' loops then see
-    /// that writing them changes nothing else.)
     #[inline(always)]
     fn offer(
         &mut self,
@@ -911,8 +909,8 @@ fn proxy_of(
 }
 
 /// Scans one feature's histogram over the node's `bins` for its best threshold
-/// (and missing-value side), offering each to `best`. `left` is scratch for the
-/// left child's class counts.
+/// (and missing-value side), offering each to `best` (whose left child's class
+/// counts go to `best_left`). `left` is scratch for class counts.
 fn scan(
     hist: &[u64],
     bins: BinRange,
@@ -1060,6 +1058,8 @@ struct SortedColumn<'a> {
 
 /// [`scan`] for an exact node: `yc[position]` is the packed class and count of the
 /// row at that position of the node; `left` and `nan` are scratch for class counts.
+/// (The outputs `best` and `best_left` are separate arguments, not one struct
+/// holding a `Vec`: the loop then keeps more of its state in registers.)
 /// Splits between neighbouring values at their midpoint (never between values
 /// closer than [`FEATURE_THRESHOLD`]).
 fn scan_exact(
