@@ -93,6 +93,14 @@ pub enum ForestError {
         /// The model's classes (its training labels).
         classes: Vec<usize>,
     },
+    /// A class that the label type asked for cannot hold.
+    #[error("class {class} does not fit in the label type {label_type}")]
+    ClassOutOfRange {
+        /// The class.
+        class: usize,
+        /// The label type asked for.
+        label_type: &'static str,
+    },
     /// An output buffer has the wrong length.
     #[error("output buffer has length {found}, expected {expected}")]
     BufferLength {

@@ -664,6 +664,41 @@ impl RandomForest {
             .collect())
     }
 
+    /// [`predict`](Self::predict) in the label type the model was fitted with
+    /// (e.g. `u8`, as vigil-features' labels are), so predictions go next to the
+    /// true labels, into vigil-metrics, without conversions. A class the type cannot
+    /// hold is [`ForestError::ClassOutOfRange`].
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use vigil_forest::RandomForestParams;
+    ///
+    /// let x = Array2::from_shape_fn((100, 1), |(i, _)| i as f64);
+    /// let y: Vec<u8> = (0..100).map(|i| u8::from(i >= 50)).collect();
+    /// let model = RandomForestParams { n_estimators: 5, ..Default::default() }.fit(&x, &y)?;
+    /// let predicted = model.predict_as::<u8>(&x)?;
+    /// assert_eq!(predicted.to_vec(), y);
+    /// # Ok::<(), vigil_forest::ForestError>(())
+    /// ```
+    pub fn predict_as<'a, L>(&self, x: impl Into<Samples<'a>>) -> Result<Array1<L>>
+    where
+        L: TryFrom<usize> + Copy,
+    {
+        let classes = self
+            .classes
+            .iter()
+            .map(|&class| {
+                L::try_from(class).map_err(|_| ForestError::ClassOutOfRange {
+                    class,
+                    label_type: std::any::type_name::<L>(),
+                })
+            })
+            .collect::<Result<Vec<L>>>()?;
+        let predicted = self.predict(x)?;
+        let index_of = |c: usize| self.classes.binary_search(&c).unwrap_or(0);
+        Ok(predicted.mapv(|c| classes[index_of(c)]))
+    }
+
     /// Mean accuracy on `x`, `y` (what scikit-learn's `score` returns).
     pub fn score<'a, L: Labels + ?Sized>(&self, x: impl Into<Samples<'a>>, y: &L) -> Result<f64> {
         let x = x.into();
