@@ -83,6 +83,7 @@ pub mod evaluate;
 pub mod evaluation;
 pub mod plots;
 pub mod schedule;
+pub mod scoring;
 pub mod serve;
 pub mod source;
 pub mod train;

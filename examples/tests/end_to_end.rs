@@ -320,9 +320,12 @@ fn simulate_train_promote_serve_against_real_services() {
     let info = get_json(&format!("{}/model", server.base));
     assert_eq!(info["run_id"], run_id.as_str());
     assert!(info["metrics"]["test_f1"].is_number());
+    // Samples of the last hours: serve refuses times past its clock plus the skew.
+    let hour = (chrono::Utc::now() - chrono::Duration::hours(3)).format("%Y-%m-%dT%H");
+    let at = |minute: u32| format!("{hour}:{minute:02}:00Z");
     let sample = |minute: u32, machine: &str| {
         json!({
-            "machine_id": machine, "time": format!("2030-01-01T00:{minute:02}:00Z"),
+            "machine_id": machine, "time": at(minute),
             "temperature": 70.0 + minute as f64, "vibration": 0.4, "spindle_speed": 1500.0,
             "power_consumption": 11.5
         })
@@ -344,27 +347,33 @@ fn simulate_train_promote_serve_against_real_services() {
     }
 
     // Bad requests: 4xx with a message, and the server keeps answering.
+    let t = at(30);
     let bad = [
-        ("{not json", 400),
-        (r#"{"samples": []}"#, 422),
+        ("{not json".to_string(), 400),
+        (r#"{"samples": []}"#.to_string(), 422),
         (
-            r#"{"samples":[{"machine_id":"M01","time":"2030-01-01T01:00:00Z","temperature":70,"vibration":0.4,"spindle_speed":1500}]}"#,
+            format!(r#"{{"samples":[{{"machine_id":"M01","time":"{t}","temprature":70,"vibration":0.4,"spindle_speed":1500}}]}}"#),
             422,
         ),
         (
-            r#"{"samples":[{"machine_id":"M01","time":"2030-01-01T01:00:00Z","temperature":"NaN","vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
+            format!(r#"{{"samples":[{{"machine_id":"M01","time":"{t}","temperature":"NaN","vibration":0.4,"spindle_speed":1500,"power_consumption":1}}]}}"#),
             422,
         ),
         (
-            r#"{"samples":[{"machine_id":"no-such-machine","time":"2030-01-01T01:00:00Z","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
+            format!(r#"{{"samples":[{{"machine_id":"no-such-machine","time":"{t}","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}}]}}"#),
             404,
         ),
         (
-            r#"{"samples":[{"machine_id":"M01","time":"yesterday","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#,
+            r#"{"samples":[{"machine_id":"M01","time":"yesterday","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#.to_string(),
+            422,
+        ),
+        (
+            r#"{"samples":[{"machine_id":"M01","time":"9999-01-01T00:00:00Z","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}]}"#.to_string(),
             422,
         ),
     ];
-    for (body, want) in bad {
+    for (body, want) in &bad {
+        let (body, want) = (body.as_str(), *want);
         let (status, answer) = post_json(&format!("{}/predict", server.base), body);
         assert_eq!(status, want, "{body} → {answer}");
         assert!(

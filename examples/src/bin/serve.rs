@@ -9,13 +9,18 @@
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI: its output is the point
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
-use vigil_examples::serve::{AppState, current_version, load_model, router};
+use vigil_examples::schedule::parse_duration;
+use vigil_examples::scoring::{ScoringPolicy, current_version, load_model};
+use vigil_examples::serve::{AppState, ConnectionLimits, ServeConfig, router, serve_connections};
 use vigil_examples::{PipelineError, describe_tracker, open_tracker};
+use vigil_tracking_client::Tracker;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,18 +35,42 @@ struct Args {
         default_value = "models:/predictive_maintenance_model/Production"
     )]
     model_uri: String,
-    /// Address to listen on.
+    /// Address to listen on. A non-loopback address needs --token (or --insecure).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     /// Port (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Bearer token required on every route but /health.
+    #[arg(long, env = "VIGIL_SERVE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Allow a non-loopback address without a token.
+    #[arg(long)]
+    insecure: bool,
     /// How often to look for a newly promoted version, e.g. `30s`.
     #[arg(long, default_value = "30s")]
     poll_interval: String,
     /// Score machines that were not in the training data.
     #[arg(long)]
     allow_new_machines: bool,
+    /// Machines tracked at most (further ones are refused until one is reset).
+    #[arg(long, default_value_t = 10_000)]
+    max_machines: usize,
+    /// Samples in one request at most.
+    #[arg(long, default_value_t = 10_000)]
+    max_samples: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Longest a request may take, e.g. `10s`.
+    #[arg(long, default_value = "10s")]
+    request_timeout: String,
+    /// How far ahead of this server's clock a sample may be, e.g. `5m`.
+    #[arg(long, default_value = "5m")]
+    clock_skew: String,
+    /// Smallest gap between two samples of a machine, e.g. `1s` (the same time again is a retry).
+    #[arg(long, default_value = "1s")]
+    min_spacing: String,
     /// Where model versions are downloaded.
     #[arg(long, default_value = "vigil-output/serving")]
     scratch_dir: PathBuf,
@@ -58,11 +87,52 @@ fn main() -> ExitCode {
     }
 }
 
+fn duration(text: &str, flag: &str) -> Result<Duration, PipelineError> {
+    parse_duration(text).map_err(|e| PipelineError::Invalid(format!("--{flag}: {e}")))
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn config(args: &Args) -> Result<ServeConfig, PipelineError> {
+    Ok(ServeConfig {
+        token: args.token.clone(),
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: duration(&args.request_timeout, "request-timeout")?,
+        policy: ScoringPolicy {
+            clock_skew_micros: micros(duration(&args.clock_skew, "clock-skew")?),
+            min_spacing_micros: micros(duration(&args.min_spacing, "min-spacing")?),
+            max_machines: args.max_machines,
+            max_batch_samples: args.max_samples,
+            allow_new_machines: args.allow_new_machines,
+            ..ScoringPolicy::default()
+        },
+        scratch: args.scratch_dir.clone(),
+    })
+}
+
+/// Refuses to expose an unauthenticated service beyond this machine.
+fn check_exposure(args: &Args) -> Result<(), PipelineError> {
+    let loopback = match args.host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => args.host == "localhost",
+    };
+    if loopback || args.token.is_some() || args.insecure {
+        return Ok(());
+    }
+    Err(PipelineError::Invalid(format!(
+        "refusing to listen on {} without a token: set --token (or VIGIL_SERVE_TOKEN), or pass --insecure",
+        args.host
+    )))
+}
+
 fn run(args: &Args) -> Result<(), PipelineError> {
-    let poll = vigil_examples::schedule::parse_duration(&args.poll_interval)
-        .map_err(|e| PipelineError::Invalid(e.to_string()))?;
+    check_exposure(args)?;
+    let poll = duration(&args.poll_interval, "poll-interval")?;
+    let config = config(args)?;
     let tracker = open_tracker()?;
-    let model = load_model(&tracker, &args.model_uri, &args.scratch_dir)?;
+    let model = load_model(&tracker, &args.model_uri, &config.scratch)?;
     println!(
         "serving {} version {} (run {}) from {}",
         model.name,
@@ -70,42 +140,8 @@ fn run(args: &Args) -> Result<(), PipelineError> {
         model.run_id,
         describe_tracker(&tracker)
     );
-    let state = Arc::new(AppState::new(
-        model,
-        args.allow_new_machines,
-        args.scratch_dir.clone(),
-    )?);
-
-    // The poller: a newly promoted version replaces the served one.
-    {
-        let state = Arc::clone(&state);
-        let uri = args.model_uri.clone();
-        std::thread::spawn(move || {
-            loop {
-                std::thread::sleep(poll);
-                let serving = state.model().version.clone();
-                match current_version(&tracker, &uri) {
-                    Ok(v) if v != serving => match load_model(&tracker, &uri, &state.scratch) {
-                        Ok(model) => {
-                            let (name, version) = (model.name.clone(), model.version.clone());
-                            match state.replace(model) {
-                                Ok(()) => {
-                                    println!("now serving {name} version {version} (was {serving})")
-                                }
-                                Err(e) => eprintln!("cannot switch to version {version}: {e}"),
-                            }
-                        }
-                        Err(e) => {
-                            eprintln!("cannot load version {v}: {e}; still serving {serving}")
-                        }
-                    },
-                    Ok(_) => {}
-                    Err(e) => eprintln!("cannot check {uri}: {e}; still serving {serving}"),
-                }
-            }
-        });
-    }
-
+    let state = Arc::new(AppState::new(model, config)?);
+    spawn_poller(Arc::clone(&state), tracker, args.model_uri.clone(), poll);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,13 +155,46 @@ fn run(args: &Args) -> Result<(), PipelineError> {
             .local_addr()
             .map_err(|e| PipelineError::Invalid(e.to_string()))?;
         println!("listening on http://{local}");
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| PipelineError::Invalid(format!("server error: {e}")))?;
+        let limits = ConnectionLimits::default();
+        serve_connections(listener, router(state), &limits, shutdown_signal()).await;
         println!("stopped");
         Ok(())
     })
+}
+
+/// A newly promoted version replaces the served one.
+fn spawn_poller(state: Arc<AppState>, tracker: Tracker, uri: String, poll: Duration) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(poll);
+            let serving = state.model().version.clone();
+            match current_version(&tracker, &uri) {
+                Ok(v) if v != serving => {
+                    match load_model(&tracker, &uri, &state.config().scratch) {
+                        Ok(model) => {
+                            let version = model.version.clone();
+                            match state.replace(model) {
+                                Ok(reset) => println!(
+                                    "now serving version {version} (was {serving}){}",
+                                    if reset {
+                                        "; feature spec changed: machine state reset"
+                                    } else {
+                                        ""
+                                    }
+                                ),
+                                Err(e) => eprintln!("cannot switch to version {version}: {e}"),
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("cannot load version {v}: {e}; still serving {serving}")
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("cannot check {uri}: {e}; still serving {serving}"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

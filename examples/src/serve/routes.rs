@@ -1,0 +1,348 @@
+//! The route handlers and the two middlewares (token check, metrics).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+use vigil_features::{format_timestamp, parse_timestamp};
+
+use super::AppState;
+use super::metrics::METRICS_CONTENT_TYPE;
+use crate::scoring::{Sample, Scored, ScoredBatch, ScoringError};
+
+/// Longest machine id accepted, in bytes: ids are keys of bounded state.
+const MAX_MACHINE_ID_BYTES: usize = 128;
+
+/// A refused request: the status and the message the client sees.
+#[derive(Debug)]
+pub(super) struct Rejection {
+    status: StatusCode,
+    message: String,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+pub(super) async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let m = state.model();
+    Json(json!({ "status": "ok", "model": m.name, "model_version": m.version }))
+}
+
+pub(super) async fn model_info(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let m = state.model();
+    let meta = &m.bundle.meta;
+    Json(json!({
+        "name": m.name,
+        "version": m.version,
+        "run_id": m.run_id,
+        "stage": m.stage,
+        "aliases": m.aliases,
+        "threshold": meta.threshold,
+        "features": meta.feature_names.len(),
+        "sensors": meta.sensors,
+        "trained_at": meta.trained_at,
+        "loaded_at": m.loaded_at,
+        "metrics": m.metrics,
+    }))
+}
+
+pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let (tracked, warm) = state.core.machine_counts();
+    state.metrics.set_machines(tracked, warm);
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub(super) async fn reset_machine(
+    State(state): State<Arc<AppState>>,
+    Path(machine): Path<String>,
+) -> Json<Value> {
+    let was_tracked = state.core.reset_machine(&machine);
+    Json(json!({ "machine_id": machine, "was_tracked": was_tracked }))
+}
+
+pub(super) async fn not_found() -> Rejection {
+    Rejection::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// Every guarded route needs `Authorization: Bearer <token>` when a token is set.
+pub(super) async fn require_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = state.config.token.as_deref() else {
+        return next.run(request).await;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(request).await,
+        _ => {
+            let mut response = Rejection::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token (Authorization: Bearer <token>)",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of
+/// a guess was right (only whether its length was).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Counts every answer by route (the route's pattern, so ids do not make labels) and status.
+pub(super) async fn observe(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .observe_request(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The request body: `{"samples": [sample, ...]}`, or one sample object.
+pub(super) type PredictBody = Result<Json<Map<String, Value>>, JsonRejection>;
+
+pub(super) async fn predict(State(state): State<Arc<AppState>>, body: PredictBody) -> Response {
+    let now = Utc::now().timestamp_micros();
+    let answer = parse_request(body, &state)
+        .and_then(|samples| state.core.score(&samples, now).map_err(refusal));
+    match answer {
+        Ok(batch) => {
+            count_flags(&state, &batch);
+            Json(answer_json(&batch)).into_response()
+        }
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+fn count_flags(state: &AppState, batch: &ScoredBatch) {
+    let p = &batch.predictions;
+    let failures = p.iter().filter(|s| s.failure).count() as u64;
+    let anomalies = p.iter().filter(|s| s.is_anomaly).count() as u64;
+    state
+        .metrics
+        .observe_scored(p.len() as u64, failures, anomalies);
+}
+
+fn answer_json(batch: &ScoredBatch) -> Value {
+    let m = &batch.model;
+    let predictions: Vec<Value> = batch.predictions.iter().map(prediction_json).collect();
+    json!({
+        "model": { "name": m.name, "version": m.version, "run_id": m.run_id },
+        "predictions": predictions,
+    })
+}
+
+fn prediction_json(s: &Scored) -> Value {
+    json!({
+        "machine_id": s.machine_id,
+        "time": format_timestamp(s.time),
+        "failure_probability": s.failure_probability,
+        "failure": s.failure,
+        "threshold": s.threshold,
+        "anomaly_score": s.anomaly_score,
+        "is_anomaly": s.is_anomaly,
+        "warm": s.warm,
+        "retry": s.retry,
+        "missing_sensors": s.missing_sensors,
+    })
+}
+
+/// The status a refused batch gets.
+fn refusal(e: ScoringError) -> Rejection {
+    let status = match &e {
+        ScoringError::UnknownMachine { .. } => StatusCode::NOT_FOUND,
+        ScoringError::TooManyMachines { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        ScoringError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Rejection::new(status, e.to_string())
+}
+
+/// The request's samples in the model's sensor order; nothing is scored yet.
+fn parse_request(body: PredictBody, state: &AppState) -> Result<Vec<Sample>, Rejection> {
+    let Json(request) = body.map_err(|rejection| body_refusal(&rejection, state))?;
+    let raw_samples = raw_samples(request)?;
+    let limit = state.config.policy.max_batch_samples;
+    if raw_samples.len() > limit {
+        return Err(Rejection::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "{} samples in one request; at most {limit} are allowed",
+                raw_samples.len()
+            ),
+        ));
+    }
+    let model = state.model();
+    let sensors = &model.bundle.feature_spec.sensors;
+    raw_samples
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| parse_sample(i, raw, sensors))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, message))
+}
+
+fn raw_samples(mut request: Map<String, Value>) -> Result<Vec<Map<String, Value>>, Rejection> {
+    let unprocessable = |m: String| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let Some(samples) = request.remove("samples") else {
+        return Ok(vec![request]);
+    };
+    let Value::Array(items) = samples else {
+        return Err(unprocessable(
+            "\"samples\" must be an array of sample objects".into(),
+        ));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(sample) => Ok(sample),
+            other => Err(unprocessable(format!(
+                "sample {i} must be an object, got {other}"
+            ))),
+        })
+        .collect()
+}
+
+fn body_refusal(rejection: &JsonRejection, state: &AppState) -> Rejection {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body over the limit of {} bytes",
+                state.config.max_body_bytes
+            ),
+        );
+    }
+    let status = match rejection {
+        JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    Rejection::new(
+        status,
+        format!("malformed request: {}", rejection.body_text()),
+    )
+}
+
+fn parse_sample(
+    index: usize,
+    raw: &Map<String, Value>,
+    sensors: &[String],
+) -> Result<Sample, String> {
+    let machine_id = parse_machine(index, raw)?;
+    let time = parse_time(index, raw)?;
+    if let Some(extra) = raw
+        .keys()
+        .find(|k| *k != "machine_id" && *k != "time" && !sensors.contains(k))
+    {
+        return Err(format!(
+            "sample {index} (machine {machine_id}): unknown field {extra:?}; a sample has machine_id, time and the sensors {}",
+            sensors.join(", ")
+        ));
+    }
+    let values = sensors
+        .iter()
+        .map(|sensor| parse_value(index, &machine_id, sensor, raw.get(sensor)))
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(Sample {
+        machine_id,
+        time,
+        values,
+    })
+}
+
+fn parse_machine(index: usize, raw: &Map<String, Value>) -> Result<String, String> {
+    let id = match raw.get("machine_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(format!("sample {index}: missing or empty \"machine_id\"")),
+    };
+    if id.len() > MAX_MACHINE_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(format!(
+            "sample {index}: \"machine_id\" must be at most {MAX_MACHINE_ID_BYTES} bytes without control characters"
+        ));
+    }
+    Ok(id)
+}
+
+fn parse_time(index: usize, raw: &Map<String, Value>) -> Result<i64, String> {
+    match raw.get("time") {
+        Some(Value::String(s)) => parse_timestamp(s).ok_or_else(|| {
+            format!("sample {index}: \"time\" {s:?} is not an RFC 3339 timestamp such as 2026-01-01T00:00:10Z")
+        }),
+        None => Err(format!("sample {index}: missing \"time\"")),
+        Some(other) => Err(format!(
+            "sample {index}: \"time\" must be an RFC 3339 string, got {other}"
+        )),
+    }
+}
+
+/// A sensor's value: a finite number, or missing (absent or `null`, scored as
+/// training scores a dropout).
+fn parse_value(
+    index: usize,
+    machine: &str,
+    sensor: &str,
+    raw: Option<&Value>,
+) -> Result<f64, String> {
+    let value = match raw {
+        None | Some(Value::Null) => return Ok(f64::NAN),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    match value {
+        Some(v) if v.is_finite() => Ok(v),
+        _ => Err(format!(
+            "sample {index} (machine {machine}): \"{sensor}\" must be a finite number or null (missing), got {}",
+            raw.map_or_else(String::new, Value::to_string)
+        )),
+    }
+}

@@ -1,0 +1,358 @@
+//! serve's HTTP layer in process: the token, limits and hostile input, each a
+//! clear 4xx with nothing applied, and the service still answering afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::Utc;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use vigil_examples::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, ModelBundle};
+use vigil_examples::scoring::{LoadedModel, ScoringPolicy};
+use vigil_examples::serve::{AppState, ServeConfig, router};
+use vigil_features::{FeatureSpec, SimulatorConfig, TrainingSet, format_timestamp, simulate};
+use vigil_forest::{IsolationForestParams, RandomForestParams};
+
+const TOKEN: &str = "s3cret-token";
+
+fn model() -> LoadedModel {
+    let sim = simulate(&SimulatorConfig {
+        machines: 2,
+        days: 0.5,
+        seed: 5,
+        ..Default::default()
+    })
+    .unwrap();
+    let spec = FeatureSpec::default();
+    let set = TrainingSet::build(&sim.frame, &spec).unwrap();
+    let x = &set.features.values;
+    let bundle = ModelBundle {
+        random_forest: RandomForestParams {
+            n_estimators: 5,
+            max_depth: Some(6),
+            ..Default::default()
+        }
+        .fit(x, &set.failure)
+        .unwrap(),
+        isolation_forest: IsolationForestParams {
+            n_estimators: 10,
+            ..Default::default()
+        }
+        .fit(x)
+        .unwrap(),
+        feature_spec: spec.clone(),
+        meta: BundleMeta {
+            format_version: BUNDLE_FORMAT_VERSION,
+            feature_names: set.features.names.clone(),
+            sensors: spec.sensors.clone(),
+            threshold: 0.5,
+            machines: vec!["M01".into(), "M02".into()],
+            label_horizon_minutes: 30.0,
+            trained_rows: set.len(),
+            trained_at: "2026-01-01T00:00:00Z".into(),
+        },
+    };
+    LoadedModel::unregistered(bundle)
+}
+
+fn app(config: ServeConfig) -> axum::Router {
+    router(Arc::new(AppState::new(model(), config).unwrap()))
+}
+
+fn config() -> ServeConfig {
+    ServeConfig {
+        token: Some(TOKEN.into()),
+        max_body_bytes: 64 * 1024,
+        policy: ScoringPolicy {
+            max_batch_samples: 100,
+            ..ScoringPolicy::default()
+        },
+        ..ServeConfig::default()
+    }
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: String,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
+    (status, value)
+}
+
+async fn predict(app: &axum::Router, body: Value) -> (StatusCode, Value) {
+    send(app, "POST", "/predict", body.to_string(), Some(TOKEN)).await
+}
+
+fn minutes_ago(minutes: i64) -> String {
+    format_timestamp(Utc::now().timestamp_micros() - minutes * 60_000_000)
+}
+
+fn sample(machine: &str, time: &str) -> Value {
+    json!({"machine_id": machine, "time": time, "temperature": 70.0, "vibration": 0.5,
+           "spindle_speed": 1500.0, "power_consumption": 12.0})
+}
+
+#[tokio::test]
+async fn the_token_guards_every_route_but_health() {
+    let app = app(config());
+    let (status, _) = send(&app, "GET", "/health", String::new(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    for (method, uri) in [
+        ("GET", "/model"),
+        ("GET", "/metrics"),
+        ("POST", "/predict"),
+        ("POST", "/machines/M01/reset"),
+    ] {
+        let (status, answer) = send(&app, method, uri, "{}".into(), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {answer}");
+        let (status, _) = send(&app, method, uri, "{}".into(), Some("s3cret-tokeX")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    let (status, _) = send(&app, "GET", "/model", String::new(), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn hostile_bodies_get_a_clear_4xx_and_the_service_keeps_answering() {
+    let app = app(config());
+    let t = minutes_ago(30);
+    let big = "x".repeat(70 * 1024);
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        ("{not json".into(), StatusCode::BAD_REQUEST, "malformed"),
+        (
+            json!({"samples": "many"}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "must be an array",
+        ),
+        (
+            json!({"samples": [1, 2]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "must be an object",
+        ),
+        ("[1, 2]".into(), StatusCode::BAD_REQUEST, "malformed"),
+        (
+            json!({"samples": []}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no samples",
+        ),
+        (
+            format!(
+                "{{\"samples\":[{{\"machine_id\":\"M01\",\"time\":\"{t}\",\"temperature\":1e999}}]}}"
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": t, "temperature": "NaN"}]})
+                .to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "finite number",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": t, "temperature": "inf"}]})
+                .to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "finite number",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": t, "temperature": [1]}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "finite number",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": t, "temprature": 70}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": 12345}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "RFC 3339",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": "yesterday"}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "RFC 3339",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": "2026-13-01T00:00:00Z"}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "RFC 3339",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": "2026-01-01T00:00:00+25:00"}]})
+                .to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "RFC 3339",
+        ),
+        (
+            json!({"samples": [{"time": t}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "machine_id",
+        ),
+        (
+            json!({"samples": [{"machine_id": "", "time": t}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "machine_id",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M".repeat(500), "time": t}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "at most 128 bytes",
+        ),
+        (
+            json!({"samples": [sample("nobody", &t)]}).to_string(),
+            StatusCode::NOT_FOUND,
+            "unknown machine",
+        ),
+        (
+            json!({"samples": [sample("M01", "9999-01-01T00:00:00Z")]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "clock skew",
+        ),
+        (
+            json!({"samples": vec![sample("M01", &t); 101]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "at most 100",
+        ),
+        (
+            json!({"samples": [{"machine_id": "M01", "time": t, "note": big}]}).to_string(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "65536 bytes",
+        ),
+    ];
+    for (body, want, says) in cases {
+        let (status, answer) = send(&app, "POST", "/predict", body.clone(), Some(TOKEN)).await;
+        let shown: String = body.chars().take(120).collect();
+        assert_eq!(status, want, "{shown} → {answer}");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(says),
+            "{shown} → {message:?} should say {says:?}"
+        );
+    }
+    // Nothing was applied: the machine's first sample can still be an old one.
+    let (status, answer) =
+        predict(&app, json!({"samples": [sample("M01", &minutes_ago(120))]})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        send(&app, "GET", "/health", String::new(), None).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn missing_sensors_are_scored_and_named_retries_repeat_and_close_times_are_refused() {
+    let app = app(config());
+    let (t0, t1) = (minutes_ago(20), minutes_ago(19));
+    let partial = json!({"machine_id": "M01", "time": t0, "temperature": 70.0, "vibration": null, "spindle_speed": 1500.0});
+    let (status, answer) = predict(&app, json!({"samples": [partial, sample("M01", &t1)]})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let p = &answer["predictions"];
+    assert_eq!(
+        p[0]["missing_sensors"],
+        json!(["vibration", "power_consumption"])
+    );
+    assert_eq!(p[1]["missing_sensors"], json!([]));
+    assert_eq!(p[1]["warm"], false);
+    // The same sample again: a retry with the same answer.
+    let (status, again) = predict(&app, json!({"samples": [sample("M01", &t1)]})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["predictions"][0]["retry"], true);
+    assert_eq!(
+        again["predictions"][0]["failure_probability"],
+        p[1]["failure_probability"]
+    );
+    // A microsecond later: too close.
+    let close = format_timestamp(vigil_features::parse_timestamp(&t1).unwrap() + 1);
+    let (status, answer) = predict(&app, json!({"samples": [sample("M01", &close)]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("at least 1000000 µs apart"),
+        "{answer}"
+    );
+    // Older than the last sample.
+    let (status, _) = predict(&app, json!({"samples": [sample("M01", &t0)]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn many_distinct_machines_stay_bounded() {
+    let app = app(ServeConfig {
+        policy: ScoringPolicy {
+            allow_new_machines: true,
+            max_machines: 1_000,
+            max_batch_samples: 1_000,
+            ..ScoringPolicy::default()
+        },
+        max_body_bytes: 1 << 20,
+        ..config()
+    });
+    let t = minutes_ago(5);
+    let mut refused = 0;
+    for chunk in 0..100 {
+        let samples: Vec<Value> = (0..1_000)
+            .map(|i| sample(&format!("m{}", chunk * 1_000 + i), &t))
+            .collect();
+        let (status, answer) = predict(&app, json!({ "samples": samples })).await;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(
+                    answer["error"]
+                        .as_str()
+                        .unwrap()
+                        .contains("at most 1000 machines"),
+                    "{answer}"
+                );
+                refused += 1;
+            }
+            other => panic!("{other}: {answer}"),
+        }
+    }
+    assert_eq!(
+        refused, 99,
+        "10^5 distinct ids: the first 1,000 fit, every later batch is refused"
+    );
+    let (_, metrics) = send(&app, "GET", "/metrics", String::new(), Some(TOKEN)).await;
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("vigil_serve_machines_tracked 1000"), "{text}");
+    let (status, answer) = send(
+        &app,
+        "POST",
+        "/machines/m7/reset",
+        String::new(),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["was_tracked"], true);
+    let (status, _) = predict(&app, json!({"samples": [sample("fresh", &t)]})).await;
+    assert_eq!(status, StatusCode::OK);
+}
