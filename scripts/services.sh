@@ -58,6 +58,20 @@ vigil_ensure_mlflow() {
   touch "$VIGIL_MLFLOW_VENV/.complete"
 }
 
+# Python packages the interop tests check against, installed into the same venv
+# (from the package registry, pinned). Bump VIGIL_TEST_PY_SET when the list changes.
+VIGIL_TEST_PY_PACKAGES="prometheus_client==0.26.0"
+VIGIL_TEST_PY_SET="1"
+
+vigil_ensure_test_python_packages() {
+  local marker="$VIGIL_MLFLOW_VENV/.test-packages-$VIGIL_TEST_PY_SET"
+  if [ -f "$marker" ]; then return 0; fi
+  vigil_log "installing $VIGIL_TEST_PY_PACKAGES into $VIGIL_MLFLOW_VENV"
+  # shellcheck disable=SC2086 # the list is space-separated on purpose
+  "$VIGIL_MLFLOW_VENV/bin/pip" install -q --disable-pip-version-check $VIGIL_TEST_PY_PACKAGES >&2
+  touch "$marker"
+}
+
 VIGIL_SERVICE_DIR=""
 VIGIL_PG_PID=""
 VIGIL_MLFLOW_PID=""
@@ -118,6 +132,7 @@ vigil_start_postgres() {
 
 vigil_start_mlflow() {
   vigil_ensure_mlflow
+  vigil_ensure_test_python_packages
   local port
   port="$(vigil_free_port)"
   mkdir -p "$VIGIL_SERVICE_DIR/mlflow/artifacts"

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -355,4 +357,88 @@ async fn many_distinct_machines_stay_bounded() {
     assert_eq!(answer["was_tracked"], true);
     let (status, _) = predict(&app, json!({"samples": [sample("fresh", &t)]})).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// `/metrics` read by the Prometheus project's own Python parser (OpenMetrics).
+#[tokio::test]
+async fn metrics_parse_with_prometheus_client() {
+    let Some(venv) = common::service("VIGIL_MLFLOW_VENV") else {
+        return;
+    };
+    let app = app(config());
+    let t = minutes_ago(3);
+    let (status, _) = predict(
+        &app,
+        json!({"samples": [sample("M01", &t), sample("M02", &t)]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let _ = predict(&app, json!({"samples": []})).await;
+    let request = Request::builder()
+        .uri("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        vigil_examples::serve::METRICS_CONTENT_TYPE
+    );
+    let text = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let script = r#"
+import sys, json
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        key = s.name + json.dumps(s.labels, sort_keys=True)
+        out[key] = s.value
+    out["type:" + family.name] = family.type
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new(std::path::Path::new(&venv).join("bin/python"))
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&text).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the parser refused:\n{}",
+        String::from_utf8_lossy(&text)
+    );
+    let parsed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let get = |k: &str| {
+        parsed[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} not in {parsed}"))
+    };
+    assert_eq!(get(r#"vigil_serve_samples_scored_total{}"#), 2.0);
+    assert_eq!(
+        get(r#"vigil_serve_requests_total{"route": "/predict", "status": "200"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"vigil_serve_requests_total{"route": "/predict", "status": "422"}"#),
+        1.0
+    );
+    assert_eq!(get(r#"vigil_serve_machines_tracked{}"#), 2.0);
+    assert_eq!(get(r#"vigil_serve_machines_cold{}"#), 2.0);
+    assert_eq!(
+        get(r#"vigil_serve_model_info{"name": "", "version": ""}"#),
+        1.0
+    );
+    assert_eq!(
+        parsed["type:vigil_serve_request_duration_seconds"],
+        "histogram"
+    );
+    assert_eq!(
+        get(r#"vigil_serve_request_duration_seconds_count{"route": "/predict"}"#),
+        2.0
+    );
 }
