@@ -14,6 +14,17 @@
 //! * min and max come from monotonic deques.
 //!
 //! The batch path and the online path both drive this same type, so they agree bit for bit.
+//!
+//! **The state is a function of recent samples only.** Besides those refreshes,
+//! the sums are recomputed exactly at the first push of every slot of absolute
+//! time `[k w, (k + 1) w)` (times only grow, so that is the first push whose
+//! `time.div_euclid(w)` differs from the previous push's). The recompute resets
+//! shift, compensation and the refresh counter from the window's contents
+//! alone, and the deques and the constant-window test already depend only on
+//! them; so from the first push in the slot of the last push `t` on (after
+//! `t − w`), the outputs equal those of a window that was only given the
+//! samples after `t − 2 w`. Warm starts replay that much
+//! ([`FeatureSpec::warmup_span`](crate::FeatureSpec::warmup_span)).
 
 use std::collections::VecDeque;
 
@@ -53,8 +64,13 @@ pub(crate) struct RollingWindow {
     sum_sq: f64,
     sum_sq_comp: f64,
     updates_since_refresh: usize,
+    /// The start of the next slot of absolute time (a multiple of `window`):
+    /// the first push at or after it recomputes the sums exactly.
+    next_slot: i64,
     /// How many of the most recent valid values equal `last_value`.
     run_length: usize,
+    /// The most recent valid value (the newest, so that a window of `0.0` and
+    /// `-0.0` reports the same sign whatever came before it).
     last_value: f64,
 }
 
@@ -84,6 +100,7 @@ impl RollingWindow {
             sum_sq: 0.0,
             sum_sq_comp: 0.0,
             updates_since_refresh: 0,
+            next_slot: i64::MIN,
             run_length: 0,
             last_value: f64::NAN,
         }
@@ -132,8 +149,8 @@ impl RollingWindow {
                 self.run_length += 1;
             } else {
                 self.run_length = 1;
-                self.last_value = x;
             }
+            self.last_value = x;
             if self.track_extremes {
                 while self.min_queue.back().is_some_and(|&(_, v)| v >= x) {
                     self.min_queue.pop_back();
@@ -145,7 +162,14 @@ impl RollingWindow {
                 self.max_queue.push_back((time, x));
             }
         }
-        if self.updates_since_refresh > REFRESH_FACTOR * self.values.len() + REFRESH_SLACK {
+        if time >= self.next_slot {
+            // Times never decrease, so this is the first push of a new slot.
+            self.next_slot = time
+                .div_euclid(self.window)
+                .saturating_add(1)
+                .saturating_mul(self.window);
+            self.refresh();
+        } else if self.updates_since_refresh > REFRESH_FACTOR * self.values.len() + REFRESH_SLACK {
             self.refresh();
         }
         self.stats()
@@ -305,6 +329,53 @@ mod tests {
                 if n >= 2 && min == max {
                     prop_assert_eq!(got.std, 0.0);
                 }
+            }
+        }
+    }
+
+    fn same_bits(a: &WindowStats, b: &WindowStats) -> bool {
+        let bits = |s: &WindowStats| [s.mean, s.std, s.var, s.sum, s.min, s.max].map(f64::to_bits);
+        a.count == b.count && bits(a) == bits(b)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// A window given only the samples after `t - 2w` (`t` the last push)
+        /// gives the same bits as one that saw everything, on every push after.
+        #[test]
+        fn state_depends_only_on_the_last_two_windows(
+            (times, xs, w) in series(),
+            split in 0.0f64..1.0,
+            offset in -1_000_000i64..1_000_000,
+            zeros in proptest::collection::vec(0u8..20, 300),
+            zero_runs in proptest::bool::ANY,
+        ) {
+            let times: Vec<i64> = times.iter().map(|t| t + offset).collect();
+            // Signed zeros compare equal: a constant window must not depend on
+            // which of them started the run, long before the window.
+            let zero_below = if zero_runs { 19 } else { 4 };
+            let xs: Vec<f64> = xs
+                .iter()
+                .zip(&zeros)
+                .map(|(&x, &z)| match z {
+                    z if z < zero_below && z % 2 == 0 => 0.0,
+                    z if z < zero_below => -0.0,
+                    _ => x,
+                })
+                .collect();
+            let k = ((times.len() as f64 * split) as usize).clamp(1, times.len());
+            let mut full = RollingWindow::new(w, true);
+            for i in 0..k {
+                full.push(times[i], xs[i]);
+            }
+            let cut = times[k - 1] - 2 * w;
+            let mut replay = RollingWindow::new(w, true);
+            for i in (0..k).filter(|&i| times[i] > cut) {
+                replay.push(times[i], xs[i]);
+            }
+            for i in k..times.len() {
+                let (a, b) = (full.push(times[i], xs[i]), replay.push(times[i], xs[i]));
+                prop_assert!(same_bits(&a, &b), "push {i}: {a:?} vs {b:?}");
             }
         }
     }
