@@ -680,8 +680,11 @@ impl ScoringCore {
 
     /// Feeds recorded telemetry through the machines' windows without scoring
     /// it (a warm start): afterwards each machine continues as if it had been
-    /// scored all along. The frame's sensors must be the model's, in its order.
-    /// Returns the samples taken; samples at or before a machine's last time are
+    /// scored all along, provided the frame holds at least the spec's warm-up
+    /// span of each machine's history (see [`recent_history`]). The frame's
+    /// sensors must be the model's, in its order. Returns the samples taken;
+    /// samples the live path would refuse or treat as retries (at or before a
+    /// machine's last time, too close, machines the model does not score) are
     /// skipped.
     pub fn warm_from(&self, frame: &TelemetryFrame) -> Result<usize, ScoringError> {
         let sensors = self.model().bundle.feature_spec.sensors.clone();
@@ -766,7 +769,11 @@ impl ScoringCore {
             let step = match self.step_for(index, s, stored, served) {
                 Ok(Step::Advance { new_machine }) => Step::Advance { new_machine },
                 Ok(Step::Retry)
-                | Err(ScoringError::TooClose { .. } | ScoringError::OutOfOrder { .. }) => {
+                | Err(
+                    ScoringError::TooClose { .. }
+                    | ScoringError::OutOfOrder { .. }
+                    | ScoringError::UnknownMachine { .. },
+                ) => {
                     steps.push(None);
                     continue;
                 }
@@ -784,6 +791,21 @@ impl ScoringCore {
         }
         Ok(steps)
     }
+}
+
+/// The rows of `frame` a warm start needs: per machine, those within
+/// `span_micros` of its last sample (the frame's own order is kept).
+pub fn recent_history(frame: &TelemetryFrame, span_micros: i64) -> TelemetryFrame {
+    let time = frame.time();
+    let mut rows = Vec::new();
+    for (_, range) in frame.machine_ranges() {
+        let Some(last) = range.clone().map(|r| time[r]).max() else {
+            continue;
+        };
+        let from = last.saturating_sub(span_micros);
+        rows.extend(range.filter(|&r| time[r] > from));
+    }
+    frame.select_rows(&rows)
 }
 
 fn check_widths(model: &LoadedModel, samples: &[Sample]) -> Result<(), ScoringError> {

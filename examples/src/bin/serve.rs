@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use vigil_examples::schedule::parse_duration;
-use vigil_examples::scoring::{ScoringPolicy, current_version, load_model};
+use vigil_examples::scoring::{ScoringPolicy, current_version, load_model, recent_history};
 use vigil_examples::serve::{AppState, ConnectionLimits, ServeConfig, router, serve_connections};
+use vigil_examples::source::{DEFAULT_TABLE, DataSource};
 use vigil_examples::{PipelineError, describe_tracker, open_tracker};
+use vigil_features::{CsvOptions, LoadQuery, PgConfig};
 use vigil_tracking_client::Tracker;
 
 #[derive(Debug, Parser)]
@@ -65,6 +67,12 @@ struct Args {
     /// Longest a request may take, e.g. `10s`.
     #[arg(long, default_value = "10s")]
     request_timeout: String,
+    /// A client must send a request's headers within this time, e.g. `10s`.
+    #[arg(long, default_value = "10s")]
+    header_timeout: String,
+    /// Open connections at most (further ones are closed at once).
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
     /// How far ahead of this server's clock a sample may be, e.g. `5m`.
     #[arg(long, default_value = "5m")]
     clock_skew: String,
@@ -74,6 +82,32 @@ struct Args {
     /// Where model versions are downloaded.
     #[arg(long, default_value = "vigil-output/serving")]
     scratch_dir: PathBuf,
+    /// Warm every machine's windows on start (and after a model swap that
+    /// changes the feature spec) from recorded telemetry: `postgres` (the
+    /// POSTGRES_* variables and --warm-table) or `csv` (--warm-input).
+    #[arg(long, value_enum, default_value_t = WarmFrom::None)]
+    warm_from: WarmFrom,
+    /// The telemetry table for `--warm-from postgres`.
+    #[arg(long, default_value = DEFAULT_TABLE)]
+    warm_table: String,
+    /// The CSV file for `--warm-from csv` (the reference header).
+    #[arg(long, required_if_eq("warm_from", "csv"))]
+    warm_input: Option<PathBuf>,
+    /// How far back `--warm-from postgres` reads, e.g. `1d`; a machine silent
+    /// for longer starts cold.
+    #[arg(long, default_value = "1d")]
+    warm_lookback: String,
+}
+
+/// Where a warm start reads recorded telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WarmFrom {
+    /// No warm start: machines start cold.
+    None,
+    /// The PostgreSQL / TimescaleDB table the pipeline reads.
+    Postgres,
+    /// A CSV file.
+    Csv,
 }
 
 fn main() -> ExitCode {
@@ -131,6 +165,11 @@ fn run(args: &Args) -> Result<(), PipelineError> {
     check_exposure(args)?;
     let poll = duration(&args.poll_interval, "poll-interval")?;
     let config = config(args)?;
+    let limits = ConnectionLimits {
+        header_read_timeout: duration(&args.header_timeout, "header-timeout")?,
+        max_connections: args.max_connections,
+        ..ConnectionLimits::default()
+    };
     let tracker = open_tracker()?;
     let model = load_model(&tracker, &args.model_uri, &config.scratch)?;
     println!(
@@ -141,7 +180,15 @@ fn run(args: &Args) -> Result<(), PipelineError> {
         describe_tracker(&tracker)
     );
     let state = Arc::new(AppState::new(model, config)?);
-    spawn_poller(Arc::clone(&state), tracker, args.model_uri.clone(), poll);
+    let warm = warm_source(args)?;
+    warm_start(&state, warm.as_ref())?;
+    spawn_poller(
+        Arc::clone(&state),
+        tracker,
+        args.model_uri.clone(),
+        poll,
+        warm,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,46 +202,97 @@ fn run(args: &Args) -> Result<(), PipelineError> {
             .local_addr()
             .map_err(|e| PipelineError::Invalid(e.to_string()))?;
         println!("listening on http://{local}");
-        let limits = ConnectionLimits::default();
         serve_connections(listener, router(state), &limits, shutdown_signal()).await;
         println!("stopped");
         Ok(())
     })
 }
 
+/// The telemetry a warm start reads, if any.
+fn warm_source(args: &Args) -> Result<Option<DataSource>, PipelineError> {
+    Ok(match args.warm_from {
+        WarmFrom::None => None,
+        WarmFrom::Csv => Some(DataSource::Csv {
+            path: args.warm_input.clone().ok_or_else(|| {
+                PipelineError::Invalid("--warm-from csv needs --warm-input".into())
+            })?,
+            options: CsvOptions::default(),
+        }),
+        WarmFrom::Postgres => {
+            let lookback = micros(duration(&args.warm_lookback, "warm-lookback")?);
+            let from = chrono::Utc::now().timestamp_micros() - lookback;
+            Some(DataSource::Postgres {
+                config: Box::new(PgConfig::from_env()?),
+                table: args.warm_table.clone(),
+                query: LoadQuery {
+                    from: Some(from),
+                    ..LoadQuery::default()
+                },
+            })
+        }
+    })
+}
+
+/// Replays each machine's recent history through its windows.
+fn warm_start(state: &AppState, source: Option<&DataSource>) -> Result<(), PipelineError> {
+    let Some(source) = source else {
+        return Ok(());
+    };
+    let loaded = source.load()?;
+    let span = state.model().bundle.feature_spec.warmup_span().as_micros();
+    let recent = recent_history(&loaded.frame, span);
+    let taken = state
+        .core()
+        .warm_from(&recent)
+        .map_err(|e| PipelineError::Invalid(format!("warm start: {e}")))?;
+    let (machines, warm) = state.core().machine_counts();
+    println!(
+        "warm start from {}: {taken} samples, {machines} machines ({warm} with full windows)",
+        loaded.description
+    );
+    Ok(())
+}
+
 /// A newly promoted version replaces the served one.
-fn spawn_poller(state: Arc<AppState>, tracker: Tracker, uri: String, poll: Duration) {
+fn spawn_poller(
+    state: Arc<AppState>,
+    tracker: Tracker,
+    uri: String,
+    poll: Duration,
+    warm: Option<DataSource>,
+) {
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(poll);
-            let serving = state.model().version.clone();
-            match current_version(&tracker, &uri) {
-                Ok(v) if v != serving => {
-                    match load_model(&tracker, &uri, &state.config().scratch) {
-                        Ok(model) => {
-                            let version = model.version.clone();
-                            match state.replace(model) {
-                                Ok(reset) => println!(
-                                    "now serving version {version} (was {serving}){}",
-                                    if reset {
-                                        "; feature spec changed: machine state reset"
-                                    } else {
-                                        ""
-                                    }
-                                ),
-                                Err(e) => eprintln!("cannot switch to version {version}: {e}"),
-                            }
-                        }
-                        Err(e) => {
-                            eprintln!("cannot load version {v}: {e}; still serving {serving}")
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => eprintln!("cannot check {uri}: {e}; still serving {serving}"),
+            if let Err(e) = poll_once(&state, &tracker, &uri, warm.as_ref()) {
+                eprintln!("{e}; still serving version {}", state.model().version);
             }
         }
     });
+}
+
+/// Switches to the version `uri` points at now, if it changed.
+fn poll_once(
+    state: &AppState,
+    tracker: &Tracker,
+    uri: &str,
+    warm: Option<&DataSource>,
+) -> Result<(), PipelineError> {
+    let serving = state.model().version.clone();
+    if current_version(tracker, uri)? == serving {
+        return Ok(());
+    }
+    let model = load_model(tracker, uri, &state.config().scratch)?;
+    let version = model.version.clone();
+    let reset = state.replace(model)?;
+    println!("now serving version {version} (was {serving})");
+    if reset {
+        println!("the feature spec changed: machine state reset");
+        if let Err(e) = warm_start(state, warm) {
+            eprintln!("{e}; machines start cold");
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,386 @@
+//! The scoring core on simulated telemetry: replay against the batch path,
+//! the time policy, all-or-nothing batches, machine limits, model swaps and
+//! warm restarts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use vigil_examples::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, ModelBundle, failure_probability};
+use vigil_examples::scoring::{LoadedModel, Sample, ScoringCore, ScoringError, ScoringPolicy};
+use vigil_features::{FeatureSpec, Simulation, SimulatorConfig, TrainingSet, simulate};
+use vigil_forest::{IsolationForestParams, RandomForestParams, Samples};
+
+/// A small model trained on `sim` (the first day of three machines).
+fn model_for(sim: &Simulation, spec: &FeatureSpec) -> LoadedModel {
+    let set = TrainingSet::build(&sim.frame, spec).unwrap();
+    let x = Samples::named(&set.features.values, &set.features.names).unwrap();
+    let random_forest = RandomForestParams {
+        n_estimators: 12,
+        max_depth: Some(10),
+        seed: 3,
+        ..Default::default()
+    }
+    .fit(x, &set.failure)
+    .unwrap();
+    let isolation_forest = IsolationForestParams {
+        n_estimators: 25,
+        seed: 3,
+        ..Default::default()
+    }
+    .fit(x)
+    .unwrap();
+    let bundle = ModelBundle {
+        random_forest,
+        isolation_forest,
+        feature_spec: spec.clone(),
+        meta: BundleMeta {
+            format_version: BUNDLE_FORMAT_VERSION,
+            feature_names: set.features.names.clone(),
+            sensors: spec.sensors.clone(),
+            threshold: 0.3,
+            machines: sim.frame.machine_ids().to_vec(),
+            label_horizon_minutes: 30.0,
+            trained_rows: set.len(),
+            trained_at: "2026-01-01T00:00:00Z".into(),
+        },
+    };
+    let mut model = LoadedModel::unregistered(bundle);
+    model.version = "1".into();
+    model
+}
+
+fn simulation(days: f64) -> Simulation {
+    simulate(&SimulatorConfig {
+        machines: 3,
+        days,
+        seed: 11,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Every row of the frame as a sample, in time order across machines (a
+/// machine's duplicates keep their order).
+fn samples_in_time_order(sim: &Simulation) -> Vec<(usize, Sample)> {
+    let frame = &sim.frame;
+    let machine_of = |r: usize| frame.machine_id_of(r).to_string();
+    let mut rows: Vec<usize> = (0..frame.len()).collect();
+    rows.sort_by_key(|&r| frame.time()[r]);
+    let n_sensors = frame.sensor_names().len();
+    rows.into_iter()
+        .map(|r| {
+            let sample = Sample {
+                machine_id: machine_of(r),
+                time: frame.time()[r],
+                values: (0..n_sensors).map(|c| frame.sensor(c)[r]).collect(),
+            };
+            (r, sample)
+        })
+        .collect()
+}
+
+fn far_future() -> i64 {
+    i64::MAX / 2
+}
+
+#[test]
+fn replay_in_time_order_equals_the_batch_path_on_every_row() {
+    let sim = simulation(2.0);
+    let spec = FeatureSpec::default();
+    let model = model_for(&sim, &spec);
+    let set = TrainingSet::build(&sim.frame, &spec).unwrap();
+    assert_eq!(set.len(), sim.frame.len());
+    let batch = failure_probability(&model.bundle.random_forest, &set.features.values).unwrap();
+    let missing_rows = (0..sim.frame.len())
+        .filter(|&r| (0..4).any(|c| sim.frame.sensor(c)[r].is_nan()))
+        .count();
+    assert!(missing_rows > 0, "the simulation should have dropouts");
+
+    let core = ScoringCore::new(model, ScoringPolicy::default()).unwrap();
+    let samples = samples_in_time_order(&sim);
+    let mut compared = 0;
+    for chunk in samples.chunks(97) {
+        let batch_samples: Vec<Sample> = chunk.iter().map(|(_, s)| s.clone()).collect();
+        let scored = core.score(&batch_samples, far_future()).unwrap();
+        for ((row, sample), answer) in chunk.iter().zip(&scored.predictions) {
+            let want = batch[*row];
+            assert!(
+                (answer.failure_probability - want).abs() <= 1e-12,
+                "row {row} ({} at {}): online {} vs batch {want}",
+                sample.machine_id,
+                sample.time,
+                answer.failure_probability
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, sim.frame.len());
+}
+
+fn sample(machine: &str, t_seconds: i64, temperature: f64) -> Sample {
+    Sample {
+        machine_id: machine.to_string(),
+        time: 1_767_225_600_000_000 + t_seconds * 1_000_000,
+        values: vec![temperature, 0.5, 1500.0, 12.0],
+    }
+}
+
+fn small_core(policy: ScoringPolicy) -> (ScoringCore, String) {
+    let sim = simulation(1.0);
+    let model = model_for(&sim, &FeatureSpec::default());
+    let machine = model.bundle.meta.machines[0].clone();
+    (ScoringCore::new(model, policy).unwrap(), machine)
+}
+
+#[test]
+fn time_policy_retry_future_too_close_and_older() {
+    let (core, m) = small_core(ScoringPolicy::default());
+    let now = sample(&m, 3600, 0.0).time;
+    let first = core
+        .score(&[sample(&m, 0, 70.0), sample(&m, 10, 71.0)], now)
+        .unwrap();
+    // Same time again: a retry, same answer, state unchanged.
+    let retry = core.score(&[sample(&m, 10, 99.0)], now).unwrap();
+    assert!(retry.predictions[0].retry);
+    assert_eq!(
+        retry.predictions[0].failure_probability,
+        first.predictions[1].failure_probability
+    );
+    let after = core.score(&[sample(&m, 20, 72.0)], now).unwrap();
+    let fresh = small_core(ScoringPolicy::default()).0;
+    let expected = fresh
+        .score(
+            &[
+                sample(&m, 0, 70.0),
+                sample(&m, 10, 71.0),
+                sample(&m, 20, 72.0),
+            ],
+            now,
+        )
+        .unwrap();
+    assert_eq!(after.predictions[0], expected.predictions[2]);
+
+    let future = core
+        .score(&[sample(&m, 3600 + 301, 70.0)], now)
+        .unwrap_err();
+    assert!(matches!(future, ScoringError::InFuture { .. }), "{future}");
+    let mut half_second_later = sample(&m, 20, 70.0);
+    half_second_later.time += 500_000;
+    let close = core
+        .score(&[sample(&m, 20, 70.0), half_second_later], now)
+        .map(|_| ());
+    assert!(
+        matches!(close, Err(ScoringError::TooClose { .. })),
+        "{close:?}"
+    );
+    let older = core.score(&[sample(&m, 5, 70.0)], now).unwrap_err();
+    assert!(matches!(older, ScoringError::OutOfOrder { .. }), "{older}");
+    assert!(older.to_string().contains("older"), "{older}");
+}
+
+#[test]
+fn a_refused_batch_changes_nothing() {
+    let (core, m) = small_core(ScoringPolicy::default());
+    let (twin, _) = small_core(ScoringPolicy::default());
+    let now = sample(&m, 3600, 0.0).time;
+    core.score(&[sample(&m, 0, 70.0)], now).unwrap();
+    twin.score(&[sample(&m, 0, 70.0)], now).unwrap();
+    // The last sample is older than the first of the same batch: nothing applies.
+    let refused = core.score(
+        &[
+            sample(&m, 10, 80.0),
+            sample(&m, 20, 81.0),
+            sample(&m, 15, 82.0),
+        ],
+        now,
+    );
+    assert!(
+        matches!(refused, Err(ScoringError::OutOfOrder { index: 2, .. })),
+        "{refused:?}"
+    );
+    let a = core.score(&[sample(&m, 10, 75.0)], now).unwrap();
+    let b = twin.score(&[sample(&m, 10, 75.0)], now).unwrap();
+    assert_eq!(a.predictions, b.predictions);
+}
+
+#[test]
+fn machines_are_bounded_and_can_be_reset() {
+    let policy = ScoringPolicy {
+        allow_new_machines: true,
+        max_machines: 3,
+        ..ScoringPolicy::default()
+    };
+    let (core, _) = small_core(policy);
+    let now = sample("x", 3600, 0.0).time;
+    for id in ["a", "b", "c"] {
+        core.score(&[sample(id, 0, 70.0)], now).unwrap();
+    }
+    let full = core.score(&[sample("d", 0, 70.0)], now).unwrap_err();
+    assert!(
+        matches!(full, ScoringError::TooManyMachines { limit: 3, .. }),
+        "{full}"
+    );
+    assert_eq!(core.machine_counts().0, 3);
+    assert!(core.reset_machine("b"));
+    assert!(!core.reset_machine("b"));
+    core.score(&[sample("d", 0, 70.0)], now).unwrap();
+    // A reset machine starts afresh: an older time is accepted again.
+    core.score(&[sample("b", -100, 70.0)], now).unwrap_err(); // full again
+    assert!(core.reset_machine("d"));
+    core.score(&[sample("b", -100, 70.0)], now).unwrap();
+
+    let (strict, known) = small_core(ScoringPolicy::default());
+    let unknown = strict.score(&[sample("nope", 0, 70.0)], now).unwrap_err();
+    assert!(
+        matches!(unknown, ScoringError::UnknownMachine { .. }),
+        "{unknown}"
+    );
+    strict.score(&[sample(&known, 0, 70.0)], now).unwrap();
+}
+
+#[test]
+fn bad_shapes_are_refused() {
+    let (core, m) = small_core(ScoringPolicy {
+        max_batch_samples: 2,
+        ..ScoringPolicy::default()
+    });
+    let now = sample(&m, 3600, 0.0).time;
+    assert!(matches!(
+        core.score(&[], now),
+        Err(ScoringError::EmptyBatch)
+    ));
+    let three = [sample(&m, 0, 1.0), sample(&m, 10, 1.0), sample(&m, 20, 1.0)];
+    assert!(matches!(
+        core.score(&three, now),
+        Err(ScoringError::TooManySamples { .. })
+    ));
+    let mut narrow = sample(&m, 0, 1.0);
+    narrow.values.pop();
+    assert!(matches!(
+        core.score(&[narrow], now),
+        Err(ScoringError::WrongWidth { .. })
+    ));
+}
+
+#[test]
+fn a_model_swap_keeps_state_for_the_same_spec_and_resets_it_otherwise() {
+    let sim = simulation(1.0);
+    let spec = FeatureSpec::default();
+    let core = ScoringCore::new(model_for(&sim, &spec), ScoringPolicy::default()).unwrap();
+    let m = sim.frame.machine_ids()[0].clone();
+    let now = sample(&m, 3600, 0.0).time;
+    core.score(&[sample(&m, 0, 70.0)], now).unwrap();
+    let mut same = model_for(&sim, &spec);
+    same.version = "2".into();
+    assert!(!core.replace_model(same).unwrap());
+    assert_eq!(core.machine_counts().0, 1);
+    let answer = core.score(&[sample(&m, 10, 70.0)], now).unwrap();
+    assert_eq!(answer.model.version, "2");
+
+    let mut other_spec = spec.clone();
+    other_spec.features.truncate(10);
+    let mut other = model_for(&sim, &other_spec);
+    other.version = "3".into();
+    assert!(core.replace_model(other).unwrap());
+    assert_eq!(core.machine_counts().0, 0);
+    // Older than the state before the swap: fine, the state was reset.
+    let answer = core.score(&[sample(&m, 5, 70.0)], now).unwrap();
+    assert_eq!(answer.model.version, "3");
+    assert!(!answer.predictions[0].warm);
+}
+
+#[test]
+fn concurrent_batches_during_swaps_each_see_one_version() {
+    let sim = simulation(1.0);
+    let spec = FeatureSpec::default();
+    let core = Arc::new(
+        ScoringCore::new(
+            model_for(&sim, &spec),
+            ScoringPolicy {
+                allow_new_machines: true,
+                ..ScoringPolicy::default()
+            },
+        )
+        .unwrap(),
+    );
+    let now = Utc::now().timestamp_micros();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let core = Arc::clone(&core);
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let id = format!("w{w}");
+                    let s = Sample {
+                        machine_id: id,
+                        time: now - 10_000_000_000 + i * 10_000_000,
+                        values: vec![70.0, 0.5, 1500.0, 12.0],
+                    };
+                    let batch = core
+                        .score(
+                            &[
+                                s.clone(),
+                                Sample {
+                                    time: s.time + 5_000_000,
+                                    ..s
+                                },
+                            ],
+                            now,
+                        )
+                        .unwrap();
+                    assert_eq!(batch.predictions.len(), 2);
+                    assert!(!batch.model.version.is_empty());
+                }
+            })
+        })
+        .collect();
+    for v in 2..20 {
+        let mut next = model_for(&sim, &spec);
+        next.version = v.to_string();
+        core.replace_model(next).unwrap();
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
+#[test]
+fn a_warm_start_from_recorded_telemetry_equals_a_service_that_never_stopped() {
+    let sim = simulation(2.0);
+    let spec = FeatureSpec::default();
+    let samples = samples_in_time_order(&sim);
+    let (history, live) = samples.split_at(samples.len() * 3 / 4);
+    let never_stopped = ScoringCore::new(model_for(&sim, &spec), ScoringPolicy::default()).unwrap();
+    for chunk in history.chunks(500) {
+        let chunk: Vec<Sample> = chunk.iter().map(|(_, s)| s.clone()).collect();
+        never_stopped.score(&chunk, far_future()).unwrap();
+    }
+    // The restarted service reads back only the recent history it needs.
+    let restarted = ScoringCore::new(model_for(&sim, &spec), ScoringPolicy::default()).unwrap();
+    let last_time = history.last().unwrap().1.time;
+    let span = spec.warmup_span().as_micros();
+    let mut recent: Vec<usize> = history
+        .iter()
+        .filter(|(_, s)| s.time > last_time - span)
+        .map(|(r, _)| *r)
+        .collect();
+    recent.sort_unstable(); // the frame's own (machine, time) order
+    let recent_frame = sim.frame.select_rows(&recent);
+    let taken = restarted.warm_from(&recent_frame).unwrap();
+    assert!(taken > 0 && taken < history.len());
+    for chunk in live.chunks(50) {
+        let chunk: Vec<Sample> = chunk.iter().map(|(_, s)| s.clone()).collect();
+        let a = never_stopped.score(&chunk, far_future()).unwrap();
+        let b = restarted.score(&chunk, far_future()).unwrap();
+        for (x, y) in a.predictions.iter().zip(&b.predictions) {
+            assert_eq!(
+                x.failure_probability.to_bits(),
+                y.failure_probability.to_bits(),
+                "{x:?} vs {y:?}"
+            );
+            assert_eq!(x.anomaly_score.to_bits(), y.anomaly_score.to_bits());
+            assert_eq!(x.warm, y.warm);
+        }
+    }
+}
