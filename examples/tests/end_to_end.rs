@@ -97,6 +97,10 @@ impl Drop for Server {
 }
 
 fn start_server(env: &Env, model_uri: &str) -> Server {
+    start_server_with(env, model_uri, &[])
+}
+
+fn start_server_with(env: &Env, model_uri: &str, extra: &[&str]) -> Server {
     let mut child = env
         .command(env!("CARGO_BIN_EXE_serve"))
         .args([
@@ -107,6 +111,7 @@ fn start_server(env: &Env, model_uri: &str) -> Server {
             "--poll-interval",
             "1s",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -383,6 +388,9 @@ fn simulate_train_promote_serve_against_real_services() {
     }
     assert_eq!(get_json(&format!("{}/health", server.base))["status"], "ok");
 
+    // 4b. A restart with --warm-from postgres scores like a server that never stopped.
+    warm_restart_matches(&env, &server, &db, &table, &model);
+
     // 5. A second training run, promoted: serve switches without a restart.
     env.run(env!("CARGO_BIN_EXE_pipeline"), &train_args);
     let out = env.run(env!("CARGO_BIN_EXE_evaluate"), &eval_args);
@@ -436,4 +444,81 @@ print(prod, champ, run.info.status, "test_f1" in run.data.metrics, sorted(os.lis
         );
     }
     drop(server);
+}
+
+/// One machine's whole history from the table goes through the running server;
+/// a second server warms its windows from the same table; both then score the
+/// same new samples, and every answer is identical.
+fn warm_restart_matches(env: &Env, running: &Server, db: &str, table: &str, model: &str) {
+    use vigil_features::{LoadQuery, PgConfig, TelemetryStore, format_timestamp};
+    let machine = "M03"; // untouched by the requests above
+    let config = PgConfig::from_url(db).unwrap();
+    let mut store = TelemetryStore::connect(&config, table).unwrap();
+    let frame = store
+        .load(&LoadQuery {
+            machines: Some(vec![machine.to_string()]),
+            ..LoadQuery::default()
+        })
+        .unwrap();
+    assert!(frame.len() > 1000, "{} rows of {machine}", frame.len());
+    let sensors = frame.sensor_names().to_vec();
+    let row_json = |time: i64, values: &[f64]| {
+        let mut sample = serde_json::Map::new();
+        sample.insert("machine_id".into(), json!(machine));
+        sample.insert("time".into(), json!(format_timestamp(time)));
+        for (name, v) in sensors.iter().zip(values) {
+            sample.insert(
+                name.clone(),
+                if v.is_finite() { json!(v) } else { Value::Null },
+            );
+        }
+        Value::Object(sample)
+    };
+    let rows: Vec<Value> = (0..frame.len())
+        .map(|r| {
+            let values: Vec<f64> = (0..sensors.len()).map(|c| frame.sensor(c)[r]).collect();
+            row_json(frame.time()[r], &values)
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        let (status, answer) = post_json(
+            &format!("{}/predict", running.base),
+            &json!({ "samples": chunk }).to_string(),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+    let restarted = start_server_with(
+        env,
+        &format!("models:/{model}/Production"),
+        &[
+            "--warm-from",
+            "postgres",
+            "--warm-table",
+            table,
+            "--warm-lookback",
+            "3650d",
+        ],
+    );
+    let last = frame.time().iter().copied().max().unwrap();
+    let next: Vec<Value> = (1..=30)
+        .map(|i| {
+            let t = last + i * 10_000_000;
+            row_json(t, &[70.0 + i as f64 * 0.1, 0.5, 1500.0 - i as f64, 12.0])
+        })
+        .collect();
+    let body = json!({ "samples": next }).to_string();
+    let (status_a, a) = post_json(&format!("{}/predict", running.base), &body);
+    let (status_b, b) = post_json(&format!("{}/predict", restarted.base), &body);
+    assert_eq!((status_a, status_b), (200, 200), "{a}\n{b}");
+    let (pa, pb) = (&a["predictions"], &b["predictions"]);
+    assert_eq!(pa.as_array().unwrap().len(), 30);
+    for (x, y) in pa.as_array().unwrap().iter().zip(pb.as_array().unwrap()) {
+        assert_eq!(
+            x["failure_probability"], y["failure_probability"],
+            "{x} vs {y}"
+        );
+        assert_eq!(x["anomaly_score"], y["anomaly_score"], "{x} vs {y}");
+        assert_eq!(x["warm"], true);
+        assert_eq!(y["warm"], true);
+    }
 }
