@@ -1,12 +1,16 @@
 //! Batch features: a whole frame at once, machines in parallel.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
 use crate::error::{FeaturesError, Result};
 use crate::frame::TelemetryFrame;
-use crate::online::{MachineFeatureState, Plan};
+use crate::plan::FeaturePlan;
 use crate::spec::{FeatureSpec, SanitizePolicy};
+use crate::state::{MachineFeatureState, Step};
 
 /// A feature matrix: one row per telemetry row, in the frame's (machine, time) order.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +68,13 @@ impl FeatureSpec {
     /// not depend on the number of threads. Values are raw (NaN/±inf kept); call
     /// [`FeatureMatrix::sanitize`] for models that need finite input.
     ///
+    /// Samples are admitted by the spec's
+    /// [admission rule](FeatureSpec#sample-admission-duplicates-and-spacing):
+    /// a row whose time is less than `min_spacing` after the machine's last
+    /// admitted row (duplicate times included) does not enter the windows and
+    /// gets a copy of the machine's previous row, so there is still one row per
+    /// telemetry row.
+    ///
     /// Data shorter than a window is fine: as in pandas (`min_periods = 1`),
     /// the first rows of each machine are a warm-up whose windows hold only
     /// the rows so far (a single row: mean = value, std NaN, diff NaN), the
@@ -73,7 +84,7 @@ impl FeatureSpec {
     ///
     /// Errors: an invalid spec, a spec sensor missing from the frame, an empty frame.
     pub fn compute(&self, frame: &TelemetryFrame) -> Result<FeatureMatrix> {
-        let plan = Plan::compile(self)?;
+        let plan = Arc::new(FeaturePlan::compile(self)?);
         let columns = self.sensor_columns(frame)?;
         if frame.is_empty() {
             return Err(FeaturesError::EmptyInput {
@@ -84,7 +95,6 @@ impl FeatureSpec {
 
         let n = frame.len();
         let f = plan.n_features();
-        let k = plan.n_sensors;
         let time = frame.time();
         let mut buffer = vec![0.0f64; n * f];
         let mut chunks = Vec::with_capacity(ranges.len());
@@ -95,14 +105,7 @@ impl FeatureSpec {
             rest = tail;
         }
         chunks.into_par_iter().for_each(|(range, out)| {
-            let mut state = MachineFeatureState::new(&plan);
-            let mut sample = vec![0.0; k];
-            for (i, row) in range.zip(out.chunks_exact_mut(f)) {
-                for (slot, column) in sample.iter_mut().zip(&columns) {
-                    *slot = column[i];
-                }
-                state.step(&plan, time[i], &sample, row);
-            }
+            compute_machine(&plan, &columns, time, range, out);
         });
         let values = Array2::from_shape_vec((n, f), buffer).map_err(|e| {
             FeaturesError::InvalidParameter {
@@ -120,7 +123,7 @@ impl FeatureSpec {
     }
 
     /// The frame's column of each spec sensor, in spec order.
-    fn sensor_columns<'f>(&self, frame: &'f TelemetryFrame) -> Result<Vec<&'f [f64]>> {
+    pub(crate) fn sensor_columns<'f>(&self, frame: &'f TelemetryFrame) -> Result<Vec<&'f [f64]>> {
         self.sensors
             .iter()
             .map(|s| {
@@ -138,5 +141,35 @@ impl FeatureSpec {
                     })
             })
             .collect()
+    }
+}
+
+/// One machine's rows (`range` of the frame) into `out`: admitted rows advance
+/// the state, the others copy the previous row.
+fn compute_machine(
+    plan: &Arc<FeaturePlan>,
+    columns: &[&[f64]],
+    time: &[i64],
+    range: Range<usize>,
+    out: &mut [f64],
+) {
+    let f = plan.n_features();
+    let mut state = MachineFeatureState::new(Arc::clone(plan));
+    let mut sample = vec![0.0; columns.len()];
+    for (j, i) in range.enumerate() {
+        let row = j * f;
+        let previous = row.checked_sub(f);
+        match (state.clock().classify(time[i]), previous) {
+            (Step::Advance, _) | (_, None) => {
+                for (slot, column) in sample.iter_mut().zip(columns) {
+                    *slot = column[i];
+                }
+                state.step(time[i], &sample, &mut out[row..row + f]);
+                state.clock_mut().record(time[i]);
+            }
+            (Step::Retry | Step::TooClose(_) | Step::OutOfOrder(_), Some(previous)) => {
+                out.copy_within(previous..row, row);
+            }
+        }
     }
 }

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::spec::WindowLength;
+use crate::time::format_timestamp;
+
 /// Everything that can go wrong in `vigil-features`.
 ///
 /// Every variant says which input was wrong and, where there is one, the file,
@@ -211,6 +214,35 @@ pub enum FeaturesError {
         previous: String,
         /// This sample's time (ISO-8601).
         time: String,
+    },
+
+    /// An online sample comes after the previous admitted sample of its machine
+    /// by less than the spec's `min_spacing` (an equal time is a retry, not
+    /// this error); see the [admission rule](crate::FeatureSpec#sample-admission-duplicates-and-spacing).
+    #[error(
+        "machine `{machine}`: sample at {} is only {} after the previous sample at {}; samples must be at least {min_spacing} apart (the same time again is a retry)",
+        format_timestamp(*time),
+        WindowLength::from_micros(time.saturating_sub(*previous)),
+        format_timestamp(*previous)
+    )]
+    TooClose {
+        /// The machine id.
+        machine: String,
+        /// The previous admitted sample's time (µs since epoch UTC).
+        previous: i64,
+        /// This sample's time (µs since epoch UTC).
+        time: i64,
+        /// The spec's minimum spacing.
+        min_spacing: WindowLength,
+    },
+
+    /// A sample of a batch was refused; nothing of the batch was applied.
+    #[error("batch sample {index}: {source}")]
+    BatchSample {
+        /// The sample's 0-based position in the batch.
+        index: usize,
+        /// Why it was refused.
+        source: Box<FeaturesError>,
     },
 
     /// An online sample has the wrong number of sensor values.

@@ -20,6 +20,13 @@
 //!    ([`FeatureSpec::compute`] → [`FeatureMatrix`], which
 //!    [`FeatureMatrix::write_csv`] hands to other tools), or one sample at a
 //!    time with [`OnlineFeatures`]; both give the same numbers, bit for bit.
+//!    A scoring service embeds the online path: [`FeaturePlan`] (the compiled
+//!    spec, shared), one [`MachineFeatureState`] per machine with its
+//!    [`MachineClock`]; [`Admission`] says whether a sample advances or is a
+//!    retry, [`Pushed`] whether its row is warm; [`OnlineFeatures::check_batch`]
+//!    and [`OnlineFeatures::push_batch`] ([`OnlineSample`]) are all or nothing,
+//!    [`OnlineFeatures::restore_from`] warm-starts after a restart, and
+//!    [`FeaturePlan::max_state_bytes`] bounds each machine's memory.
 //! 4. **Label and split**: [`TrainingSet::build`], [`horizon_labels`],
 //!    [`failure_mode_labels`], [`split_by_time`].
 //!
@@ -69,9 +76,12 @@
 //! # Window semantics
 //!
 //! Exactly pandas 3's `df.groupby('machine_id').rolling('5min', on='time')` with
-//! its defaults: per machine, rows sorted by time (duplicates kept, in input
-//! order), the window of a row at `t` covers `(t − w, t]` up to and including
-//! that row; aggregates skip missing values; `min_periods = 1`, so the first
+//! its defaults, over the rows that the spec's
+//! [admission rule](FeatureSpec#sample-admission-duplicates-and-spacing) admits
+//! (a row less than `min_spacing`, default 1 s, after the machine's last
+//! admitted row, a duplicate time included, repeats the previous row instead):
+//! per machine, rows sorted by time, the window of a row at `t` covers
+//! `(t − w, t]` up to and including that row; aggregates skip missing values; `min_periods = 1`, so the first
 //! rows (and data shorter than a window) are a warm-up over the rows so far;
 //! std has `ddof = 1`. `diff`/`pct_change` compare with the previous row of the
 //! same machine. Standard deviations are within 1e-9 relative of an exact two-pass
@@ -92,12 +102,14 @@ mod error;
 mod frame;
 mod labels;
 mod online;
+mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod quality;
 mod simulator;
 mod spec;
 mod split;
+mod state;
 mod time;
 mod window;
 
@@ -112,7 +124,8 @@ pub use frame::{
     FailureMode, FrameBuilder, REFERENCE_SENSORS, TelemetryFrame, compare_machine_ids,
 };
 pub use labels::{FailureEvent, events_from_labels, failure_mode_labels, horizon_labels};
-pub use online::{MachineFeatureState, OnlineFeatures};
+pub use online::{OnlineFeatures, OnlineSample};
+pub use plan::FeaturePlan;
 #[cfg(feature = "postgres")]
 pub use postgres::{Identifier, LoadQuery, PgConfig, SchemaKind, TelemetryStore};
 pub use quality::{
@@ -121,6 +134,7 @@ pub use quality::{
 pub use simulator::{Simulation, SimulatorConfig, simulate};
 pub use spec::{Aggregation, Feature, FeatureKind, FeatureSpec, SanitizePolicy, WindowLength};
 pub use split::{TimeSplit, cutoff_at_fraction, split_by_time};
+pub use state::{Admission, MachineClock, MachineFeatureState, Pushed};
 pub use time::{
     MICROS_PER_MINUTE, MICROS_PER_SECOND, format_timestamp, parse_epoch, parse_timestamp,
 };

@@ -282,6 +282,34 @@ impl SanitizePolicy {
 /// [`FeatureSpec::default`] is the reference pipeline's 42 features; save the
 /// spec with a trained model (serde) so serving computes exactly the same columns.
 ///
+/// # Sample admission: duplicates and spacing
+///
+/// One rule, the same in batch ([`FeatureSpec::compute`],
+/// [`TrainingSet::build`](crate::TrainingSet::build)) and online
+/// ([`OnlineFeatures`](crate::OnlineFeatures),
+/// [`MachineFeatureState`](crate::MachineFeatureState)), decides which samples
+/// of a machine enter its state (windows, `diff`, `pct_change`). A machine's
+/// first sample is admitted; after that, with `last` the time of the last
+/// admitted sample, a sample at `time`
+///
+/// * with `time >= last + min_spacing` is admitted ([`Admission::Advance`](crate::Admission::Advance));
+/// * with `time == last` is a **retry** ([`Admission::Retry`](crate::Admission::Retry)):
+///   it changes nothing and its feature row is the previous row again;
+/// * with `last < time < last + min_spacing` is **too close**: it does not enter
+///   the state. Batch gives it a copy of the machine's previous row (so rows and
+///   labels stay aligned); online refuses it with [`FeaturesError::TooClose`];
+/// * with `time < last` is out of order (online: [`FeaturesError::OutOfOrder`];
+///   a frame is sorted, so batch never sees one).
+///
+/// So in batch every row that is not admitted, duplicates included, repeats the
+/// previous row of its machine, and online a retry gets the same answer again.
+/// [`min_spacing`](Self::min_spacing) defaults to [`DEFAULT_MIN_SPACING`](Self::DEFAULT_MIN_SPACING)
+/// (1 s) and may not be below [`MIN_SPACING_FLOOR`](Self::MIN_SPACING_FLOOR)
+/// (1 ms): the floor bounds how many samples a window can hold, and so a
+/// machine's state in bytes ([`FeaturePlan::max_state_bytes`](crate::FeaturePlan::max_state_bytes)).
+/// Spec files written before the field existed read as the 1 s default, so
+/// older models get this rule too (before it, duplicates entered the windows).
+///
 /// ```
 /// use vigil_features::{FeatureSpec, Aggregation, WindowLength};
 /// let spec = FeatureSpec::default();
@@ -305,6 +333,17 @@ pub struct FeatureSpec {
     /// [`OnlineFeatures::push_sanitized`](crate::OnlineFeatures::push_sanitized).
     #[serde(default)]
     pub sanitize: SanitizePolicy,
+    /// The minimum time between two admitted samples of a machine (see
+    /// [Sample admission](Self#sample-admission-duplicates-and-spacing)).
+    /// Default 1 s, also for spec files written before the field existed; at
+    /// least [`MIN_SPACING_FLOOR`](Self::MIN_SPACING_FLOOR).
+    #[serde(default = "default_min_spacing")]
+    pub min_spacing: WindowLength,
+}
+
+/// Serde's default for [`FeatureSpec::min_spacing`].
+fn default_min_spacing() -> WindowLength {
+    FeatureSpec::DEFAULT_MIN_SPACING
 }
 
 impl Default for FeatureSpec {
@@ -348,12 +387,21 @@ impl Default for FeatureSpec {
 }
 
 impl FeatureSpec {
+    /// The default [`min_spacing`](Self::min_spacing): 1 s.
+    pub const DEFAULT_MIN_SPACING: WindowLength = WindowLength::seconds(1);
+
+    /// The smallest valid [`min_spacing`](Self::min_spacing): 1 ms. With it a
+    /// window holds at most `window / 1 ms + 1` samples, so a machine's state
+    /// is bounded whatever the input.
+    pub const MIN_SPACING_FLOOR: WindowLength = WindowLength::from_micros(1_000);
+
     /// An empty spec over these sensors (add features with the `with_*` methods).
     pub fn new<S: Into<String>>(sensors: impl IntoIterator<Item = S>) -> FeatureSpec {
         FeatureSpec {
             sensors: sensors.into_iter().map(Into::into).collect(),
             features: Vec::new(),
             sanitize: SanitizePolicy::default(),
+            min_spacing: FeatureSpec::DEFAULT_MIN_SPACING,
         }
     }
 
@@ -436,6 +484,12 @@ impl FeatureSpec {
         self
     }
 
+    /// Replaces the [`min_spacing`](Self::min_spacing).
+    pub fn with_min_spacing(mut self, min_spacing: WindowLength) -> FeatureSpec {
+        self.min_spacing = min_spacing;
+        self
+    }
+
     /// Number of output features.
     pub fn len(&self) -> usize {
         self.features.len()
@@ -465,9 +519,45 @@ impl FeatureSpec {
             .unwrap_or(WindowLength::from_micros(0))
     }
 
+    /// How long after a machine's first admitted sample its rows are **warm**:
+    /// every window then covers time the machine was observed in, and `diff` /
+    /// `pct_change` have a previous sample. The longest window, and at least
+    /// [`min_spacing`](Self::min_spacing) (so a spec without windows is warm
+    /// from its second sample on). See [`Pushed::warm`](crate::Pushed::warm).
+    pub fn warm_after(&self) -> WindowLength {
+        self.longest_window().max(self.min_spacing)
+    }
+
+    /// How much of a machine's history a warm start must replay so that its
+    /// state then gives exactly (bit for bit) the rows of a state that saw the
+    /// whole history: the admitted samples with `time > last − warmup_span`,
+    /// where `last` is the machine's last admitted time, and the one admitted
+    /// sample before them (see
+    /// [`MachineFeatureState::restore`](crate::MachineFeatureState::restore)).
+    ///
+    /// It is twice the longest window plus [`min_spacing`](Self::min_spacing):
+    /// each window recomputes its sums exactly at the first sample of every
+    /// window-long slot of absolute time (`time.div_euclid(window)`), so from
+    /// the first sample of the last sample's slot on — less than two windows
+    /// before it — the window's state depends only on samples inside it. The
+    /// extra `min_spacing` keeps the last sample in a spec without windows.
+    pub fn warmup_span(&self) -> WindowLength {
+        let twice = self.longest_window().as_micros().saturating_mul(2);
+        WindowLength::from_micros(twice.saturating_add(self.min_spacing.as_micros()))
+    }
+
     /// Checks the spec: sensors unique and non-empty, at least one feature,
-    /// feature names unique, every sensor a feature uses declared, windows positive.
+    /// feature names unique, every sensor a feature uses declared, windows
+    /// positive, [`min_spacing`](Self::min_spacing) at least
+    /// [`MIN_SPACING_FLOOR`](Self::MIN_SPACING_FLOOR).
     pub fn validate(&self) -> Result<()> {
+        if self.min_spacing < FeatureSpec::MIN_SPACING_FLOOR {
+            return Err(FeaturesError::InvalidSpec(format!(
+                "min_spacing {} is below the floor of {} (it bounds how many samples a window holds)",
+                self.min_spacing,
+                FeatureSpec::MIN_SPACING_FLOOR
+            )));
+        }
         if self.sensors.is_empty() {
             return Err(FeaturesError::InvalidSpec("no sensors declared".into()));
         }
@@ -575,6 +665,45 @@ mod tests {
         assert!(json.contains(r#""window":"30m""#), "{json}");
         let back: FeatureSpec = serde_json::from_str(&json).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn spec_files_without_min_spacing_get_the_default() {
+        let mut json = serde_json::to_value(FeatureSpec::default()).unwrap();
+        assert_eq!(json["min_spacing"], "1s");
+        json.as_object_mut().unwrap().remove("min_spacing");
+        let older: FeatureSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(older.min_spacing, WindowLength::seconds(1));
+        assert_eq!(older, FeatureSpec::default());
+    }
+
+    #[test]
+    fn min_spacing_has_a_floor() {
+        let spec = |us: i64| FeatureSpec::default().with_min_spacing(WindowLength::from_micros(us));
+        for bad in [-1, 0, 1, 999] {
+            let err = spec(bad).validate().unwrap_err();
+            assert!(err.to_string().contains("below the floor of 1ms"), "{err}");
+        }
+        spec(1_000).validate().unwrap();
+        let json = r#"{"sensors":["a"],"features":[{"name":"a","kind":"raw","sensor":"a"}],"min_spacing":"250ms"}"#;
+        let parsed: FeatureSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(parsed.min_spacing.as_micros(), 250_000);
+        parsed.validate().unwrap();
+    }
+
+    #[test]
+    fn warm_after_and_warmup_span_follow_the_windows() {
+        let spec = FeatureSpec::default();
+        assert_eq!(spec.warm_after(), WindowLength::minutes(30));
+        assert_eq!(
+            spec.warmup_span().as_micros(),
+            60 * MICROS_PER_MINUTE + MICROS_PER_SECOND
+        );
+        // No window: warm from the second sample (diff needs one), and a warm
+        // start replays the last sample.
+        let diff = FeatureSpec::new(["a"]).with_diff("a");
+        assert_eq!(diff.warm_after(), WindowLength::seconds(1));
+        assert_eq!(diff.warmup_span(), WindowLength::seconds(1));
     }
 
     #[test]

@@ -175,6 +175,12 @@ impl RollingWindow {
         self.stats()
     }
 
+    /// Heap bytes held by the deques (by capacity, which never shrinks).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(i64, f64)>();
+        (self.values.capacity() + self.min_queue.capacity() + self.max_queue.capacity()) * slot
+    }
+
     /// Recomputes the sums exactly (two-pass) about the current window mean.
     fn refresh(&mut self) {
         self.updates_since_refresh = 0;

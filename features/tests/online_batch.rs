@@ -1,13 +1,31 @@
 //! Online == batch, and the batch path's typed errors.
 
+use std::collections::HashMap;
+
 use proptest::prelude::*;
 use vigil_features::{
-    Aggregation, FeatureSpec, FeaturesError, OnlineFeatures, SimulatorConfig, TelemetryFrame,
-    WindowLength, simulate,
+    Admission, Aggregation, FeatureSpec, FeaturesError, OnlineFeatures, SimulatorConfig,
+    TelemetryFrame, WindowLength, simulate,
 };
 
+/// Whether rows `i` and `j` of the matrix are the same bits.
+fn same_row(m: &vigil_features::FeatureMatrix, i: usize, j: usize) -> bool {
+    let bits = |r: usize| {
+        m.values
+            .row(r)
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    bits(i) == bits(j)
+}
+
+/// Pushes the frame online (machines interleaved in time order, as a live feed
+/// would) and checks every row against batch: an admitted sample or a retry
+/// gets the batch row; a sample online refuses as too close has, in batch, a
+/// copy of its machine's previous row. Returns how many rows were not admitted.
 #[allow(clippy::unwrap_used)] // a test helper: a panic is a failed test
-fn assert_online_equals_batch(frame: &TelemetryFrame, spec: &FeatureSpec) {
+fn assert_online_equals_batch(frame: &TelemetryFrame, spec: &FeatureSpec) -> usize {
     let batch = spec.compute(frame).unwrap();
     let mut online = OnlineFeatures::new(spec.clone()).unwrap();
     let columns: Vec<usize> = spec
@@ -15,23 +33,37 @@ fn assert_online_equals_batch(frame: &TelemetryFrame, spec: &FeatureSpec) {
         .iter()
         .map(|s| frame.sensor_index(s).unwrap())
         .collect();
-    // Interleave machines in time order, as a live feed would.
     let mut order: Vec<usize> = (0..frame.len()).collect();
     order.sort_by_key(|&i| frame.time()[i]);
+    let mut previous: HashMap<&str, usize> = HashMap::new();
+    let mut not_admitted = 0;
     let mut row = vec![0.0; spec.len()];
     for i in order {
+        let machine = frame.machine_id_of(i);
         let sample: Vec<f64> = columns.iter().map(|&k| frame.sensor(k)[i]).collect();
-        online
-            .push_into(frame.machine_id_of(i), frame.time()[i], &sample, &mut row)
-            .unwrap();
-        for (j, (a, b)) in row.iter().zip(batch.values.row(i)).enumerate() {
-            assert!(
-                a.to_bits() == b.to_bits(),
-                "row {i}, {}: online {a} batch {b}",
-                batch.names[j]
-            );
+        match online.push_into(machine, frame.time()[i], &sample, &mut row) {
+            Ok(pushed) => {
+                for (j, (a, b)) in row.iter().zip(batch.values.row(i)).enumerate() {
+                    assert!(
+                        a.to_bits() == b.to_bits(),
+                        "row {i}, {}: online {a} batch {b}",
+                        batch.names[j]
+                    );
+                }
+                if pushed.admission == Admission::Retry {
+                    not_admitted += 1;
+                    assert!(same_row(&batch, i, previous[machine]), "retry row {i}");
+                }
+            }
+            Err(FeaturesError::TooClose { .. }) => {
+                not_admitted += 1;
+                assert!(same_row(&batch, i, previous[machine]), "too-close row {i}");
+            }
+            Err(e) => panic!("row {i}: {e}"),
         }
+        previous.insert(machine, i);
     }
+    not_admitted
 }
 
 #[test]
@@ -43,7 +75,11 @@ fn online_equals_batch_on_simulated_data() {
         ..Default::default()
     })
     .unwrap();
-    assert_online_equals_batch(&sim.frame, &FeatureSpec::default());
+    let duplicates = assert_online_equals_batch(&sim.frame, &FeatureSpec::default());
+    assert!(
+        duplicates > 0,
+        "the simulation should deliver some samples twice"
+    );
 }
 
 fn custom_spec() -> FeatureSpec {
@@ -62,14 +98,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn online_equals_batch_on_random_frames(
-        rows in proptest::collection::vec((0u8..3, 0i64..4, prop_oneof![Just(f64::NAN), Just(0.0), -5.0f64..5.0], -5.0f64..5.0), 1..120)
+        rows in proptest::collection::vec((0u8..3, gap(), prop_oneof![Just(f64::NAN), Just(0.0), -5.0f64..5.0], -5.0f64..5.0), 1..120),
+        spacing_ms in prop_oneof![Just(1i64), Just(1_000), Just(2_500)],
     ) {
         let mut t = [0i64; 3];
         let mut ids = Vec::new();
         let mut times = Vec::new();
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for (m, dt, x, y) in rows {
-            t[m as usize] += dt * 1_000_000;
+            t[m as usize] += dt;
             ids.push(["m1", "m2", "m3"][m as usize]);
             times.push(t[m as usize]);
             a.push(x);
@@ -77,8 +114,75 @@ proptest! {
         }
         let frame = TelemetryFrame::new(&ids, times, vec![("a".into(), a), ("b".into(), b)], None, None).unwrap();
         // Short histories included: single-sample machines, spans shorter than every window.
-        assert_online_equals_batch(&frame, &custom_spec());
+        let spec = custom_spec().with_min_spacing(WindowLength::from_micros(spacing_ms * 1_000));
+        assert_online_equals_batch(&frame, &spec);
     }
+}
+
+/// Gaps between samples (µs): equal times, closer than the spacing, and wider.
+fn gap() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(0i64),
+        Just(400_000),
+        Just(999_999),
+        (1i64..4).prop_map(|s| s * 1_000_000),
+        1_000i64..3_000_000,
+    ]
+}
+
+#[test]
+fn rows_not_admitted_repeat_the_previous_row() {
+    let s = 1_000_000i64;
+    let times = vec![0, 0, s / 2, s, s + s / 5, 5 * s / 2];
+    let values = vec![1.0, 100.0, 200.0, 3.0, 300.0, 6.0];
+    let frame = TelemetryFrame::new(
+        &["m"; 6],
+        times,
+        vec![("a".into(), values.clone()), ("b".into(), values)],
+        None,
+        None,
+    )
+    .unwrap();
+    let spec = custom_spec();
+    let features = spec.compute(&frame).unwrap();
+    // 0 s admitted; the duplicate and 0.5 s repeat it; 1 s admitted; 1.2 s
+    // repeats it; 2.5 s admitted.
+    for (row, source) in [(1, 0), (2, 0), (4, 3)] {
+        assert!(same_row(&features, row, source), "row {row}");
+    }
+    let get = |row: usize, name: &str| features.values[[row, features.column_index(name).unwrap()]];
+    assert_eq!(get(3, "a_count_7s"), 2.0);
+    assert_eq!(get(3, "a_sum_7s"), 4.0);
+    assert_eq!(get(5, "b_diff"), 3.0); // against the last admitted sample (3.0)
+    assert_eq!(get(5, "a_pct_change"), 1.0);
+    assert_eq!(assert_online_equals_batch(&frame, &spec), 3);
+}
+
+#[test]
+fn default_simulation_duplicates_repeat_the_previous_row() {
+    let sim = simulate(&SimulatorConfig {
+        machines: 4,
+        days: 7.0,
+        ..Default::default()
+    })
+    .unwrap();
+    let frame = &sim.frame;
+    let features = FeatureSpec::default().compute(frame).unwrap();
+    let mut repeated = 0;
+    for (_, range) in frame.machine_ranges() {
+        let mut last = frame.time()[range.start];
+        for i in range.start + 1..range.end {
+            let t = frame.time()[i];
+            if t < last + 1_000_000 {
+                repeated += 1;
+                assert!(same_row(&features, i, i - 1), "row {i}");
+            } else {
+                last = t;
+            }
+        }
+    }
+    assert!(repeated > 0);
+    println!("{repeated} of {} rows repeat the previous row", frame.len());
 }
 
 #[test]

@@ -3,7 +3,15 @@
 Reads input.csv (written by `cargo run -p vigil-features --example golden_input`),
 computes every feature with `groupby('machine_id').rolling(..., on='time')` and
 pandas' defaults, and writes expected.csv (same row order: machine, then time,
-stable). Run with the pinned reference stack:
+stable).
+
+Vigil's admission rule (`FeatureSpec` docs, "Sample admission"; min_spacing
+1 s) is applied first: per machine, a row less than 1 s after the last admitted
+row (a duplicate timestamp included) does not enter the windows, and its
+expected row is a copy of the machine's previous row. The features are
+computed by pandas on the admitted rows only.
+
+Run with the pinned reference stack:
 
     PY="$(benches/compare/setup.sh)/bin/python"
     "$PY" features/tests/golden/make_golden.py
@@ -11,17 +19,48 @@ stable). Run with the pinned reference stack:
 import pathlib
 import sys
 
+import numpy as np
 import pandas as pd
 
 HERE = pathlib.Path(__file__).resolve().parent
 SENSORS = ["temperature", "vibration", "spindle_speed", "power_consumption"]
+MIN_SPACING = pd.Timedelta(seconds=1)
+
+
+def admitted(df: pd.DataFrame) -> np.ndarray:
+    """Per row, whether it enters its machine's state (the admission rule)."""
+    keep = np.zeros(len(df), dtype=bool)
+    last = {}
+    for i, (machine, time) in enumerate(zip(df["machine_id"], df["time"])):
+        if machine not in last or time >= last[machine] + MIN_SPACING:
+            keep[i] = True
+            last[machine] = time
+    return keep
 
 
 def main() -> None:
     df = pd.read_csv(HERE / "input.csv", dtype={"machine_id": str})
     df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
     df = df.sort_values(["machine_id", "time"], kind="stable").reset_index(drop=True)
-    out = pd.DataFrame({"time": df["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "machine_id": df["machine_id"]})
+    keep = admitted(df)
+    features = compute(df[keep].reset_index(drop=True))
+    # Every row takes the row of its machine's last admitted row at or before it
+    # (each machine's first row is admitted, so this never crosses machines).
+    source = np.cumsum(keep) - 1
+    out = features.iloc[source].reset_index(drop=True)
+    out.insert(0, "machine_id", df["machine_id"])
+    out.insert(0, "time", df["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    assert len(out.columns) == 44, len(out.columns)
+    out.to_csv(HERE / "expected.csv", index=False, float_format="%.17g", na_rep="nan")
+    print(
+        f"pandas {pd.__version__}: wrote {len(out)} rows x 42 features ({len(df) - keep.sum()} rows not admitted)",
+        file=sys.stderr,
+    )
+
+
+def compute(df: pd.DataFrame) -> pd.DataFrame:
+    """The 42 features of the (admitted) rows of `df`, in its row order."""
+    out = pd.DataFrame(index=df.index)
     groups = df.groupby("machine_id", sort=True)
 
     def rolling(column: str, window: str, how: str) -> pd.Series:
@@ -47,9 +86,8 @@ def main() -> None:
         out[f"{m}_zscore_30m"] = (df[m] - mean_30) / std_30
     out["temp_x_vibration"] = df["temperature"] * df["vibration"]
     out["power_per_speed"] = df["power_consumption"] / df["spindle_speed"]
-    assert len(out.columns) == 44, len(out.columns)
-    out.to_csv(HERE / "expected.csv", index=False, float_format="%.17g", na_rep="nan")
-    print(f"pandas {pd.__version__}: wrote {len(out)} rows x 42 features", file=sys.stderr)
+    assert len(out.columns) == 42, len(out.columns)
+    return out
 
 
 if __name__ == "__main__":
