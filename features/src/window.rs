@@ -182,6 +182,7 @@ impl RollingWindow {
     }
 
     /// Recomputes the sums exactly (two-pass) about the current window mean.
+    #[inline(never)]
     fn refresh(&mut self) {
         self.updates_since_refresh = 0;
         self.sum_comp = 0.0;
@@ -204,6 +205,7 @@ impl RollingWindow {
         self.sum_sq = s2;
     }
 
+    #[inline(always)]
     fn stats(&mut self) -> WindowStats {
         let n = self.values.len();
         if n == 0 {
