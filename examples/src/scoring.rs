@@ -62,7 +62,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::{SecondsFormat, Utc};
-use vigil_features::{OnlineFeatures, TelemetryFrame, format_timestamp};
+use vigil_features::{FeaturePlan, OnlineFeatures, TelemetryFrame, format_timestamp};
 use vigil_tracking_client::Tracker;
 
 use crate::bundle::{ModelBundle, failure_probability_row};
@@ -148,9 +148,6 @@ pub fn current_version(tracker: &Tracker, uri: &str) -> Result<String, PipelineE
 pub struct ScoringPolicy {
     /// Samples later than now plus this many µs are refused. Default 5 minutes.
     pub clock_skew_micros: i64,
-    /// A sample closer than this many µs after its machine's previous one (but
-    /// not at the same time, which is a retry) is refused. Default 1 s.
-    pub min_spacing_micros: i64,
     /// Machines with state at most; a sample of a further machine is refused
     /// until one is reset. Default 10,000.
     pub max_machines: usize,
@@ -166,7 +163,6 @@ impl Default for ScoringPolicy {
     fn default() -> Self {
         ScoringPolicy {
             clock_skew_micros: 5 * 60 * 1_000_000,
-            min_spacing_micros: 1_000_000,
             max_machines: 10_000,
             max_batch_samples: 10_000,
             allow_new_machines: false,
@@ -179,8 +175,8 @@ impl ScoringPolicy {
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), PipelineError> {
         let bad = |m: &str| Err(PipelineError::Invalid(m.to_string()));
-        if self.clock_skew_micros < 0 || self.min_spacing_micros < 0 {
-            return bad("clock skew and minimum spacing must not be negative");
+        if self.clock_skew_micros < 0 {
+            return bad("the clock skew must not be negative");
         }
         if self.max_machines == 0 || self.max_batch_samples == 0 || self.shards == 0 {
             return bad("max_machines, max_batch_samples and shards must be at least 1");
@@ -375,16 +371,27 @@ struct Served {
     known_machines: HashSet<String>,
     /// History a machine needs before its windows are full.
     warm_micros: i64,
+    /// The spec's minimum spacing: training and serving admit samples alike.
+    min_spacing_micros: i64,
+    /// Upper bound of one machine's state, in bytes.
+    bytes_per_machine: usize,
 }
 
+/// What the core keeps per machine besides its feature windows: the map entry,
+/// the id (at most this many bytes, as serve checks) and the clock.
+const MACHINE_OVERHEAD_BYTES: usize = 64 + 128 + std::mem::size_of::<MachineClock>();
+
 impl Served {
-    fn new(model: LoadedModel) -> Served {
+    fn new(model: LoadedModel) -> Result<Served, PipelineError> {
         let meta = &model.bundle.meta;
-        Served {
+        let plan = FeaturePlan::compile(&model.bundle.feature_spec)?;
+        Ok(Served {
+            bytes_per_machine: plan.max_state_bytes() + MACHINE_OVERHEAD_BYTES,
             known_machines: meta.machines.iter().cloned().collect(),
-            warm_micros: model.bundle.feature_spec.longest_window().as_micros(),
+            warm_micros: model.bundle.feature_spec.warm_after().as_micros(),
+            min_spacing_micros: model.bundle.feature_spec.min_spacing.as_micros(),
             model: Arc::new(model),
-        }
+        })
     }
 }
 
@@ -430,7 +437,7 @@ impl ScoringCore {
             .map(|_| Shard::new(&model).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ScoringCore {
-            served: RwLock::new(Arc::new(Served::new(model))),
+            served: RwLock::new(Arc::new(Served::new(model)?)),
             shards: shards.into_boxed_slice(),
             tracked: AtomicUsize::new(0),
             hasher: RandomState::new(),
@@ -441,6 +448,13 @@ impl ScoringCore {
     /// The limits in force.
     pub fn policy(&self) -> &ScoringPolicy {
         &self.policy
+    }
+
+    /// An upper bound, in bytes, of the state one machine holds whatever its
+    /// input (the feature windows hold at most one sample per minimum spacing);
+    /// the whole core holds at most `max_machines` times this.
+    pub fn max_bytes_per_machine(&self) -> usize {
+        self.served().bytes_per_machine
     }
 
     /// The version being served.
@@ -588,14 +602,14 @@ impl ScoringCore {
         if gap == 0 {
             return Ok(Step::Retry);
         }
-        if gap < self.policy.min_spacing_micros {
+        if gap < served.min_spacing_micros {
             return Err(ScoringError::TooClose {
                 index,
                 machine: s.machine_id.clone(),
                 time: format_timestamp(s.time),
                 previous: format_timestamp(previous),
                 gap_micros: gap,
-                min_spacing_micros: self.policy.min_spacing_micros,
+                min_spacing_micros: served.min_spacing_micros,
             });
         }
         Ok(Step::Advance { new_machine: false })
@@ -645,7 +659,7 @@ impl ScoringCore {
             self.tracked.store(0, Ordering::SeqCst);
         }
         let mut slot = self.served.write().unwrap_or_else(|p| p.into_inner());
-        *slot = Arc::new(Served::new(model));
+        *slot = Arc::new(Served::new(model)?);
         Ok(spec_changed)
     }
 
@@ -794,7 +808,9 @@ impl ScoringCore {
 }
 
 /// The rows of `frame` a warm start needs: per machine, those within
-/// `span_micros` of its last sample (the frame's own order is kept).
+/// `span_micros` of its last sample plus the one sample before them (a
+/// difference feature after an outage needs it), in the frame's own order.
+/// Pass the spec's [`warmup_span`](vigil_features::FeatureSpec::warmup_span).
 pub fn recent_history(frame: &TelemetryFrame, span_micros: i64) -> TelemetryFrame {
     let time = frame.time();
     let mut rows = Vec::new();
@@ -803,7 +819,13 @@ pub fn recent_history(frame: &TelemetryFrame, span_micros: i64) -> TelemetryFram
             continue;
         };
         let from = last.saturating_sub(span_micros);
-        rows.extend(range.filter(|&r| time[r] > from));
+        let first_inside = range.clone().find(|&r| time[r] > from).unwrap_or(range.end);
+        let start = if first_inside > range.start {
+            first_inside - 1
+        } else {
+            first_inside
+        };
+        rows.extend(start..range.end);
     }
     frame.select_rows(&rows)
 }

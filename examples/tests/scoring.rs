@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use vigil_examples::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, ModelBundle, failure_probability};
-use vigil_examples::scoring::{LoadedModel, Sample, ScoringCore, ScoringError, ScoringPolicy};
+use vigil_examples::scoring::{
+    LoadedModel, Sample, ScoringCore, ScoringError, ScoringPolicy, recent_history,
+};
 use vigil_features::{FeatureSpec, Simulation, SimulatorConfig, TrainingSet, simulate};
 use vigil_forest::{IsolationForestParams, RandomForestParams, Samples};
 
@@ -358,16 +360,11 @@ fn a_warm_start_from_recorded_telemetry_equals_a_service_that_never_stopped() {
     }
     // The restarted service reads back only the recent history it needs.
     let restarted = ScoringCore::new(model_for(&sim, &spec), ScoringPolicy::default()).unwrap();
-    let last_time = history.last().unwrap().1.time;
-    let span = spec.warmup_span().as_micros();
-    let mut recent: Vec<usize> = history
-        .iter()
-        .filter(|(_, s)| s.time > last_time - span)
-        .map(|(r, _)| *r)
-        .collect();
-    recent.sort_unstable(); // the frame's own (machine, time) order
-    let recent_frame = sim.frame.select_rows(&recent);
-    let taken = restarted.warm_from(&recent_frame).unwrap();
+    let mut seen: Vec<usize> = history.iter().map(|(r, _)| *r).collect();
+    seen.sort_unstable(); // the frame's own (machine, time) order
+    let stored = sim.frame.select_rows(&seen);
+    let recent = recent_history(&stored, spec.warmup_span().as_micros());
+    let taken = restarted.warm_from(&recent).unwrap();
     assert!(taken > 0 && taken < history.len());
     for chunk in live.chunks(50) {
         let chunk: Vec<Sample> = chunk.iter().map(|(_, s)| s.clone()).collect();

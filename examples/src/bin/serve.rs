@@ -76,9 +76,6 @@ struct Args {
     /// How far ahead of this server's clock a sample may be, e.g. `5m`.
     #[arg(long, default_value = "5m")]
     clock_skew: String,
-    /// Smallest gap between two samples of a machine, e.g. `1s` (the same time again is a retry).
-    #[arg(long, default_value = "1s")]
-    min_spacing: String,
     /// Where model versions are downloaded.
     #[arg(long, default_value = "vigil-output/serving")]
     scratch_dir: PathBuf,
@@ -136,7 +133,6 @@ fn config(args: &Args) -> Result<ServeConfig, PipelineError> {
         request_timeout: duration(&args.request_timeout, "request-timeout")?,
         policy: ScoringPolicy {
             clock_skew_micros: micros(duration(&args.clock_skew, "clock-skew")?),
-            min_spacing_micros: micros(duration(&args.min_spacing, "min-spacing")?),
             max_machines: args.max_machines,
             max_batch_samples: args.max_samples,
             allow_new_machines: args.allow_new_machines,
@@ -180,6 +176,12 @@ fn run(args: &Args) -> Result<(), PipelineError> {
         describe_tracker(&tracker)
     );
     let state = Arc::new(AppState::new(model, config)?);
+    let per_machine = state.core().max_bytes_per_machine();
+    println!(
+        "machine state: at most {per_machine} bytes per machine, {} machines ({} MiB)",
+        args.max_machines,
+        (per_machine as u128 * args.max_machines as u128) >> 20
+    );
     let warm = warm_source(args)?;
     warm_start(&state, warm.as_ref())?;
     spawn_poller(

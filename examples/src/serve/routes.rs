@@ -62,6 +62,8 @@ pub(super) async fn model_info(State(state): State<Arc<AppState>>) -> Json<Value
         "trained_at": meta.trained_at,
         "loaded_at": m.loaded_at,
         "metrics": m.metrics,
+        "max_machines": state.config.policy.max_machines,
+        "max_state_bytes_per_machine": state.core.max_bytes_per_machine(),
     }))
 }
 
