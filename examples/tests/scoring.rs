@@ -297,53 +297,61 @@ fn a_model_swap_keeps_state_for_the_same_spec_and_resets_it_otherwise() {
 fn concurrent_batches_during_swaps_each_see_one_version() {
     let sim = simulation(1.0);
     let spec = FeatureSpec::default();
-    let core = Arc::new(
-        ScoringCore::new(
-            model_for(&sim, &spec),
-            ScoringPolicy {
-                allow_new_machines: true,
-                ..ScoringPolicy::default()
-            },
-        )
-        .unwrap(),
-    );
+    let mut short_spec = spec.clone();
+    short_spec.features.truncate(10);
+    // Alternate between two specs: each swap resets the machines' state, and a
+    // batch must never see one version's forests with the other's features
+    // (an internal error, which the workers' unwrap() turns into a failure).
+    let versions: Vec<LoadedModel> = (2..20)
+        .map(|v| {
+            let mut next = model_for(&sim, if v % 2 == 0 { &short_spec } else { &spec });
+            next.version = v.to_string();
+            next
+        })
+        .collect();
+    let policy = ScoringPolicy {
+        allow_new_machines: true,
+        ..ScoringPolicy::default()
+    };
+    let core = Arc::new(ScoringCore::new(model_for(&sim, &spec), policy).unwrap());
+    let swapping = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let now = Utc::now().timestamp_micros();
     let workers: Vec<_> = (0..4)
         .map(|w| {
-            let core = Arc::clone(&core);
+            let (core, swapping) = (Arc::clone(&core), Arc::clone(&swapping));
             std::thread::spawn(move || {
-                for i in 0..200 {
-                    let id = format!("w{w}");
+                let mut batches = 0;
+                let mut seen = std::collections::BTreeSet::new();
+                while swapping.load(std::sync::atomic::Ordering::SeqCst) {
                     let s = Sample {
-                        machine_id: id,
-                        time: now - 10_000_000_000 + i * 10_000_000,
+                        machine_id: format!("w{w}"),
+                        time: now - 10_000_000_000 + batches * 10_000_000,
                         values: vec![70.0, 0.5, 1500.0, 12.0],
                     };
-                    let batch = core
-                        .score(
-                            &[
-                                s.clone(),
-                                Sample {
-                                    time: s.time + 5_000_000,
-                                    ..s
-                                },
-                            ],
-                            now,
-                        )
-                        .unwrap();
+                    let next = Sample {
+                        time: s.time + 5_000_000,
+                        ..s.clone()
+                    };
+                    let batch = core.score(&[s, next], far_future()).unwrap();
                     assert_eq!(batch.predictions.len(), 2);
-                    assert!(!batch.model.version.is_empty());
+                    seen.insert(batch.model.version.clone());
+                    batches += 1;
                 }
+                seen.len()
             })
         })
         .collect();
-    for v in 2..20 {
-        let mut next = model_for(&sim, &spec);
-        next.version = v.to_string();
+    for next in versions {
         core.replace_model(next).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    swapping.store(false, std::sync::atomic::Ordering::SeqCst);
     for w in workers {
-        w.join().unwrap();
+        let versions_seen = w.join().unwrap();
+        assert!(
+            versions_seen >= 2,
+            "a worker saw {versions_seen} version(s) while swapping"
+        );
     }
 }
 
