@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# Load and soak benchmark of `serve` on loopback, with MLflow's own model server
+# (`mlflow models serve`, scikit-learn on precomputed features) side by side in
+# the same run. The load generator is Debian's wrk with vigil.lua / mlflow.lua.
+#
+#   benches/compare/serve/run.sh [--duration 10] [--machines "1000 10000"] [--batches "1 100"]
+#       [--connections "1 8 64"] [--soak-samples 10000000] [--soak-max-seconds 1200]
+#       [--soak-batch 100] [--soak-connections 8] [--soak-machines 1000] [--rss-every 5]
+#       [--no-mlflow] [--no-soak] [--no-cells] [--rev COMMIT | --no-build]
+#
+# Writes benches/compare/serve/results.json (overwritten), soak_rss.csv and
+# soak_rss.png, and prints a Markdown table. Builds the release binaries, trains
+# both models once (cached under target/serve-bench, VIGIL_SERVE_BENCH_DIR), and
+# stops every server it started on exit. Everything binds 127.0.0.1.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+cd "$root"
+
+duration=10 machines_list="1000 10000" batches="1 100" connections="1 8 64"
+soak_samples=10000000 soak_max_seconds=1200 soak_batch=100 soak_connections=8 soak_machines=1000
+rss_every=5 do_mlflow=1 do_soak=1 do_cells=1 step=10 rev="" build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration="$2"; shift 2 ;;
+    --machines) machines_list="$2"; shift 2 ;;
+    --batches) batches="$2"; shift 2 ;;
+    --connections) connections="$2"; shift 2 ;;
+    --soak-samples) soak_samples="$2"; shift 2 ;;
+    --soak-max-seconds) soak_max_seconds="$2"; shift 2 ;;
+    --soak-batch) soak_batch="$2"; shift 2 ;;
+    --soak-connections) soak_connections="$2"; shift 2 ;;
+    --soak-machines) soak_machines="$2"; shift 2 ;;
+    --rss-every) rss_every="$2"; shift 2 ;;
+    --no-mlflow) do_mlflow=0; shift ;;
+    --no-soak) do_soak=0; shift ;;
+    --no-cells) do_cells=0; shift ;;
+    --rev) rev="$2"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "[serve-bench] $*" >&2; }
+work="${VIGIL_SERVE_BENCH_DIR:-$root/target/serve-bench}"
+run_dir="$work/run"
+rm -rf "$run_dir"
+mkdir -p "$work" "$run_dir/cells"
+
+# ---- processes this script started: each in its own session, stopped by group id
+started_groups=()
+stop_group() {
+  local pid="$1"
+  kill -TERM -- "-$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+cleanup() {
+  for pid in "${started_groups[@]}"; do stop_group "$pid"; done
+}
+trap cleanup EXIT
+start_group() { # start_group LOG CMD... ; sets $started
+  local out="$1"; shift
+  setsid "$@" >"$out" 2>&1 &
+  started=$!
+  started_groups+=("$started")
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_http() { # wait_http URL PID SECONDS
+  for _ in $(seq 1 $(($3 * 4))); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { log "server $2 exited"; return 1; }
+    sleep 0.25
+  done
+  log "no answer from $1 after $3 s"; return 1
+}
+# CPU seconds (user + system) of a process and all its descendants.
+tree_cpu_s() {
+  local pids=("$1") i=0 ticks=0
+  while [ $i -lt ${#pids[@]} ]; do
+    # shellcheck disable=SC2207
+    pids+=($(cat "/proc/${pids[$i]}/task/"*/children 2>/dev/null || true))
+    i=$((i + 1))
+  done
+  for p in "${pids[@]}"; do
+    [ -r "/proc/$p/stat" ] || continue
+    # fields 14 and 15 after the ")" that ends the command name
+    ticks=$((ticks + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
+}
+tree_rss_kib() {
+  local pids=("$1") i=0 kib=0
+  while [ $i -lt ${#pids[@]} ]; do
+    # shellcheck disable=SC2207
+    pids+=($(cat "/proc/${pids[$i]}/task/"*/children 2>/dev/null || true))
+    i=$((i + 1))
+  done
+  for p in "${pids[@]}"; do
+    kib=$((kib + $(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  echo "$kib"
+}
+
+# ---- tools, binaries, venv
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing Debian's wrk"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+fi
+# The binaries: from the working tree (default), from a committed revision
+# exported with `git archive` into $work/src and built in its own target dir
+# (--rev; the working tree may hold someone's half-done edit), or as built (--no-build).
+bins=(--bin serve --bin pipeline --bin simulate)
+if [ -n "$rev" ]; then
+  commit="$(git rev-parse --verify "$rev^{commit}")"
+  src="$work/src"
+  if [ "$(cat "$src/.exported" 2>/dev/null)" != "$commit" ]; then # re-exporting would rebuild
+    rm -rf "$src"; mkdir -p "$src"
+    git archive "$commit" | tar -x -C "$src"
+    echo "$commit" >"$src/.exported"
+  fi
+  log "building release binaries of $commit (exported to $src)"
+  (cd "$src" && CARGO_TARGET_DIR="$work/target" cargo build --release -q -p vigil-examples "${bins[@]}")
+  target="$work/target/release"
+  built_from="$commit"
+else
+  target="${CARGO_TARGET_DIR:-$root/target}/release"
+  if [ "$build" = 1 ]; then
+    log "building release binaries from the working tree"
+    cargo build --release -q -p vigil-examples "${bins[@]}"
+  fi
+  built_from="working tree at $(git rev-parse HEAD) ($(git status --porcelain | wc -l) files changed)"
+fi
+# shellcheck source=/dev/null
+source "$root/scripts/services.sh"
+vigil_ensure_mlflow # mlflow, scikit-learn, pandas and matplotlib
+py="$VIGIL_MLFLOW_VENV/bin/python"
+
+# ---- models (trained once, cached in $work)
+vigil_dir="$work/vigil"
+if [ ! -f "$vigil_dir/.complete" ]; then
+  log "training the vigil model (pipeline --trials 2, simulated data, seed 42)"
+  rm -rf "$vigil_dir"; mkdir -p "$vigil_dir"
+  (cd "$vigil_dir" && MLFLOW_TRACKING_URI="$vigil_dir/mlruns" "$target/pipeline" --trials 2 \
+    --output-dir "$vigil_dir/out" --no-progress) >"$vigil_dir/pipeline.log" 2>&1
+  touch "$vigil_dir/.complete"
+fi
+mlflow_dir="$work/mlflow"
+if [ "$do_mlflow" = 1 ] && [ ! -f "$mlflow_dir/.complete" ]; then
+  log "training the scikit-learn model for mlflow models serve (same telemetry, features, parameters)"
+  rm -rf "$mlflow_dir"; mkdir -p "$mlflow_dir"
+  "$target/simulate" --to csv --output "$mlflow_dir/telemetry.csv" --seed 42 >"$mlflow_dir/simulate.log" 2>&1
+  "$py" "$here/best_params.py" "$vigil_dir/out" >"$mlflow_dir/best_params.json"
+  # (in its folder: MLflow puts the artifacts in ./mlruns)
+  (cd "$mlflow_dir" && "$py" "$here/train_mlflow_model.py" --csv telemetry.csv --params best_params.json \
+    --tracking-uri "sqlite:///$mlflow_dir/mlflow.db" --bodies . >train.json 2>train.log)
+  touch "$mlflow_dir/.complete"
+fi
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+{
+  echo "{\"started\":\"$(date -u +%FT%TZ)\",\"load_start\":\"$(load)\",\"cores\":$(nproc),"
+  echo "\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\","
+  echo "\"serve_built_from\":\"$built_from\","
+  echo "\"wrk\":\"$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)\",\"rustc\":\"$(rustc --version)\","
+  echo "\"duration_s\":$duration,\"step_s\":$step,\"vigil_model\":\"models:/predictive_maintenance_model/1\"}"
+} >"$run_dir/meta.json"
+
+# ---- one wrk cell: wrk_cell NAME SERVER_PID URL SCRIPT CONNECTIONS SECONDS SCRIPT_ARGS...
+wrk_cell() {
+  local name="$1" pid="$2" url="$3" script="$4" conns="$5" secs="$6"; shift 6
+  local cpu0 cpu1 load0 out="$run_dir/cells/$name.wrk.json"
+  load0="$(load)"; cpu0="$(tree_cpu_s "$pid")"
+  local TIMEFORMAT='%U %S' wrk_cpu # the load generator's own CPU time (it shares the cores)
+  wrk_cpu="$( { time VIGIL_WRK_OUT="$out" wrk -t "$conns" -c "$conns" -d "${secs}s" --timeout 10s -s "$script" \
+    "$url" -- "$@" >"$run_dir/cells/$name.wrk.txt" 2>&1; } 2>&1 | awk '{printf "%.2f", $1 + $2}')"
+  cpu1="$(tree_cpu_s "$pid")"
+  local tracked=null warm=null
+  if [[ "$url" == */predict ]]; then # vigil: how many machines it tracks, how many are warm
+    local m; m="$(curl -fsS "${url%/predict}/metrics")"
+    tracked="$(echo "$m" | awk '/^vigil_serve_machines_tracked /{print $2}')"
+    warm="$(echo "$m" | awk '/^vigil_serve_machines_warm /{print $2}')"
+  fi
+  echo "{\"name\":\"$name\",\"machines_tracked\":$tracked,\"machines_warm\":$warm,\"load_before\":\"$load0\",\"load_after\":\"$(load)\",\"wrk_cpu_s\":$wrk_cpu,\"server_cpu_s\":$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.2f", b - a}'),\"server_rss_kib\":$(tree_rss_kib "$pid"),\"wrk\":$(cat "$out")}"
+}
+
+start_serve() { # start_serve MACHINES ; sets $serve_pid $serve_url
+  local port; port="$(free_port)"
+  start_group "$run_dir/serve-$1.log" env MLFLOW_TRACKING_URI="$vigil_dir/mlruns" "$target/serve" \
+    --model-uri models:/predictive_maintenance_model/1 --host 127.0.0.1 --port "$port" \
+    --allow-new-machines --max-machines "$(($1 + 1000))" --poll-interval 1h \
+    --scratch-dir "$run_dir/serving-$1"
+  serve_pid=$started serve_url="http://127.0.0.1:$port"
+  wait_http "$serve_url/health" "$serve_pid" 60
+}
+
+# Sample times start a week back and each run on a server starts after the last
+# one's latest sample, so no machine's clock ever goes backwards or past now.
+week_ago() { echo $(($(date +%s) - 7 * 86400)); }
+next_start() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wrk"]["latest_sample_time"] + int(sys.argv[2]))' "$1" "$step"; }
+
+if [ "$do_cells" = 1 ]; then
+  for machines in $machines_list; do
+    start_serve "$machines"
+    log "serve on $serve_url (pid $serve_pid), $machines machines"
+    clock="$(week_ago)"
+    # Warm-up: every machine tracked, allocator and caches settled.
+    wrk_cell "warmup-vigil-m$machines" "$serve_pid" "$serve_url/predict" "$here/vigil.lua" 8 5 \
+      100 "$machines" 8 "$clock" "$step" >"$run_dir/cells/warmup-$machines.json"
+    clock="$(next_start "$run_dir/cells/warmup-$machines.json")"
+    for batch in $batches; do
+      for c in $connections; do
+        name="vigil-m$machines-b$batch-c$c"
+        log "$name"
+        wrk_cell "$name" "$serve_pid" "$serve_url/predict" "$here/vigil.lua" "$c" "$duration" \
+          "$batch" "$machines" "$c" "$clock" "$step" >"$run_dir/cells/$name.json"
+        clock="$(next_start "$run_dir/cells/$name.json")"
+        if [ "$clock" -gt "$(($(date +%s) - 3600))" ]; then log "sample clock too close to now"; exit 1; fi
+      done
+    done
+    stop_group "$serve_pid"
+  done
+
+  if [ "$do_mlflow" = 1 ]; then
+    port="$(free_port)"
+    mlflow_workers="$(nproc)"
+    start_group "$run_dir/mlflow-serve.log" env MLFLOW_TRACKING_URI="sqlite:///$mlflow_dir/mlflow.db" \
+      PATH="$VIGIL_MLFLOW_VENV/bin:$PATH" \
+      "$VIGIL_MLFLOW_VENV/bin/mlflow" models serve -m "models:/serve_bench_sklearn_rf/1" \
+      --env-manager local -h 127.0.0.1 -p "$port" -w "$mlflow_workers"
+    mlflow_pid=$started mlflow_url="http://127.0.0.1:$port"
+    wait_http "$mlflow_url/ping" "$mlflow_pid" 120
+    log "mlflow models serve on $mlflow_url (pid $mlflow_pid, $mlflow_workers workers)"
+    wrk_cell "warmup-mlflow" "$mlflow_pid" "$mlflow_url/invocations" "$here/mlflow.lua" 8 5 \
+      "$mlflow_dir/body_100.json" >"$run_dir/cells/warmup-mlflow.json"
+    for batch in $batches; do
+      for c in $connections; do
+        name="mlflow-b$batch-c$c"
+        log "$name"
+        wrk_cell "$name" "$mlflow_pid" "$mlflow_url/invocations" "$here/mlflow.lua" "$c" "$duration" \
+          "$mlflow_dir/body_$batch.json" >"$run_dir/cells/$name.json"
+      done
+    done
+    echo "{\"workers\":$mlflow_workers}" >"$run_dir/mlflow_server.json"
+    stop_group "$mlflow_pid"
+  fi
+fi
+
+# ---- soak: a fresh server, one wrk run, RSS and samples scored every few seconds
+if [ "$do_soak" = 1 ]; then
+  start_serve "$soak_machines"
+  log "soak: $soak_samples samples over $soak_machines machines (at most $soak_max_seconds s) on $serve_url"
+  per_machine=$(((soak_samples / soak_machines + 1) * step))
+  clock=$(($(date +%s) - per_machine - 86400))
+  [ "$clock" -lt "$(week_ago)" ] || clock="$(week_ago)"
+  csv="$run_dir/soak_rss.csv"
+  echo "elapsed_s,rss_kib,hwm_kib,samples_scored,machines_warm,load1" >"$csv"
+  VIGIL_WRK_OUT="$run_dir/soak.wrk.json" wrk -t "$soak_connections" -c "$soak_connections" \
+    -d "$((soak_max_seconds + 30))s" --timeout 10s -s "$here/vigil.lua" "$serve_url/predict" -- \
+    "$soak_batch" "$soak_machines" "$soak_connections" "$clock" "$step" >"$run_dir/soak.wrk.txt" 2>&1 &
+  wrk_pid=$!
+  t0=$(date +%s.%N)
+  soak_cpu0="$(tree_cpu_s "$serve_pid")"
+  while kill -0 "$wrk_pid" 2>/dev/null; do
+    now=$(date +%s.%N)
+    elapsed=$(awk -v a="$t0" -v b="$now" 'BEGIN{printf "%.1f", b - a}')
+    metrics="$(curl -fsS "$serve_url/metrics" 2>/dev/null || true)"
+    scored="$(echo "$metrics" | awk '/^vigil_serve_samples_scored_total /{print $2}')"
+    warm="$(echo "$metrics" | awk '/^vigil_serve_machines_warm /{print $2}')"
+    rss="$(awk '/^VmRSS:/{print $2}' "/proc/$serve_pid/status")"
+    hwm="$(awk '/^VmHWM:/{print $2}' "/proc/$serve_pid/status")"
+    echo "$elapsed,$rss,$hwm,${scored:-0},${warm:-0},$(cut -d' ' -f1 /proc/loadavg)" >>"$csv"
+    if [ "${scored:-0}" -ge "$soak_samples" ] || awk -v e="$elapsed" -v m="$soak_max_seconds" 'BEGIN{exit !(e >= m)}'; then
+      kill -INT "$wrk_pid" 2>/dev/null || true
+      break
+    fi
+    sleep "$rss_every"
+  done
+  wait "$wrk_pid" || true
+  echo "{\"samples_target\":$soak_samples,\"max_seconds\":$soak_max_seconds,\"batch\":$soak_batch,\"connections\":$soak_connections,\"machines\":$soak_machines,\"server_cpu_s\":$(awk -v a="$soak_cpu0" -v b="$(tree_cpu_s "$serve_pid")" 'BEGIN{printf "%.2f", b - a}'),\"wrk\":$(cat "$run_dir/soak.wrk.json")}" >"$run_dir/soak.json"
+  stop_group "$serve_pid"
+  cp "$csv" "$here/soak_rss.csv"
+fi
+
+python3 "$here/summarize.py" "$run_dir" "$mlflow_dir" "$here/results.json"
+if [ "$do_soak" = 1 ]; then
+  "$py" "$here/plot_soak.py" "$here/soak_rss.csv" "$here/results.json" "$here/soak_rss.png"
+fi
