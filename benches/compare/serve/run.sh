@@ -6,12 +6,20 @@
 #   benches/compare/serve/run.sh [--duration 10] [--machines "1000 10000"] [--batches "1 100"]
 #       [--connections "1 8 64"] [--soak-samples 10000000] [--soak-max-seconds 1200]
 #       [--soak-batch 100] [--soak-connections 8] [--soak-machines 1000] [--rss-every 5]
-#       [--no-mlflow] [--no-soak] [--no-cells] [--rev COMMIT | --no-build]
+#       [--no-mlflow] [--no-soak] [--no-cells] [--rev COMMIT | --no-build] [--baseline COMMIT]
+#       [--results FILE]
 #
-# Writes benches/compare/serve/results.json (overwritten), soak_rss.csv and
-# soak_rss.png, and prints a Markdown table. Builds the release binaries, trains
-# both models once (cached under target/serve-bench, VIGIL_SERVE_BENCH_DIR), and
-# stops every server it started on exit. Everything binds 127.0.0.1.
+# --baseline COMMIT also builds that revision's serve and runs every vigil cell
+# against it too, alternating cell by cell with the serve under test (each on
+# its own server, same model, same wrk settings): a same-run before/after.
+#
+# Writes benches/compare/serve/results.json (overwritten; --results FILE for a
+# partial run; the soak's files go beside it), soak_rss.csv and soak_rss.png,
+# and prints a Markdown table.
+# Builds the release binaries, trains both models once (cached under
+# target/serve-bench, or VIGIL_SERVE_BENCH_DIR), and stops every server it
+# started on exit. Everything binds 127.0.0.1; every wrk run is bounded in time
+# (10 s cells, the soak by --soak-samples and --soak-max-seconds).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -19,7 +27,8 @@ cd "$root"
 
 duration=10 machines_list="1000 10000" batches="1 100" connections="1 8 64"
 soak_samples=10000000 soak_max_seconds=1200 soak_batch=100 soak_connections=8 soak_machines=1000
-rss_every=5 do_mlflow=1 do_soak=1 do_cells=1 step=10 rev="" build=1
+rss_every=5 do_mlflow=1 do_soak=1 do_cells=1 step=10 rev="" build=1 baseline=""
+results="$(cd "$(dirname "$0")" && pwd)/results.json"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
@@ -36,12 +45,16 @@ while [ $# -gt 0 ]; do
     --no-soak) do_soak=0; shift ;;
     --no-cells) do_cells=0; shift ;;
     --rev) rev="$2"; shift 2 ;;
+    --baseline) baseline="$2"; shift 2 ;;
+    --results) results="$(realpath -m "$2")"; shift 2 ;;
     --no-build) build=0; shift ;;
     *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
 
 log() { echo "[serve-bench] $*" >&2; }
+out_dir="$(dirname "$results")" # the soak's CSV and plot go beside the results
+mkdir -p "$out_dir"
 work="${VIGIL_SERVE_BENCH_DIR:-$root/target/serve-bench}"
 run_dir="$work/run"
 rm -rf "$run_dir"
@@ -108,28 +121,45 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
 fi
 # The binaries: from the working tree (default), from a committed revision
-# exported with `git archive` into $work/src and built in its own target dir
-# (--rev; the working tree may hold someone's half-done edit), or as built (--no-build).
-bins=(--bin serve --bin pipeline --bin simulate)
-if [ -n "$rev" ]; then
-  commit="$(git rev-parse --verify "$rev^{commit}")"
-  src="$work/src"
+# (--rev; the working tree may hold someone's half-done edit), or as built
+# (--no-build). A revision is exported with `git archive` into $work/src-COMMIT,
+# built in $work/target (shared, so dependencies build once) and its binaries
+# copied to $work/bin/COMMIT (revisions overwrite each other's target/release),
+# where later runs find them.
+build_rev() { # build_rev REV BIN... ; prints the folder holding the binaries
+  local commit src out args=()
+  commit="$(git rev-parse --verify "$1^{commit}")"; shift
+  src="$work/src-${commit:0:7}" out="$work/bin/${commit:0:7}"
+  local have=1
+  for b in "$@"; do [ -x "$out/$b" ] || have=0; done
+  if [ "$have" = 1 ]; then echo "$out"; return 0; fi # a commit's binaries do not change
   if [ "$(cat "$src/.exported" 2>/dev/null)" != "$commit" ]; then # re-exporting would rebuild
     rm -rf "$src"; mkdir -p "$src"
     git archive "$commit" | tar -x -C "$src"
     echo "$commit" >"$src/.exported"
   fi
-  log "building release binaries of $commit (exported to $src)"
-  (cd "$src" && CARGO_TARGET_DIR="$work/target" cargo build --release -q -p vigil-examples "${bins[@]}")
-  target="$work/target/release"
-  built_from="$commit"
+  for b in "$@"; do args+=(--bin "$b"); done
+  log "building ${*} of $commit (exported to $src)"
+  (cd "$src" && CARGO_TARGET_DIR="$work/target" cargo build --release -q -p vigil-examples "${args[@]}")
+  mkdir -p "$out"
+  for b in "$@"; do cp "$work/target/release/$b" "$out/$b.tmp" && mv "$out/$b.tmp" "$out/$b"; done
+  echo "$out"
+}
+if [ -n "$rev" ]; then
+  target="$(build_rev "$rev" serve pipeline simulate)"
+  built_from="$(git rev-parse "$rev^{commit}")"
 else
   target="${CARGO_TARGET_DIR:-$root/target}/release"
   if [ "$build" = 1 ]; then
     log "building release binaries from the working tree"
-    cargo build --release -q -p vigil-examples "${bins[@]}"
+    cargo build --release -q -p vigil-examples --bin serve --bin pipeline --bin simulate
   fi
   built_from="working tree at $(git rev-parse HEAD) ($(git status --porcelain | wc -l) files changed)"
+fi
+baseline_bin=""
+if [ -n "$baseline" ]; then
+  baseline_bin="$(build_rev "$baseline" serve)/serve"
+  baseline_commit="$(git rev-parse "$baseline^{commit}")"
 fi
 # shellcheck source=/dev/null
 source "$root/scripts/services.sh"
@@ -161,7 +191,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 {
   echo "{\"started\":\"$(date -u +%FT%TZ)\",\"load_start\":\"$(load)\",\"cores\":$(nproc),"
   echo "\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\","
-  echo "\"serve_built_from\":\"$built_from\","
+  echo "\"serve_built_from\":\"$built_from\",\"baseline_built_from\":\"${baseline_commit:-}\","
   echo "\"wrk\":\"$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)\",\"rustc\":\"$(rustc --version)\","
   echo "\"duration_s\":$duration,\"step_s\":$step,\"vigil_model\":\"models:/predictive_maintenance_model/1\"}"
 } >"$run_dir/meta.json"
@@ -177,48 +207,65 @@ wrk_cell() {
   cpu1="$(tree_cpu_s "$pid")"
   local tracked=null warm=null
   if [[ "$url" == */predict ]]; then # vigil: how many machines it tracks, how many are warm
-    local m; m="$(curl -fsS "${url%/predict}/metrics")"
+    local m; m="$(curl -fsS "${url%/predict}/metrics" 2>/dev/null || true)" # (a baseline may have none)
     tracked="$(echo "$m" | awk '/^vigil_serve_machines_tracked /{print $2}')"
     warm="$(echo "$m" | awk '/^vigil_serve_machines_warm /{print $2}')"
+    tracked="${tracked:-null}" warm="${warm:-null}"
   fi
   echo "{\"name\":\"$name\",\"machines_tracked\":$tracked,\"machines_warm\":$warm,\"load_before\":\"$load0\",\"load_after\":\"$(load)\",\"wrk_cpu_s\":$wrk_cpu,\"server_cpu_s\":$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.2f", b - a}'),\"server_rss_kib\":$(tree_rss_kib "$pid"),\"wrk\":$(cat "$out")}"
 }
 
-start_serve() { # start_serve MACHINES ; sets $serve_pid $serve_url
-  local port; port="$(free_port)"
-  start_group "$run_dir/serve-$1.log" env MLFLOW_TRACKING_URI="$vigil_dir/mlruns" "$target/serve" \
+start_serve() { # start_serve BINARY LABEL MACHINES [EXTRA FLAGS] ; sets $serve_pid $serve_url
+  local bin="$1" label="$2" machines="$3" port; shift 3
+  port="$(free_port)"
+  start_group "$run_dir/serve-$label-$machines.log" env MLFLOW_TRACKING_URI="$vigil_dir/mlruns" "$bin" \
     --model-uri models:/predictive_maintenance_model/1 --host 127.0.0.1 --port "$port" \
-    --allow-new-machines --max-machines "$(($1 + 1000))" --poll-interval 1h \
-    --scratch-dir "$run_dir/serving-$1"
+    --allow-new-machines --poll-interval 1h --scratch-dir "$run_dir/serving-$label-$machines" "$@"
   serve_pid=$started serve_url="http://127.0.0.1:$port"
   wait_http "$serve_url/health" "$serve_pid" 60
 }
+# The serve under test bounds its machines (the baseline may predate the flag).
+start_vigil() { start_serve "$target/serve" vigil "$1" --max-machines "$(($1 + 1000))"; }
 
 # Sample times start a week back and each run on a server starts after the last
 # one's latest sample, so no machine's clock ever goes backwards or past now.
 week_ago() { echo $(($(date +%s) - 7 * 86400)); }
 next_start() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wrk"]["latest_sample_time"] + int(sys.argv[2]))' "$1" "$step"; }
 
+# cell LABEL PID URL MACHINES BATCH CONNECTIONS SECONDS [warmup]: one wrk run
+# against a serve, starting after that server's latest sample (clock_LABEL).
+cell() {
+  local label="$1" pid="$2" url="$3" machines="$4" batch="$5" c="$6" secs="$7" var="clock_$1"
+  local name="$label-m$machines-b$batch-c$c"
+  [ "${8:-}" != warmup ] || name="warmup-$name"
+  log "$name"
+  wrk_cell "$name" "$pid" "$url/predict" "$here/vigil.lua" "$c" "$secs" \
+    "$batch" "$machines" "$c" "${!var}" "$step" >"$run_dir/cells/$name.json"
+  printf -v "$var" %s "$(next_start "$run_dir/cells/$name.json")"
+  if [ "${!var}" -gt "$(($(date +%s) - 3600))" ]; then log "sample clock too close to now"; exit 1; fi
+}
+
 if [ "$do_cells" = 1 ]; then
   for machines in $machines_list; do
-    start_serve "$machines"
-    log "serve on $serve_url (pid $serve_pid), $machines machines"
-    clock="$(week_ago)"
+    start_vigil "$machines"
+    vigil_pid=$serve_pid vigil_url=$serve_url clock_vigil="$(week_ago)"
+    log "serve on $vigil_url (pid $vigil_pid), $machines machines"
+    if [ -n "$baseline_bin" ]; then
+      start_serve "$baseline_bin" baseline "$machines"
+      base_pid=$serve_pid base_url=$serve_url clock_baseline="$(week_ago)"
+      log "baseline serve ${baseline_commit:0:7} on $base_url (pid $base_pid)"
+    fi
     # Warm-up: every machine tracked, allocator and caches settled.
-    wrk_cell "warmup-vigil-m$machines" "$serve_pid" "$serve_url/predict" "$here/vigil.lua" 8 5 \
-      100 "$machines" 8 "$clock" "$step" >"$run_dir/cells/warmup-$machines.json"
-    clock="$(next_start "$run_dir/cells/warmup-$machines.json")"
+    cell vigil "$vigil_pid" "$vigil_url" "$machines" 100 8 5 warmup
+    [ -z "$baseline_bin" ] || cell baseline "$base_pid" "$base_url" "$machines" 100 8 5 warmup
     for batch in $batches; do
       for c in $connections; do
-        name="vigil-m$machines-b$batch-c$c"
-        log "$name"
-        wrk_cell "$name" "$serve_pid" "$serve_url/predict" "$here/vigil.lua" "$c" "$duration" \
-          "$batch" "$machines" "$c" "$clock" "$step" >"$run_dir/cells/$name.json"
-        clock="$(next_start "$run_dir/cells/$name.json")"
-        if [ "$clock" -gt "$(($(date +%s) - 3600))" ]; then log "sample clock too close to now"; exit 1; fi
+        cell vigil "$vigil_pid" "$vigil_url" "$machines" "$batch" "$c" "$duration"
+        [ -z "$baseline_bin" ] || cell baseline "$base_pid" "$base_url" "$machines" "$batch" "$c" "$duration"
       done
     done
-    stop_group "$serve_pid"
+    stop_group "$vigil_pid"
+    [ -z "$baseline_bin" ] || stop_group "$base_pid"
   done
 
   if [ "$do_mlflow" = 1 ]; then
@@ -248,7 +295,7 @@ fi
 
 # ---- soak: a fresh server, one wrk run, RSS and samples scored every few seconds
 if [ "$do_soak" = 1 ]; then
-  start_serve "$soak_machines"
+  start_vigil "$soak_machines"
   log "soak: $soak_samples samples over $soak_machines machines (at most $soak_max_seconds s) on $serve_url"
   per_machine=$(((soak_samples / soak_machines + 1) * step))
   clock=$(($(date +%s) - per_machine - 86400))
@@ -279,10 +326,10 @@ if [ "$do_soak" = 1 ]; then
   wait "$wrk_pid" || true
   echo "{\"samples_target\":$soak_samples,\"max_seconds\":$soak_max_seconds,\"batch\":$soak_batch,\"connections\":$soak_connections,\"machines\":$soak_machines,\"server_cpu_s\":$(awk -v a="$soak_cpu0" -v b="$(tree_cpu_s "$serve_pid")" 'BEGIN{printf "%.2f", b - a}'),\"wrk\":$(cat "$run_dir/soak.wrk.json")}" >"$run_dir/soak.json"
   stop_group "$serve_pid"
-  cp "$csv" "$here/soak_rss.csv"
+  cp "$csv" "$out_dir/soak_rss.csv"
 fi
 
-python3 "$here/summarize.py" "$run_dir" "$mlflow_dir" "$here/results.json"
+python3 "$here/summarize.py" "$run_dir" "$mlflow_dir" "$results"
 if [ "$do_soak" = 1 ]; then
-  "$py" "$here/plot_soak.py" "$here/soak_rss.csv" "$here/results.json" "$here/soak_rss.png"
+  "$py" "$here/plot_soak.py" "$out_dir/soak_rss.csv" "$results" "$out_dir/soak_rss.png"
 fi

@@ -99,12 +99,20 @@ def main() -> None:
         raw = json.loads(path.read_text())
         key = parse_name(raw["name"])
         cells.append({"server": raw["name"].split("-")[0], **key, **cell_summary(raw, key["batch"])})
-    cells.sort(key=lambda c: (c["server"] != "vigil", c.get("machines", 0), c["batch"], c["connections"]))
+    order = {"vigil": 0, "baseline": 1, "mlflow": 2}
+    cells.sort(key=lambda c: (order[c["server"]], c.get("machines", 0), c["batch"], c["connections"]))
     vigil = [c for c in cells if c["server"] == "vigil"]
     mlflow = {(c["batch"], c["connections"]): c for c in cells if c["server"] == "mlflow"}
+    baseline = {(c["machines"], c["batch"], c["connections"]): c for c in cells if c["server"] == "baseline"}
     for c in vigil:
         m = mlflow.get((c["batch"], c["connections"]))
         c["vs_mlflow"] = c["samples_per_s"] / m["samples_per_s"] if m and m["samples_per_s"] > 0 else None
+        c["cpu_per_sample_vs_mlflow"] = (
+            m["server_cpu_us_per_sample"] / c["server_cpu_us_per_sample"] if m else None)
+        b = baseline.get((c["machines"], c["batch"], c["connections"]))
+        c["vs_baseline"] = c["samples_per_s"] / b["samples_per_s"] if b and b["samples_per_s"] > 0 else None
+        c["cpu_per_sample_vs_baseline"] = (
+            c["server_cpu_us_per_sample"] / b["server_cpu_us_per_sample"] if b else None)
     result = {"meta": meta, "cells": cells}
     if (mlflow_dir / "train.json").exists():
         result["mlflow_model"] = json.loads((mlflow_dir / "train.json").read_text().strip().splitlines()[-1])
@@ -134,14 +142,19 @@ def main() -> None:
 
 
 def print_tables(r: dict) -> None:
-    print("| server | machines | batch | conns | samples/s | p50 ms | p99 ms | errors | server CPU (cores) | server CPU µs/sample | wrk CPU (cores) | vs mlflow |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server | machines | batch | conns | samples/s | p50 ms | p99 ms | errors | server CPU (cores) "
+          "| server CPU µs/sample | wrk CPU (cores) | vs mlflow: samples/s (CPU/sample) "
+          "| vs baseline: samples/s (CPU/sample) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in r["cells"]:
-        ratio = f"{c['vs_mlflow']:.0f}x" if c.get("vs_mlflow") else ""
+        ratio = (f"{c['vs_mlflow']:.0f}x ({c['cpu_per_sample_vs_mlflow']:.0f}x)"
+                 if c.get("vs_mlflow") else "")
+        base = (f"{c['vs_baseline']:.2f} ({c['cpu_per_sample_vs_baseline']:.2f})"
+                if c.get("vs_baseline") else "")
         machines = c.get("machines", "(features)")
         print(f"| {c['server']} | {machines} | {c['batch']} | {c['connections']} | {c['samples_per_s']:,.0f} | "
               f"{c['p50_ms']:.2f} | {c['p99_ms']:.2f} | {c['errors']} | {c['server_cores_busy']:.2f} | "
-              f"{c['server_cpu_us_per_sample']:.1f} | {c['wrk_cores_busy']:.2f} | {ratio} |")
+              f"{c['server_cpu_us_per_sample']:.1f} | {c['wrk_cores_busy']:.2f} | {ratio} | {base} |")
     for b in r["queueing_bound"]:
         print(f"bound m{b['machines']} b{b['batch']}: {b['per_sample_ms_at_1_connection']*1000:.1f} us/sample at 1 conn -> "
               f"64 conns bound {b['bound_p_ms_at_64']:.1f} ms; measured p50 {b['p50_ms_at_64']:.1f} p99 {b['p99_ms_at_64']:.1f}")
