@@ -686,7 +686,7 @@ impl ScoringCore {
             warm += shard
                 .clocks
                 .values()
-                .filter(|c| c.last_time - c.first_time >= warm_micros)
+                .filter(|c| c.last_time.saturating_sub(c.first_time) >= warm_micros)
                 .count();
         }
         (tracked, warm)
@@ -877,7 +877,7 @@ fn advance(
         if matches!(step, Step::Advance { .. }) {
             clock.last_time = s.time;
         }
-        let warm = s.time - clock.first_time >= served.warm_micros;
+        let warm = s.time.saturating_sub(clock.first_time) >= served.warm_micros;
         rows.push(Row { features, warm });
     }
     Ok(rows)
