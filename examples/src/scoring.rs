@@ -364,6 +364,15 @@ enum Step {
     Retry,
 }
 
+/// What validation does with a sample the live path refuses.
+#[derive(Debug, Clone, Copy)]
+enum Refusals {
+    /// Refuse the batch (live scoring).
+    Fail,
+    /// Leave the sample out (a warm start from recorded telemetry).
+    Skip,
+}
+
 /// The served version and what the core derives from it once.
 #[derive(Debug)]
 struct Served {
@@ -511,7 +520,19 @@ impl ScoringCore {
         // sees the same version as the state it advances.
         let served = self.served();
         check_widths(&served.model, samples)?;
-        let steps = self.validate(&mut locked, &served, &shard_of, samples, now)?;
+        let latest = now.saturating_add(self.policy.clock_skew_micros);
+        let steps: Vec<Step> = self
+            .plan_steps(
+                &mut locked,
+                &served,
+                &shard_of,
+                samples,
+                Some(latest),
+                Refusals::Fail,
+            )?
+            .into_iter()
+            .flatten()
+            .collect();
         let new_machines = steps
             .iter()
             .filter(|s| matches!(s, Step::Advance { new_machine: true }))
@@ -527,20 +548,23 @@ impl ScoringCore {
     }
 
     /// Checks every sample against the stored clocks and the batch's own earlier
-    /// samples; changes nothing.
-    fn validate(
+    /// samples, and against `latest` (now plus the clock skew) when given;
+    /// changes nothing. With [`Refusals::Skip`], a sample the live path would
+    /// refuse for its time or machine, or answer as a retry, gets `None`
+    /// instead of failing the batch (recorded telemetry for a warm start).
+    fn plan_steps(
         &self,
         locked: &mut Locked<'_>,
         served: &Served,
         shard_of: &[usize],
         samples: &[Sample],
-        now: i64,
-    ) -> Result<Vec<Step>, ScoringError> {
-        let latest = now.saturating_add(self.policy.clock_skew_micros);
+        latest: Option<i64>,
+        refusals: Refusals,
+    ) -> Result<Vec<Option<Step>>, ScoringError> {
         let mut seen: HashMap<&str, MachineClock> = HashMap::new();
         let mut steps = Vec::with_capacity(samples.len());
         for (index, (s, &shard)) in samples.iter().zip(shard_of).enumerate() {
-            if s.time > latest {
+            if let Some(latest) = latest.filter(|&l| s.time > l) {
                 return Err(ScoringError::InFuture {
                     index,
                     machine: s.machine_id.clone(),
@@ -552,18 +576,27 @@ impl ScoringCore {
                 Some(c) => Some(*c),
                 None => locked.shard(shard)?.clocks.get(&s.machine_id).copied(),
             };
-            let step = self.step_for(index, s, stored, served)?;
-            let clock = match stored {
-                Some(c) => MachineClock {
-                    first_time: c.first_time,
-                    last_time: s.time,
-                },
-                None => MachineClock {
-                    first_time: s.time,
-                    last_time: s.time,
-                },
+            let step = match (self.step_for(index, s, stored, served), refusals) {
+                (Ok(Step::Retry), Refusals::Skip)
+                | (
+                    Err(
+                        ScoringError::TooClose { .. }
+                        | ScoringError::OutOfOrder { .. }
+                        | ScoringError::UnknownMachine { .. },
+                    ),
+                    Refusals::Skip,
+                ) => None,
+                (Ok(step), _) => Some(step),
+                (Err(e), _) => return Err(e),
             };
-            seen.insert(&s.machine_id, clock);
+            if step.is_some() {
+                let first_time = stored.map_or(s.time, |c| c.first_time);
+                let clock = MachineClock {
+                    first_time,
+                    last_time: s.time,
+                };
+                seen.insert(&s.machine_id, clock);
+            }
             steps.push(step);
         }
         Ok(steps)
@@ -743,7 +776,14 @@ impl ScoringCore {
         check_widths(&served.model, samples)?;
         // Recorded telemetry may hold duplicates and close samples: skip what
         // the live path would refuse or treat as a retry.
-        let steps = self.validate_lenient(&mut locked, &served, &shard_of, samples)?;
+        let steps = self.plan_steps(
+            &mut locked,
+            &served,
+            &shard_of,
+            samples,
+            None,
+            Refusals::Skip,
+        )?;
         let new_machines = steps
             .iter()
             .filter(|s| matches!(s, Some(Step::Advance { new_machine: true })))
@@ -762,48 +802,6 @@ impl ScoringCore {
             .collect();
         advance(&mut locked, &served, &kept_shards, &kept, &kept_steps)?;
         Ok(kept.len())
-    }
-
-    /// Like validation, but a sample the live path would refuse for its time is
-    /// skipped (`None`) instead of failing the batch.
-    fn validate_lenient(
-        &self,
-        locked: &mut Locked<'_>,
-        served: &Served,
-        shard_of: &[usize],
-        samples: &[Sample],
-    ) -> Result<Vec<Option<Step>>, ScoringError> {
-        let mut seen: HashMap<&str, MachineClock> = HashMap::new();
-        let mut steps = Vec::with_capacity(samples.len());
-        for (index, (s, &shard)) in samples.iter().zip(shard_of).enumerate() {
-            let stored = match seen.get(s.machine_id.as_str()) {
-                Some(c) => Some(*c),
-                None => locked.shard(shard)?.clocks.get(&s.machine_id).copied(),
-            };
-            let step = match self.step_for(index, s, stored, served) {
-                Ok(Step::Advance { new_machine }) => Step::Advance { new_machine },
-                Ok(Step::Retry)
-                | Err(
-                    ScoringError::TooClose { .. }
-                    | ScoringError::OutOfOrder { .. }
-                    | ScoringError::UnknownMachine { .. },
-                ) => {
-                    steps.push(None);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let first_time = stored.map_or(s.time, |c| c.first_time);
-            seen.insert(
-                &s.machine_id,
-                MachineClock {
-                    first_time,
-                    last_time: s.time,
-                },
-            );
-            steps.push(Some(step));
-        }
-        Ok(steps)
     }
 }
 
@@ -898,9 +896,9 @@ fn predict(
         let p = failure_probability_row(&bundle.random_forest, &row.features)?;
         let iso = &bundle.isolation_forest;
         let score = iso.score_row(&row.features).map_err(PipelineError::from)?;
-        let is_anomaly = iso
-            .is_anomaly_row(&row.features)
-            .map_err(PipelineError::from)?;
+        // `is_anomaly_row` without scoring the row a second time: the same
+        // `score - offset < 0` it computes.
+        let is_anomaly = score - iso.offset() < 0.0;
         out.push(Scored {
             machine_id: s.machine_id.clone(),
             time: s.time,

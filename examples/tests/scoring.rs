@@ -7,60 +7,31 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use vigil_examples::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, ModelBundle, failure_probability};
+mod fixtures;
+
+use fixtures::ModelSize;
+use vigil_examples::bundle::failure_probability;
 use vigil_examples::scoring::{
     LoadedModel, Sample, ScoringCore, ScoringError, ScoringPolicy, recent_history,
 };
-use vigil_features::{FeatureSpec, Simulation, SimulatorConfig, TrainingSet, simulate};
-use vigil_forest::{IsolationForestParams, RandomForestParams, Samples};
+use vigil_features::{FeatureSpec, Simulation, TrainingSet};
 
 /// A small model trained on `sim` (the first day of three machines).
 fn model_for(sim: &Simulation, spec: &FeatureSpec) -> LoadedModel {
-    let set = TrainingSet::build(&sim.frame, spec).unwrap();
-    let x = Samples::named(&set.features.values, &set.features.names).unwrap();
-    let random_forest = RandomForestParams {
-        n_estimators: 12,
-        max_depth: Some(10),
+    let size = ModelSize {
+        rf_trees: 12,
+        rf_depth: 10,
+        if_trees: 25,
         seed: 3,
-        ..Default::default()
-    }
-    .fit(x, &set.failure)
-    .unwrap();
-    let isolation_forest = IsolationForestParams {
-        n_estimators: 25,
-        seed: 3,
-        ..Default::default()
-    }
-    .fit(x)
-    .unwrap();
-    let bundle = ModelBundle {
-        random_forest,
-        isolation_forest,
-        feature_spec: spec.clone(),
-        meta: BundleMeta {
-            format_version: BUNDLE_FORMAT_VERSION,
-            feature_names: set.features.names.clone(),
-            sensors: spec.sensors.clone(),
-            threshold: 0.3,
-            machines: sim.frame.machine_ids().to_vec(),
-            label_horizon_minutes: 30.0,
-            trained_rows: set.len(),
-            trained_at: "2026-01-01T00:00:00Z".into(),
-        },
+        threshold: 0.3,
     };
-    let mut model = LoadedModel::unregistered(bundle);
+    let mut model = fixtures::model_for(sim, spec, size);
     model.version = "1".into();
     model
 }
 
 fn simulation(days: f64) -> Simulation {
-    simulate(&SimulatorConfig {
-        machines: 3,
-        days,
-        seed: 11,
-        ..Default::default()
-    })
-    .unwrap()
+    fixtures::simulation(3, days, 11)
 }
 
 /// Every row of the frame as a sample, in time order across machines (a
@@ -95,6 +66,10 @@ fn replay_in_time_order_equals_the_batch_path_on_every_row() {
     let set = TrainingSet::build(&sim.frame, &spec).unwrap();
     assert_eq!(set.len(), sim.frame.len());
     let batch = failure_probability(&model.bundle.random_forest, &set.features.values).unwrap();
+    let iso = &model.bundle.isolation_forest;
+    let batch_scores = iso.score_samples(&set.features.values).unwrap();
+    let batch_flags = iso.is_anomaly(&set.features.values).unwrap();
+    assert!(batch_flags.iter().any(|&f| f) && batch_flags.iter().any(|&f| !f));
     let missing_rows = (0..sim.frame.len())
         .filter(|&r| (0..4).any(|c| sim.frame.sensor(c)[r].is_nan()))
         .count();
@@ -115,6 +90,8 @@ fn replay_in_time_order_equals_the_batch_path_on_every_row() {
                 sample.time,
                 answer.failure_probability
             );
+            assert!((answer.anomaly_score + batch_scores[*row]).abs() <= 1e-12);
+            assert_eq!(answer.is_anomaly, batch_flags[*row], "row {row}");
             compared += 1;
         }
     }

@@ -4,60 +4,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod fixtures;
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::Utc;
+use fixtures::ModelSize;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use vigil_examples::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, ModelBundle};
 use vigil_examples::scoring::{LoadedModel, ScoringPolicy};
 use vigil_examples::serve::{AppState, ServeConfig, router};
-use vigil_features::{FeatureSpec, SimulatorConfig, TrainingSet, format_timestamp, simulate};
-use vigil_forest::{IsolationForestParams, RandomForestParams};
+use vigil_features::{FeatureSpec, TrainingSet, format_timestamp};
 
 const TOKEN: &str = "s3cret-token";
 
 fn model() -> LoadedModel {
-    let sim = simulate(&SimulatorConfig {
-        machines: 2,
-        days: 0.5,
-        seed: 5,
-        ..Default::default()
-    })
-    .unwrap();
-    let spec = FeatureSpec::default();
-    let set = TrainingSet::build(&sim.frame, &spec).unwrap();
-    let x = &set.features.values;
-    let bundle = ModelBundle {
-        random_forest: RandomForestParams {
-            n_estimators: 5,
-            max_depth: Some(6),
-            ..Default::default()
-        }
-        .fit(x, &set.failure)
-        .unwrap(),
-        isolation_forest: IsolationForestParams {
-            n_estimators: 10,
-            ..Default::default()
-        }
-        .fit(x)
-        .unwrap(),
-        feature_spec: spec.clone(),
-        meta: BundleMeta {
-            format_version: BUNDLE_FORMAT_VERSION,
-            feature_names: set.features.names.clone(),
-            sensors: spec.sensors.clone(),
-            threshold: 0.5,
-            machines: vec!["M01".into(), "M02".into()],
-            label_horizon_minutes: 30.0,
-            trained_rows: set.len(),
-            trained_at: "2026-01-01T00:00:00Z".into(),
-        },
-    };
-    LoadedModel::unregistered(bundle)
+    let sim = fixtures::simulation(2, 0.5, 5);
+    fixtures::model_for(&sim, &FeatureSpec::default(), ModelSize::TINY)
 }
 
 fn app(config: ServeConfig) -> axum::Router {
@@ -447,13 +412,7 @@ print(json.dumps(out))
 /// as the batch path does (sensor dropouts sent as `null`).
 #[tokio::test]
 async fn replay_over_http_equals_the_batch_path() {
-    let sim = simulate(&SimulatorConfig {
-        machines: 2,
-        days: 0.5,
-        seed: 9,
-        ..Default::default()
-    })
-    .unwrap();
+    let sim = fixtures::simulation(2, 0.5, 9);
     let model = model();
     let set = TrainingSet::build(&sim.frame, &model.bundle.feature_spec).unwrap();
     let batch = vigil_examples::bundle::failure_probability(
