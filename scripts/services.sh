@@ -60,8 +60,8 @@ vigil_ensure_mlflow() {
 
 # Python packages the interop tests check against, installed into the same venv
 # (from the package registry, pinned). Bump VIGIL_TEST_PY_SET when the list changes.
-VIGIL_TEST_PY_PACKAGES="prometheus_client==0.26.0"
-VIGIL_TEST_PY_SET="1"
+VIGIL_TEST_PY_PACKAGES="prometheus_client==0.26.0 onnx==1.23.2 onnxruntime==1.32.0 shap==0.51.0"
+VIGIL_TEST_PY_SET="2"
 
 vigil_ensure_test_python_packages() {
   local marker="$VIGIL_MLFLOW_VENV/.test-packages-$VIGIL_TEST_PY_SET"
