@@ -65,7 +65,9 @@ use chrono::{SecondsFormat, Utc};
 use vigil_features::{FeaturePlan, OnlineFeatures, TelemetryFrame, format_timestamp};
 use vigil_tracking_client::Tracker;
 
-use crate::bundle::{ModelBundle, failure_probability_row};
+use ndarray::ArrayView2;
+
+use crate::bundle::{ModelBundle, failure_probability};
 use crate::error::PipelineError;
 
 /// A model version with what the registry says about it.
@@ -881,7 +883,9 @@ fn advance(
     Ok(rows)
 }
 
-/// Both forests on every row, outside any lock.
+/// Both forests on every row, outside any lock, through their batch paths
+/// (rows walk each tree together; the same code and sums training's
+/// evaluation uses).
 fn predict(
     model: &LoadedModel,
     samples: &[Sample],
@@ -891,14 +895,20 @@ fn predict(
     let bundle = &model.bundle;
     let sensors = &bundle.feature_spec.sensors;
     let threshold = bundle.meta.threshold;
+    let n_features = rows.first().map_or(0, |r| r.features.len());
+    let flat: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| r.features.iter().copied())
+        .collect();
+    let x = ArrayView2::from_shape((rows.len(), n_features), &flat)
+        .map_err(|e| PipelineError::Invalid(format!("scoring core: feature rows: {e}")))?;
+    let probabilities = failure_probability(&bundle.random_forest, x)?;
+    let iso = &bundle.isolation_forest;
+    let scores = iso.score_samples(x).map_err(PipelineError::from)?;
     let mut out = Vec::with_capacity(rows.len());
-    for ((s, step), row) in samples.iter().zip(steps).zip(rows) {
-        let p = failure_probability_row(&bundle.random_forest, &row.features)?;
-        let iso = &bundle.isolation_forest;
-        let score = iso.score_row(&row.features).map_err(PipelineError::from)?;
-        // `is_anomaly_row` without scoring the row a second time: the same
-        // `score - offset < 0` it computes.
-        let is_anomaly = score - iso.offset() < 0.0;
+    for (i, ((s, step), row)) in samples.iter().zip(steps).zip(rows).enumerate() {
+        let p = probabilities[i];
+        let score = scores[i];
         out.push(Scored {
             machine_id: s.machine_id.clone(),
             time: s.time,
@@ -906,7 +916,9 @@ fn predict(
             failure: p >= threshold,
             threshold,
             anomaly_score: -score,
-            is_anomaly,
+            // `is_anomaly` without scoring the rows again: the same
+            // `score - offset < 0` it computes.
+            is_anomaly: score - iso.offset() < 0.0,
             warm: row.warm,
             retry: matches!(step, Step::Retry),
             missing_sensors: sensors
