@@ -158,6 +158,37 @@ pub enum ForestError {
         /// The kind found in the file.
         found: &'static str,
     },
+    /// A name to be written into an ONNX model (a feature name or the input name)
+    /// would be refused by ONNX or by MLflow's column handling.
+    #[error("{what} {name:?} cannot go into an ONNX model: it {reason}")]
+    InvalidOnnxName {
+        /// Which name (e.g. `feature name 3`, `input name`).
+        what: String,
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The serialised ONNX model would exceed protobuf's 2 GiB message limit.
+    #[error(
+        "the ONNX model would take {bytes} bytes, over protobuf's limit of {max} bytes (2 GiB); \
+         export fewer or shallower trees"
+    )]
+    OnnxTooLarge {
+        /// The model's encoded size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A class label does not fit in ONNX's int64 class labels.
+    #[error("class {class} does not fit in an ONNX int64 class label")]
+    OnnxClassLabel {
+        /// The class label.
+        class: usize,
+    },
+    /// An ONNX export was asked for with neither a Random Forest nor an Isolation Forest.
+    #[error("an ONNX export needs a Random Forest, an Isolation Forest or both; none was given")]
+    OnnxNothingToExport,
 }
 
 /// Shorthand for results in this crate.

@@ -9,6 +9,10 @@
 //!   with scikit-learn's `score_samples` / `decision_function` / `predict`.
 //! - Both save to a versioned compact binary format and JSON (`to_bytes`,
 //!   `to_json`) and load with full validation (`from_bytes`, `from_json`).
+//! - With the feature `onnx`: export to ONNX with `ai.onnx.ml`'s tree operators
+//!   (`RandomForest::to_onnx`, `IsolationForest::to_onnx`, and `OnnxExport` for one
+//!   file with one value per row per output, as MLflow's pyfunc flavor wants),
+//!   checked against onnxruntime.
 //!
 //! Matrices are passed as an `ArrayView2<f64>` or `&Array2<f64>`, or as
 //! [`Samples`] with feature names, so that errors about a value name its feature.
@@ -99,6 +103,8 @@ mod heap;
 mod importance;
 mod isolation;
 mod labels;
+#[cfg(feature = "onnx")]
+mod onnx;
 mod predict;
 mod random_forest;
 mod rng;
@@ -111,6 +117,10 @@ pub use grow::Criterion;
 pub use importance::{PermutationImportance, permutation_importance};
 pub use isolation::{Contamination, IsolationForest, IsolationForestParams};
 pub use labels::Labels;
+#[cfg(feature = "onnx")]
+pub use onnx::{
+    ONNX_IR_VERSION, ONNX_ML_OPSET, ONNX_OPSET, OnnxExport, OnnxOptions, OnnxPrecision,
+};
 pub use random_forest::{
     ClassWeight, MaxFeatures, MaxSamples, Progress, RandomForest, RandomForestParams,
 };

@@ -1,5 +1,5 @@
 //! Data shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use ndarray::Array2;
 
@@ -43,4 +43,20 @@ pub(crate) fn three_class(rows: usize, seed: u64) -> (Array2<f64>, Vec<usize>) {
         .map(|r| ((x[[r, 0]] * 3.0) as usize).min(2) * 10)
         .collect();
     (x, y)
+}
+
+/// The value of environment variable `var` (a service the test needs, e.g. the
+/// Python venv with onnxruntime), or `None` to skip the test; with
+/// `VIGIL_REQUIRE_SERVICES=1` an unset variable fails the test instead.
+pub(crate) fn service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            if std::env::var("VIGIL_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("{var} is not set but VIGIL_REQUIRE_SERVICES=1: run scripts/test.sh");
+            }
+            eprintln!("skipped: {var} not set (run scripts/test.sh to start the services)");
+            None
+        }
+    }
 }

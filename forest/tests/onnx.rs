@@ -1,0 +1,499 @@
+//! Exported ONNX models run through the real onnxruntime (the test venv's, found
+//! through `VIGIL_MLFLOW_VENV`) agree with Vigil's own predictions. The Python
+//! side is tests/onnx/run_onnxruntime.py; it also runs
+//! `onnx.checker.check_model(full_check=True)` on every model.
+#![cfg(feature = "onnx")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Lcg, service};
+use ndarray::Array2;
+use serde_json::Value;
+use vigil_forest::{
+    Contamination, IsolationForest, IsolationForestParams, MaxFeatures, MaxSamples, OnnxExport,
+    OnnxOptions, OnnxPrecision, RandomForest, RandomForestParams,
+};
+
+/// Models and inputs for one onnxruntime run.
+struct Reference {
+    dir: PathBuf,
+    cases: Vec<Value>,
+}
+
+impl Reference {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("vigil-onnx-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Reference {
+            dir,
+            cases: Vec::new(),
+        }
+    }
+
+    /// Queues `model` to run on `x`, fed as float32 or float64 per `precision`.
+    fn add(&mut self, name: &str, model: &[u8], x: &Array2<f64>, precision: OnnxPrecision) {
+        let model_path = self.dir.join(format!("{name}.onnx"));
+        let input_path = self.dir.join(format!("{name}.bin"));
+        std::fs::write(&model_path, model).unwrap();
+        let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(&input_path, bytes).unwrap();
+        let dtype = match precision {
+            OnnxPrecision::Float => "float32",
+            _ => "float64",
+        };
+        self.cases.push(serde_json::json!({
+            "name": name, "model": model_path, "input": input_path,
+            "rows": x.nrows(), "columns": x.ncols(), "dtype": dtype,
+        }));
+    }
+
+    /// Runs every queued case; `None` when the venv is not configured (skip).
+    fn run(self) -> Option<Value> {
+        let venv = service("VIGIL_MLFLOW_VENV")?;
+        let manifest = self.dir.join("manifest.json");
+        let out = self.dir.join("out.json");
+        std::fs::write(&manifest, serde_json::to_vec(&self.cases).unwrap()).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/onnx/run_onnxruntime.py");
+        let status = Command::new(format!("{venv}/bin/python"))
+            .args([script, manifest.to_str().unwrap(), out.to_str().unwrap()])
+            .status()
+            .expect("python runs");
+        assert!(status.success(), "onnxruntime script failed: {status}");
+        let result = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        std::fs::remove_dir_all(&self.dir).ok();
+        Some(result)
+    }
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
+fn bools(v: &Value) -> Vec<bool> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_bool().unwrap())
+        .collect()
+}
+
+/// Every split's (feature, threshold) in a model, read from its JSON form.
+fn splits(json: &str) -> Vec<(usize, f64)> {
+    fn walk(v: &Value, out: &mut Vec<(usize, f64)>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(f), Some(t)) = (m.get("feature"), m.get("threshold")) {
+                    out.push((f.as_u64().unwrap() as usize, t.as_f64().unwrap()));
+                }
+                m.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&serde_json::from_str(json).unwrap(), &mut out);
+    out
+}
+
+/// Rows to predict on: random rows (NaN at rate `nan`), plus rows that put one
+/// feature exactly on a split threshold and on its neighbours (the float32
+/// neighbours for float32 inputs). Float32 inputs are rounded to float32 here, so
+/// Vigil sees the values onnxruntime sees.
+fn probe_rows(
+    n_features: usize,
+    splits: &[(usize, f64)],
+    rows: usize,
+    nan: f64,
+    precision: OnnxPrecision,
+    seed: u64,
+) -> Array2<f64> {
+    let mut rng = Lcg(seed);
+    let mut data = Vec::new();
+    let random_row = |rng: &mut Lcg| -> Vec<f64> {
+        (0..n_features)
+            .map(|_| {
+                if rng.next_f64() < nan {
+                    f64::NAN
+                } else {
+                    rng.next_f64() * 1.2 - 0.1
+                }
+            })
+            .collect()
+    };
+    for _ in 0..rows {
+        data.extend(random_row(&mut rng));
+    }
+    // Vigil's features are finite: a threshold of +inf (NaN-only splits) is probed
+    // from below only.
+    for &(feature, t) in splits.iter().filter(|(_, t)| t.is_finite()).take(300) {
+        let near = match precision {
+            OnnxPrecision::Float => {
+                let f = t as f32;
+                [f.next_down(), f, f.next_up()].map(f64::from)
+            }
+            _ => [t.next_down(), t, t.next_up()],
+        };
+        // Thresholds beyond float32's range (or float64's MAX) have infinite
+        // neighbours, which are not valid features.
+        for v in near.into_iter().filter(|v| v.is_finite()) {
+            let mut row = random_row(&mut rng);
+            row[feature] = v;
+            data.extend(row);
+        }
+    }
+    if precision == OnnxPrecision::Float {
+        data.iter_mut().for_each(|v| *v = f64::from(*v as f32));
+    }
+    let n = data.len() / n_features;
+    Array2::from_shape_vec((n, n_features), data).unwrap()
+}
+
+/// Training data: `classes` classes from the first two features, NaN at rate `nan`.
+fn training(
+    rows: usize,
+    features: usize,
+    classes: usize,
+    nan: f64,
+    seed: u64,
+) -> (Array2<f64>, Vec<usize>) {
+    let mut rng = Lcg(seed);
+    let mut x = Array2::from_shape_fn((rows, features), |_| rng.next_f64());
+    let y = (0..rows)
+        .map(|r| {
+            let s = (x[[r, 0]] + x[[r, 1]]) / 2.0;
+            let c = ((s * classes as f64) as usize).min(classes - 1);
+            if rng.next_f64() < 0.1 {
+                (c + 1) % classes
+            } else {
+                c
+            }
+        })
+        .collect();
+    x.mapv_inplace(|v| if rng.next_f64() < nan { f64::NAN } else { v });
+    (x, y)
+}
+
+fn options(precision: OnnxPrecision) -> OnnxOptions {
+    OnnxOptions {
+        precision,
+        ..Default::default()
+    }
+}
+
+const PRECISIONS: [OnnxPrecision; 2] = [OnnxPrecision::Float, OnnxPrecision::Double];
+
+fn name_of(p: OnnxPrecision) -> &'static str {
+    if p == OnnxPrecision::Float {
+        "f32"
+    } else {
+        "f64"
+    }
+}
+
+/// Agreement of one Random Forest case; returns (max probability error, label
+/// disagreements). Every disagreement must be a tie in Vigil's probabilities
+/// (the two largest within 1e-6), which float32 sums may break the other way.
+fn compare_forest(model: &RandomForest, x: &Array2<f64>, out: &Value) -> (f64, usize) {
+    let k = model.classes().len();
+    let proba = model.predict_proba(x).unwrap();
+    let got = floats(&out["probabilities"]);
+    assert_eq!(got.len(), x.nrows() * k);
+    let err = proba
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let labels = model.predict(x).unwrap();
+    let onnx_labels = ints(&out["label"]);
+    let mut wrong = 0;
+    for (i, (a, b)) in labels.iter().zip(&onnx_labels).enumerate() {
+        if *a as i64 != *b {
+            let mut p = proba.row(i).to_vec();
+            p.sort_by(|a, b| b.total_cmp(a));
+            assert!(
+                p[0] - p[1] < 1e-6,
+                "row {i}: label {a} vs {b} with probabilities {p:?}"
+            );
+            wrong += 1;
+        }
+    }
+    (err, wrong)
+}
+
+#[test]
+fn random_forests_of_every_depth_agree_with_onnxruntime() {
+    let mut reference = Reference::new("forests");
+    let mut expected = Vec::new();
+    for classes in [2, 5] {
+        for nan in [0.0, 0.1] {
+            let (x, y) = training(300, 4, classes, nan, 11 + classes as u64);
+            for depth in [1, 2, 3, 5, 8, 13, 21, 30] {
+                let params = RandomForestParams {
+                    n_estimators: 20,
+                    max_depth: Some(depth),
+                    seed: depth as u64,
+                    ..Default::default()
+                };
+                let model = params.fit(&x, &y).unwrap();
+                let splits = splits(&model.to_json());
+                for precision in PRECISIONS {
+                    let rows = probe_rows(4, &splits, 200, 0.1, precision, depth as u64);
+                    let name = format!(
+                        "rf_c{classes}_nan{}_d{depth}_{}",
+                        nan > 0.0,
+                        name_of(precision)
+                    );
+                    reference.add(
+                        &name,
+                        &model.to_onnx(&options(precision)).unwrap(),
+                        &rows,
+                        precision,
+                    );
+                    expected.push((name, model.clone(), rows));
+                }
+            }
+        }
+    }
+    let Some(out) = reference.run() else { return };
+    eprintln!("onnxruntime: {}", out["versions"]);
+    for precision in PRECISIONS {
+        let (mut worst, mut wrong, mut rows) = (0.0f64, 0usize, 0usize);
+        for (name, model, x) in expected
+            .iter()
+            .filter(|e| e.0.ends_with(name_of(precision)))
+        {
+            let (err, w) = compare_forest(model, x, &out[name]);
+            if w > 0 {
+                eprintln!("{name}: {w} label disagreements, all at ties");
+            }
+            worst = worst.max(err);
+            wrong += w;
+            rows += x.nrows();
+        }
+        eprintln!(
+            "random forests, {}: {rows} rows, max |p - p_onnx| = {worst:e}, {wrong} label disagreements (ties)",
+            name_of(precision)
+        );
+        assert!(worst < 1e-6, "max probability error {worst}");
+        if precision == OnnxPrecision::Double {
+            assert_eq!(wrong, 0, "float64 sums keep Vigil's ties");
+        }
+    }
+}
+
+/// Isolation Forest agreement; returns (max score error, flag disagreements).
+fn compare_isolation(
+    model: &IsolationForest,
+    x: &Array2<f64>,
+    out: &Value,
+    score_name: &str,
+) -> (f64, usize) {
+    let scores = model.score_samples(x).unwrap();
+    let decision = model.decision_function(x).unwrap();
+    let got = floats(&out[score_name]);
+    let got_decision = floats(&out["decision_function"]);
+    let err = scores
+        .iter()
+        .zip(&got)
+        .chain(decision.iter().zip(&got_decision))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let flags = model.is_anomaly(x).unwrap();
+    let got_flags = bools(&out["is_anomaly"]);
+    let wrong = flags.iter().zip(&got_flags).filter(|(a, b)| a != b).count();
+    if let Some(labels) = out.get("label").filter(|v| !v.is_null()) {
+        let predicted = model.predict(x).unwrap();
+        let labels = ints(labels);
+        let label_wrong = predicted
+            .iter()
+            .zip(&labels)
+            .filter(|(a, b)| i64::from(**a) != **b)
+            .count();
+        assert_eq!(label_wrong, wrong, "labels follow the flags");
+    }
+    (err, wrong)
+}
+
+#[test]
+fn isolation_forests_agree_with_onnxruntime() {
+    let mut reference = Reference::new("isolation");
+    let mut expected = Vec::new();
+    let (x, _) = training(500, 3, 2, 0.0, 5);
+    let (x_nan, _) = training(500, 3, 2, 0.1, 6);
+    let variants: Vec<(&str, IsolationForestParams, &Array2<f64>)> = vec![
+        (
+            "default",
+            IsolationForestParams {
+                seed: 1,
+                ..Default::default()
+            },
+            &x,
+        ),
+        (
+            "nan",
+            IsolationForestParams {
+                seed: 2,
+                ..Default::default()
+            },
+            &x_nan,
+        ),
+        (
+            "contamination",
+            IsolationForestParams {
+                seed: 3,
+                contamination: Contamination::Fraction(0.1),
+                n_estimators: 50,
+                ..Default::default()
+            },
+            &x,
+        ),
+        (
+            "deep",
+            IsolationForestParams {
+                seed: 4,
+                max_samples: Some(MaxSamples::Count(500)),
+                max_features: MaxFeatures::Count(2),
+                ..Default::default()
+            },
+            &x_nan,
+        ),
+        (
+            "one_sample",
+            IsolationForestParams {
+                seed: 5,
+                max_samples: Some(MaxSamples::Count(1)),
+                n_estimators: 3,
+                ..Default::default()
+            },
+            &x,
+        ),
+    ];
+    for (variant, params, train) in variants {
+        let model = params.fit(train).unwrap();
+        let splits = splits(&model.to_json());
+        for precision in PRECISIONS {
+            let rows = probe_rows(3, &splits, 300, 0.1, precision, 9);
+            let name = format!("if_{variant}_{}", name_of(precision));
+            reference.add(
+                &name,
+                &model.to_onnx(&options(precision)).unwrap(),
+                &rows,
+                precision,
+            );
+            expected.push((name, model.clone(), rows));
+        }
+    }
+    let Some(out) = reference.run() else { return };
+    let (mut worst, mut wrong, mut rows) = (0.0f64, 0usize, 0usize);
+    for (name, model, x) in &expected {
+        let (err, w) = compare_isolation(model, x, &out[name], "score_samples");
+        eprintln!("{name}: max score error {err:e}, {w} flag disagreements");
+        worst = worst.max(err);
+        wrong += w;
+        rows += x.nrows();
+    }
+    eprintln!(
+        "isolation forests: {rows} rows, max score error {worst:e}, {wrong} flag disagreements"
+    );
+    assert!(worst < 1e-6, "max score error {worst}");
+    assert_eq!(wrong, 0);
+}
+
+#[test]
+fn the_combined_file_has_one_value_per_row_per_output() {
+    let (x, y) = training(400, 3, 2, 0.05, 21);
+    let forest = RandomForestParams {
+        n_estimators: 30,
+        seed: 1,
+        ..Default::default()
+    }
+    .fit(&x, &y)
+    .unwrap();
+    let iso = IsolationForestParams {
+        seed: 2,
+        ..Default::default()
+    }
+    .fit(&x)
+    .unwrap();
+    let names: Vec<String> = ["speed", "power", "vibration"].map(String::from).to_vec();
+    let mut reference = Reference::new("combined");
+    let mut expected = Vec::new();
+    for precision in PRECISIONS {
+        let options = OnnxOptions {
+            input_name: "features".into(),
+            feature_names: Some(names.clone()),
+            precision,
+        };
+        let bytes = OnnxExport::new(options)
+            .random_forest(&forest, 1)
+            .isolation_forest(&iso)
+            .to_bytes()
+            .unwrap();
+        let mut s = splits(&forest.to_json());
+        s.extend(splits(&iso.to_json()));
+        let rows = probe_rows(3, &s, 300, 0.1, precision, 3);
+        let name = format!("combined_{}", name_of(precision));
+        reference.add(&name, &bytes, &rows, precision);
+        expected.push((name, precision, rows));
+    }
+    let Some(out) = reference.run() else { return };
+    for (name, precision, x) in &expected {
+        let case = &out[name];
+        let n = x.nrows();
+        let dtype = if *precision == OnnxPrecision::Float {
+            "float32"
+        } else {
+            "float64"
+        };
+        for output in [
+            "failure_probability",
+            "anomaly_score",
+            "decision_function",
+            "is_anomaly",
+        ] {
+            assert_eq!(
+                case[format!("{output}.shape")],
+                serde_json::json!([n]),
+                "{name} {output}"
+            );
+        }
+        assert_eq!(case["failure_probability.dtype"], dtype);
+        assert_eq!(case["anomaly_score.dtype"], dtype);
+        assert_eq!(case["is_anomaly.dtype"], "bool");
+        assert_eq!(
+            case["metadata"]["feature_names"],
+            serde_json::to_string(&names).unwrap()
+        );
+        assert_eq!(case["ir_version"], 8);
+        let p = forest.predict_proba_of(x, 1).unwrap();
+        let got = floats(&case["failure_probability"]);
+        let err = p
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let (score_err, wrong) = compare_isolation(&iso, x, case, "anomaly_score");
+        eprintln!(
+            "{name}: {n} rows, max probability error {err:e}, max score error {score_err:e}, {wrong} flag disagreements"
+        );
+        assert!(err < 1e-6 && score_err < 1e-6);
+        assert_eq!(wrong, 0);
+    }
+}
