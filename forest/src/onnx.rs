@@ -17,10 +17,12 @@
 //! float32, so thresholds are rounded down to the largest float32 at most Vigil's
 //! float64 threshold: every row of float32-representable values takes Vigil's path.
 //! With a float64 input the thresholds are float64 (`nodes_values_as_tensor`, leaf
-//! weights `*_weights_as_tensor`) and every float64 row takes Vigil's path; the
-//! tree operators' outputs are float32 by the ONNX specification in both cases,
-//! so probabilities and path-length sums carry float32 rounding either way.
+//! weights `*_weights_as_tensor`) and every float64 row takes Vigil's path, but
+//! these operators' outputs are float32 by the ONNX specification. `ExactDouble`
+//! uses `ai.onnx.ml` 5's `TreeEnsemble` instead, whose outputs are float64 (see
+//! `exact`), for Vigil's numbers to float64 rounding.
 
+mod exact;
 mod graph;
 mod proto;
 
@@ -34,29 +36,54 @@ use crate::random_forest::RandomForest;
 use graph::{Ensemble, Graph, ML_DOMAIN, attr_int, attr_ints, attr_string, elem};
 use proto::{BOOL, INT64, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 
-/// The ONNX IR version written (8: onnx 1.10+, onnxruntime 1.10+; the IR version
-/// `onnx.helper.make_model` stamps by default is too new for onnxruntime).
-pub const ONNX_IR_VERSION: i64 = 8;
-/// The default (`""`) operator set version imported.
-pub const ONNX_OPSET: i64 = 17;
-/// The `ai.onnx.ml` operator set version imported.
-pub const ONNX_ML_OPSET: i64 = 3;
 /// protobuf cannot encode or parse a message over 2 GiB.
 const MAX_PROTO_BYTES: usize = i32::MAX as usize;
 
-/// The element type of an exported model's input and real outputs, and of its
-/// tree thresholds.
+/// The IR version of [`OnnxPrecision::Double`] and [`OnnxPrecision::Float`]
+/// models (8: onnx 1.10+, onnxruntime 1.10+), set explicitly: the one
+/// `onnx.helper.make_model` stamps by default may be newer than a runtime reads.
+/// [`OnnxPrecision::versions`] gives each precision's.
+pub const ONNX_IR_VERSION: i64 = 8;
+/// The default (`""`) operator set those models import.
+pub const ONNX_OPSET: i64 = 17;
+/// The `ai.onnx.ml` operator set those models import.
+pub const ONNX_ML_OPSET: i64 = 3;
+
+/// The element type of an exported model's input and real outputs, its tree
+/// thresholds, and the operators used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OnnxPrecision {
-    /// float64 input and thresholds: every float64 row is routed as Vigil routes
-    /// it (the default: Vigil's features are float64).
+    /// float64 input and thresholds (`nodes_values_as_tensor`) in
+    /// `TreeEnsembleClassifier` / `TreeEnsembleRegressor` (`ai.onnx.ml` 3, as
+    /// skl2onnx): every float64 row is routed as Vigil routes it, but those
+    /// operators' outputs are float32 by the specification, so probabilities and
+    /// path-length sums carry float32 rounding (measured below 1e-7), and a tie
+    /// between two classes' probabilities may be labelled either way. The default:
+    /// the operators of the issue and of skl2onnx, run by any onnxruntime since 1.11.
     #[default]
     Double,
-    /// float32 input, thresholds rounded down to float32: every row of
-    /// float32-representable values is routed as Vigil routes it; other float64
-    /// values are rounded by the caller's cast and may cross a threshold.
+    /// float32 input, thresholds rounded down to float32, the same operators: every
+    /// row of float32-representable values is routed as Vigil routes it; other
+    /// float64 values are rounded by the caller's cast and may cross a threshold.
     Float,
+    /// float64 throughout with `ai.onnx.ml` 5's `TreeEnsemble` (onnxruntime 1.20+):
+    /// the same routing as `Double` and float64 leaf values, sums and scores, so
+    /// probabilities, labels, scores and flags are Vigil's to float64 rounding of
+    /// the order of the sums (bit-identical in the tests).
+    ExactDouble,
+}
+
+impl OnnxPrecision {
+    /// The `(IR version, default opset, ai.onnx.ml opset)` a model of this
+    /// precision declares: `(10, 21, 5)` for `ExactDouble` (onnx 1.16's
+    /// `TreeEnsemble`), else [`ONNX_IR_VERSION`], [`ONNX_OPSET`], [`ONNX_ML_OPSET`].
+    pub fn versions(self) -> (i64, i64, i64) {
+        match self {
+            OnnxPrecision::ExactDouble => (10, 21, 5),
+            _ => (ONNX_IR_VERSION, ONNX_OPSET, ONNX_ML_OPSET),
+        }
+    }
 }
 
 /// What goes into an exported model besides the trees.
@@ -271,6 +298,19 @@ fn add_classifier(
         .iter()
         .map(|&c| label_i64(c))
         .collect::<Result<Vec<_>>>()?;
+    let (label, probabilities) = (
+        "forest_label".to_string(),
+        "forest_probabilities".to_string(),
+    );
+    if precision == OnnxPrecision::ExactDouble {
+        let trees: Vec<(&[crate::tree::Node], &[f32])> = forest
+            .trees
+            .iter()
+            .map(|t| (t.nodes.as_slice(), t.values.as_slice()))
+            .collect();
+        exact::add_classifier(g, &trees, labels, input, &label, &probabilities);
+        return Ok((label, probabilities));
+    }
     let n = forest.trees.len() as f64;
     let mut ensemble = Ensemble::default();
     for (t, tree) in forest.trees.iter().enumerate() {
@@ -320,20 +360,24 @@ fn add_isolation(
     let c = average_path_length(iso.max_samples());
     // ψ = 1: every path is 0 and Vigil scores -1 = -2^0; dividing by 1 keeps it so.
     let (c, keep) = if c > 0.0 { (c, 1.0) } else { (1.0, 0.0) };
-    let mut ensemble = Ensemble::default();
-    for (t, tree) in iso.trees.iter().enumerate() {
-        ensemble.add_tree(t, tree, |leaf| vec![(0, leaf.threshold * keep)]);
+    if precision == OnnxPrecision::ExactDouble {
+        exact::add_path_sum(g, &iso.trees, keep, input, "iso_path_sum_f32");
+    } else {
+        let mut ensemble = Ensemble::default();
+        for (t, tree) in iso.trees.iter().enumerate() {
+            ensemble.add_tree(t, tree, |leaf| vec![(0, leaf.threshold * keep)]);
+        }
+        let mut attributes = ensemble.attributes("target", precision);
+        attributes.push(attr_int("n_targets", 1));
+        attributes.push(attr_string("aggregate_function", "SUM"));
+        g.node(
+            "TreeEnsembleRegressor",
+            ML_DOMAIN,
+            &[input],
+            &["iso_path_sum_f32"],
+            attributes,
+        );
     }
-    let mut attributes = ensemble.attributes("target", precision);
-    attributes.push(attr_int("n_targets", 1));
-    attributes.push(attr_string("aggregate_function", "SUM"));
-    g.node(
-        "TreeEnsembleRegressor",
-        ML_DOMAIN,
-        &[input],
-        &["iso_path_sum_f32"],
-        attributes,
-    );
     to_precision(g, "iso_path_sum_f32", "iso_path_sum_column", precision);
     let flat = g.ints("flat_shape", vec![-1], vec![1]);
     g.node(
@@ -380,8 +424,8 @@ fn add_isolation(
     }
 }
 
-/// Makes float32 value `from` available as `to` in `precision`'s type: a `Cast`
-/// for float64, a rename for float32.
+/// Makes a tree operator's output `from` (float32, or float64 for `ExactDouble`)
+/// available as `to` in `precision`'s type: a `Cast` for `Double`, else a rename.
 fn to_precision(g: &mut Graph, from: &str, to: &str, precision: OnnxPrecision) {
     match precision {
         OnnxPrecision::Double => g.node(
@@ -391,7 +435,7 @@ fn to_precision(g: &mut Graph, from: &str, to: &str, precision: OnnxPrecision) {
             &[to],
             vec![attr_int("to", i64::from(proto::DOUBLE))],
         ),
-        OnnxPrecision::Float => rename(g, from, to),
+        _ => rename(g, from, to),
     }
 }
 
@@ -432,8 +476,9 @@ fn finish_model(
         elem(options.precision),
         &[None, Some(n_features as i64)],
     );
+    let (ir_version, opset, ml_opset) = options.precision.versions();
     let model = ModelProto {
-        ir_version: ONNX_IR_VERSION,
+        ir_version,
         producer_name: "vigil".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: doc.clone(),
@@ -448,11 +493,11 @@ fn finish_model(
         opset_import: vec![
             OperatorSetIdProto {
                 domain: String::new(),
-                version: ONNX_OPSET,
+                version: opset,
             },
             OperatorSetIdProto {
                 domain: ML_DOMAIN.into(),
-                version: ONNX_ML_OPSET,
+                version: ml_opset,
             },
         ],
         metadata_props: metadata,
@@ -562,6 +607,108 @@ mod tests {
             matches!(e, ForestError::OnnxTooLarge { bytes, .. } if bytes == MAX_PROTO_BYTES + 1)
         );
         assert!(e.to_string().contains("2 GiB"), "{e}");
+    }
+
+    fn models() -> (RandomForest, IsolationForest, IsolationForest) {
+        use crate::{IsolationForestParams, RandomForestParams};
+        let x = ndarray::Array2::from_shape_fn((40, 2), |(i, j)| ((i * 5 + j) % 9) as f64);
+        let y: Vec<u8> = (0..40).map(|i| u8::from(x[[i, 0]] > 4.0)).collect();
+        let forest = RandomForestParams {
+            n_estimators: 3,
+            ..Default::default()
+        }
+        .fit(&x, &y)
+        .unwrap();
+        let params = IsolationForestParams {
+            n_estimators: 3,
+            ..Default::default()
+        };
+        let iso = params.fit(&x).unwrap();
+        let wide = ndarray::Array2::from_shape_fn((40, 3), |(i, j)| (i * j) as f64);
+        (forest, iso, params.fit(&wide).unwrap())
+    }
+
+    #[test]
+    fn exports_refuse_what_they_cannot_write() {
+        let (forest, iso, wide) = models();
+        let export = || OnnxExport::new(OnnxOptions::default());
+        assert_eq!(export().to_bytes(), Err(ForestError::OnnxNothingToExport));
+        assert_eq!(
+            export().random_forest(&forest, 2).to_bytes(),
+            Err(ForestError::UnknownClass {
+                class: 2,
+                classes: vec![0, 1]
+            })
+        );
+        assert_eq!(
+            export()
+                .random_forest(&forest, 1)
+                .isolation_forest(&wide)
+                .to_bytes(),
+            Err(ForestError::FeatureCountMismatch {
+                expected: 2,
+                found: 3
+            })
+        );
+        let bad_input = OnnxOptions {
+            input_name: "in\u{7}put".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            iso.to_onnx(&bad_input),
+            Err(ForestError::InvalidOnnxName {
+                reason: "holds a control character",
+                ..
+            })
+        ));
+        let three_names = OnnxOptions {
+            feature_names: Some(vec!["a".into(), "b".into(), "c".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            forest.to_onnx(&three_names),
+            Err(ForestError::FeatureNameCount {
+                names: 3,
+                columns: 2
+            })
+        );
+        for precision in [
+            OnnxPrecision::Float,
+            OnnxPrecision::Double,
+            OnnxPrecision::ExactDouble,
+        ] {
+            let options = OnnxOptions {
+                precision,
+                ..Default::default()
+            };
+            let bytes = OnnxExport::new(options.clone())
+                .random_forest(&forest, 1)
+                .isolation_forest(&iso)
+                .to_bytes()
+                .unwrap();
+            let model = ModelProto::decode(bytes.as_slice()).unwrap();
+            assert_eq!(model.producer_name, "vigil");
+            let outputs: Vec<&str> = model
+                .graph
+                .as_ref()
+                .unwrap()
+                .output
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect();
+            assert_eq!(
+                outputs,
+                [
+                    "failure_probability",
+                    "anomaly_score",
+                    "decision_function",
+                    "is_anomaly"
+                ]
+            );
+            let forest_model =
+                ModelProto::decode(forest.to_onnx(&options).unwrap().as_slice()).unwrap();
+            assert_eq!(forest_model.ir_version, precision.versions().0);
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub(crate) fn attr_floats(name: &str, floats: Vec<f32>) -> AttributeProto {
     }
 }
 
-fn attr_strings(name: &str, strings: &[&str]) -> AttributeProto {
+pub(crate) fn attr_strings(name: &str, strings: &[&str]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         strings: strings.iter().map(|s| s.as_bytes().to_vec()).collect(),
@@ -57,7 +57,7 @@ fn attr_strings(name: &str, strings: &[&str]) -> AttributeProto {
     }
 }
 
-fn attr_doubles(name: &str, values: Vec<f64>) -> AttributeProto {
+pub(crate) fn attr_doubles(name: &str, values: Vec<f64>) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         t: Some(TensorProto {
@@ -76,7 +76,7 @@ fn attr_doubles(name: &str, values: Vec<f64>) -> AttributeProto {
 fn attr_reals(name: &str, values: Vec<f64>, precision: OnnxPrecision) -> AttributeProto {
     match precision {
         OnnxPrecision::Float => attr_floats(name, values.iter().map(|&v| v as f32).collect()),
-        OnnxPrecision::Double => attr_doubles(&format!("{name}_as_tensor"), values),
+        _ => attr_doubles(&format!("{name}_as_tensor"), values),
     }
 }
 
@@ -84,7 +84,7 @@ fn attr_reals(name: &str, values: Vec<f64>, precision: OnnxPrecision) -> Attribu
 pub(crate) fn elem(precision: OnnxPrecision) -> i32 {
     match precision {
         OnnxPrecision::Float => FLOAT,
-        OnnxPrecision::Double => DOUBLE,
+        _ => DOUBLE,
     }
 }
 
@@ -150,7 +150,7 @@ impl Graph {
         };
         match precision {
             OnnxPrecision::Float => t.float_data = vec![value as f32],
-            OnnxPrecision::Double => t.double_data = vec![value],
+            _ => t.double_data = vec![value],
         }
         self.initializers.push(t);
         name.into()
@@ -241,7 +241,7 @@ impl Ensemble {
                 "nodes_values",
                 self.thresholds.iter().map(|&t| below_f32(t)).collect(),
             ),
-            OnnxPrecision::Double => attr_doubles("nodes_values_as_tensor", self.thresholds),
+            _ => attr_doubles("nodes_values_as_tensor", self.thresholds),
         };
         vec![
             attr_ints("nodes_treeids", self.tree_ids),

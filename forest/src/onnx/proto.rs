@@ -8,6 +8,7 @@
 
 /// `TensorProto.DataType` values used here.
 pub(crate) const FLOAT: i32 = 1;
+pub(crate) const UINT8: i32 = 2;
 pub(crate) const INT64: i32 = 7;
 pub(crate) const BOOL: i32 = 9;
 pub(crate) const DOUBLE: i32 = 11;
@@ -116,6 +117,9 @@ pub(crate) struct TensorProto {
     pub data_type: i32,
     #[prost(float, repeated, tag = "4")]
     pub float_data: Vec<f32>,
+    /// Also holds uint8 values, one per entry.
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
     #[prost(int64, repeated, tag = "7")]
     pub int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
