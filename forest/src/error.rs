@@ -149,6 +149,12 @@ pub enum ForestError {
     /// out of range): it was corrupted or crafted, and is refused.
     #[error("corrupt model: {0}")]
     CorruptModel(String),
+    /// A model without node covers was asked for SHAP values.
+    #[error(
+        "this model has no node covers (it was loaded from a file of format version 1), and SHAP \
+         explanations need them: retrain it with this version (fit records them) and save it again"
+    )]
+    NoCovers,
     /// A serialised model is of the other kind (e.g. an Isolation Forest given to the
     /// Random Forest loader).
     #[error("model kind mismatch: expected a {expected} model, found a {found} model")]

@@ -6,6 +6,12 @@
 //! classification leaf keeps only its non-zero class probabilities (a pure leaf is
 //! one `(class, p)` pair). A fully grown forest takes about 10 bytes per node.
 //!
+//! Version 2 adds each tree's node covers (the training weight that reached each
+//! node, which explanations need) as a list beside the trees: whole counts as
+//! varints, other weights as `f64`s. Version-1 files still load and predict
+//! identically; they have no covers, so explaining such a model is
+//! [`ForestError::NoCovers`].
+//!
 //! Loading decodes into these plain structs (nothing is executed) and then checks
 //! every invariant the predictors rely on before building a model, so a corrupted or
 //! hostile file yields a [`ForestError`], never a panic or an out-of-bounds walk.
@@ -13,13 +19,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ForestError, Result};
-use crate::isolation::{Contamination, IsolationForest, Scorer};
+use crate::isolation::{Contamination, IsolationForest, Scorer, iso_covers};
 use crate::random_forest::RandomForest;
 use crate::samples::MAX_FEATURES;
+use crate::shap::{TreeCovers, check_covers};
 use crate::tree::{ClassTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
 
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes (it also reads version 1, whose models
+/// have no node covers).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads.
+const OLDEST_VERSION: u32 = 1;
 const MAGIC: &[u8; 4] = b"VGLF";
 /// Most leaf probabilities (leaves x classes) a loaded model may hold (256 MiB).
 const MAX_LEAF_VALUES: usize = 1 << 26;
@@ -53,6 +63,92 @@ struct RandomForestWire {
     feature_importances: Vec<f64>,
     oob_score: Option<f64>,
     trees: Vec<Vec<ClassNodeWire>>,
+    /// One per tree (version 2; `None` for a model that came from version 1).
+    covers: Option<Vec<CoversWire>>,
+}
+
+/// A tree's node covers: whole numbers (the usual case: bootstrap counts, or
+/// Isolation Tree row counts) as varints, anything else as `f64`s.
+#[derive(Serialize, Deserialize)]
+enum CoversWire {
+    Counts(Vec<u64>),
+    Weights(Vec<f64>),
+}
+
+impl CoversWire {
+    fn of(covers: &[f64]) -> Self {
+        let whole = |c: &f64| c.fract() == 0.0 && *c >= 0.0 && *c < 9.0e15;
+        if covers.iter().all(whole) {
+            CoversWire::Counts(covers.iter().map(|&c| c as u64).collect())
+        } else {
+            CoversWire::Weights(covers.to_vec())
+        }
+    }
+
+    fn into_f64(self) -> Vec<f64> {
+        match self {
+            CoversWire::Counts(c) => c.into_iter().map(|c| c as f64).collect(),
+            CoversWire::Weights(w) => w,
+        }
+    }
+}
+
+/// Version 1's model, without covers.
+#[derive(Deserialize)]
+enum ModelWireV1 {
+    RandomForest(RandomForestWireV1),
+    IsolationForest(IsolationForestWireV1),
+}
+
+#[derive(Deserialize)]
+struct RandomForestWireV1 {
+    n_features: u32,
+    classes: Vec<u64>,
+    feature_importances: Vec<f64>,
+    oob_score: Option<f64>,
+    trees: Vec<Vec<ClassNodeWire>>,
+}
+
+#[derive(Deserialize)]
+struct IsolationForestWireV1 {
+    n_features: u32,
+    max_samples: u64,
+    offset: f64,
+    contamination: Option<f64>,
+    trees: Vec<Vec<IsoNodeWire>>,
+}
+
+/// Version 1's envelope (`format` and `version` were checked from the header).
+#[derive(Deserialize)]
+struct EnvelopeV1 {
+    #[allow(dead_code)]
+    format: String,
+    #[allow(dead_code)]
+    version: u32,
+    model: ModelWireV1,
+}
+
+impl From<ModelWireV1> for ModelWire {
+    fn from(m: ModelWireV1) -> Self {
+        match m {
+            ModelWireV1::RandomForest(w) => ModelWire::RandomForest(RandomForestWire {
+                n_features: w.n_features,
+                classes: w.classes,
+                feature_importances: w.feature_importances,
+                oob_score: w.oob_score,
+                trees: w.trees,
+                covers: None,
+            }),
+            ModelWireV1::IsolationForest(w) => ModelWire::IsolationForest(IsolationForestWire {
+                n_features: w.n_features,
+                max_samples: w.max_samples,
+                offset: w.offset,
+                contamination: w.contamination,
+                trees: w.trees,
+                covers: None,
+            }),
+        }
+    }
 }
 
 /// A split node of either kind. (A newtype variant of this struct encodes exactly
@@ -78,6 +174,8 @@ struct IsolationForestWire {
     offset: f64,
     contamination: Option<f64>,
     trees: Vec<Vec<IsoNodeWire>>,
+    /// One per tree (version 2; `None` for a model that came from version 1).
+    covers: Option<Vec<CoversWire>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -115,10 +213,15 @@ fn decode_binary(bytes: &[u8]) -> Result<ModelWire> {
         message: e.to_string(),
     })?;
     check_header(&head.format, head.version)?;
-    let env: Envelope = postcard::from_bytes(body).map_err(|e| ForestError::Decode {
+    let decode_error = |e: postcard::Error| ForestError::Decode {
         format: "binary",
         message: e.to_string(),
-    })?;
+    };
+    if head.version == 1 {
+        let env: EnvelopeV1 = postcard::from_bytes(body).map_err(decode_error)?;
+        return Ok(env.model.into());
+    }
+    let env: Envelope = postcard::from_bytes(body).map_err(decode_error)?;
     Ok(env.model)
 }
 
@@ -133,10 +236,15 @@ fn decode_json(text: &str) -> Result<ModelWire> {
         .unwrap_or_default();
     let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
     check_header(format, u32::try_from(version).unwrap_or(u32::MAX))?;
-    let env: Envelope = serde_json::from_value(value).map_err(|e| ForestError::Decode {
+    let decode_error = |e: serde_json::Error| ForestError::Decode {
         format: "JSON",
         message: e.to_string(),
-    })?;
+    };
+    if version == 1 {
+        let env: EnvelopeV1 = serde_json::from_value(value).map_err(decode_error)?;
+        return Ok(env.model.into());
+    }
+    let env: Envelope = serde_json::from_value(value).map_err(decode_error)?;
     Ok(env.model)
 }
 
@@ -147,7 +255,7 @@ fn check_header(format: &str, version: u32) -> Result<()> {
             message: format!("format tag is {format:?}, expected \"vigil-forest\""),
         });
     }
-    if version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(ForestError::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,
@@ -246,6 +354,27 @@ impl TreeShape {
         }
         Ok(())
     }
+}
+
+/// Decodes and checks the covers of trees of `nodes` (one list per tree).
+fn decode_covers(nodes: &[&[Node]], covers: Vec<CoversWire>) -> Result<Vec<Vec<f64>>> {
+    if covers.len() != nodes.len() {
+        return Err(corrupt(format!(
+            "{} lists of covers for {} trees",
+            covers.len(),
+            nodes.len()
+        )));
+    }
+    covers
+        .into_iter()
+        .zip(nodes)
+        .enumerate()
+        .map(|(t, (c, nodes))| {
+            let c = c.into_f64();
+            check_covers(nodes, &c).map_err(|e| corrupt(format!("tree {t} covers: {e}")))?;
+            Ok(c)
+        })
+        .collect()
 }
 
 fn check_common(n_features: u32, n_trees: usize) -> Result<usize> {
@@ -408,6 +537,10 @@ impl RandomForest {
             feature_importances: self.feature_importances.clone(),
             oob_score: self.oob_score,
             trees,
+            covers: self
+                .covers
+                .as_ref()
+                .map(|c| c.iter().map(|t| CoversWire::of(&t.covers)).collect()),
         }))
     }
 
@@ -429,10 +562,25 @@ impl RandomForest {
             .enumerate()
             .map(|(t, wire)| decode_class_tree(t, wire, nf, k))
             .collect::<Result<Vec<_>>>()?;
+        let covers = match w.covers {
+            None => None,
+            Some(covers) => {
+                let nodes: Vec<&[Node]> = trees.iter().map(|t| t.nodes.as_slice()).collect();
+                let covers = decode_covers(&nodes, covers)?;
+                Some(
+                    trees
+                        .iter()
+                        .zip(covers)
+                        .map(|(tree, c)| TreeCovers::of_class_tree(tree, c, nf, k))
+                        .collect(),
+                )
+            }
+        };
         Ok(RandomForest {
             n_features: nf,
             classes: w.classes.iter().map(|&c| c as usize).collect(),
             trees,
+            covers,
             feature_importances: w.feature_importances,
             oob_score: w.oob_score,
             oob_decision_function: None,
@@ -489,6 +637,10 @@ impl IsolationForest {
                 Contamination::Fraction(c) => Some(c),
             },
             trees,
+            covers: self
+                .covers
+                .as_ref()
+                .map(|c| c.iter().map(|t| CoversWire::of(&t.covers)).collect()),
         }))
     }
 
@@ -523,7 +675,15 @@ impl IsolationForest {
             .enumerate()
             .map(|(t, wire)| decode_iso_tree(t, wire, nf))
             .collect::<Result<Vec<_>>>()?;
+        let covers = match w.covers {
+            None => None,
+            Some(covers) => {
+                let nodes: Vec<&[Node]> = trees.iter().map(Vec::as_slice).collect();
+                Some(iso_covers(&trees, decode_covers(&nodes, covers)?, nf))
+            }
+        };
         Ok(IsolationForest {
+            covers,
             n_features: nf,
             max_samples: w.max_samples as usize,
             scorer: Scorer::new(&trees, nf),

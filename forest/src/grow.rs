@@ -81,6 +81,9 @@ pub(crate) struct Shared<'a> {
 pub(crate) struct Grown {
     pub tree: ClassTree,
     pub importances: Vec<f64>,
+    /// Each node's cover: the class-weighted bootstrap count of its rows
+    /// (scikit-learn's `weighted_n_node_samples`).
+    pub covers: Vec<f64>,
 }
 
 /// Work still to do on one node.
@@ -197,6 +200,8 @@ struct Builder<'a> {
     importances: Vec<f64>,
     nodes: Vec<Node>,
     values: Vec<f32>,
+    /// Cover of each node in `nodes` (set when the node is processed).
+    covers: Vec<f64>,
 }
 
 /// Grows one tree on the in-bag rows `rows` whose packed `(count << 32) | class`
@@ -246,6 +251,7 @@ pub(crate) fn grow_tree(
         importances: vec![0.0; nf],
         nodes: vec![Node::leaf(0, 0.0)],
         values: Vec::new(),
+        covers: vec![0.0],
     };
     let root = Pending {
         node: 0,
@@ -264,6 +270,7 @@ pub(crate) fn grow_tree(
     Grown {
         tree: ClassTree::new(b.nodes, b.values, k),
         importances: b.importances,
+        covers: b.covers,
     }
 }
 
@@ -419,6 +426,7 @@ impl Builder<'_> {
         rng: &mut TreeRng,
     ) {
         let (w_node, imp) = impurity(self.shared.limits.criterion, &p.counts, self.cw);
+        self.covers[p.node] = w_node;
         let best = if self.splittable(&p) {
             self.find_split(
                 mode,
@@ -490,6 +498,7 @@ impl Builder<'_> {
         };
         self.nodes.push(Node::leaf(0, 0.0));
         self.nodes.push(Node::leaf(0, 0.0));
+        self.covers.extend([0.0, 0.0]);
         let mid = p.start + n_left;
         stack.push(Pending {
             node: child + 1,

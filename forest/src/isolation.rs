@@ -14,6 +14,7 @@ use crate::rng::{TreeRng, below, tree_rng, unit_f64};
 use crate::samples::{
     Samples, check_feature_count, check_finite_or_nan, check_row, check_training_x,
 };
+use crate::shap::TreeCovers;
 use crate::tree::{MISSING_LEFT, Node, Walk, depth_of, find_leaf};
 
 /// The share of anomalies expected in the training data (scikit-learn's `contamination`).
@@ -135,7 +136,7 @@ impl IsolationForestParams {
         let mtry = self.max_features.resolve(n_features)?;
         let max_depth = (psi.max(2) as f64).log2().ceil() as usize;
         let done = AtomicUsize::new(0);
-        let trees: Vec<Vec<Node>> = (0..self.n_estimators)
+        let (trees, covers): (Vec<Vec<Node>>, Vec<Vec<f64>>) = (0..self.n_estimators)
             .into_par_iter()
             .map(|t| {
                 let mut rng = tree_rng(self.seed, 2, t);
@@ -145,12 +146,14 @@ impl IsolationForestParams {
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, self.n_estimators);
                 tree
             })
-            .collect();
+            .unzip();
+        let covers = iso_covers(&trees, covers, n_features);
         let mut model = IsolationForest {
             n_features,
             max_samples: psi,
             scorer: Scorer::new(&trees, n_features),
             trees,
+            covers: Some(covers),
             offset: -0.5,
             contamination: self.contamination,
         };
@@ -212,14 +215,15 @@ fn sample_features(rng: &mut TreeRng, n_features: usize, mtry: usize) -> Vec<usi
 }
 
 /// Grows one isolation tree on the sampled rows; each leaf keeps its path length
-/// `depth + c(rows in leaf)` in `threshold`.
+/// `depth + c(rows in leaf)` in `threshold`. Also returns each node's cover (the
+/// sampled rows that reached it).
 fn build_iso_tree(
     x: &ArrayView2<'_, f64>,
     rows: &[usize],
     features: &[usize],
     max_depth: usize,
     rng: &mut TreeRng,
-) -> Vec<Node> {
+) -> (Vec<Node>, Vec<f64>) {
     let psi = rows.len();
     // The sample, column-major over this tree's features.
     let mut local = Vec::with_capacity(psi * features.len());
@@ -230,9 +234,11 @@ fn build_iso_tree(
     let mut idx: Vec<u32> = (0..psi as u32).collect();
     let mut order: Vec<usize> = (0..features.len()).collect();
     let mut nodes = vec![Node::leaf(0, 0.0)];
+    let mut covers = vec![0.0];
     let mut stack = vec![(0usize, 0usize, psi, 0usize)];
     while let Some((node, start, end, depth)) = stack.pop() {
         let n = end - start;
+        covers[node] = n as f64;
         let leaf = Node::leaf(0, depth as f64 + average_path_length(n));
         if depth >= max_depth || n <= 1 {
             nodes[node] = leaf;
@@ -302,10 +308,29 @@ fn build_iso_tree(
         };
         nodes.push(Node::leaf(0, 0.0));
         nodes.push(Node::leaf(0, 0.0));
+        covers.extend([0.0, 0.0]);
         stack.push((child + 1, start + l, end, depth + 1));
         stack.push((child, start, start + l, depth + 1));
     }
-    nodes
+    (nodes, covers)
+}
+
+/// The explanation summaries of Isolation Trees with these covers (a leaf's value
+/// is its path length).
+pub(crate) fn iso_covers(
+    trees: &[Vec<Node>],
+    covers: Vec<Vec<f64>>,
+    n_features: usize,
+) -> Vec<TreeCovers> {
+    trees
+        .iter()
+        .zip(covers)
+        .map(|(nodes, covers)| {
+            TreeCovers::new(nodes, covers, n_features, 1, |leaf, out| {
+                out[0] = leaf.threshold;
+            })
+        })
+        .collect()
 }
 
 /// How a fitted forest scores batches: in heap order ([`HeapForest`]) when its
@@ -339,6 +364,9 @@ pub struct IsolationForest {
     pub(crate) n_features: usize,
     pub(crate) max_samples: usize,
     pub(crate) trees: Vec<Vec<Node>>,
+    /// Each tree's node covers, for explanations (`None` for models loaded from
+    /// format version 1, which did not store them).
+    pub(crate) covers: Option<Vec<TreeCovers>>,
     /// The trees prepared for batch scoring.
     pub(crate) scorer: Scorer,
     pub(crate) offset: f64,
@@ -395,7 +423,31 @@ impl IsolationForest {
         self.scores(&x.into())
     }
 
+    /// The mean path length `E(h(x))` over the trees of every row of `x` (each
+    /// leaf's depth plus `c(rows in the leaf)`): what
+    /// [`shap_values`](Self::shap_values) explains, and what
+    /// [`score_samples`](Self::score_samples) maps to `-2^(-E(h(x)) / c(ψ))`.
+    pub fn mean_path_length<'a>(&self, x: impl Into<Samples<'a>>) -> Result<Array1<f64>> {
+        let scale = 1.0 / self.trees.len() as f64;
+        self.path_sums_then(&x.into(), |sum| sum * scale)
+    }
+
+    /// [`mean_path_length`](Self::mean_path_length) for one row.
+    pub fn mean_path_length_row(&self, row: &[f64]) -> Result<f64> {
+        check_row(row, self.n_features)?;
+        Ok(self.mean_path(row) * (1.0 / self.trees.len() as f64))
+    }
+
     fn scores(&self, samples: &Samples<'_>) -> Result<Array1<f64>> {
+        self.path_sums_then(samples, |sum| self.to_score(sum))
+    }
+
+    /// Each row's sum of path lengths over the trees, mapped by `finish`.
+    fn path_sums_then(
+        &self,
+        samples: &Samples<'_>,
+        finish: impl Fn(f64) -> f64 + Sync,
+    ) -> Result<Array1<f64>> {
         let nf = self.n_features;
         let x = samples.view();
         check_feature_count(&x, nf)?;
@@ -425,7 +477,7 @@ impl IsolationForest {
                     },
                 ),
             }
-            out.iter_mut().for_each(|o| *o = self.to_score(*o));
+            out.iter_mut().for_each(|o| *o = finish(*o));
         });
         if saw_infinity.into_inner() {
             // Finds the first infinity and says where it is.

@@ -14,6 +14,14 @@
 //!   file with one value per row per output, as MLflow's pyfunc flavor wants),
 //!   checked against onnxruntime.
 //!
+//! - Explanations: exact path-dependent TreeSHAP values (what `shap`'s
+//!   `TreeExplainer` computes for scikit-learn's forests), per row and feature, for
+//!   each class probability ([`RandomForest::shap_values`]) and for the Isolation
+//!   Forest's mean path length ([`IsolationForest::shap_values`]), as an
+//!   [`Explanation`]: the expected value plus the contributions sum to the output.
+//!   They need the node covers that fit records (models saved in format version 1
+//!   have none: [`ForestError::NoCovers`]).
+//!
 //! Matrices are passed as an `ArrayView2<f64>` or `&Array2<f64>`, or as
 //! [`Samples`] with feature names, so that errors about a value name its feature.
 //! Labels may be of any integer type, `bool` or whole `f64`s ([`Labels`]);
@@ -109,6 +117,7 @@ mod predict;
 mod random_forest;
 mod rng;
 mod samples;
+mod shap;
 mod tree;
 
 pub use error::{ForestError, Result};
@@ -125,3 +134,4 @@ pub use random_forest::{
     ClassWeight, MaxFeatures, MaxSamples, Progress, RandomForest, RandomForestParams,
 };
 pub use samples::Samples;
+pub use shap::Explanation;

@@ -13,6 +13,7 @@ use crate::labels::{EncodedLabels, Labels, encode_labels};
 use crate::predict::{for_each_leaf_in_forest, for_row_tasks, for_row_tasks_indexed};
 use crate::rng::{TreeRng, below, tree_rng};
 use crate::samples::{Samples, check_predict_x, check_row, check_training_x};
+use crate::shap::TreeCovers;
 use crate::tree::{ClassTree, decode_pair, find_leaf4};
 
 /// How many features each split considers (scikit-learn's `max_features`).
@@ -277,10 +278,16 @@ impl RandomForestParams {
             grown.iter().map(|g| (&g.tree, g.importances.as_slice())),
             n_features,
         );
+        let k = enc.classes.len();
+        let covers = grown
+            .iter()
+            .map(|g| TreeCovers::of_class_tree(&g.tree, g.covers.clone(), n_features, k))
+            .collect();
         let mut model = RandomForest {
             n_features,
             classes: enc.classes,
             trees: grown.iter().map(|g| g.tree.clone()).collect(),
+            covers: Some(covers),
             feature_importances: importances,
             oob_score: None,
             oob_decision_function: None,
@@ -370,6 +377,7 @@ impl RandomForestParams {
                 GrownTree {
                     tree: g.tree,
                     importances: g.importances,
+                    covers: g.covers,
                     in_bag,
                 }
             })
@@ -431,6 +439,8 @@ struct GrownTree {
     tree: ClassTree,
     /// Raw impurity decrease per feature.
     importances: Vec<f64>,
+    /// Each node's cover.
+    covers: Vec<f64>,
     /// Bit `r` set when training row `r` is in the tree's sample (with `oob_score`).
     in_bag: Option<Vec<u64>>,
 }
@@ -468,6 +478,9 @@ pub struct RandomForest {
     pub(crate) n_features: usize,
     pub(crate) classes: Vec<usize>,
     pub(crate) trees: Vec<ClassTree>,
+    /// Each tree's node covers, for explanations (`None` for models loaded from
+    /// format version 1, which did not store them).
+    pub(crate) covers: Option<Vec<TreeCovers>>,
     pub(crate) feature_importances: Vec<f64>,
     pub(crate) oob_score: Option<f64>,
     pub(crate) oob_decision_function: Option<Array2<f64>>,
@@ -562,7 +575,7 @@ impl RandomForest {
     }
 
     /// The column of `class` in `predict_proba`.
-    fn class_index(&self, class: usize) -> Result<usize> {
+    pub(crate) fn class_index(&self, class: usize) -> Result<usize> {
         self.classes
             .binary_search(&class)
             .map_err(|_| ForestError::UnknownClass {

@@ -154,12 +154,12 @@ fn headers_and_kinds_are_checked() {
     ));
     // Envelope: magic, format string (length byte + 12 bytes), then the version varint.
     assert_eq!(bytes[4], 12);
-    bytes[17] = 2;
+    bytes[17] = 3;
     assert_eq!(
         RandomForest::from_bytes(&bytes).unwrap_err(),
         ForestError::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     );
     let (iso, _) = iso();
@@ -174,7 +174,7 @@ fn headers_and_kinds_are_checked() {
         IsolationForest::from_json(&model.to_json()),
         Err(ForestError::WrongModelKind { .. })
     ));
-    let json = model.to_json().replace("\"version\":1", "\"version\":7");
+    let json = model.to_json().replace("\"version\":2", "\"version\":7");
     assert!(matches!(
         RandomForest::from_json(&json),
         Err(ForestError::UnsupportedVersion { found: 7, .. })
