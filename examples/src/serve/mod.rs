@@ -17,6 +17,7 @@
 //! slow requests 408; a client that sends its headers too slowly is cut off.
 //! A background poller swaps in a newly promoted version without a restart.
 
+mod body;
 mod http;
 mod metrics;
 mod routes;

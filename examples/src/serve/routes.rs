@@ -4,17 +4,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use vigil_features::{format_timestamp, parse_timestamp};
 
 use super::AppState;
+use super::body::{JsonObject, JsonValue, is_json_content_type, parse_object};
 use super::metrics::METRICS_CONTENT_TYPE;
 use crate::scoring::{Sample, Scored, ScoredBatch, ScoringError};
 
@@ -149,11 +151,15 @@ pub(super) async fn observe(
 }
 
 /// The request body: `{"samples": [sample, ...]}`, or one sample object.
-pub(super) type PredictBody = Result<Json<Map<String, Value>>, JsonRejection>;
+pub(super) type PredictBody = Result<Bytes, BytesRejection>;
 
-pub(super) async fn predict(State(state): State<Arc<AppState>>, body: PredictBody) -> Response {
+pub(super) async fn predict(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: PredictBody,
+) -> Response {
     let now = Utc::now().timestamp_micros();
-    let answer = parse_request(body, &state)
+    let answer = parse_request(&headers, &body, &state)
         .and_then(|samples| state.core.score(&samples, now).map_err(refusal));
     match answer {
         Ok(batch) => {
@@ -241,8 +247,26 @@ fn refusal(e: ScoringError) -> Rejection {
 }
 
 /// The request's samples in the model's sensor order; nothing is scored yet.
-fn parse_request(body: PredictBody, state: &AppState) -> Result<Vec<Sample>, Rejection> {
-    let Json(request) = body.map_err(|rejection| body_refusal(&rejection, state))?;
+fn parse_request(
+    headers: &HeaderMap,
+    body: &PredictBody,
+    state: &AppState,
+) -> Result<Vec<Sample>, Rejection> {
+    if !is_json_content_type(headers) {
+        return Err(Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON: send Content-Type: application/json",
+        ));
+    }
+    let bytes = body
+        .as_ref()
+        .map_err(|rejection| body_refusal(rejection, state))?;
+    let request = parse_object(bytes).map_err(|message| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("malformed request: {message}"),
+        )
+    })?;
     let raw_samples = raw_samples(request)?;
     let limit = state.config.policy.max_batch_samples;
     if raw_samples.len() > limit {
@@ -264,12 +288,12 @@ fn parse_request(body: PredictBody, state: &AppState) -> Result<Vec<Sample>, Rej
         .map_err(|message| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, message))
 }
 
-fn raw_samples(mut request: Map<String, Value>) -> Result<Vec<Map<String, Value>>, Rejection> {
+fn raw_samples(mut request: JsonObject<'_>) -> Result<Vec<JsonObject<'_>>, Rejection> {
     let unprocessable = |m: String| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, m);
     let Some(samples) = request.remove("samples") else {
         return Ok(vec![request]);
     };
-    let Value::Array(items) = samples else {
+    let JsonValue::Array(items) = samples else {
         return Err(unprocessable(
             "\"samples\" must be an array of sample objects".into(),
         ));
@@ -278,7 +302,7 @@ fn raw_samples(mut request: Map<String, Value>) -> Result<Vec<Map<String, Value>
         .into_iter()
         .enumerate()
         .map(|(i, item)| match item {
-            Value::Object(sample) => Ok(sample),
+            JsonValue::Object(sample) => Ok(sample),
             other => Err(unprocessable(format!(
                 "sample {i} must be an object, got {other}"
             ))),
@@ -286,7 +310,7 @@ fn raw_samples(mut request: Map<String, Value>) -> Result<Vec<Map<String, Value>
         .collect()
 }
 
-fn body_refusal(rejection: &JsonRejection, state: &AppState) -> Rejection {
+fn body_refusal(rejection: &BytesRejection, state: &AppState) -> Rejection {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return Rejection::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -296,26 +320,18 @@ fn body_refusal(rejection: &JsonRejection, state: &AppState) -> Rejection {
             ),
         );
     }
-    let status = match rejection {
-        JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        _ => StatusCode::BAD_REQUEST,
-    };
     Rejection::new(
-        status,
+        StatusCode::BAD_REQUEST,
         format!("malformed request: {}", rejection.body_text()),
     )
 }
 
-fn parse_sample(
-    index: usize,
-    raw: &Map<String, Value>,
-    sensors: &[String],
-) -> Result<Sample, String> {
+fn parse_sample(index: usize, raw: &JsonObject<'_>, sensors: &[String]) -> Result<Sample, String> {
     let machine_id = parse_machine(index, raw)?;
     let time = parse_time(index, raw)?;
     if let Some(extra) = raw
         .keys()
-        .find(|k| *k != "machine_id" && *k != "time" && !sensors.contains(k))
+        .find(|k| *k != "machine_id" && *k != "time" && !sensors.iter().any(|s| s == k))
     {
         return Err(format!(
             "sample {index} (machine {machine_id}): unknown field {extra:?}; a sample has machine_id, time and the sensors {}",
@@ -333,10 +349,10 @@ fn parse_sample(
     })
 }
 
-fn parse_machine(index: usize, raw: &Map<String, Value>) -> Result<String, String> {
+fn parse_machine(index: usize, raw: &JsonObject<'_>) -> Result<String, String> {
     let id = match raw.get("machine_id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
+        Some(JsonValue::String(s)) if !s.trim().is_empty() => s.to_string(),
+        Some(JsonValue::Number(n)) => n.to_string(),
         _ => return Err(format!("sample {index}: missing or empty \"machine_id\"")),
     };
     if id.len() > MAX_MACHINE_ID_BYTES || id.chars().any(char::is_control) {
@@ -347,9 +363,9 @@ fn parse_machine(index: usize, raw: &Map<String, Value>) -> Result<String, Strin
     Ok(id)
 }
 
-fn parse_time(index: usize, raw: &Map<String, Value>) -> Result<i64, String> {
+fn parse_time(index: usize, raw: &JsonObject<'_>) -> Result<i64, String> {
     match raw.get("time") {
-        Some(Value::String(s)) => parse_timestamp(s).ok_or_else(|| {
+        Some(JsonValue::String(s)) => parse_timestamp(s).ok_or_else(|| {
             format!("sample {index}: \"time\" {s:?} is not an RFC 3339 timestamp such as 2026-01-01T00:00:10Z")
         }),
         None => Err(format!("sample {index}: missing \"time\"")),
@@ -365,19 +381,19 @@ fn parse_value(
     index: usize,
     machine: &str,
     sensor: &str,
-    raw: Option<&Value>,
+    raw: Option<&JsonValue<'_>>,
 ) -> Result<f64, String> {
     let value = match raw {
-        None | Some(Value::Null) => return Ok(f64::NAN),
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        None | Some(JsonValue::Null) => return Ok(f64::NAN),
+        Some(JsonValue::Number(n)) => n.as_f64(),
+        Some(JsonValue::String(s)) => s.trim().parse::<f64>().ok(),
         Some(_) => None,
     };
     match value {
         Some(v) if v.is_finite() => Ok(v),
         _ => Err(format!(
             "sample {index} (machine {machine}): \"{sensor}\" must be a finite number or null (missing), got {}",
-            raw.map_or_else(String::new, Value::to_string)
+            raw.map_or_else(String::new, JsonValue::to_string)
         )),
     }
 }
