@@ -16,7 +16,8 @@
 # Writes benches/compare/serve/results.json (overwritten; --results FILE for a
 # partial run; the soak's files go beside it), soak_rss.csv and soak_rss.png,
 # and prints a Markdown table.
-# Builds the release binaries, trains both models once (cached under
+# Builds the release binaries, trains both models once (by the baseline's pipeline
+# when there is one, so that both servers can read the model; cached under
 # target/serve-bench, or VIGIL_SERVE_BENCH_DIR), and stops every server it
 # started on exit. Everything binds 127.0.0.1; every wrk run is bounded in time
 # (10 s cells, the soak by --soak-samples and --soak-max-seconds).
@@ -158,24 +159,29 @@ else
 fi
 baseline_bin=""
 if [ -n "$baseline" ]; then
-  baseline_bin="$(build_rev "$baseline" serve)/serve"
+  baseline_target="$(build_rev "$baseline" serve pipeline)"
+  baseline_bin="$baseline_target/serve"
   baseline_commit="$(git rev-parse "$baseline^{commit}")"
 fi
+# The model both servers load: trained by the baseline's pipeline when there is
+# one (newer builds read older model formats, not the other way round).
+model_target="${baseline_target:-$target}"
+model_from="${baseline_commit:-$built_from}"
 # shellcheck source=/dev/null
 source "$root/scripts/services.sh"
 vigil_ensure_mlflow # mlflow, scikit-learn, pandas and matplotlib
 py="$VIGIL_MLFLOW_VENV/bin/python"
 
 # ---- models (trained once, cached in $work)
-vigil_dir="$work/vigil"
+vigil_dir="$work/vigil-$(echo "$model_from" | tr -c 'a-zA-Z0-9\n' _ | cut -c1-12)"
 if [ ! -f "$vigil_dir/.complete" ]; then
-  log "training the vigil model (pipeline --trials 2, simulated data, seed 42)"
+  log "training the vigil model (pipeline of $model_from, --trials 2, simulated data, seed 42)"
   rm -rf "$vigil_dir"; mkdir -p "$vigil_dir"
-  (cd "$vigil_dir" && MLFLOW_TRACKING_URI="$vigil_dir/mlruns" "$target/pipeline" --trials 2 \
+  (cd "$vigil_dir" && MLFLOW_TRACKING_URI="$vigil_dir/mlruns" "$model_target/pipeline" --trials 2 \
     --output-dir "$vigil_dir/out" --no-progress) >"$vigil_dir/pipeline.log" 2>&1
   touch "$vigil_dir/.complete"
 fi
-mlflow_dir="$work/mlflow"
+mlflow_dir="$work/mlflow-${vigil_dir##*/vigil-}"
 if [ "$do_mlflow" = 1 ] && [ ! -f "$mlflow_dir/.complete" ]; then
   log "training the scikit-learn model for mlflow models serve (same telemetry, features, parameters)"
   rm -rf "$mlflow_dir"; mkdir -p "$mlflow_dir"
@@ -191,7 +197,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 {
   echo "{\"started\":\"$(date -u +%FT%TZ)\",\"load_start\":\"$(load)\",\"cores\":$(nproc),"
   echo "\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\","
-  echo "\"serve_built_from\":\"$built_from\",\"baseline_built_from\":\"${baseline_commit:-}\","
+  echo "\"serve_built_from\":\"$built_from\",\"baseline_built_from\":\"${baseline_commit:-}\",\"model_trained_by\":\"$model_from\","
   echo "\"wrk\":\"$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)\",\"rustc\":\"$(rustc --version)\","
   echo "\"duration_s\":$duration,\"step_s\":$step,\"vigil_model\":\"models:/predictive_maintenance_model/1\"}"
 } >"$run_dir/meta.json"
