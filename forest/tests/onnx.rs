@@ -258,6 +258,12 @@ fn random_forests_of_every_depth_agree_with_onnxruntime() {
     for classes in [2, 5] {
         for nan in [0.0, 0.1] {
             let (x, y) = training(300, 4, classes, nan, 11 + classes as u64);
+            // Labels that are not column indices: 3, 13, 23, ... for five classes.
+            let y: Vec<usize> = if classes == 5 {
+                y.iter().map(|c| c * 10 + 3).collect()
+            } else {
+                y
+            };
             for depth in [1, 2, 3, 5, 8, 13, 21, 30] {
                 let params = RandomForestParams {
                     n_estimators: 20,
@@ -470,7 +476,26 @@ fn the_combined_file_has_one_value_per_row_per_output() {
         reference.add(&name, &bytes, &rows, precision);
         expected.push((name, precision, rows));
     }
+    // Either model alone.
+    let x = probe_rows(3, &[], 50, 0.1, OnnxPrecision::Double, 4);
+    let forest_only = OnnxExport::new(OnnxOptions::default())
+        .random_forest(&forest, 0)
+        .to_bytes()
+        .unwrap();
+    reference.add("forest_only", &forest_only, &x, OnnxPrecision::Double);
+    let iso_only = OnnxExport::new(OnnxOptions::default())
+        .isolation_forest(&iso)
+        .to_bytes()
+        .unwrap();
+    reference.add("iso_only", &iso_only, &x, OnnxPrecision::Double);
     let Some(out) = reference.run() else { return };
+    let got = floats(&out["forest_only"]["failure_probability"]);
+    let p0 = forest.predict_proba_of(&x, 0).unwrap();
+    assert!(p0.iter().zip(&got).all(|(a, b)| (a - b).abs() < 1e-6));
+    assert!(out["forest_only"].get("anomaly_score").is_none());
+    let (err, wrong) = compare_isolation(&iso, &x, &out["iso_only"], "anomaly_score");
+    assert!(err < 1e-6 && wrong == 0);
+    assert!(out["iso_only"].get("failure_probability").is_none());
     for (name, precision, x) in &expected {
         let case = &out[name];
         let n = x.nrows();
@@ -696,4 +721,34 @@ fn onnxruntime_agrees_with_vigil_on_random_models() {
         expected.len()
     );
     assert_eq!(flags, 0);
+}
+
+/// An export needs at least one tree, and a model without trees cannot exist: fit
+/// needs `n_estimators >= 1` and loading refuses a file without trees.
+#[test]
+fn models_without_trees_cannot_be_loaded() {
+    let (x, y) = training(50, 2, 2, 0.0, 1);
+    let forest = RandomForestParams {
+        n_estimators: 2,
+        ..Default::default()
+    }
+    .fit(&x, &y)
+    .unwrap();
+    let iso = IsolationForestParams {
+        n_estimators: 2,
+        ..Default::default()
+    }
+    .fit(&x)
+    .unwrap();
+    let no_trees = |json: String| {
+        let mut v: Value = serde_json::from_str(&json).unwrap();
+        let model = v["model"].as_object_mut().unwrap();
+        let (_, inner) = model.iter_mut().next().unwrap();
+        inner["trees"] = serde_json::json!([]);
+        v.to_string()
+    };
+    let e = RandomForest::from_json(&no_trees(forest.to_json())).unwrap_err();
+    assert!(e.to_string().contains("no trees"), "{e}");
+    let e = IsolationForest::from_json(&no_trees(iso.to_json())).unwrap_err();
+    assert!(e.to_string().contains("no trees"), "{e}");
 }
