@@ -36,6 +36,10 @@ use crate::random_forest::RandomForest;
 use graph::{Ensemble, Graph, ML_DOMAIN, attr_int, attr_ints, attr_string, elem};
 use proto::{BOOL, INT64, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 
+/// The input while a graph is built; renamed to the caller's input name at the
+/// end, so that name can be checked against every value the graph computes (a
+/// control character: no checked name equals it).
+const INPUT: &str = "\u{1}input";
 /// protobuf cannot encode or parse a message over 2 GiB.
 const MAX_PROTO_BYTES: usize = i32::MAX as usize;
 
@@ -195,18 +199,18 @@ impl<'a> OnnxExport<'a> {
         let real = elem(o.precision);
         if let Some((forest, class)) = self.forest {
             let column = class_column(forest, class)?;
-            let (_, probabilities) = add_classifier(&mut g, forest, &o.input_name, o.precision)?;
+            let (_, probabilities) = add_classifier(&mut g, forest, INPUT, o.precision)?;
             let index = g.ints("failure_class_column", vec![column as i64], vec![]);
             g.node(
                 "Gather",
                 "",
                 &[&probabilities, &index],
-                &["failure_probability_f32"],
+                &["failure_probability_raw"],
                 vec![attr_int("axis", 1)],
             );
             to_precision(
                 &mut g,
-                "failure_probability_f32",
+                "failure_probability_raw",
                 "failure_probability",
                 o.precision,
             );
@@ -214,7 +218,7 @@ impl<'a> OnnxExport<'a> {
             kinds.push(format!("RandomForest (failure class {class})"));
         }
         if let Some(iso) = self.isolation {
-            let s = add_isolation(&mut g, iso, &o.input_name, o.precision);
+            let s = add_isolation(&mut g, iso, INPUT, o.precision);
             rename(&mut g, &s.score, "anomaly_score");
             rename(&mut g, &s.decision, "decision_function");
             rename(&mut g, &s.flag, "is_anomaly");
@@ -233,8 +237,7 @@ impl RandomForest {
     /// [`classes`](Self::classes)). See [`OnnxExport`] for one value per row.
     pub fn to_onnx(&self, options: &OnnxOptions) -> Result<Vec<u8>> {
         let mut g = Graph::default();
-        let (label, probabilities) =
-            add_classifier(&mut g, self, &options.input_name, options.precision)?;
+        let (label, probabilities) = add_classifier(&mut g, self, INPUT, options.precision)?;
         rename(&mut g, &label, "label");
         to_precision(&mut g, &probabilities, "probabilities", options.precision);
         let k = self.classes().len() as i64;
@@ -252,7 +255,7 @@ impl IsolationForest {
     /// `decision_function` and `is_anomaly` (bool), all `[N]`.
     pub fn to_onnx(&self, options: &OnnxOptions) -> Result<Vec<u8>> {
         let mut g = Graph::default();
-        let s = add_isolation(&mut g, self, &options.input_name, options.precision);
+        let s = add_isolation(&mut g, self, INPUT, options.precision);
         rename(&mut g, &s.score, "score_samples");
         rename(&mut g, &s.decision, "decision_function");
         rename(&mut g, &s.flag, "is_anomaly");
@@ -368,7 +371,7 @@ fn add_isolation(
     // ψ = 1: every path is 0 and Vigil scores -1 = -2^0; dividing by 1 keeps it so.
     let (c, keep) = if c > 0.0 { (c, 1.0) } else { (1.0, 0.0) };
     if precision == OnnxPrecision::ExactDouble {
-        exact::add_path_sum(g, &iso.trees, keep, input, "iso_path_sum_f32");
+        exact::add_path_sum(g, &iso.trees, keep, input, "iso_path_sum_raw");
     } else {
         let mut ensemble = Ensemble::default();
         for (t, tree) in iso.trees.iter().enumerate() {
@@ -381,11 +384,11 @@ fn add_isolation(
             "TreeEnsembleRegressor",
             ML_DOMAIN,
             &[input],
-            &["iso_path_sum_f32"],
+            &["iso_path_sum_raw"],
             attributes,
         );
     }
-    to_precision(g, "iso_path_sum_f32", "iso_path_sum_column", precision);
+    to_precision(g, "iso_path_sum_raw", "iso_path_sum_column", precision);
     let flat = g.ints("flat_shape", vec![-1], vec![1]);
     g.node(
         "Reshape",
@@ -459,13 +462,23 @@ fn rename(g: &mut Graph, from: &str, to: &str) {
 
 /// Checks the names, wraps the graph in a model and encodes it.
 fn finish_model(
-    g: Graph,
+    mut g: Graph,
     output: Vec<proto::ValueInfoProto>,
     n_features: usize,
     options: &OnnxOptions,
     kind: &str,
 ) -> Result<Vec<u8>> {
     check_name("input name", &options.input_name)?;
+    let computed = g.nodes.iter().flat_map(|n| &n.output);
+    let constants = g.initializers.iter().map(|t| &t.name);
+    if computed.chain(constants).any(|v| *v == options.input_name) {
+        return Err(ForestError::InvalidOnnxName {
+            what: "input name".into(),
+            name: options.input_name.clone(),
+            reason: "is the name of a value the model computes",
+        });
+    }
+    rename(&mut g, INPUT, &options.input_name);
     let mut metadata = vec![entry("vigil_model", kind)];
     let mut doc = format!("Vigil {kind}, {n_features} features");
     if let Some(names) = &options.feature_names {
@@ -668,6 +681,19 @@ mod tests {
                 ..
             })
         ));
+        for taken in ["label", "score_samples", "two"] {
+            let options = OnnxOptions {
+                input_name: taken.into(),
+                ..Default::default()
+            };
+            assert!(matches!(
+                iso.to_onnx(&options),
+                Err(ForestError::InvalidOnnxName {
+                    reason: "is the name of a value the model computes",
+                    ..
+                })
+            ));
+        }
         let three_names = OnnxOptions {
             feature_names: Some(vec!["a".into(), "b".into(), "c".into()]),
             ..Default::default()
