@@ -180,6 +180,9 @@ const TABLED_POINTS: usize = 64;
 struct Rule {
     t: Vec<f64>,
     w: Vec<f64>,
+    /// `w / (1 - t)`: with `p = 0` a factor is `q (1 - t)`, so the weights over it
+    /// are these over `q`, one division instead of one per point.
+    w_cold: Vec<f64>,
 }
 
 fn rules() -> &'static [Rule] {
@@ -218,7 +221,8 @@ fn gauss_legendre(n: usize) -> Rule {
         w[i] = weight / 2.0;
         w[n - 1 - i] = weight / 2.0;
     }
-    Rule { t, w }
+    let w_cold = t.iter().zip(&w).map(|(t, w)| w / (1.0 - t)).collect();
+    Rule { t, w, w_cold }
 }
 
 /// One open split node of the walk.
@@ -319,9 +323,10 @@ fn goes_left(node: &Node, row: &[f64]) -> bool {
 }
 
 /// Adds tree `t`'s SHAP values for `row` to `phi` (`n_features × n_out`, feature
-/// major). `rule` has `covers.points` points.
+/// major). `rule` has `covers.points` points; `K` is that count when it is known
+/// at compile time (0 otherwise): loops of a fixed length unroll and vectorise.
 #[allow(clippy::too_many_arguments)]
-fn explain_tree<L: Leaves>(
+fn explain_tree<const K: usize, L: Leaves>(
     t: usize,
     nodes: &[Node],
     covers: &[f64],
@@ -335,7 +340,8 @@ fn explain_tree<L: Leaves>(
     if root.is_leaf() {
         return;
     }
-    let k = rule.t.len();
+    let k = if K > 0 { K } else { rule.t.len() };
+    let (rule_t, rule_w, rule_cold) = (&rule.t[..k], &rule.w[..k], &rule.w_cold[..k]);
     let n_out = s.n_out;
     let stride = s.points * n_out;
     let level_len = s.level_len();
@@ -344,6 +350,7 @@ fn explain_tree<L: Leaves>(
     if s.levels.len() < level_len {
         s.levels.resize(level_len, 0.0);
     }
+    s.nearest.fill(0.0);
     let split = (root.feature & FEATURE_MASK) as usize;
     {
         let l0 = &mut s.levels[..level_len];
@@ -386,10 +393,19 @@ fn explain_tree<L: Leaves>(
             {
                 let lv = &s.levels[base..base + level_len];
                 let (path, inv) = (&lv[..k], &lv[s.points..s.points + k]);
-                for i in 0..k {
-                    let f = q + coefficient * rule.t[i];
-                    s.weights[i] = rule.w[i] / f;
-                    s.product[i] = path[i] * inv[i] * f;
+                let (weights, product) = (&mut s.weights[..k], &mut s.product[..k]);
+                if p == 0.0 {
+                    let inv_q = 1.0 / q;
+                    for i in 0..k {
+                        weights[i] = rule_cold[i] * inv_q;
+                        product[i] = path[i] * inv[i] * (q - q * rule_t[i]);
+                    }
+                } else {
+                    for i in 0..k {
+                        let f = q + coefficient * rule_t[i];
+                        weights[i] = rule_w[i] / f;
+                        product[i] = path[i] * inv[i] * f;
+                    }
                 }
             }
             let child = nodes[c];
@@ -422,8 +438,14 @@ fn explain_tree<L: Leaves>(
             }
             let lv = &mut s.levels[next..next + level_len];
             lv[..k].copy_from_slice(&s.product[..k]);
-            for i in 0..k {
-                lv[s.points + i] = 1.0 / (qs + (ps - qs) * rule.t[i]);
+            let inv = &mut lv[s.points..s.points + k];
+            if ps == 1.0 && qs == 1.0 {
+                // The first split on this feature along the path: its factor was 1.
+                inv.fill(1.0);
+            } else {
+                for (inv, t) in inv.iter_mut().zip(rule_t) {
+                    *inv = 1.0 / (qs + (ps - qs) * t);
+                }
             }
             lv[2 * s.points..2 * s.points + k].copy_from_slice(&s.weights[..k]);
             lv[ho..ho + stride].fill(0.0);
@@ -457,15 +479,16 @@ fn explain_tree<L: Leaves>(
             for o in 0..n_out {
                 let at = o * s.points;
                 let sums = &this[ho + at..ho + at + k];
+                let saved = &this[so + at..so + at + k];
+                let acc = &mut acc[at..at + k];
+                let parent = &mut parent[ho + at..ho + at + k];
                 let mut sigma = 0.0;
                 for i in 0..k {
-                    sigma += weights[i] * (sums[i] - acc[at + i]);
+                    sigma += weights[i] * (sums[i] - acc[i]);
+                    acc[i] = saved[i] + sums[i];
+                    parent[i] += sums[i];
                 }
                 phi[j * n_out + o] += f.coefficient * sigma;
-                for i in 0..k {
-                    acc[at + i] = this[so + at + i] + sums[i];
-                    parent[ho + at + i] += sums[i];
-                }
             }
             s.fractions[j] = f.restore;
         }
@@ -506,7 +529,16 @@ fn explain_rows<L: Leaves>(
                         continue;
                     }
                     let rule = &table[c.points - 1];
-                    explain_tree(t, nodes, &c.covers, rule, leaves, row, &mut scratch, phi);
+                    let s = &mut scratch;
+                    macro_rules! fixed {
+                        ($($k:literal)*) => {
+                            match c.points {
+                                $($k => explain_tree::<$k, L>(t, nodes, &c.covers, rule, leaves, row, s, phi),)*
+                                _ => explain_tree::<0, L>(t, nodes, &c.covers, rule, leaves, row, s, phi),
+                            }
+                        };
+                    }
+                    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
                 }
                 phi.iter_mut().for_each(|v| *v *= scale);
             }
