@@ -106,7 +106,8 @@ pub use config::{
 pub use error::{Result, TrackingError};
 pub use file_store::{DEFAULT_EXPERIMENT_ID, FileStore};
 pub use model::{
-    ColumnSpec, ColumnType, MLMODEL_FILE, MlModel, ModelSignature, VIGIL_FLAVOR, VigilFlavor,
+    ColumnSpec, ColumnType, InputExampleInfo, MLMODEL_FILE, MlModel, ModelSignature, ONNX_FLAVOR,
+    OnnxFlavor, PYFUNC_FLAVOR, PyFuncFlavor, PythonEnv, VIGIL_FLAVOR, VigilFlavor,
 };
 pub use rest::{
     MAX_ITEMS_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, MAX_TAGS_PER_BATCH, RestStore,

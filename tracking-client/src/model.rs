@@ -4,6 +4,13 @@
 //! `MLmodel` file with a `vigil` flavor (format and version) and a signature
 //! (feature names and types), so MLflow's UI and Python client
 //! (`mlflow.models.Model.load`, `get_model_info`) see a normal model.
+//!
+//! A model can also carry MLflow's own `onnx` flavor and a `python_function`
+//! flavor loaded by `mlflow.onnx` ([`OnnxFlavor`], [`PyFuncFlavor`], with the
+//! environment files of [`PythonEnv`]) and an input example
+//! ([`InputExampleInfo`]), written as MLflow 3.17 writes them, so
+//! `mlflow.pyfunc.load_model` loads the folder (golden text in
+//! `tests/mlmodel/onnx_model/MLmodel`, from `tests/mlmodel/make_golden.py`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +24,10 @@ use crate::yaml::{self, Doc, Yaml};
 pub const MLMODEL_FILE: &str = "MLmodel";
 /// The flavor name Vigil models use.
 pub const VIGIL_FLAVOR: &str = "vigil";
+/// MLflow's ONNX flavor name.
+pub const ONNX_FLAVOR: &str = "onnx";
+/// MLflow's generic Python flavor name (what `mlflow.pyfunc.load_model` needs).
+pub const PYFUNC_FLAVOR: &str = "python_function";
 
 /// A column type in an MLflow signature (`mlflow.types.DataType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +155,137 @@ impl VigilFlavor {
     }
 }
 
+/// MLflow's `onnx` flavor: the ONNX file and the onnxruntime execution
+/// providers `mlflow.onnx` asks for, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnnxFlavor {
+    /// The ONNX file inside the folder (`model.onnx`).
+    pub data: String,
+    /// The version of the `onnx` package the file is meant for (`1.23.2`).
+    pub onnx_version: String,
+    /// onnxruntime execution providers (MLflow's default: CUDA, then CPU).
+    pub providers: Vec<String>,
+}
+
+impl OnnxFlavor {
+    /// A flavor for `data` run on onnxruntime's CPU provider only (no warning
+    /// about a missing GPU provider where there is none).
+    pub fn cpu(data: impl Into<String>, onnx_version: impl Into<String>) -> Self {
+        OnnxFlavor {
+            data: data.into(),
+            onnx_version: onnx_version.into(),
+            providers: vec!["CPUExecutionProvider".to_string()],
+        }
+    }
+}
+
+/// MLflow's `python_function` flavor: the module whose `_load_pyfunc(data)`
+/// loads the model, and the environment files beside `MLmodel`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyFuncFlavor {
+    /// The loader (`mlflow.onnx`).
+    pub loader_module: String,
+    /// The path handed to the loader (`model.onnx`).
+    pub data: String,
+    /// The Python version the model is meant for (MLflow warns on a different major.minor).
+    pub python_version: String,
+    /// The conda environment file (`conda.yaml`).
+    pub conda_env: String,
+    /// The virtualenv description (`python_env.yaml`).
+    pub virtualenv: String,
+}
+
+impl PyFuncFlavor {
+    /// `mlflow.onnx` loading `data`, with [`PythonEnv`]'s file names.
+    pub fn onnx(data: impl Into<String>, python_version: impl Into<String>) -> Self {
+        PyFuncFlavor {
+            loader_module: "mlflow.onnx".to_string(),
+            data: data.into(),
+            python_version: python_version.into(),
+            conda_env: PythonEnv::CONDA_FILE.to_string(),
+            virtualenv: PythonEnv::VIRTUALENV_FILE.to_string(),
+        }
+    }
+}
+
+/// `saved_input_example_info`: where the input example is and how it is laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputExampleInfo {
+    /// The example file inside the folder (`input_example.json`).
+    pub artifact_path: String,
+    /// What it holds (`dataframe`).
+    pub example_type: String,
+    /// pandas' JSON orient of a `dataframe` example (`split`: `{"columns", "data"}`).
+    pub pandas_orient: Option<String>,
+    /// The same example as a scoring-server request body (`serving_input_example.json`).
+    pub serving_input_path: Option<String>,
+}
+
+impl InputExampleInfo {
+    /// A DataFrame example in pandas' `split` orient at `artifact_path`, with
+    /// its serving request (`{"dataframe_split": ...}`) at `serving_input_path`.
+    pub fn dataframe_split(
+        artifact_path: impl Into<String>,
+        serving_input_path: impl Into<String>,
+    ) -> Self {
+        InputExampleInfo {
+            artifact_path: artifact_path.into(),
+            example_type: "dataframe".to_string(),
+            pandas_orient: Some("split".to_string()),
+            serving_input_path: Some(serving_input_path.into()),
+        }
+    }
+}
+
+/// The Python environment files MLflow writes beside `MLmodel` (`python_env.yaml`,
+/// `conda.yaml`, `requirements.txt`), with the same content as MLflow 3.17 writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonEnv {
+    /// Python version (`3.11`).
+    pub python_version: String,
+    /// pip requirement lines (`onnxruntime==1.32.0`).
+    pub requirements: Vec<String>,
+}
+
+impl PythonEnv {
+    /// The virtualenv description file.
+    pub const VIRTUALENV_FILE: &str = "python_env.yaml";
+    /// The conda environment file.
+    pub const CONDA_FILE: &str = "conda.yaml";
+    /// The pip requirements file.
+    pub const REQUIREMENTS_FILE: &str = "requirements.txt";
+
+    /// `(file name, contents)` of the three files.
+    pub fn files(&self) -> [(&'static str, String); 3] {
+        let py = &self.python_version;
+        let virtualenv = format!(
+            "python: {py}\nbuild_dependencies:\n- pip==23.2.1\n- setuptools==65.5.0\n- wheel\n\
+             dependencies:\n- -r requirements.txt\n"
+        );
+        let mut conda = format!(
+            "channels:\n- conda-forge\ndependencies:\n- python={py}\n- pip<=23.2.1\n- pip:\n"
+        );
+        for r in &self.requirements {
+            conda.push_str(&format!("  - {r}\n"));
+        }
+        conda.push_str("name: mlflow-env\n");
+        [
+            (Self::VIRTUALENV_FILE, virtualenv),
+            (Self::CONDA_FILE, conda),
+            (Self::REQUIREMENTS_FILE, self.requirements.join("\n")),
+        ]
+    }
+
+    /// Writes the three files into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        for (name, text) in self.files() {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| TrackingError::io(&path, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// The contents of an `MLmodel` file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MlModel {
@@ -153,6 +295,10 @@ pub struct MlModel {
     pub run_id: String,
     /// The vigil flavor (absent in models not written by vigil).
     pub vigil: Option<VigilFlavor>,
+    /// MLflow's `onnx` flavor.
+    pub onnx: Option<OnnxFlavor>,
+    /// MLflow's `python_function` flavor.
+    pub python_function: Option<PyFuncFlavor>,
     /// The names of all flavors present.
     pub flavors: Vec<String>,
     /// Input/output schema.
@@ -163,6 +309,10 @@ pub struct MlModel {
     pub utc_time_created: String,
     /// Free-form string metadata.
     pub metadata: BTreeMap<String, String>,
+    /// The input example, if one was saved.
+    pub saved_input_example_info: Option<InputExampleInfo>,
+    /// The MLflow version whose format this follows (`3.17.2`).
+    pub mlflow_version: Option<String>,
 }
 
 impl MlModel {
@@ -172,11 +322,36 @@ impl MlModel {
             artifact_path: String::new(),
             run_id: String::new(),
             vigil: Some(flavor),
+            onnx: None,
+            python_function: None,
             flavors: vec![VIGIL_FLAVOR.to_string()],
             signature,
             model_uuid: uuid::Uuid::new_v4().simple().to_string(),
             utc_time_created: utc_now_string(),
             metadata: BTreeMap::new(),
+            saved_input_example_info: None,
+            mlflow_version: None,
+        }
+    }
+
+    /// Adds (or replaces) the `onnx` flavor.
+    pub fn with_onnx(mut self, flavor: OnnxFlavor) -> Self {
+        self.onnx = Some(flavor);
+        self.note_flavor(ONNX_FLAVOR);
+        self
+    }
+
+    /// Adds (or replaces) the `python_function` flavor.
+    pub fn with_python_function(mut self, flavor: PyFuncFlavor) -> Self {
+        self.python_function = Some(flavor);
+        self.note_flavor(PYFUNC_FLAVOR);
+        self
+    }
+
+    fn note_flavor(&mut self, name: &str) {
+        if !self.flavors.iter().any(|f| f == name) {
+            self.flavors.push(name.to_string());
+            self.flavors.sort();
         }
     }
 
@@ -200,7 +375,45 @@ impl MlModel {
             m.insert("vigil_version".into(), Yaml::Str(f.vigil_version.clone()));
             flavors.insert(VIGIL_FLAVOR.to_string(), Yaml::Map(m));
         }
+        if let Some(f) = &self.onnx {
+            // `providers` (a list) is added to the text below: the YAML subset has no lists.
+            let mut m = BTreeMap::new();
+            m.insert("code".into(), Yaml::Null);
+            m.insert("data".into(), Yaml::Str(f.data.clone()));
+            m.insert("onnx_session_options".into(), Yaml::Null);
+            m.insert("onnx_version".into(), Yaml::Str(f.onnx_version.clone()));
+            flavors.insert(ONNX_FLAVOR.to_string(), Yaml::Map(m));
+        }
+        if let Some(f) = &self.python_function {
+            let mut env = BTreeMap::new();
+            env.insert("conda".into(), Yaml::Str(f.conda_env.clone()));
+            env.insert("virtualenv".into(), Yaml::Str(f.virtualenv.clone()));
+            let mut m = BTreeMap::new();
+            m.insert("data".into(), Yaml::Str(f.data.clone()));
+            m.insert("env".into(), Yaml::Map(env));
+            m.insert("loader_module".into(), Yaml::Str(f.loader_module.clone()));
+            m.insert("python_version".into(), Yaml::Str(f.python_version.clone()));
+            flavors.insert(PYFUNC_FLAVOR.to_string(), Yaml::Map(m));
+        }
         doc.insert("flavors".into(), Yaml::Map(flavors));
+        if let Some(v) = &self.mlflow_version {
+            doc.insert("mlflow_version".into(), Yaml::Str(v.clone()));
+        }
+        if let Some(info) = &self.saved_input_example_info {
+            let mut m = BTreeMap::new();
+            m.insert(
+                "artifact_path".into(),
+                Yaml::Str(info.artifact_path.clone()),
+            );
+            if let Some(orient) = &info.pandas_orient {
+                m.insert("pandas_orient".into(), Yaml::Str(orient.clone()));
+            }
+            if let Some(path) = &info.serving_input_path {
+                m.insert("serving_input_path".into(), Yaml::Str(path.clone()));
+            }
+            m.insert("type".into(), Yaml::Str(info.example_type.clone()));
+            doc.insert("saved_input_example_info".into(), Yaml::Map(m));
+        }
         if !self.metadata.is_empty() {
             doc.insert(
                 "metadata".into(),
@@ -231,7 +444,11 @@ impl MlModel {
             "utc_time_created".into(),
             Yaml::Str(self.utc_time_created.clone()),
         );
-        yaml::to_string(&doc)
+        let text = yaml::to_string(&doc);
+        match &self.onnx {
+            Some(f) => append_block_list(&text, "  onnx:", "    providers", &f.providers),
+            None => text,
+        }
     }
 
     /// Parses `MLmodel` text.
@@ -260,6 +477,39 @@ impl MlModel {
                 model_file: s(m, "model_file"),
                 vigil_version: s(m, "vigil_version"),
             });
+        let onnx = flavors_map
+            .get(ONNX_FLAVOR)
+            .and_then(Yaml::as_map)
+            .map(|m| OnnxFlavor {
+                data: s(m, "data"),
+                onnx_version: s(m, "onnx_version"),
+                providers: read_block_list(text, "  onnx:", "    providers:"),
+            });
+        let python_function = flavors_map
+            .get(PYFUNC_FLAVOR)
+            .and_then(Yaml::as_map)
+            .map(|m| {
+                let env = m.get("env").and_then(Yaml::as_map);
+                let env_file = |k: &str| env.map(|e| s(e, k)).unwrap_or_default();
+                PyFuncFlavor {
+                    loader_module: s(m, "loader_module"),
+                    data: s(m, "data"),
+                    python_version: s(m, "python_version"),
+                    conda_env: env_file("conda"),
+                    virtualenv: env_file("virtualenv"),
+                }
+            });
+        let saved_input_example_info = doc
+            .get("saved_input_example_info")
+            .and_then(Yaml::as_map)
+            .map(|m| InputExampleInfo {
+                artifact_path: s(m, "artifact_path"),
+                example_type: s(m, "type"),
+                pandas_orient: m.get("pandas_orient").map(|_| s(m, "pandas_orient")),
+                serving_input_path: m
+                    .get("serving_input_path")
+                    .map(|_| s(m, "serving_input_path")),
+            });
         let signature = match doc.get("signature").and_then(Yaml::as_map) {
             Some(sig) => {
                 let cols = |k: &str| -> Result<Vec<ColumnSpec>> {
@@ -280,6 +530,8 @@ impl MlModel {
             artifact_path: s(&doc, "artifact_path"),
             run_id: s(&doc, "run_id"),
             vigil,
+            onnx,
+            python_function,
             flavors: flavors_map.keys().cloned().collect(),
             signature,
             model_uuid: s(&doc, "model_uuid"),
@@ -289,6 +541,8 @@ impl MlModel {
                 .and_then(Yaml::as_map)
                 .map(|m| m.keys().map(|k| (k.clone(), s(m, k))).collect())
                 .unwrap_or_default(),
+            saved_input_example_info,
+            mlflow_version: doc.get("mlflow_version").map(|_| s(&doc, "mlflow_version")),
         })
     }
 
@@ -300,6 +554,81 @@ impl MlModel {
             TrackingError::Corrupt { reason, .. } => TrackingError::Corrupt { path, reason },
             other => other,
         })
+    }
+}
+
+/// `text` with the block list `key:` / `- item` appended to the mapping that
+/// starts at the line `parent` (the last key of that mapping, as keys are sorted).
+fn append_block_list(text: &str, parent: &str, key: &str, items: &[String]) -> String {
+    let indent = key.len() - key.trim_start().len();
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        out.push('\n');
+        if line != parent {
+            continue;
+        }
+        while let Some(next) = lines.peek() {
+            if next.len() - next.trim_start().len() < indent {
+                break;
+            }
+            out.push_str(next);
+            out.push('\n');
+            lines.next();
+        }
+        out.push_str(&format!("{key}:"));
+        if items.is_empty() {
+            out.push_str(" []\n");
+        } else {
+            out.push('\n');
+            for item in items {
+                let quoted = serde_json::to_string(item).unwrap_or_default();
+                out.push_str(&format!("{}- {quoted}\n", " ".repeat(indent)));
+            }
+        }
+    }
+    out
+}
+
+/// The items of the list at line `key` (e.g. `    providers:`) inside the
+/// mapping that starts at the line `parent`: block (`- a`) or flow (`[a, b]`) style.
+fn read_block_list(text: &str, parent: &str, key: &str) -> Vec<String> {
+    let indent = key.len() - key.trim_start().len();
+    let mut lines = text
+        .lines()
+        .skip_while(|l| l.trim_end() != parent)
+        .skip(1)
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent);
+    let Some(line) = lines.find(|l| l.starts_with(key)) else {
+        return Vec::new();
+    };
+    let flow = line[key.len()..].trim();
+    if let Some(inner) = flow.strip_prefix('[').and_then(|f| f.strip_suffix(']')) {
+        return inner
+            .split(',')
+            .map(|i| unquote(i.trim()))
+            .filter(|i| !i.is_empty())
+            .collect();
+    }
+    lines
+        .map_while(|l| {
+            l.trim_start()
+                .strip_prefix("- ")
+                .filter(|_| l.len() - l.trim_start().len() >= indent)
+        })
+        .map(|i| unquote(i.trim()))
+        .collect()
+}
+
+/// A plain, 'single' or "double" quoted YAML scalar's text.
+fn unquote(v: &str) -> String {
+    if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+        serde_json::from_str(v).unwrap_or_else(|_| v[1..v.len() - 1].to_string())
+    } else if v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'') {
+        v[1..v.len() - 1].replace("''", "'")
+    } else {
+        v.to_string()
     }
 }
 
@@ -367,6 +696,172 @@ mod tests {
         assert_eq!(
             back.signature.unwrap().feature_names(),
             ["temperature_mean_1h", "vibration_std_30m"]
+        );
+    }
+
+    /// A model with every flavor and field this module writes.
+    fn full_model() -> MlModel {
+        let mut m = MlModel::new(
+            VigilFlavor::new("random_forest", "postcard", 2, "random_forest.postcard"),
+            Some(ModelSignature {
+                inputs: vec![
+                    ColumnSpec::new("speed", ColumnType::Double),
+                    ColumnSpec::new("vibration", ColumnType::Double),
+                ],
+                outputs: vec![
+                    ColumnSpec::new("failure_probability", ColumnType::Double),
+                    ColumnSpec::new("is_anomaly", ColumnType::Boolean),
+                ],
+            }),
+        )
+        .with_onnx(OnnxFlavor::cpu("model.onnx", "1.23.2"))
+        .with_python_function(PyFuncFlavor::onnx("model.onnx", "3.11"));
+        m.saved_input_example_info = Some(InputExampleInfo::dataframe_split(
+            "input_example.json",
+            "serving_input_example.json",
+        ));
+        m.mlflow_version = Some("3.17.2".into());
+        m
+    }
+
+    #[test]
+    fn onnx_and_pyfunc_flavors_round_trip() {
+        let mut m = full_model();
+        m.onnx.as_mut().unwrap().providers = vec![
+            "CUDAExecutionProvider".into(),
+            "CPUExecutionProvider".into(),
+        ];
+        let text = m.to_yaml();
+        assert!(
+            text.contains(
+                "    onnx_version: \"1.23.2\"\n    providers:\n    - \"CUDAExecutionProvider\"\n    \
+                 - \"CPUExecutionProvider\"\n  python_function:\n"
+            ),
+            "{text}"
+        );
+        let back = MlModel::parse(&text).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.flavors, ["onnx", "python_function", "vigil"]);
+        for providers in [vec![], vec!["CPUExecutionProvider".to_string()]] {
+            m.onnx.as_mut().unwrap().providers = providers;
+            assert_eq!(MlModel::parse(&m.to_yaml()).unwrap(), m);
+        }
+    }
+
+    /// MLflow 3.17.2's own `mlflow.onnx.save_model` output (tests/mlmodel/make_golden.py).
+    const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mlmodel/onnx_model");
+
+    fn golden(file: &str) -> String {
+        std::fs::read_to_string(Path::new(GOLDEN_DIR).join(file)).unwrap()
+    }
+
+    /// The golden `MLmodel` without its `signature:` block: MLflow folds the long
+    /// inputs line into a multi-line single-quoted scalar, which the YAML subset
+    /// (yaml.rs) misreads (its continuation line starts with `"name":`, read as a
+    /// key). The signature is compared separately, from the same text.
+    fn golden_without_signature() -> (String, ModelSignature) {
+        let text = golden(MLMODEL_FILE);
+        let mut kept = String::new();
+        let mut signature = String::new();
+        let mut in_signature = false;
+        for line in text.lines() {
+            if !line.starts_with(' ') {
+                in_signature = line == "signature:";
+            }
+            let to = if in_signature {
+                &mut signature
+            } else {
+                &mut kept
+            };
+            to.push_str(line);
+            to.push('\n');
+        }
+        // Unfold: `'...,\n    more'` is one string joined by a space.
+        let unfolded = signature.replace(",\n    ", ", ");
+        let field = |k: &str| -> Vec<ColumnSpec> {
+            let start = format!("  {k}: '");
+            let line = unfolded.lines().find(|l| l.starts_with(&start)).unwrap();
+            serde_json::from_str(line[start.len()..].trim_end_matches('\'')).unwrap()
+        };
+        let signature = ModelSignature {
+            inputs: field("inputs"),
+            outputs: field("outputs"),
+        };
+        (kept, signature)
+    }
+
+    #[test]
+    fn golden_mlmodel_matches_mlflow() {
+        let (text, signature) = golden_without_signature();
+        let theirs = MlModel::parse(&text).unwrap();
+        assert_eq!(
+            theirs.onnx,
+            Some(OnnxFlavor {
+                data: "model.onnx".into(),
+                onnx_version: "1.23.2".into(),
+                providers: vec![
+                    "CUDAExecutionProvider".into(),
+                    "CPUExecutionProvider".into()
+                ],
+            })
+        );
+        assert_eq!(
+            theirs.python_function,
+            Some(PyFuncFlavor::onnx("model.onnx", "3.11.7"))
+        );
+        assert_eq!(
+            theirs.saved_input_example_info,
+            Some(InputExampleInfo::dataframe_split(
+                "input_example.json",
+                "serving_input_example.json"
+            ))
+        );
+        assert_eq!(theirs.mlflow_version.as_deref(), Some("3.17.2"));
+        assert_eq!(theirs.vigil, None);
+        assert_eq!(theirs.flavors, ["onnx", "python_function"]);
+        assert_eq!(theirs.signature, None);
+        assert_eq!(signature.feature_names(), ["speed", "vibration"]);
+        assert_eq!(
+            signature.outputs,
+            [ColumnSpec::new("first", ColumnType::Double)]
+        );
+        assert_eq!(theirs.metadata["threshold"], "0.5");
+
+        // The same model written by this module reads back as what MLflow wrote.
+        let mut ours = MlModel::new(VigilFlavor::new("x", "y", 1, "z"), None)
+            .with_onnx(theirs.onnx.clone().unwrap())
+            .with_python_function(theirs.python_function.clone().unwrap());
+        ours.vigil = None;
+        ours.flavors.retain(|f| f != VIGIL_FLAVOR);
+        ours.saved_input_example_info = theirs.saved_input_example_info.clone();
+        ours.mlflow_version = theirs.mlflow_version.clone();
+        ours.metadata = theirs.metadata.clone();
+        ours.model_uuid = theirs.model_uuid.clone();
+        ours.utc_time_created = theirs.utc_time_created.clone();
+        assert_eq!(MlModel::parse(&ours.to_yaml()).unwrap(), theirs);
+        ours.signature = Some(signature.clone());
+        let back = MlModel::parse(&ours.to_yaml()).unwrap();
+        assert_eq!(back.signature, Some(signature));
+    }
+
+    #[test]
+    fn golden_env_files_match_mlflow() {
+        let env = PythonEnv {
+            python_version: "3.11.7".into(),
+            requirements: vec![
+                "mlflow==3.17.2".into(),
+                "onnx==1.23.2".into(),
+                "onnxruntime==1.32.0".into(),
+            ],
+        };
+        for (name, text) in env.files() {
+            assert_eq!(text, golden(name), "{name}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        env.write(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(PythonEnv::CONDA_FILE)).unwrap(),
+            golden(PythonEnv::CONDA_FILE)
         );
     }
 
