@@ -448,10 +448,18 @@ fn explain_tree<const K: usize, L: Leaves>(
                 }
             }
             lv[2 * s.points..2 * s.points + k].copy_from_slice(&s.weights[..k]);
-            lv[ho..ho + stride].fill(0.0);
+            // Only this tree's `k` points of each output are live (loops of a
+            // fixed length, no memset calls).
             let acc = &mut s.nearest[feature * stride..(feature + 1) * stride];
-            lv[so..so + stride].copy_from_slice(acc);
-            acc.fill(0.0);
+            for o in 0..n_out {
+                let at = o * s.points;
+                let (sums, acc) = (&mut lv[ho + at..ho + at + k], &mut acc[at..at + k]);
+                sums.iter_mut().for_each(|h| *h = 0.0);
+                for i in 0..k {
+                    lv[so + at + i] = acc[i];
+                    acc[i] = 0.0;
+                }
+            }
             s.frames.push(Frame {
                 node: c as u32,
                 next: 0,
