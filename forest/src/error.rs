@@ -138,11 +138,15 @@ pub enum ForestError {
         message: String,
     },
     /// A serialised model comes from a different format version.
-    #[error("unsupported model format version {found} (this build reads version {supported})")]
+    #[error(
+        "unsupported model format version {found} (this build reads versions {oldest} to {supported})"
+    )]
     UnsupportedVersion {
         /// Version in the file.
         found: u32,
-        /// Version this build reads.
+        /// Oldest version this build reads.
+        oldest: u32,
+        /// Newest version this build reads (the one it writes).
         supported: u32,
     },
     /// A serialised model decoded but is not internally consistent (e.g. a child index

@@ -258,6 +258,7 @@ fn check_header(format: &str, version: u32) -> Result<()> {
     if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(ForestError::UnsupportedVersion {
             found: version,
+            oldest: OLDEST_VERSION,
             supported: FORMAT_VERSION,
         });
     }

@@ -159,6 +159,7 @@ fn headers_and_kinds_are_checked() {
         RandomForest::from_bytes(&bytes).unwrap_err(),
         ForestError::UnsupportedVersion {
             found: 3,
+            oldest: 1,
             supported: 2
         }
     );
