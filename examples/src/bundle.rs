@@ -3,20 +3,41 @@
 //!
 //! ```text
 //! model/
-//!   MLmodel                    MLflow's model description (vigil flavor + signature)
+//!   MLmodel                    MLflow's model description (vigil, onnx and python_function
+//!                              flavors, signature, input example)
 //!   random_forest.postcard     vigil-forest's validated binary format
 //!   isolation_forest.postcard
 //!   feature_spec.json          the vigil-features spec: serving computes the same features
 //!   vigil_model.json           threshold, feature names, training summary
+//!   model.onnx                 both forests as one ONNX model (float64 in and out), for
+//!                              `mlflow.pyfunc.load_model` and any onnxruntime
+//!   input_example.json         test-split feature rows (pandas' "split" orient)
+//!   serving_input_example.json the same rows as an MLflow scoring request
+//!   python_env.yaml, conda.yaml, requirements.txt   mlflow, onnx, onnxruntime pins
 //! ```
+//!
+//! `model.onnx` takes the 42 features (input `input`, `[N, 42]` float64, columns
+//! in `feature_spec.json`'s order) and gives one value per row for each output
+//! ([`ONNX_OUTPUTS`]): `failure_probability` (the Random Forest's probability of
+//! [`FAILURE_CLASS`]), `anomaly_score` (the Isolation Forest's `score_samples`,
+//! in `[-1, 0)`, lower is more anomalous: the negative of what `serve` reports as
+//! `anomaly_score`), `decision_function` (`anomaly_score` minus the contamination
+//! offset) and `is_anomaly` (`decision_function < 0`). The names are
+//! vigil-forest's `OnnxExport`'s; `ExactDouble` precision, so the numbers are
+//! Vigil's own (no float32 cast in MLflow's pyfunc).
 
 use std::path::Path;
 
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use vigil_features::FeatureSpec;
-use vigil_forest::{IsolationForest, RandomForest, Samples};
+use vigil_forest::{
+    IsolationForest, OnnxExport, OnnxOptions, OnnxPrecision, RandomForest, Samples,
+};
 use vigil_tracking_client::{
-    ColumnSpec, ColumnType, MlModel, ModelSignature, Tracker, VigilFlavor,
+    ColumnSpec, ColumnType, InputExampleInfo, MlModel, ModelSignature, OnnxFlavor, PyFuncFlavor,
+    PythonEnv, Tracker, VigilFlavor,
 };
 
 use crate::error::PipelineError;
@@ -33,6 +54,29 @@ pub const META_FILE: &str = "vigil_model.json";
 pub const BUNDLE_FORMAT_VERSION: u32 = 1;
 /// The Random Forest's class for "a failure within the label horizon".
 pub const FAILURE_CLASS: usize = 1;
+/// The ONNX model of both forests (MLflow's `onnx` and `python_function` flavors).
+pub const ONNX_FILE: &str = "model.onnx";
+/// MLflow's input example: feature rows in pandas' `split` orient.
+pub const INPUT_EXAMPLE_FILE: &str = "input_example.json";
+/// The input example as a request to MLflow's scoring server.
+pub const SERVING_INPUT_EXAMPLE_FILE: &str = "serving_input_example.json";
+/// The outputs of [`ONNX_FILE`] (one value per row each) and their types, as the
+/// signature lists them; see the module documentation for what each is.
+pub const ONNX_OUTPUTS: [(&str, ColumnType); 4] = [
+    ("failure_probability", ColumnType::Double),
+    ("anomaly_score", ColumnType::Double),
+    ("decision_function", ColumnType::Double),
+    ("is_anomaly", ColumnType::Boolean),
+];
+/// The Python packages the pyfunc flavor needs (the versions the tests run).
+pub const PYTHON_REQUIREMENTS: [&str; 3] =
+    ["mlflow==3.17.2", "onnx==1.23.2", "onnxruntime==1.32.0"];
+/// The `onnx` package version in [`PYTHON_REQUIREMENTS`] (the onnx flavor's `onnx_version`).
+pub const ONNX_VERSION: &str = "1.23.2";
+/// The Python major.minor written in the env files (MLflow warns on another one).
+pub const PYTHON_VERSION: &str = "3.11";
+/// The MLflow version whose `MLmodel` layout the folder follows.
+pub const MLFLOW_VERSION: &str = "3.17.2";
 
 /// What the server needs besides the forests.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -77,9 +121,16 @@ fn io_err(path: &Path, source: std::io::Error) -> PipelineError {
 }
 
 impl ModelBundle {
-    /// Writes the forests, spec and meta into `dir` (created if needed). The
-    /// `MLmodel` file is written by the tracking client when the folder is logged.
-    pub fn save(&self, dir: &Path) -> Result<(), PipelineError> {
+    /// Writes the forests, spec and meta, the ONNX model, MLflow's Python env
+    /// files and `input_example` (feature rows, in model column order, e.g. a few
+    /// of the test split) into `dir` (created if needed). The `MLmodel` file
+    /// ([`mlmodel`](Self::mlmodel)) is written by the tracking client when the
+    /// folder is logged.
+    pub fn save(
+        &self,
+        dir: &Path,
+        input_example: ArrayView2<'_, f64>,
+    ) -> Result<(), PipelineError> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let write = |name: &str, bytes: &[u8]| {
             let path = dir.join(name);
@@ -89,7 +140,52 @@ impl ModelBundle {
         write(ISOLATION_FOREST_FILE, &self.isolation_forest.to_bytes())?;
         write(FEATURE_SPEC_FILE, &to_json(&self.feature_spec)?)?;
         write(META_FILE, &to_json(&self.meta)?)?;
+        write(ONNX_FILE, &self.to_onnx()?)?;
+        let (example, serving) = self.input_example_json(input_example)?;
+        write(INPUT_EXAMPLE_FILE, &example)?;
+        write(SERVING_INPUT_EXAMPLE_FILE, &serving)?;
+        python_env().write(dir)?;
         Ok(())
+    }
+
+    /// Both forests as one ONNX model ([`ONNX_OUTPUTS`]), float64 throughout.
+    pub fn to_onnx(&self) -> Result<Vec<u8>, PipelineError> {
+        let options = OnnxOptions {
+            feature_names: Some(self.meta.feature_names.clone()),
+            precision: OnnxPrecision::ExactDouble,
+            ..Default::default()
+        };
+        Ok(OnnxExport::new(options)
+            .random_forest(&self.random_forest, FAILURE_CLASS)
+            .isolation_forest(&self.isolation_forest)
+            .to_bytes()?)
+    }
+
+    /// `input_example.json` (`{"columns", "data"}`) and its serving request
+    /// (`{"dataframe_split": ...}`), as MLflow writes them.
+    fn input_example_json(
+        &self,
+        rows: ArrayView2<'_, f64>,
+    ) -> Result<(Vec<u8>, Vec<u8>), PipelineError> {
+        let names = &self.meta.feature_names;
+        if rows.ncols() != names.len() {
+            return Err(PipelineError::Model(format!(
+                "the input example has {} columns but the model {} features",
+                rows.ncols(),
+                names.len()
+            )));
+        }
+        if rows.iter().any(|v| !v.is_finite()) {
+            return Err(PipelineError::Model(
+                "the input example holds a NaN or infinite value, which JSON cannot".into(),
+            ));
+        }
+        let data: Vec<Vec<f64>> = rows.outer_iter().map(|r| r.to_vec()).collect();
+        let split = json!({ "columns": names, "data": data });
+        let example =
+            serde_json::to_vec(&split).map_err(|e| PipelineError::Model(e.to_string()))?;
+        let serving = to_json(&json!({ "dataframe_split": split }))?;
+        Ok((example, serving))
     }
 
     /// Downloads version `version` of the registered model `name` into
@@ -162,8 +258,10 @@ impl ModelBundle {
         Ok(())
     }
 
-    /// The `MLmodel` description: the vigil flavor and a signature naming every
-    /// input feature (the spec computes them from the sensors) and output.
+    /// The `MLmodel` description: the vigil flavor (Vigil's loader), MLflow's
+    /// `onnx` and `python_function` flavors (`mlflow.pyfunc.load_model`), the
+    /// input example and a signature naming every input feature (the spec
+    /// computes them from the sensors) and every output of the ONNX model.
     pub fn mlmodel(&self) -> MlModel {
         let flavor = VigilFlavor::new(
             "random_forest",
@@ -179,12 +277,28 @@ impl ModelBundle {
             .collect();
         let signature = ModelSignature {
             inputs,
-            outputs: vec![
-                ColumnSpec::new("failure_probability", ColumnType::Double),
-                ColumnSpec::new("anomaly_score", ColumnType::Double),
-            ],
+            outputs: ONNX_OUTPUTS
+                .iter()
+                .map(|&(name, dtype)| ColumnSpec::new(name, dtype))
+                .collect(),
         };
-        MlModel::new(flavor, Some(signature))
+        let mut model = MlModel::new(flavor, Some(signature))
+            .with_onnx(OnnxFlavor::cpu(ONNX_FILE, ONNX_VERSION))
+            .with_python_function(PyFuncFlavor::onnx(ONNX_FILE, PYTHON_VERSION));
+        model.saved_input_example_info = Some(InputExampleInfo::dataframe_split(
+            INPUT_EXAMPLE_FILE,
+            SERVING_INPUT_EXAMPLE_FILE,
+        ));
+        model.mlflow_version = Some(MLFLOW_VERSION.to_string());
+        model
+    }
+}
+
+/// The env files of the pyfunc flavor ([`PYTHON_REQUIREMENTS`]).
+fn python_env() -> PythonEnv {
+    PythonEnv {
+        python_version: PYTHON_VERSION.to_string(),
+        requirements: PYTHON_REQUIREMENTS.iter().map(|r| r.to_string()).collect(),
     }
 }
 

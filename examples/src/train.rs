@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use chrono::{SecondsFormat, Utc};
+use ndarray::{ArrayView2, Axis};
 use serde::Serialize;
 use vigil_features::{
     FeatureSpec, MIN_TRAINING_SAMPLES, QualityConfig, QualityReport, TelemetryFrame, TrainingSet,
@@ -470,7 +471,12 @@ fn train_in_run(
     let forests = (random_forest, isolation_forest);
     let bundle = assemble_bundle(forests, config, &data_facts, threshold);
     let seconds_so_far = stages.seconds.clone();
+    let test_rows = &splits.test.features.values;
     let tracked = Tracked {
+        input_example: test_rows
+            .view()
+            .split_at(Axis(0), test_rows.nrows().min(INPUT_EXAMPLE_ROWS))
+            .0,
         dirs: &dirs,
         evaluation: &evaluation,
         tuning: &tuning,
@@ -676,8 +682,13 @@ fn assemble_bundle(
     }
 }
 
+/// Test-split rows saved as the model's MLflow input example.
+const INPUT_EXAMPLE_ROWS: usize = 5;
+
 /// What the tracking stage writes, logs and registers.
 struct Tracked<'a> {
+    /// The first test rows, for `input_example.json`.
+    input_example: ArrayView2<'a, f64>,
     dirs: &'a OutputDirs,
     evaluation: &'a SplitEvaluation,
     tuning: &'a Tuning,
@@ -701,7 +712,7 @@ fn track_and_register(
         &t.tuning.trials,
     )?;
     let model_dir = t.dirs.root.join("model");
-    t.bundle.save(&model_dir)?;
+    t.bundle.save(&model_dir, t.input_example)?;
     log_results(parent, t)?;
     parent.log_artifacts(&t.dirs.reports, Some("reports"))?;
     parent.log_artifacts(&t.dirs.plots, Some("plots"))?;
