@@ -67,7 +67,7 @@ use vigil_tracking_client::Tracker;
 
 use ndarray::ArrayView2;
 
-use crate::bundle::{ModelBundle, failure_probability};
+use crate::bundle::{ModelBundle, failure_probability, failure_probability_row};
 use crate::error::PipelineError;
 
 /// A model version with what the registry says about it.
@@ -883,6 +883,10 @@ fn advance(
     Ok(rows)
 }
 
+/// Batches smaller than this are scored row by row (the forests' one-row
+/// paths): the batch paths walk rows eight at a time. Both give the same bits.
+const SMALL_BATCH_ROWS: usize = 8;
+
 /// Both forests on every row, outside any lock, through their batch paths
 /// (rows walk each tree together; the same code and sums training's
 /// evaluation uses).
@@ -893,8 +897,9 @@ fn predict(
     rows: Vec<Row>,
 ) -> Result<Vec<Scored>, ScoringError> {
     let bundle = &model.bundle;
-    let sensors = &bundle.feature_spec.sensors;
-    let threshold = bundle.meta.threshold;
+    if rows.len() < SMALL_BATCH_ROWS {
+        return predict_rows(model, samples, steps, rows);
+    }
     let n_features = rows.first().map_or(0, |r| r.features.len());
     let flat: Vec<f64> = rows
         .iter()
@@ -905,29 +910,67 @@ fn predict(
     let probabilities = failure_probability(&bundle.random_forest, x)?;
     let iso = &bundle.isolation_forest;
     let scores = iso.score_samples(x).map_err(PipelineError::from)?;
+    let offset = iso.offset();
+    Ok(samples
+        .iter()
+        .zip(steps)
+        .zip(rows)
+        .enumerate()
+        .map(|(i, ((s, step), row))| {
+            scored(model, s, *step, &row, probabilities[i], scores[i], offset)
+        })
+        .collect())
+}
+
+/// [`predict`] for small batches: each row through the forests' one-row paths.
+fn predict_rows(
+    model: &LoadedModel,
+    samples: &[Sample],
+    steps: &[Step],
+    rows: Vec<Row>,
+) -> Result<Vec<Scored>, ScoringError> {
+    let bundle = &model.bundle;
+    let iso = &bundle.isolation_forest;
     let mut out = Vec::with_capacity(rows.len());
-    for (i, ((s, step), row)) in samples.iter().zip(steps).zip(rows).enumerate() {
-        let p = probabilities[i];
-        let score = scores[i];
-        out.push(Scored {
-            machine_id: s.machine_id.clone(),
-            time: s.time,
-            failure_probability: p,
-            failure: p >= threshold,
-            threshold,
-            anomaly_score: -score,
-            // `is_anomaly` without scoring the rows again: the same
-            // `score - offset < 0` it computes.
-            is_anomaly: score - iso.offset() < 0.0,
-            warm: row.warm,
-            retry: matches!(step, Step::Retry),
-            missing_sensors: sensors
-                .iter()
-                .zip(&s.values)
-                .filter(|(_, v)| !v.is_finite())
-                .map(|(name, _)| name.clone())
-                .collect(),
-        });
+    for ((s, step), row) in samples.iter().zip(steps).zip(rows) {
+        let p = failure_probability_row(&bundle.random_forest, &row.features)?;
+        let score = iso.score_row(&row.features).map_err(PipelineError::from)?;
+        out.push(scored(model, s, *step, &row, p, score, iso.offset()));
     }
     Ok(out)
+}
+
+/// One answer from a sample's probability and Isolation Forest score.
+fn scored(
+    model: &LoadedModel,
+    s: &Sample,
+    step: Step,
+    row: &Row,
+    probability: f64,
+    score: f64,
+    offset: f64,
+) -> Scored {
+    let threshold = model.bundle.meta.threshold;
+    Scored {
+        machine_id: s.machine_id.clone(),
+        time: s.time,
+        failure_probability: probability,
+        failure: probability >= threshold,
+        threshold,
+        anomaly_score: -score,
+        // `is_anomaly` without scoring the row again: the same
+        // `score - offset < 0` it computes.
+        is_anomaly: score - offset < 0.0,
+        warm: row.warm,
+        retry: matches!(step, Step::Retry),
+        missing_sensors: model
+            .bundle
+            .feature_spec
+            .sensors
+            .iter()
+            .zip(&s.values)
+            .filter(|(_, v)| !v.is_finite())
+            .map(|(name, _)| name.clone())
+            .collect(),
+    }
 }

@@ -78,19 +78,25 @@ fn replay_in_time_order_equals_the_batch_path_on_every_row() {
     let core = ScoringCore::new(model, ScoringPolicy::default()).unwrap();
     let samples = samples_in_time_order(&sim);
     let mut compared = 0;
-    for chunk in samples.chunks(97) {
+    // Batches of 1, 5 and 97 samples: the one-row and the batch paths.
+    let mut rest = samples.as_slice();
+    let mut sizes = [1, 5, 97].into_iter().cycle();
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(sizes.next().unwrap().min(rest.len()));
+        rest = tail;
         let batch_samples: Vec<Sample> = chunk.iter().map(|(_, s)| s.clone()).collect();
         let scored = core.score(&batch_samples, far_future()).unwrap();
         for ((row, sample), answer) in chunk.iter().zip(&scored.predictions) {
             let want = batch[*row];
-            assert!(
-                (answer.failure_probability - want).abs() <= 1e-12,
+            assert_eq!(
+                answer.failure_probability.to_bits(),
+                want.to_bits(),
                 "row {row} ({} at {}): online {} vs batch {want}",
                 sample.machine_id,
                 sample.time,
                 answer.failure_probability
             );
-            assert!((answer.anomaly_score + batch_scores[*row]).abs() <= 1e-12);
+            assert_eq!(answer.anomaly_score, -batch_scores[*row], "row {row}");
             assert_eq!(answer.is_anomaly, batch_flags[*row], "row {row}");
             compared += 1;
         }

@@ -64,6 +64,14 @@ pub(crate) fn for_row_tasks_indexed(
     let nf = x.ncols();
     let task = task_rows(x.nrows(), nf);
     let contiguous = x.as_slice();
+    if x.nrows() <= task {
+        // One task: run it here. Handing it to the pool would only add a
+        // thread wake-up per call (a serving loop's small batches).
+        if let Some(all) = contiguous {
+            f(0, all, out);
+            return;
+        }
+    }
     out.par_chunks_mut(task * width)
         .enumerate()
         .for_each(|(c, out)| {
