@@ -19,9 +19,9 @@
 //! `model.onnx` takes the 42 features (input `input`, `[N, 42]` float64, columns
 //! in `feature_spec.json`'s order) and gives one value per row for each output
 //! ([`ONNX_OUTPUTS`]): `failure_probability` (the Random Forest's probability of
-//! [`FAILURE_CLASS`]), `anomaly_score` (the Isolation Forest's `score_samples`,
+//! [`FAILURE_CLASS`]), `score_samples` (the Isolation Forest's `score_samples`,
 //! in `[-1, 0)`, lower is more anomalous: the negative of what `serve` reports as
-//! `anomaly_score`), `decision_function` (`anomaly_score` minus the contamination
+//! `anomaly_score`), `decision_function` (`score_samples` minus the contamination
 //! offset) and `is_anomaly` (`decision_function < 0`). The names are
 //! vigil-forest's `OnnxExport`'s; `ExactDouble` precision, so the numbers are
 //! Vigil's own (no float32 cast in MLflow's pyfunc).
@@ -64,7 +64,7 @@ pub const SERVING_INPUT_EXAMPLE_FILE: &str = "serving_input_example.json";
 /// signature lists them; see the module documentation for what each is.
 pub const ONNX_OUTPUTS: [(&str, ColumnType); 4] = [
     ("failure_probability", ColumnType::Double),
-    ("anomaly_score", ColumnType::Double),
+    ("score_samples", ColumnType::Double),
     ("decision_function", ColumnType::Double),
     ("is_anomaly", ColumnType::Boolean),
 ];

@@ -144,7 +144,7 @@ fn a_saved_model_folder_loads_through_mlflow_pyfunc_with_vigils_predictions() {
     let n = rows.nrows();
     assert!(n > 1000, "{n} held-out rows");
     let py_probability = floats(&got["failure_probability"]);
-    let py_score = floats(&got["anomaly_score"]);
+    let py_score = floats(&got["score_samples"]);
     let py_flag: Vec<bool> = got["is_anomaly"]
         .as_array()
         .unwrap()
@@ -186,7 +186,7 @@ fn a_saved_model_folder_loads_through_mlflow_pyfunc_with_vigils_predictions() {
         assert!(got["dtypes"][name].is_string(), "no {name} column: {got}");
     }
     assert_eq!(got["dtypes"]["failure_probability"], "float64");
-    assert_eq!(got["dtypes"]["anomaly_score"], "float64");
+    assert_eq!(got["dtypes"]["score_samples"], "float64");
     assert_eq!(got["dtypes"]["is_anomaly"], "bool");
     assert_eq!(got["example_rows"], 5, "{INPUT_EXAMPLE_FILE}");
 

@@ -124,8 +124,8 @@ impl Default for OnnxOptions {
 /// value per row (`[N]`), as MLflow's pyfunc flavor wants:
 ///
 /// - `failure_probability`: the probability of the chosen class of the Random Forest;
-/// - `anomaly_score`: the Isolation Forest's `score_samples`;
-/// - `decision_function`: `anomaly_score - offset`;
+/// - `score_samples`: the Isolation Forest's `score_samples`;
+/// - `decision_function`: `score_samples - offset`;
 /// - `is_anomaly`: `decision_function < 0` (bool).
 ///
 /// Real outputs have the input's precision.
@@ -173,7 +173,7 @@ impl<'a> OnnxExport<'a> {
         self
     }
 
-    /// Adds `anomaly_score`, `decision_function` and `is_anomaly` from `model`.
+    /// Adds `score_samples`, `decision_function` and `is_anomaly` from `model`.
     pub fn isolation_forest(mut self, model: &'a IsolationForest) -> Self {
         self.isolation = Some(model);
         self
@@ -219,10 +219,10 @@ impl<'a> OnnxExport<'a> {
         }
         if let Some(iso) = self.isolation {
             let s = add_isolation(&mut g, iso, INPUT, o.precision);
-            rename(&mut g, &s.score, "anomaly_score");
+            rename(&mut g, &s.score, "score_samples");
             rename(&mut g, &s.decision, "decision_function");
             rename(&mut g, &s.flag, "is_anomaly");
-            outputs.push(graph::value_info("anomaly_score", real, &[None]));
+            outputs.push(graph::value_info("score_samples", real, &[None]));
             outputs.push(graph::value_info("decision_function", real, &[None]));
             outputs.push(graph::value_info("is_anomaly", BOOL, &[None]));
             kinds.push("IsolationForest".into());
@@ -733,7 +733,7 @@ mod tests {
                 outputs,
                 [
                     "failure_probability",
-                    "anomaly_score",
+                    "score_samples",
                     "decision_function",
                     "is_anomaly"
                 ]

@@ -492,8 +492,8 @@ fn the_combined_file_has_one_value_per_row_per_output() {
     let got = floats(&out["forest_only"]["failure_probability"]);
     let p0 = forest.predict_proba_of(&x, 0).unwrap();
     assert!(p0.iter().zip(&got).all(|(a, b)| (a - b).abs() < 1e-6));
-    assert!(out["forest_only"].get("anomaly_score").is_none());
-    let (err, wrong) = compare_isolation(&iso, &x, &out["iso_only"], "anomaly_score");
+    assert!(out["forest_only"].get("score_samples").is_none());
+    let (err, wrong) = compare_isolation(&iso, &x, &out["iso_only"], "score_samples");
     assert!(err < 1e-6 && wrong == 0);
     assert!(out["iso_only"].get("failure_probability").is_none());
     for (name, precision, x) in &expected {
@@ -506,7 +506,7 @@ fn the_combined_file_has_one_value_per_row_per_output() {
         };
         for output in [
             "failure_probability",
-            "anomaly_score",
+            "score_samples",
             "decision_function",
             "is_anomaly",
         ] {
@@ -517,7 +517,7 @@ fn the_combined_file_has_one_value_per_row_per_output() {
             );
         }
         assert_eq!(case["failure_probability.dtype"], dtype);
-        assert_eq!(case["anomaly_score.dtype"], dtype);
+        assert_eq!(case["score_samples.dtype"], dtype);
         assert_eq!(case["is_anomaly.dtype"], "bool");
         assert_eq!(
             case["metadata"]["feature_names"],
@@ -531,7 +531,7 @@ fn the_combined_file_has_one_value_per_row_per_output() {
             .zip(&got)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        let (score_err, wrong) = compare_isolation(&iso, x, case, "anomaly_score");
+        let (score_err, wrong) = compare_isolation(&iso, x, case, "score_samples");
         eprintln!(
             "{name}: {n} rows, max probability error {err:e}, max score error {score_err:e}, {wrong} flag disagreements"
         );
@@ -694,7 +694,7 @@ fn onnxruntime_agrees_with_vigil_on_random_models() {
             .zip(&got)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        let (score_err, flag_wrong) = compare_isolation(iso, x, combined, "anomaly_score");
+        let (score_err, flag_wrong) = compare_isolation(iso, x, combined, "score_samples");
         let tol = tolerance(case.precision);
         assert!(
             err.max(err2) < tol,
