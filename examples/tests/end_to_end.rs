@@ -9,7 +9,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
 mod common;
+mod fixtures;
 use common::service;
+use fixtures::pyfunc::{agreement_on_example, agreement_on_rows, loaded_folder, pyfunc_predict};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -17,6 +19,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use vigil_examples::bundle::ModelBundle;
+use vigil_features::{FeatureSpec, SimulatorConfig, TrainingSet};
 
 /// The harness's database URL as the reference POSTGRES_* variables.
 fn postgres_env(url: &str) -> Vec<(String, String)> {
@@ -442,8 +446,43 @@ print(prod, champ, run.info.status, "test_f1" in run.data.metrics, sorted(os.lis
             text.contains("MLmodel") && text.contains("random_forest.postcard"),
             "{text}"
         );
+        // 7. The reference's Python "AI service" loads the Production version.
+        python_service_matches_vigil(&venv, &mlflow, &model);
     }
     drop(server);
+}
+
+/// MLflow's client loads `models:/{model}/Production` from the server as a
+/// pyfunc model and predicts what Vigil predicts on the rows the runs trained
+/// and tested on (the simulation of step 1, rebuilt here with the same seed).
+#[allow(clippy::print_stderr)] // the measured differences, in the test's log
+fn python_service_matches_vigil(venv: &str, mlflow: &str, model: &str) {
+    let sim = fixtures::simulation(3, 3.0, SimulatorConfig::default().seed);
+    let set = TrainingSet::build(&sim.frame, &FeatureSpec::default()).unwrap();
+    let uri = format!("models:/{model}/Production");
+    let names = &set.features.names;
+    let got = pyfunc_predict(venv, Some(mlflow), &uri, names, &set.features.values);
+    let registered = ModelBundle::load(&loaded_folder(&got)).unwrap();
+    assert_eq!(&registered.meta.feature_names, names);
+
+    let seen = agreement_on_rows(&registered, &set.features.values, &got);
+    eprintln!("MLflow server, {uri}: {seen:?}");
+    assert!(seen.rows > 10_000, "{seen:?}");
+    assert!(
+        seen.probability_error <= 1e-6 && seen.score_error <= 1e-6,
+        "{seen:?}"
+    );
+    assert_eq!(
+        (seen.failure_flags_differing, seen.anomaly_flags_differing),
+        (0, 0)
+    );
+    assert!(seen.both_classes_seen, "{seen:?}");
+    let example = agreement_on_example(&registered, &got);
+    assert_eq!(example.rows, 5, "{example:?}");
+    assert!(
+        example.probability_error <= 1e-6 && example.score_error <= 1e-6,
+        "{example:?}"
+    );
 }
 
 /// One machine's whole history from the table goes through the running server;

@@ -11,91 +11,12 @@
 mod common;
 mod fixtures;
 
-use std::path::Path;
-use std::process::Command;
-
 use fixtures::ModelSize;
+use fixtures::pyfunc::{agreement_on_example, agreement_on_rows, loaded_folder, pyfunc_predict};
 use ndarray::{Array2, Axis};
-use serde_json::{Value, json};
-use vigil_examples::bundle::{
-    INPUT_EXAMPLE_FILE, ModelBundle, ONNX_FILE, ONNX_OUTPUTS, failure_probability,
-};
+use vigil_examples::bundle::{INPUT_EXAMPLE_FILE, ModelBundle, ONNX_FILE, ONNX_OUTPUTS};
 use vigil_features::{FeatureSpec, TrainingSet};
-use vigil_forest::Samples;
 use vigil_tracking_client::{MLMODEL_FILE, MlModel};
-
-/// Loads the folder (`argv[1]`) as a pyfunc model, predicts the rows of
-/// `argv[2]` (pandas' split orient), then the input example, then the rows with
-/// a column dropped and with a column of text; writes what it saw to `argv[3]`.
-const PREDICT_PY: &str = r#"
-import json, sys
-import mlflow, pandas as pd
-from mlflow.exceptions import MlflowException
-
-model_dir, rows_path, out_path = sys.argv[1:4]
-model = mlflow.pyfunc.load_model(model_dir)
-with open(rows_path) as f:
-    split = json.load(f)
-df = pd.DataFrame(split["data"], columns=split["columns"])
-got = model.predict(df)
-out = {c: got[c].tolist() for c in got.columns}
-out["dtypes"] = {c: str(got[c].dtype) for c in got.columns}
-example = mlflow.models.Model.load(model_dir).load_input_example(model_dir)
-out["example_rows"] = len(model.predict(example))
-
-def error_of(frame):
-    try:
-        model.predict(frame)
-    except MlflowException as e:
-        return "MlflowException: " + str(e)
-    except Exception as e:
-        return "other " + type(e).__name__ + ": " + str(e)
-    return None
-
-out["missing_column"] = error_of(df.drop(columns=[df.columns[3]]))
-text = df.copy()
-text[df.columns[0]] = "hot"
-out["wrong_dtype"] = error_of(text)
-with open(out_path, "w") as f:
-    json.dump(out, f)
-"#;
-
-/// Runs [`PREDICT_PY`] with the venv's python on `model_dir` and `rows`.
-fn pyfunc_predict(venv: &str, model_dir: &Path, names: &[String], rows: &Array2<f64>) -> Value {
-    let scratch = tempfile::tempdir().unwrap();
-    let rows_path = scratch.path().join("rows.json");
-    let data: Vec<Vec<f64>> = rows.outer_iter().map(|r| r.to_vec()).collect();
-    std::fs::write(
-        &rows_path,
-        serde_json::to_vec(&json!({ "columns": names, "data": data })).unwrap(),
-    )
-    .unwrap();
-    let script = scratch.path().join("predict.py");
-    std::fs::write(&script, PREDICT_PY).unwrap();
-    let out_path = scratch.path().join("out.json");
-    let out = Command::new(Path::new(venv).join("bin/python"))
-        .arg(&script)
-        .arg(model_dir)
-        .arg(&rows_path)
-        .arg(&out_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed with {}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
 
 /// A model trained on the first 3 days of a simulation and the feature rows
 /// of the following day (held out, as the test split is).
@@ -134,52 +55,21 @@ fn a_saved_model_folder_loads_through_mlflow_pyfunc_with_vigils_predictions() {
     assert_eq!(MlModel::read(&model_dir).unwrap(), mlmodel);
 
     let names = &bundle.meta.feature_names;
-    let got = pyfunc_predict(&venv, &model_dir, names, &rows);
+    let got = pyfunc_predict(&venv, None, model_dir.to_str().unwrap(), names, &rows);
 
-    let x = Samples::named(&rows, names).unwrap();
-    let probability = failure_probability(&bundle.random_forest, x).unwrap();
-    let iso = &bundle.isolation_forest;
-    let score = iso.score_samples(x).unwrap();
-    let flag: Vec<bool> = iso.predict(x).unwrap().iter().map(|&l| l == -1).collect();
-    let n = rows.nrows();
-    assert!(n > 1000, "{n} held-out rows");
-    let py_probability = floats(&got["failure_probability"]);
-    let py_score = floats(&got["score_samples"]);
-    let py_flag: Vec<bool> = got["is_anomaly"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_bool().unwrap())
-        .collect();
+    let seen = agreement_on_rows(&bundle, &rows, &got);
+    eprintln!("{seen:?}");
+    assert!(seen.rows > 1000, "{seen:?}");
+    assert!(seen.probability_error <= 1e-6, "{seen:?}");
+    assert!(seen.score_error <= 1e-6, "{seen:?}");
     assert_eq!(
-        (py_probability.len(), py_score.len(), py_flag.len()),
-        (n, n, n)
+        (seen.failure_flags_differing, seen.anomaly_flags_differing),
+        (0, 0)
     );
-    let worst = |a: &[f64], b: &[f64]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max)
-    };
-    let probability_error = worst(&py_probability, &probability);
-    let score_error = worst(&py_score, score.as_slice().unwrap());
-    let threshold = bundle.meta.threshold;
-    let failure_flag_differs = py_probability
-        .iter()
-        .zip(&probability)
-        .filter(|(p, q)| (**p >= threshold) != (**q >= threshold))
-        .count();
-    let anomaly_flag_differs = py_flag.iter().zip(&flag).filter(|(a, b)| a != b).count();
-    eprintln!(
-        "{n} rows: failure probability max |Δ| {probability_error:e}, anomaly score max |Δ| \
-         {score_error:e}, failure flags differing {failure_flag_differs}, anomaly flags \
-         differing {anomaly_flag_differs}"
-    );
-    assert!(probability_error <= 1e-6, "{probability_error}");
-    assert!(score_error <= 1e-6, "{score_error}");
-    assert_eq!((failure_flag_differs, anomaly_flag_differs), (0, 0));
-    // The failure class is present and the rows are not all alike: the check has teeth.
-    assert!(probability.iter().any(|&p| p > 0.0) && flag.iter().any(|&f| f));
+    assert!(seen.both_classes_seen, "{seen:?}");
+    let example = agreement_on_example(&bundle, &got);
+    assert_eq!(example.rows, 5, "{INPUT_EXAMPLE_FILE}");
+    assert!(example.probability_error <= 1e-6 && example.score_error <= 1e-6);
 
     // Every output the signature names, in float64 (no float32 cast on the way).
     for (name, _) in ONNX_OUTPUTS {
@@ -188,7 +78,6 @@ fn a_saved_model_folder_loads_through_mlflow_pyfunc_with_vigils_predictions() {
     assert_eq!(got["dtypes"]["failure_probability"], "float64");
     assert_eq!(got["dtypes"]["score_samples"], "float64");
     assert_eq!(got["dtypes"]["is_anomaly"], "bool");
-    assert_eq!(got["example_rows"], 5, "{INPUT_EXAMPLE_FILE}");
 
     let missing = got["missing_column"].as_str().unwrap_or_default();
     assert!(
@@ -199,5 +88,110 @@ fn a_saved_model_folder_loads_through_mlflow_pyfunc_with_vigils_predictions() {
     assert!(
         dtype.starts_with("MlflowException: ") && dtype.contains(&names[0]),
         "{dtype}"
+    );
+}
+
+/// Runs one of the workspace's binaries in `dir` against its local store
+/// (`./mlruns`), and returns its stdout.
+fn run_in(dir: &std::path::Path, bin: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{bin} {args:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The pipeline and `evaluate --promote` into the local store; MLflow's client,
+/// reading that store (`MLFLOW_ALLOW_FILE_STORE=true`), loads
+/// `models:/predictive_maintenance_model/Production` as pyfunc and predicts
+/// what Vigil predicts on the run's feature rows (the test split among them).
+#[test]
+fn the_promoted_model_in_the_local_store_loads_through_pyfunc_by_its_registry_uri() {
+    let Some(venv) = common::service("VIGIL_MLFLOW_VENV") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (machines, days, seed) = ("2", "2", "42");
+    let pipeline = [
+        "--machines",
+        machines,
+        "--days",
+        days,
+        "--seed",
+        seed,
+        "--trials",
+        "2",
+        "--max-samples-per-tree",
+        "2000",
+        "--no-progress",
+    ];
+    run_in(dir.path(), env!("CARGO_BIN_EXE_pipeline"), &pipeline);
+    let promoted = run_in(
+        dir.path(),
+        env!("CARGO_BIN_EXE_evaluate"),
+        &[
+            "--promote",
+            "--machines",
+            machines,
+            "--days",
+            "3",
+            "--min-improvement",
+            "-1",
+        ],
+    );
+    assert!(promoted.contains("promoted"), "{promoted}");
+
+    // The model folder the run logged, and the rows it trained and tested on
+    // (the same simulation, the same features).
+    let output = dir.path().join("vigil-output");
+    let run_dirs: Vec<_> = std::fs::read_dir(&output)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("model"))
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(run_dirs.len(), 1, "{run_dirs:?}");
+    let logged = ModelBundle::load(&run_dirs[0]).unwrap();
+    let sim = fixtures::simulation(2, 2.0, 42);
+    let rows = TrainingSet::build(&sim.frame, &logged.feature_spec)
+        .unwrap()
+        .features
+        .values;
+
+    let store = format!("file://{}", dir.path().join("mlruns").display());
+    let uri = format!(
+        "models:/{}/Production",
+        vigil_examples::train::DEFAULT_MODEL_NAME
+    );
+    let names = &logged.meta.feature_names;
+    let got = pyfunc_predict(&venv, Some(&store), &uri, names, &rows);
+    let registered = ModelBundle::load(&loaded_folder(&got)).unwrap();
+    assert_eq!(registered.meta, logged.meta);
+
+    let seen = agreement_on_rows(&registered, &rows, &got);
+    eprintln!("local store, {uri}: {seen:?}");
+    assert!(seen.rows > 10_000, "{seen:?}");
+    assert!(
+        seen.probability_error <= 1e-6 && seen.score_error <= 1e-6,
+        "{seen:?}"
+    );
+    assert_eq!(
+        (seen.failure_flags_differing, seen.anomaly_flags_differing),
+        (0, 0)
+    );
+    assert!(seen.both_classes_seen, "{seen:?}");
+    let example = agreement_on_example(&registered, &got);
+    assert_eq!(example.rows, 5, "{example:?}");
+    assert!(
+        example.probability_error <= 1e-6 && example.score_error <= 1e-6,
+        "{example:?}"
     );
 }
