@@ -30,8 +30,10 @@ pub struct EventParams {
     /// Default 6 (5-minute bins for the default horizon). At least 1.
     pub histogram_bins: usize,
     /// The most thresholds an [`AlarmPolicy`](super::AlarmPolicy) search
-    /// evaluates: all distinct scores when there are at most this many, else
-    /// this many evenly spaced (by rank) distinct scores. Default 256. At least 2.
+    /// evaluates, +∞ included: all distinct scores when there are fewer, else
+    /// a deterministic subset (see
+    /// [`choose_alarm_threshold`](super::choose_alarm_threshold)). Default 256.
+    /// At least 2.
     pub max_candidates: usize,
 }
 

@@ -131,9 +131,12 @@ pub struct AlarmThreshold {
 /// [`evaluate_scores`](super::evaluate_scores) for the inputs).
 ///
 /// The budget and recall policies try candidate thresholds: every distinct
-/// score when there are fewer than [`EventParams::max_candidates`], else that
-/// many minus one distinct scores evenly spaced by rank (lowest and highest
-/// included), plus +∞. Samples are sorted once; each candidate costs one
+/// score when there are fewer than [`EventParams::max_candidates`], else at
+/// most that many minus one distinct scores, half evenly spaced by rank
+/// (lowest and highest included) and half crowding the highest scores
+/// (rank offsets from the top halving 20 times), plus +∞. The search is
+/// deterministic; with more distinct scores than candidates the result is
+/// the best *candidate*, not necessarily the best of all scores. Samples are sorted once; each candidate costs one
 /// O(n) pass, run in parallel, so the cost is O(n log n + n·candidates) and
 /// the result does not depend on the thread count.
 pub fn choose_alarm_threshold(
@@ -184,15 +187,10 @@ fn try_candidates(
     let mut keys: Vec<u64> = score.iter().map(|&s| key(s)).collect();
     radix_sort(&mut keys);
     keys.dedup();
-    let room = params.max_candidates - 1;
-    let mut thresholds: Vec<f64> = if keys.len() <= room {
-        keys.iter().map(|&k| unkey(k)).collect()
-    } else {
-        let last = keys.len() - 1;
-        (0..room)
-            .map(|i| unkey(keys[i * last / (room - 1)]))
-            .collect()
-    };
+    let mut thresholds: Vec<f64> = candidate_ranks(keys.len(), params.max_candidates - 1)
+        .into_iter()
+        .map(|r| unkey(keys[r]))
+        .collect();
     thresholds.push(f64::INFINITY);
     // In (machine, time) order once, so each pass reads scores sequentially.
     let sorted: Vec<f64> = t.order.iter().map(|&i| score[i]).collect();
@@ -203,6 +201,27 @@ fn try_candidates(
             (th, t.evaluate(&flags, params))
         })
         .collect()
+}
+
+/// At most `room` ranks of `len` sorted distinct scores: all when they fit,
+/// else half evenly spaced (lowest and highest included) and half crowding
+/// the top, `last - last / 2^(20 j / m)` for `j < m`: alarm thresholds
+/// usually sit among the highest scores, where even spacing is coarse.
+fn candidate_ranks(len: usize, room: usize) -> Vec<usize> {
+    if len <= room {
+        return (0..len).collect();
+    }
+    let last = len - 1;
+    let even = room / 2;
+    let top = room - even;
+    let mut ranks: Vec<usize> = (0..even).map(|i| i * last / (even - 1).max(1)).collect();
+    ranks.extend((0..top).map(|j| {
+        let offset = last as f64 * 0.5f64.powf(1.0 + 20.0 * j as f64 / top as f64);
+        last - (offset.round() as usize).min(last)
+    }));
+    ranks.sort_unstable();
+    ranks.dedup();
+    ranks
 }
 
 /// `tried` ends with +∞, which raises no alarm and so meets any budget.
@@ -241,4 +260,32 @@ fn pick_recall(
     }
     let (th, m) = tried.swap_remove(most);
     Ok((th, false, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::candidate_ranks;
+
+    #[test]
+    fn candidate_ranks_are_bounded_and_crowd_the_top() {
+        assert_eq!(candidate_ranks(5, 255), vec![0, 1, 2, 3, 4]);
+        for (len, room) in [(1_000_000, 255), (300, 255), (10_000, 9), (50, 1)] {
+            let r = candidate_ranks(len, room);
+            assert!(
+                !r.is_empty() && r.len() <= room,
+                "{len} {room}: {}",
+                r.len()
+            );
+            assert!(r.windows(2).all(|w| w[0] < w[1]));
+            assert!(*r.last().unwrap_or(&len) < len);
+            if room >= 4 {
+                assert_eq!((r[0], r[r.len() - 1]), (0, len - 1));
+            }
+        }
+        let r = candidate_ranks(1_000_000, 255);
+        assert_eq!(r[0], 0);
+        // The top 1% of ranks gets far more than 1% of the candidates.
+        let top = r.iter().filter(|&&x| x >= 990_000).count();
+        assert!(top > 50, "{top}");
+    }
 }
