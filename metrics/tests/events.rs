@@ -283,6 +283,15 @@ fn results_round_trip_through_json_with_nan() {
     let back: EventMetrics = serde_json::from_str(&json).unwrap();
     // NaN != NaN, so compare the serialised forms.
     assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    let bad = r#"{"edges":[0.0,5.0],"counts":[1,2]}"#;
+    assert!(serde_json::from_str::<Histogram>(bad).is_err());
+    let bad = r#"{"edges":[5.0,0.0],"counts":[1]}"#;
+    assert!(serde_json::from_str::<Histogram>(bad).is_err());
+    let good = r#"{"edges":[0.0,5.0],"counts":[1]}"#;
+    assert_eq!(
+        serde_json::from_str::<Histogram>(good).unwrap().counts,
+        vec![1]
+    );
     let params_json = serde_json::to_string(&p()).unwrap();
     assert_eq!(
         serde_json::from_str::<EventParams>(&params_json).unwrap(),
@@ -390,6 +399,13 @@ fn bad_parameters_are_typed_errors() {
             },
         ),
         (
+            "histogram_bins",
+            EventParams {
+                histogram_bins: usize::MAX,
+                ..p()
+            },
+        ),
+        (
             "max_candidates",
             EventParams {
                 max_candidates: 1,
@@ -472,6 +488,30 @@ fn a_recall_target_without_observed_failures_is_an_error() {
     )
     .unwrap_err();
     assert_eq!(e, MetricsError::NoObservedFailures { unobserved: 1 });
+}
+
+#[test]
+fn the_f1_policy_without_positive_labels_is_an_error() {
+    let g = Grid::new().add(0, 0, 60, &[]);
+    let score = vec![0.5; g.time.len()];
+    let e = choose_alarm_threshold(&g.machine, &g.time, &score, &[], &p(), AlarmPolicy::F1)
+        .unwrap_err();
+    assert!(matches!(e, MetricsError::SingleClass { .. }), "{e}");
+}
+
+#[test]
+fn a_huge_smoothing_window_is_fine() {
+    let s = Smoothing {
+        k: 1,
+        n: usize::MAX,
+    };
+    let mut state = SmoothingState::new(s).unwrap();
+    assert!(!state.push(false));
+    assert!(state.push(true));
+    assert_eq!(
+        smooth_flags(&[0, 0], &[false, true], s).unwrap(),
+        vec![false, true]
+    );
 }
 
 // ---- policies on a hand-made validation split ----

@@ -49,6 +49,10 @@ pub struct AlarmEpisode {
 }
 
 /// Event metrics of per-sample flags (see [`EventMetrics`] for the definitions).
+///
+/// # Errors
+/// See "Bad input" on [`EventMetrics`]: mismatched lengths, no samples,
+/// invalid [`EventParams`].
 pub fn evaluate_alarms(
     machine: &[u32],
     time: &[i64],
@@ -63,6 +67,10 @@ pub fn evaluate_alarms(
 }
 
 /// Event metrics of scores at a threshold: flagged when `score >= threshold`.
+///
+/// # Errors
+/// See "Bad input" on [`EventMetrics`]: mismatched lengths, no samples,
+/// invalid [`EventParams`], non-finite scores, a NaN threshold.
 pub fn evaluate_scores(
     machine: &[u32],
     time: &[i64],
@@ -76,7 +84,12 @@ pub fn evaluate_scores(
     Ok(t.evaluate(&t.flags_at(score, threshold), params))
 }
 
-/// The alarm episodes of per-sample flags, by machine then start.
+/// The alarm episodes of per-sample flags, by machine then start (smoothed
+/// first when [`EventParams::smoothing`] is set).
+///
+/// # Errors
+/// See "Bad input" on [`EventMetrics`]: mismatched lengths, no samples,
+/// invalid [`EventParams`].
 pub fn alarm_episodes(
     machine: &[u32],
     time: &[i64],

@@ -27,7 +27,7 @@ pub struct EventParams {
     /// Default `None` (every flagged sample counts).
     pub smoothing: Option<Smoothing>,
     /// Number of equal-width lead-time histogram bins over `[0, horizon]`.
-    /// Default 6 (5-minute bins for the default horizon). At least 1.
+    /// Default 6 (5-minute bins for the default horizon). 1 to 10 000.
     pub histogram_bins: usize,
     /// The most thresholds an [`AlarmPolicy`](super::AlarmPolicy) search
     /// evaluates, +∞ included: all distinct scores when there are fewer, else
@@ -49,6 +49,9 @@ impl Default for EventParams {
         }
     }
 }
+
+/// More bins than this is a mistake, not a histogram.
+const MAX_BINS: usize = 10_000;
 
 /// The parameters in microseconds, checked.
 #[derive(Debug, Clone, Copy)]
@@ -87,10 +90,10 @@ impl EventParams {
         if let Some(s) = self.smoothing {
             s.validate()?;
         }
-        if self.histogram_bins == 0 {
+        if !(1..=MAX_BINS).contains(&self.histogram_bins) {
             return Err(MetricsError::InvalidParameter {
                 name: "histogram_bins",
-                reason: "needs at least one bin".into(),
+                reason: format!("needs 1 to {MAX_BINS} bins, got {}", self.histogram_bins),
             });
         }
         if self.max_candidates < 2 {

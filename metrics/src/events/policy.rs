@@ -139,6 +139,12 @@ pub struct AlarmThreshold {
 /// the best *candidate*, not necessarily the best of all scores. Samples are sorted once; each candidate costs one
 /// O(n) pass, run in parallel, so the cost is O(n log n + n·candidates) and
 /// the result does not depend on the thread count.
+///
+/// # Errors
+/// As [`evaluate_scores`](super::evaluate_scores); an invalid policy
+/// ([`MetricsError::InvalidAlarmPolicy`]); for `recall=<R>` without any
+/// observed failure, [`MetricsError::NoObservedFailures`]; for `f1` without
+/// any sample in a failure's horizon, [`MetricsError::SingleClass`].
 pub fn choose_alarm_threshold(
     machine: &[u32],
     time: &[i64],

@@ -75,6 +75,25 @@ fn ratio(num: usize, den: usize) -> f64 {
 ///   long; false alarms per machine-day divide by it.
 ///
 /// Percentiles are NumPy's linear ones; see [`LeadTimeStats`] and [`Histogram`].
+///
+/// # Bad input
+///
+/// Never a panic; a typed [`MetricsError`](crate::MetricsError) or the
+/// documented handling:
+///
+/// | Input | Result |
+/// |---|---|
+/// | `machine`, `time`, `flags` / `score` of different lengths | `LengthMismatch` |
+/// | no samples | `EmptyInput` |
+/// | a NaN or infinite score | `NonFinite` (with its index) |
+/// | a NaN threshold | `InvalidParameter { name: "threshold" }` |
+/// | a zero horizon or monitoring gap, a duration beyond `i64` µs, k > n smoothing | `InvalidParameter` (see [`EventParams::validate`]) |
+/// | a negative budget, a recall outside `[0, 1]`, an unknown policy | `InvalidAlarmPolicy` |
+/// | unsorted samples | sorted by (machine, time) internally |
+/// | duplicate timestamps | kept, in input order; zero monitored time between them |
+/// | a failure with no sample in its horizon, or of a machine without samples | counted in `failures_unobserved`, not in `failures_total` |
+/// | a recall target when no failure is observed | `NoObservedFailures` |
+/// | the `f1` policy when no sample is in any failure's horizon | `SingleClass` (from [`best_threshold_f1`](crate::best_threshold_f1)) |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventMetrics {
     /// Failures with at least one sample of their machine in

@@ -92,7 +92,8 @@ impl SmoothingState {
         smoothing.validate()?;
         Ok(Self {
             smoothing,
-            window: Vec::with_capacity(smoothing.n),
+            // Grows to n as samples arrive: a huge n must not allocate up front.
+            window: Vec::new(),
             next: 0,
             flagged: 0,
         })

@@ -65,7 +65,11 @@ pub(crate) fn percentile_sorted(v: &[f64], q: f64) -> f64 {
 /// Counts of lead times in equal-width bins over `[0, horizon]`, in minutes,
 /// as `numpy.histogram(lead, bins, range=(0, horizon))`: bins are half-open
 /// `[e_i, e_{i+1})` except the last, which includes the horizon.
+///
+/// Reading one back checks it has one more edge than counts and finite,
+/// increasing edges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "HistogramRecord")]
 pub struct Histogram {
     /// `bins + 1` ascending bin edges, minutes.
     #[serde(with = "crate::serde_f64::vec")]
@@ -78,11 +82,11 @@ impl Histogram {
     /// The histogram of `minutes` in `bins` bins over `[0, upper]`; values
     /// outside are not counted.
     pub fn new(minutes: &[f64], bins: usize, upper: f64) -> Result<Self> {
-        if bins == 0 || !(upper.is_finite() && upper > 0.0) {
+        if !((1..=10_000).contains(&bins) && upper.is_finite() && upper > 0.0) {
             return Err(MetricsError::InvalidParameter {
                 name: "histogram",
                 reason: format!(
-                    "needs bins >= 1 and a finite upper edge > 0, got {bins} and {upper}"
+                    "needs 1 to 10000 bins and a finite upper edge > 0, got {bins} and {upper}"
                 ),
             });
         }
@@ -102,5 +106,37 @@ impl Histogram {
             counts[i.min(bins - 1)] += 1;
         }
         Self { edges, counts }
+    }
+}
+
+/// A [`Histogram`] as read, before its checks.
+#[derive(Deserialize)]
+struct HistogramRecord {
+    #[serde(with = "crate::serde_f64::vec")]
+    edges: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+impl TryFrom<HistogramRecord> for Histogram {
+    type Error = MetricsError;
+
+    fn try_from(r: HistogramRecord) -> Result<Self> {
+        let ok = r.edges.len() == r.counts.len() + 1
+            && r.edges.iter().all(|e| e.is_finite())
+            && r.edges.windows(2).all(|w| w[0] < w[1]);
+        if !ok {
+            return Err(MetricsError::InvalidRecord {
+                what: "lead-time histogram",
+                reason: format!(
+                    "needs finite increasing edges, one more than counts; got {} edges, {} counts",
+                    r.edges.len(),
+                    r.counts.len()
+                ),
+            });
+        }
+        Ok(Self {
+            edges: r.edges,
+            counts: r.counts,
+        })
     }
 }
