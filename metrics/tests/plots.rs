@@ -326,6 +326,14 @@ fn alarm_timeline_and_lead_times() {
         .machines(&ids);
     check_png("alarm_timeline_20", &big.to_png().unwrap(), (1100, 2828));
     assert!(AlarmTimelinePlot::new(&machine, &time, &score, f64::NAN, &failures, &params).is_err());
+    let silent = AlarmTimelinePlot::new(&machine, &time, &score, f64::INFINITY, &failures, &params)
+        .unwrap()
+        .machines(&[0, 3]);
+    check_png(
+        "alarm_timeline_no_threshold",
+        &silent.to_png().unwrap(),
+        (1100, 398),
+    );
 
     let metrics = evaluate_scores(&machine, &time, &score, 0.6, &failures, &params).unwrap();
     assert_eq!((metrics.failures_caught, metrics.failures_total), (4, 5));

@@ -55,7 +55,8 @@ pub struct AlarmTimelinePlot {
 impl AlarmTimelinePlot {
     /// The timeline of scores alarming at `score >= threshold`, with
     /// episodes formed as in [`evaluate_scores`](crate::evaluate_scores)
-    /// (same inputs, same checks). Machines are named `machine <id>`.
+    /// (same inputs, same checks; a threshold of +∞, which raises no alarm,
+    /// draws no threshold line). Machines are named `machine <id>`.
     pub fn new(
         machine: &[u32],
         time: &[i64],
@@ -66,7 +67,12 @@ impl AlarmTimelinePlot {
     ) -> Result<Self> {
         check_same_len("time", time.len(), "score", score.len())?;
         check_finite("score", score)?;
-        check_finite("threshold", &[threshold])?;
+        if threshold.is_nan() {
+            return Err(MetricsError::InvalidParameter {
+                name: "threshold",
+                reason: "is NaN".into(),
+            });
+        }
         let flags: Vec<bool> = score.iter().map(|&s| s >= threshold).collect();
         let episodes = alarm_episodes(machine, time, &flags, params)?;
         let gap = i64::try_from(params.max_monitoring_gap.as_micros()).unwrap_or(i64::MAX);
@@ -174,7 +180,11 @@ impl AlarmTimelinePlot {
     fn score_range(&self) -> (f64, f64) {
         let pts = self.panels.iter().flat_map(|p| p.runs.iter().flatten());
         let (lo, hi) = pts.fold((0.0f64, 1.0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
-        let (lo, hi) = (lo.min(self.threshold), hi.max(self.threshold));
+        // +∞ (a policy that raises no alarm) draws no threshold line.
+        let (lo, hi) = match self.threshold {
+            t if t.is_finite() => (lo.min(t), hi.max(t)),
+            _ => (lo, hi),
+        };
         let pad = 0.06 * (hi - lo).max(1e-9);
         (lo - pad, hi + pad)
     }
@@ -266,13 +276,13 @@ impl AlarmTimelinePlot {
                 band(a, b.max(a + min_w), ALARM)
             }))
             .map_err(plot_err)?;
+        let th = if self.threshold.is_finite() {
+            vec![(axis.x0, self.threshold), (axis.x1, self.threshold)]
+        } else {
+            Vec::new()
+        };
         chart
-            .draw_series(DashedLineSeries::new(
-                [(axis.x0, self.threshold), (axis.x1, self.threshold)],
-                8,
-                5,
-                THRESHOLD.stroke_width(2),
-            ))
+            .draw_series(DashedLineSeries::new(th, 8, 5, THRESHOLD.stroke_width(2)))
             .map_err(plot_err)?;
         for run in &p.runs {
             let line = run.iter().map(|&(t, s)| (axis.x(t), s));
