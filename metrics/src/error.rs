@@ -140,6 +140,26 @@ pub enum MetricsError {
         reason: String,
     },
 
+    /// An alarm policy string or value is invalid (`f1`,
+    /// `false-alarm-budget=<B>` with `B >= 0`, `recall=<R>` with `R` in `[0, 1]`).
+    #[error("invalid alarm policy {input:?}: {reason}")]
+    InvalidAlarmPolicy {
+        /// The policy as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A recall target was asked for, but no failure has a sample of its
+    /// machine within the horizon before it.
+    #[error(
+        "no failure is observed (a sample of its machine within the horizon before it; {unobserved} failures are not), so a recall target cannot be met"
+    )]
+    NoObservedFailures {
+        /// Failures given that had no sample in their horizon.
+        unobserved: usize,
+    },
+
     /// Drawing or encoding a plot failed.
     #[error("plot error: {0}")]
     Plot(String),

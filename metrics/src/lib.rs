@@ -13,6 +13,9 @@
 //! | a decision threshold maximising F1 / F-beta | [`best_threshold_f1`], [`best_threshold_fbeta`] |
 //! | probabilistic losses | [`log_loss`], [`log_loss_multiclass`], [`brier_score_loss`], [`brier_score_loss_multiclass`] |
 //! | a printable, serialisable report | [`classification_report`] → [`ClassificationReport`] |
+//! | alarm episodes, failures caught, lead times, false alarms per machine-day | [`evaluate_alarms`], [`evaluate_scores`] → [`EventMetrics`]; [`alarm_episodes`]; definitions on [`EventMetrics`] |
+//! | k-of-n alarm smoothing, batch and streaming | [`Smoothing`], [`smooth_flags`], [`SmoothingState`] |
+//! | an alarm threshold under a false-alarm budget, a recall target or F1 | [`AlarmPolicy`], [`choose_alarm_threshold`] → [`AlarmThreshold`] |
 //! | PNG / SVG plots (feature `plot`) | the `plot` module |
 //!
 //! Inputs are slices. Labels can be any integer type or `bool` (the
@@ -63,6 +66,44 @@
 //! # }
 //! ```
 //!
+//! # Alarms and failures
+//!
+//! Per-sample scores become alarm episodes, matched against failure events
+//! (definitions on [`EventMetrics`]; times are `i64` microseconds since the
+//! epoch, machines `u32` ids).
+//!
+//! ```
+//! use vigil_metrics::{AlarmPolicy, EventParams, Failure, choose_alarm_threshold, evaluate_scores};
+//!
+//! # fn main() -> Result<(), vigil_metrics::MetricsError> {
+//! const MIN: i64 = 60_000_000;
+//! // One machine sampled every minute for two hours; it fails at minute 120.
+//! let time: Vec<i64> = (0..120).map(|m| m * MIN).collect();
+//! let machine = vec![0u32; time.len()];
+//! // High scores from minute 100 on, and a lone spike at minute 30.
+//! let score: Vec<f64> = (0..120)
+//!     .map(|m| if m >= 100 { 0.9 } else if m == 30 { 0.7 } else { 0.1 })
+//!     .collect();
+//! let failures = [Failure { machine: 0, time: 120 * MIN, mode: None }];
+//! let params = EventParams::default(); // 30-minute horizon, 2-minute merge gap
+//!
+//! let m = evaluate_scores(&machine, &time, &score, 0.5, &failures, &params)?;
+//! assert_eq!((m.failures_caught, m.failures_total), (1, 1));
+//! assert_eq!(m.lead_time_minutes.median, 20.0); // the alarm rang at minute 100
+//! assert_eq!((m.episodes, m.false_alarms), (2, 1)); // the spike at minute 30
+//! assert_eq!(m.precision, 0.5);
+//! // 119 monitored minutes: one false alarm per 119 / 1440 machine-days.
+//! assert!((m.false_alarms_per_machine_day - 1440.0 / 119.0).abs() < 1e-9);
+//!
+//! // No false alarm allowed: the lowest such threshold is 0.9.
+//! let policy: AlarmPolicy = "false-alarm-budget=0".parse()?;
+//! let chosen = choose_alarm_threshold(&machine, &time, &score, &failures, &params, policy)?;
+//! assert_eq!(chosen.threshold, 0.9);
+//! assert_eq!((chosen.metrics.failures_caught, chosen.metrics.false_alarms), (1, 0));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Serialisation
 //!
 //! The result types (curves, confusion matrices, scores, reports, threshold
@@ -93,6 +134,7 @@
 mod classification;
 mod confusion;
 mod error;
+mod events;
 mod labels;
 // A namespace of plot builders (`plot::RocPlot`, ...): nothing in it is re-exported.
 #[cfg(feature = "plot")]
@@ -111,6 +153,11 @@ pub use classification::{
 };
 pub use confusion::{BinaryCounts, ConfusionMatrix, confusion_matrix};
 pub use error::{MetricsError, Result};
+pub use events::{
+    AlarmEpisode, AlarmPolicy, AlarmThreshold, EventMetrics, EventParams, Failure, Histogram,
+    LeadTimeStats, ModeMetrics, Smoothing, SmoothingState, alarm_episodes, choose_alarm_threshold,
+    evaluate_alarms, evaluate_scores, smooth_flags,
+};
 pub use labels::Label;
 pub use probabilistic::{
     brier_score_loss, brier_score_loss_multiclass, log_loss, log_loss_multiclass,

@@ -1,6 +1,7 @@
 //! Plots (cargo feature `plot`): confusion-matrix heatmap, ROC curve,
-//! precision–recall curve, feature-importance bars, and a line chart for a
-//! metric over time or over trials.
+//! precision–recall curve, feature-importance bars, a line chart for a
+//! metric over time or over trials, per-machine alarm timelines and the
+//! lead-time histogram.
 //!
 //! Each plot is a plain struct: build it, then call `save(path)` (the format
 //! follows the extension, `.png` or `.svg`), `to_png()` for PNG bytes, or
@@ -987,3 +988,8 @@ impl LineChart {
     }
 }
 outputs!(LineChart);
+
+// ------------------------------------------------------------ alarms and lead times
+
+mod events;
+pub use events::{AlarmTimelinePlot, LeadTimeHistogramPlot};

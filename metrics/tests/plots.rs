@@ -251,3 +251,93 @@ fn metric_history_lines() {
         Err(MetricsError::InvalidParameter { .. })
     ));
 }
+
+/// Six machines sampled every minute for three days (machine 2 offline for
+/// six hours), scores rising before each failure, a few spikes.
+fn fleet() -> (Vec<u32>, Vec<i64>, Vec<f64>, Vec<Failure>) {
+    const MIN: i64 = 60_000_000;
+    let t0 = 1_767_225_600_000_000; // 2026-01-01 00:00 UTC
+    let fails: [(u32, i64); 5] = [(0, 1500), (1, 900), (3, 3000), (4, 2000), (4, 4000)];
+    let (mut machine, mut time, mut score) = (vec![], vec![], vec![]);
+    let mut state = 7u64;
+    for m in 0..6u32 {
+        for minute in 0..4320i64 {
+            if m == 2 && (2000..2360).contains(&minute) {
+                continue;
+            }
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let mut s = 0.05 + 0.15 * noise;
+            for &(fm, fmin) in &fails {
+                let before = fmin - minute;
+                if fm == m && (0..40).contains(&before) && fmin != 3000 {
+                    s = s.max(0.95 - before as f64 / 60.0);
+                }
+            }
+            if (m == 5 && minute == 1200) || (m == 1 && (3100..3104).contains(&minute)) {
+                s = 0.8;
+            }
+            machine.push(m);
+            time.push(t0 + minute * MIN);
+            score.push(s);
+        }
+    }
+    let failures = fails
+        .iter()
+        .map(|&(m, minute)| Failure {
+            machine: m,
+            time: t0 + minute * MIN,
+            mode: None,
+        })
+        .collect();
+    (machine, time, score, failures)
+}
+
+#[test]
+fn alarm_timeline_and_lead_times() {
+    let (machine, time, score, failures) = fleet();
+    let params = EventParams::default();
+    let plot = AlarmTimelinePlot::new(&machine, &time, &score, 0.6, &failures, &params)
+        .unwrap()
+        .machine_names(&["M-00", "M-01", "M-02", "M-03", "M-04", "M-05"]);
+    assert_eq!(plot.shown_machines(), vec![0, 1, 2, 3, 4, 5]);
+    check_png("alarm_timeline", &plot.to_png().unwrap(), (1100, 938));
+    let svg = plot.to_svg().unwrap();
+    assert!(svg.contains("M-04") && svg.contains("hours since 2026-01-01 00:00 UTC"));
+    let two = plot.clone().machines(&[4, 9, 1]);
+    assert_eq!(two.shown_machines(), vec![4, 1]);
+    check_png("alarm_timeline_two", &two.to_png().unwrap(), (1100, 398));
+    assert!(matches!(
+        plot.clone().machines(&[]).to_png(),
+        Err(MetricsError::EmptyInput { .. })
+    ));
+    // Twenty panels: each machine's three days split into four machines.
+    let t0 = time[0];
+    let many: Vec<u32> = machine
+        .iter()
+        .zip(&time)
+        .map(|(&m, &t)| m * 4 + ((t - t0) / (1080 * 60_000_000)) as u32)
+        .collect();
+    let ids: Vec<u32> = (0..20).collect();
+    let big = AlarmTimelinePlot::new(&many, &time, &score, 0.6, &[], &params)
+        .unwrap()
+        .machines(&ids);
+    check_png("alarm_timeline_20", &big.to_png().unwrap(), (1100, 2828));
+    assert!(AlarmTimelinePlot::new(&machine, &time, &score, f64::NAN, &failures, &params).is_err());
+    let silent = AlarmTimelinePlot::new(&machine, &time, &score, f64::INFINITY, &failures, &params)
+        .unwrap()
+        .machines(&[0, 3]);
+    check_png(
+        "alarm_timeline_no_threshold",
+        &silent.to_png().unwrap(),
+        (1100, 398),
+    );
+
+    let metrics = evaluate_scores(&machine, &time, &score, 0.6, &failures, &params).unwrap();
+    assert_eq!((metrics.failures_caught, metrics.failures_total), (4, 5));
+    let hist = LeadTimeHistogramPlot::new(&metrics);
+    check_png("lead_time_histogram", &hist.to_png().unwrap(), (800, 500));
+    assert!(hist.to_svg().unwrap().contains("4 of 5 failures caught"));
+}
