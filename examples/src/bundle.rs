@@ -7,6 +7,7 @@
 //!                              flavors, signature, input example)
 //!   random_forest.postcard     vigil-forest's validated binary format
 //!   isolation_forest.postcard
+//!   failure_mode_forest.postcard   the failure-mode classifier, when the data had modes
 //!   feature_spec.json          the vigil-features spec: serving computes the same features
 //!   vigil_model.json           threshold, feature names, training summary
 //!   model.onnx                 both forests as one ONNX model (float64 in and out), for
@@ -41,11 +42,14 @@ use vigil_tracking_client::{
 };
 
 use crate::error::PipelineError;
+use crate::modes::FailureModeModel;
 
 /// The file holding the Random Forest.
 pub const RANDOM_FOREST_FILE: &str = "random_forest.postcard";
 /// The file holding the Isolation Forest.
 pub const ISOLATION_FOREST_FILE: &str = "isolation_forest.postcard";
+/// The file holding the failure-mode classifier (absent when none was trained).
+pub const FAILURE_MODE_FOREST_FILE: &str = "failure_mode_forest.postcard";
 /// The file holding the feature spec.
 pub const FEATURE_SPEC_FILE: &str = "feature_spec.json";
 /// The file holding [`BundleMeta`].
@@ -97,6 +101,10 @@ pub struct BundleMeta {
     pub trained_rows: usize,
     /// When training finished (RFC 3339).
     pub trained_at: String,
+    /// The failure-mode classifier's modes (`none` first), in its class order;
+    /// empty when no mode model was trained (and in folders from before modes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failure_modes: Vec<String>,
 }
 
 /// A trained model: Random Forest (failure within the horizon), Isolation
@@ -111,6 +119,8 @@ pub struct ModelBundle {
     pub feature_spec: FeatureSpec,
     /// Threshold, names and training summary.
     pub meta: BundleMeta,
+    /// Which failure is coming, when the training data had failure modes.
+    pub failure_modes: Option<FailureModeModel>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> PipelineError {
@@ -138,6 +148,9 @@ impl ModelBundle {
         };
         write(RANDOM_FOREST_FILE, &self.random_forest.to_bytes())?;
         write(ISOLATION_FOREST_FILE, &self.isolation_forest.to_bytes())?;
+        if let Some(modes) = &self.failure_modes {
+            write(FAILURE_MODE_FOREST_FILE, &modes.forest.to_bytes())?;
+        }
         write(FEATURE_SPEC_FILE, &to_json(&self.feature_spec)?)?;
         write(META_FILE, &to_json(&self.meta)?)?;
         write(ONNX_FILE, &self.to_onnx()?)?;
@@ -223,11 +236,20 @@ impl ModelBundle {
         let feature_spec: FeatureSpec = from_json(&read(FEATURE_SPEC_FILE)?, FEATURE_SPEC_FILE)?;
         let random_forest = RandomForest::from_bytes(&read(RANDOM_FOREST_FILE)?)?;
         let isolation_forest = IsolationForest::from_bytes(&read(ISOLATION_FOREST_FILE)?)?;
+        let failure_modes = if meta.failure_modes.is_empty() {
+            None
+        } else {
+            Some(FailureModeModel {
+                forest: RandomForest::from_bytes(&read(FAILURE_MODE_FOREST_FILE)?)?,
+                modes: meta.failure_modes.clone(),
+            })
+        };
         let bundle = ModelBundle {
             random_forest,
             isolation_forest,
             feature_spec,
             meta,
+            failure_modes,
         };
         bundle.check_consistent()?;
         Ok(bundle)
@@ -249,6 +271,7 @@ impl ModelBundle {
                 self.isolation_forest.n_features()
             )));
         }
+        self.check_modes_consistent(n)?;
         if !(0.0..=1.0).contains(&self.meta.threshold) {
             return Err(PipelineError::Model(format!(
                 "threshold {} is outside [0, 1]",
@@ -256,6 +279,29 @@ impl ModelBundle {
             )));
         }
         Ok(())
+    }
+
+    /// The mode model, if any, takes the same features and knows the modes the
+    /// meta lists, one per class.
+    fn check_modes_consistent(&self, n_features: usize) -> Result<(), PipelineError> {
+        let listed = &self.meta.failure_modes;
+        match &self.failure_modes {
+            None if listed.is_empty() => Ok(()),
+            None => Err(PipelineError::Model(
+                "vigil_model.json lists failure modes but the bundle has no mode model".into(),
+            )),
+            Some(m) if m.forest.n_features() != n_features => Err(PipelineError::Model(format!(
+                "the failure-mode forest expects {} features but the spec has {n_features}",
+                m.forest.n_features()
+            ))),
+            Some(m) if &m.modes != listed || m.forest.classes().len() != listed.len() => {
+                Err(PipelineError::Model(format!(
+                    "the failure-mode forest has {} classes but vigil_model.json lists modes {listed:?}",
+                    m.forest.classes().len()
+                )))
+            }
+            Some(_) => Ok(()),
+        }
     }
 
     /// The `MLmodel` description: the vigil flavor (Vigil's loader), MLflow's

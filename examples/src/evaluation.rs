@@ -3,13 +3,15 @@
 //! classification report. The pipeline runs it once on the test split;
 //! `evaluate` runs it on the recent held-out rows for champion and challenger.
 
+use std::time::Duration;
+
 use serde::Serialize;
-use vigil_features::{FeatureMatrix, TrainingSet};
+use vigil_features::{FailureEvent, FailureMode, FeatureMatrix, TrainingSet};
 use vigil_forest::{IsolationForest, RandomForest, Samples};
 use vigil_metrics::{
-    Average, ClassificationReport, ConfusionMatrix, PrfParams, ReportParams,
-    average_precision_score, classification_report, confusion_matrix, precision_recall_fscore,
-    roc_auc_score,
+    Average, ClassificationReport, ConfusionMatrix, EventMetrics, EventParams, Failure, PrfParams,
+    ReportParams, average_precision_score, classification_report, confusion_matrix,
+    evaluate_scores, precision_recall_fscore, roc_auc_score,
 };
 
 use crate::bundle::failure_probability;
@@ -127,4 +129,60 @@ fn binary_cells(confusion: &ConfusionMatrix<u8>) -> [[u64; 2]; 2] {
     let rows = confusion.rows();
     let cell = |r: usize, c: usize| rows.get(r).and_then(|row| row.get(c)).copied().unwrap_or(0);
     [[cell(0, 0), cell(0, 1)], [cell(1, 0), cell(1, 1)]]
+}
+
+/// The failures a split's rows can see: each event of `events` whose machine
+/// is in the split and whose time falls in the split's span or one label
+/// horizon after it, as vigil-metrics takes them (machine = index into the
+/// split's `machine_ids`, mode by name).
+pub fn split_failures(
+    split: &TrainingSet,
+    events: &[FailureEvent],
+    horizon: Duration,
+) -> Vec<Failure> {
+    let times = &split.features.time;
+    let (Some(&first), Some(&last)) = (times.iter().min(), times.iter().max()) else {
+        return Vec::new();
+    };
+    let until = last.saturating_add(i64::try_from(horizon.as_micros()).unwrap_or(i64::MAX));
+    let ids = &split.features.machine_ids;
+    events
+        .iter()
+        .filter(|e| e.time >= first && e.time <= until)
+        .filter_map(|e| {
+            let machine = u32::try_from(ids.iter().position(|id| *id == e.machine)?).ok()?;
+            let mode = (e.mode != FailureMode::None).then(|| e.mode.as_str().to_string());
+            Some(Failure {
+                machine,
+                time: e.time,
+                mode,
+            })
+        })
+        .collect()
+}
+
+/// Failures caught, lead times and false alarms of the failure probability
+/// `proba` of `split`'s rows at `threshold` (vigil-metrics'
+/// [`evaluate_scores`], default episode rules, `horizon` as the label's).
+pub fn event_metrics(
+    split: &TrainingSet,
+    proba: &[f64],
+    threshold: f64,
+    failures: &[Failure],
+    horizon: Duration,
+) -> Result<EventMetrics, PipelineError> {
+    let params = event_params(horizon);
+    let f = &split.features;
+    Ok(evaluate_scores(
+        &f.machine, &f.time, proba, threshold, failures, &params,
+    )?)
+}
+
+/// The episode rules the pipeline and `evaluate` use: vigil-metrics' defaults
+/// with the label horizon.
+pub fn event_params(horizon: Duration) -> EventParams {
+    EventParams {
+        horizon,
+        ..EventParams::default()
+    }
 }

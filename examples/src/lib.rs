@@ -14,11 +14,13 @@
 //!    features ([`vigil_features::TrainingSet`]), a time-ordered split with an
 //!    embargo ([`train::Splits`]), the Isolation Forest, the TPE search over the
 //!    Random Forest ([`tune::tune`]), the final fit, one evaluation on the test
-//!    split ([`evaluation::evaluate_split`]), and tracking: one parent run, a
+//!    split ([`evaluation::evaluate_split`]), the failure-mode classifier and
+//!    its per-mode scores ([`modes::fit_mode_model`], [`modes::evaluate_modes`]),
+//!    and tracking: one parent run, a
 //!    child run per trial, reports, plots ([`plots`]) and a registered version.
 //!    It returns a [`train::TrainOutcome`] (scores, sizes, the model).
-//! 3. **The model folder** — [`bundle::ModelBundle`]: both forests, the exact
-//!    feature spec and the decision threshold; what the pipeline logs and
+//! 3. **The model folder** — [`bundle::ModelBundle`]: both forests (and the
+//!    failure-mode forest), the exact feature spec and the decision threshold; what the pipeline logs and
 //!    every consumer loads ([`bundle::ModelBundle::download`] from the registry).
 //! 4. **Champion / challenger** — [`evaluate::evaluate`] re-scores the
 //!    Production version and the best newer one on the same recent data and
@@ -81,6 +83,7 @@ pub mod cli;
 pub mod error;
 pub mod evaluate;
 pub mod evaluation;
+pub mod modes;
 pub mod plots;
 pub mod schedule;
 pub mod scoring;

@@ -5,16 +5,20 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use vigil_features::TrainingSet;
 use vigil_metrics::plot::{
-    ConfusionMatrixPlot, FeatureImportancePlot, LineChart, PrPlot, RocPlot, Series, SeriesStyle,
+    AlarmTimelinePlot, ConfusionMatrixPlot, FeatureImportancePlot, LeadTimeHistogramPlot,
+    LineChart, PrPlot, RocPlot, Series, SeriesStyle,
 };
 use vigil_metrics::{
-    average_precision_score, best_threshold_f1, precision_recall_curve, roc_curve,
+    EventMetrics, EventParams, Failure, average_precision_score, best_threshold_f1,
+    precision_recall_curve, roc_curve,
 };
 use vigil_tuning::{Direction, FrozenTrial, TuningError};
 
 use crate::error::PipelineError;
 use crate::evaluation::SplitEvaluation;
+use crate::modes::ModeEvaluation;
 
 fn plot_err(name: &str) -> impl FnOnce(vigil_metrics::MetricsError) -> PipelineError + '_ {
     move |e| PipelineError::Plot {
@@ -65,6 +69,42 @@ pub fn training_plots(
         .map_err(plot_err("feature_importance"))?;
 
     optimisation_history(dir, trials)
+}
+
+/// The test split's alarms over time, one panel per machine (probability,
+/// threshold, alarm episodes, failures caught or missed:
+/// `alarm_timeline.png`), and the lead times of the caught failures
+/// (`lead_time_histogram.png`).
+pub fn event_plots(
+    dir: &Path,
+    test: &TrainingSet,
+    proba: &[f64],
+    threshold: f64,
+    (failures, params): (&[Failure], &EventParams),
+    metrics: &EventMetrics,
+) -> Result<(), PipelineError> {
+    let f = &test.features;
+    AlarmTimelinePlot::new(&f.machine, &f.time, proba, threshold, failures, params)?
+        .machine_names(&f.machine_ids)
+        .title("Failure probability and alarms (test split)")
+        .save(dir.join("alarm_timeline.png"))
+        .map_err(plot_err("alarm_timeline"))?;
+    LeadTimeHistogramPlot::new(metrics)
+        .title("Lead time of the failures caught (test split)")
+        .save(dir.join("lead_time_histogram.png"))
+        .map_err(plot_err("lead_time_histogram"))
+}
+
+/// The failure-mode classifier's confusion matrix on the test split, with the
+/// mode names (`failure_mode_confusion_matrix.png`).
+pub fn mode_confusion_plot(dir: &Path, test: &ModeEvaluation) -> Result<(), PipelineError> {
+    let names: Vec<&str> = test.per_mode.iter().map(|m| m.mode.as_str()).collect();
+    ConfusionMatrixPlot::new(&test.confusion)
+        .class_names(&names)
+        .map_err(plot_err("failure_mode_confusion_matrix"))?
+        .title("Failure modes: true vs most likely (test split)")
+        .save(dir.join("failure_mode_confusion_matrix.png"))
+        .map_err(plot_err("failure_mode_confusion_matrix"))
 }
 
 /// Validation F1 per completed trial and the best so far (nothing to draw

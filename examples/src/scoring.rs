@@ -221,6 +221,12 @@ pub struct Scored {
     pub retry: bool,
     /// Sensors the sample had no value for.
     pub missing_sensors: Vec<String>,
+    /// The probability of each failure mode (`none` first, in the order of the
+    /// model's `failure_modes`), when the model has a mode classifier.
+    pub failure_mode_probabilities: Option<Vec<f64>>,
+    /// The most likely mode other than `none`, when `failure` is set and the
+    /// model has a mode classifier.
+    pub failure_mode: Option<String>,
 }
 
 /// A scored batch and the model version that scored it.
@@ -911,13 +917,23 @@ fn predict(
     let iso = &bundle.isolation_forest;
     let scores = iso.score_samples(x).map_err(PipelineError::from)?;
     let offset = iso.offset();
+    let modes = match &bundle.failure_modes {
+        Some(m) => Some(m.forest.predict_proba(x).map_err(PipelineError::from)?),
+        None => None,
+    };
     Ok(samples
         .iter()
         .zip(steps)
         .zip(rows)
         .enumerate()
         .map(|(i, ((s, step), row))| {
-            scored(model, s, *step, &row, probabilities[i], scores[i], offset)
+            let forests = Forests {
+                probability: probabilities[i],
+                score: scores[i],
+                offset,
+                modes: modes.as_ref().map(|m| m.row(i).to_vec()),
+            };
+            scored(model, s, *step, &row, forests)
         })
         .collect())
 }
@@ -933,29 +949,51 @@ fn predict_rows(
     let iso = &bundle.isolation_forest;
     let mut out = Vec::with_capacity(rows.len());
     for ((s, step), row) in samples.iter().zip(steps).zip(rows) {
-        let p = failure_probability_row(&bundle.random_forest, &row.features)?;
-        let score = iso.score_row(&row.features).map_err(PipelineError::from)?;
-        out.push(scored(model, s, *step, &row, p, score, iso.offset()));
+        let forests = Forests {
+            probability: failure_probability_row(&bundle.random_forest, &row.features)?,
+            score: iso.score_row(&row.features).map_err(PipelineError::from)?,
+            offset: iso.offset(),
+            modes: match &bundle.failure_modes {
+                Some(m) => Some(m.probabilities_row(&row.features)?),
+                None => None,
+            },
+        };
+        out.push(scored(model, s, *step, &row, forests));
     }
     Ok(out)
 }
 
 /// One answer from a sample's probability and Isolation Forest score.
-fn scored(
-    model: &LoadedModel,
-    s: &Sample,
-    step: Step,
-    row: &Row,
+/// What the forests said about one row.
+struct Forests {
+    /// The failure probability.
     probability: f64,
+    /// The Isolation Forest's `score_samples`.
     score: f64,
+    /// Its contamination offset.
     offset: f64,
-) -> Scored {
+    /// The failure-mode probabilities, when the model has a mode classifier.
+    modes: Option<Vec<f64>>,
+}
+
+fn scored(model: &LoadedModel, s: &Sample, step: Step, row: &Row, forests: Forests) -> Scored {
+    let Forests {
+        probability,
+        score,
+        offset,
+        modes,
+    } = forests;
     let threshold = model.bundle.meta.threshold;
+    let failure = probability >= threshold;
+    let failure_mode = match (&model.bundle.failure_modes, &modes) {
+        (Some(m), Some(p)) if failure => m.most_likely_failure(p).map(|(name, _)| name.to_string()),
+        _ => None,
+    };
     Scored {
         machine_id: s.machine_id.clone(),
         time: s.time,
         failure_probability: probability,
-        failure: probability >= threshold,
+        failure,
         threshold,
         anomaly_score: -score,
         // `is_anomaly` without scoring the row again: the same
@@ -972,5 +1010,7 @@ fn scored(
             .filter(|(_, v)| !v.is_finite())
             .map(|(name, _)| name.clone())
             .collect(),
+        failure_mode_probabilities: modes,
+        failure_mode,
     }
 }

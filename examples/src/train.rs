@@ -10,23 +10,32 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use ndarray::{ArrayView2, Axis};
 use serde::Serialize;
 use vigil_features::{
     FeatureSpec, MIN_TRAINING_SAMPLES, QualityConfig, QualityReport, TelemetryFrame, TrainingSet,
-    WindowLength, cutoff_at_fraction,
+    WindowLength, cutoff_at_fraction, events_from_labels,
 };
-use vigil_forest::{Contamination, IsolationForest, IsolationForestParams, RandomForest};
-use vigil_metrics::ClassificationReport;
+use vigil_forest::{
+    Contamination, IsolationForest, IsolationForestParams, RandomForest, RandomForestParams,
+};
+use vigil_metrics::{ClassificationReport, EventMetrics, Failure};
 use vigil_tracking_client::{ActiveRun, ModelVersion, RunOptions, RunStatus, Tracker};
 use vigil_tuning::{FrozenTrial, ParamValue, TrialState};
 
 use crate::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, FEATURE_SPEC_FILE, ModelBundle};
 use crate::error::PipelineError;
-use crate::evaluation::{SplitEvaluation, TestScores, evaluate_split, named_samples};
+use crate::evaluation::{
+    SplitEvaluation, TestScores, evaluate_split, event_metrics, event_params, named_samples,
+    split_failures,
+};
+use crate::modes::{
+    FailureModeModel, MIN_MODE_EVENTS, ModeEvaluation, ModeFit, ModeReport, evaluate_modes,
+    fit_mode_model,
+};
 use crate::plots;
 use crate::source::DataSource;
 use crate::tune::{TrialCounts, Tuning, TuningData, forest_params, param_text, tune};
@@ -190,6 +199,11 @@ pub struct TrainOutcome {
     pub report: ClassificationReport,
     /// Where the data came from.
     pub data_description: String,
+    /// The failure-mode classifier's training events and test scores, or why
+    /// none was trained.
+    pub failure_modes: ModeReport,
+    /// Failures caught, lead times and false alarms on the test split.
+    pub events: EventMetrics,
 }
 
 /// The file, in [`TrainOutcome::output_dir`], that [`TrainOutcome::write_summary`] writes.
@@ -231,6 +245,8 @@ impl TrainOutcome {
             "trials": self.trial_counts,
             "threshold": self.bundle.meta.threshold,
             "test": self.test,
+            "failure_modes": self.failure_modes,
+            "events": self.events,
             "stage_seconds": stages,
             "total_seconds": total,
         })
@@ -426,6 +442,14 @@ struct FittedModels {
     isolation_forest: IsolationForest,
     random_forest: RandomForest,
     tuning: Tuning,
+    modes: FittedModes,
+}
+
+/// The failure-mode classifier (when there were modes to learn) and its report.
+struct FittedModes {
+    model: Option<FailureModeModel>,
+    test: Option<ModeEvaluation>,
+    report: ModeReport,
 }
 
 fn train_in_run(
@@ -463,13 +487,25 @@ fn train_in_run(
         isolation_forest,
         random_forest,
         tuning,
+        modes,
     } = fit_models(&mut stages, config, &splits, parent, progress)?;
     let threshold = tuning.best_threshold;
     let evaluation = stages.run("evaluation", || {
         evaluate_test(&random_forest, &isolation_forest, &splits.test, threshold)
     })?;
+    let events = test_events(
+        &loaded.frame,
+        &splits.test,
+        &evaluation,
+        threshold,
+        horizon_minutes,
+    )?;
     let forests = (random_forest, isolation_forest);
-    let bundle = assemble_bundle(forests, config, &data_facts, threshold);
+    let mut bundle = assemble_bundle(forests, config, &data_facts, threshold);
+    if let Some(model) = modes.model {
+        bundle.meta.failure_modes = model.modes.clone();
+        bundle.failure_modes = Some(model);
+    }
     let seconds_so_far = stages.seconds.clone();
     let test_rows = &splits.test.features.values;
     let tracked = Tracked {
@@ -480,6 +516,9 @@ fn train_in_run(
         dirs: &dirs,
         evaluation: &evaluation,
         tuning: &tuning,
+        modes: (&modes.report, modes.test.as_ref()),
+        events: &events,
+        test: &splits.test,
         bundle: &bundle,
         stage_seconds: &seconds_so_far,
     };
@@ -504,7 +543,39 @@ fn train_in_run(
         output_dir: dirs.root,
         bundle,
         data_description: loaded.description,
+        failure_modes: modes.report,
+        events: events.metrics,
     })
+}
+
+/// The test split as a maintenance planner reads it: the failures of the
+/// frame (recovered from its labels, so each is placed just after its last
+/// labelled row), and which of them the alarms at `threshold` caught, how
+/// early, and how many alarms rang for nothing.
+fn test_events(
+    frame: &TelemetryFrame,
+    test: &TrainingSet,
+    evaluation: &SplitEvaluation,
+    threshold: f64,
+    horizon_minutes: f64,
+) -> Result<TestEvents, PipelineError> {
+    let horizon = Duration::try_from_secs_f64(horizon_minutes * 60.0).map_err(|e| {
+        PipelineError::Invalid(format!("label horizon {horizon_minutes} minutes: {e}"))
+    })?;
+    let failures = split_failures(test, &events_from_labels(frame), horizon);
+    let metrics = event_metrics(test, &evaluation.proba, threshold, &failures, horizon)?;
+    Ok(TestEvents {
+        metrics,
+        failures,
+        horizon,
+    })
+}
+
+/// [`test_events`]' result, with what its plots need.
+struct TestEvents {
+    metrics: EventMetrics,
+    failures: Vec<Failure>,
+    horizon: Duration,
 }
 
 /// Writes the data-quality report and refuses too little data.
@@ -636,11 +707,59 @@ fn fit_models(
         );
         Ok((model, summary))
     })?;
+    let modes = stages.run("failure_modes", || fit_modes(&rf_params, splits))?;
     Ok(FittedModels {
         isolation_forest,
         random_forest,
         tuning,
+        modes,
     })
+}
+
+/// The failure-mode classifier on the final fit's rows, scored on the test
+/// split; skipped (with the reason as the stage's summary) without modes.
+fn fit_modes(
+    binary_params: &RandomForestParams,
+    splits: &Splits,
+) -> Result<(FittedModes, String), PipelineError> {
+    let fit = fit_mode_model(binary_params, &splits.train_validation)?;
+    let test = match &fit {
+        ModeFit::Trained { model, .. } => Some(evaluate_modes(model, &splits.test)?),
+        ModeFit::Skipped { .. } => None,
+    };
+    let report = ModeReport::new(&fit, test.as_ref());
+    let summary = match (&fit, &test) {
+        (ModeFit::Trained { model, rare, .. }, Some(t)) => {
+            let rare = if rare.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; fewer than {MIN_MODE_EVENTS} training events: {}",
+                    rare.join(", ")
+                )
+            };
+            format!(
+                "{} ({}), test macro F1 {:.4}{rare}",
+                model.modes.len(),
+                model.modes.join(", "),
+                t.macro_f1
+            )
+        }
+        (ModeFit::Skipped { reason }, _) => format!("skipped: {reason}"),
+        (ModeFit::Trained { .. }, None) => String::new(),
+    };
+    let model = match fit {
+        ModeFit::Trained { model, .. } => Some(*model),
+        ModeFit::Skipped { .. } => None,
+    };
+    Ok((
+        FittedModes {
+            model,
+            test,
+            report,
+        },
+        summary,
+    ))
 }
 
 /// Both forests on the test split, once, at the threshold tuning chose.
@@ -678,7 +797,9 @@ fn assemble_bundle(
             label_horizon_minutes: facts.horizon_minutes,
             trained_rows: facts.splits.train_validation.len(),
             trained_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            failure_modes: Vec::new(),
         },
+        failure_modes: None,
     }
 }
 
@@ -692,6 +813,12 @@ struct Tracked<'a> {
     dirs: &'a OutputDirs,
     evaluation: &'a SplitEvaluation,
     tuning: &'a Tuning,
+    /// The failure-mode report and, when a model was trained, its test evaluation.
+    modes: (&'a ModeReport, Option<&'a ModeEvaluation>),
+    /// Failures caught, lead times and false alarms on the test split.
+    events: &'a TestEvents,
+    /// The test split (for the timeline plot).
+    test: &'a TrainingSet,
     bundle: &'a ModelBundle,
     stage_seconds: &'a [(&'static str, f64)],
 }
@@ -704,6 +831,19 @@ fn track_and_register(
     t: &Tracked<'_>,
 ) -> Result<(Option<ModelVersion>, String), PipelineError> {
     write_reports(&t.dirs.reports, t.evaluation, t.tuning)?;
+    write_json(&t.dirs.reports.join("failure_modes.json"), t.modes.0)?;
+    write_json(&t.dirs.reports.join("events.json"), &t.events.metrics)?;
+    plots::event_plots(
+        &t.dirs.plots,
+        t.test,
+        &t.evaluation.proba,
+        t.bundle.meta.threshold,
+        (&t.events.failures, &event_params(t.events.horizon)),
+        &t.events.metrics,
+    )?;
+    if let Some(test) = t.modes.1 {
+        plots::mode_confusion_plot(&t.dirs.plots, test)?;
+    }
     plots::training_plots(
         &t.dirs.plots,
         t.evaluation,
@@ -754,6 +894,28 @@ fn log_results(parent: &ActiveRun, t: &Tracked<'_>) -> Result<(), PipelineError>
     )?;
     for (stage, seconds) in t.stage_seconds {
         parent.log_metric(&format!("time_{stage}_seconds"), *seconds)?;
+    }
+    // No failure caught has no median lead time: NaN is left out, not logged.
+    let events = t.events.metrics.mlflow_metrics("test_");
+    parent.log_metrics(
+        events
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| (k.as_str(), *v)),
+        0,
+    )?;
+    match t.modes {
+        (_, Some(test)) => {
+            let metrics = test.metrics("test_");
+            parent.log_metrics(metrics.iter().map(|(k, v)| (k.as_str(), *v)), 0)?;
+        }
+        (report, None) => parent.set_tag(
+            "vigil.failure_modes",
+            format!(
+                "skipped: {}",
+                report.skipped_reason.as_deref().unwrap_or("no mode model")
+            ),
+        )?,
     }
     Ok(())
 }

@@ -257,6 +257,15 @@ fn simulate_train_promote_serve_against_real_services() {
     }
     assert!(metric("test_roc_auc") > 0.6, "the model learned nothing");
     assert_eq!(metric("n_features"), 42.0);
+    // As a maintenance planner reads it: failures caught, false alarms.
+    let total = metric("test_failures_total");
+    assert!(total >= 1.0, "no failure in the test split");
+    assert!((0.0..=total).contains(&metric("test_failures_caught")));
+    assert!(metric("test_false_alarms_per_machine_day") >= 0.0);
+    assert!((0.0..=1.0).contains(&metric("test_event_precision")));
+    // Which failure: the mode classifier's per-mode scores.
+    assert!((0.0..=1.0).contains(&metric("test_mode_f1_macro")));
+    assert!((0.0..=1.0).contains(&metric("test_f1_none")));
     let children = mlflow_post(
         &mlflow,
         "runs/search",
@@ -283,6 +292,9 @@ fn simulate_train_promote_serve_against_real_services() {
         "plots/pr_curve.png",
         "plots/feature_importance.png",
         "plots/optimization_history.png",
+        "plots/alarm_timeline.png",
+        "plots/lead_time_histogram.png",
+        "plots/failure_mode_confusion_matrix.png",
     ] {
         assert!(plots.contains(&p), "{p} not in {plots:?}");
     }
@@ -297,6 +309,10 @@ fn simulate_train_promote_serve_against_real_services() {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert!(model_files.contains(&"model/MLmodel"), "{model_files:?}");
+    assert!(
+        model_files.contains(&"model/failure_mode_forest.postcard"),
+        "{model_files:?}"
+    );
 
     // 3. evaluate promotes the first version (no champion yet).
     let eval_args = [
@@ -329,6 +345,9 @@ fn simulate_train_promote_serve_against_real_services() {
     let info = get_json(&format!("{}/model", server.base));
     assert_eq!(info["run_id"], run_id.as_str());
     assert!(info["metrics"]["test_f1"].is_number());
+    let modes = info["failure_modes"].as_array().unwrap();
+    assert_eq!(modes[0], "none", "{info}");
+    assert!(modes.len() >= 2, "{info}");
     // Samples of the last hours: serve refuses times past its clock plus the skew.
     let hour = (chrono::Utc::now() - chrono::Duration::hours(3)).format("%Y-%m-%dT%H");
     let at = |minute: u32| format!("{hour}:{minute:02}:00Z");

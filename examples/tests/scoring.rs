@@ -11,10 +11,12 @@ mod fixtures;
 
 use fixtures::ModelSize;
 use vigil_examples::bundle::failure_probability;
+use vigil_examples::modes::{ModeFit, fit_mode_model};
 use vigil_examples::scoring::{
     LoadedModel, Sample, ScoringCore, ScoringError, ScoringPolicy, recent_history,
 };
 use vigil_features::{FeatureSpec, Simulation, TrainingSet};
+use vigil_forest::RandomForestParams;
 
 /// A small model trained on `sim` (the first day of three machines).
 fn model_for(sim: &Simulation, spec: &FeatureSpec) -> LoadedModel {
@@ -62,9 +64,23 @@ fn far_future() -> i64 {
 fn replay_in_time_order_equals_the_batch_path_on_every_row() {
     let sim = simulation(2.0);
     let spec = FeatureSpec::default();
-    let model = model_for(&sim, &spec);
+    let mut model = model_for(&sim, &spec);
     let set = TrainingSet::build(&sim.frame, &spec).unwrap();
     assert_eq!(set.len(), sim.frame.len());
+    // With a failure-mode classifier: its probabilities are replayed too.
+    let mode_params = RandomForestParams {
+        n_estimators: 8,
+        max_depth: Some(8),
+        seed: 3,
+        ..Default::default()
+    };
+    let ModeFit::Trained { model: modes, .. } = fit_mode_model(&mode_params, &set).unwrap() else {
+        panic!("the simulation has failure modes")
+    };
+    let batch_modes = modes.forest.predict_proba(&set.features.values).unwrap();
+    model.bundle.meta.failure_modes = modes.modes.clone();
+    model.bundle.failure_modes = Some(*modes);
+    model.bundle.check_consistent().unwrap();
     let batch = failure_probability(&model.bundle.random_forest, &set.features.values).unwrap();
     let iso = &model.bundle.isolation_forest;
     let batch_scores = iso.score_samples(&set.features.values).unwrap();
@@ -78,6 +94,7 @@ fn replay_in_time_order_equals_the_batch_path_on_every_row() {
     let core = ScoringCore::new(model, ScoringPolicy::default()).unwrap();
     let samples = samples_in_time_order(&sim);
     let mut compared = 0;
+    let mut named_modes = 0;
     // Batches of 1, 5 and 97 samples: the one-row and the batch paths.
     let mut rest = samples.as_slice();
     let mut sizes = [1, 5, 97].into_iter().cycle();
@@ -98,10 +115,20 @@ fn replay_in_time_order_equals_the_batch_path_on_every_row() {
             );
             assert_eq!(answer.anomaly_score, -batch_scores[*row], "row {row}");
             assert_eq!(answer.is_anomaly, batch_flags[*row], "row {row}");
+            let online_modes = answer.failure_mode_probabilities.as_ref().unwrap();
+            let bits = |v: &mut dyn Iterator<Item = f64>| v.map(f64::to_bits).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&mut online_modes.iter().copied()),
+                bits(&mut batch_modes.row(*row).iter().copied()),
+                "row {row}: mode probabilities"
+            );
+            assert_eq!(answer.failure_mode.is_some(), answer.failure, "row {row}");
+            named_modes += usize::from(answer.failure_mode.is_some());
             compared += 1;
         }
     }
     assert_eq!(compared, sim.frame.len());
+    assert!(named_modes > 0, "no flagged sample named its mode");
 }
 
 fn sample(machine: &str, t_seconds: i64, temperature: f64) -> Sample {

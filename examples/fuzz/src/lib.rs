@@ -67,7 +67,9 @@ pub fn train(spec: &FeatureSpec, version: &str) -> LoadedModel {
             label_horizon_minutes: 30.0,
             trained_rows: set.len(),
             trained_at: "2026-01-01T00:00:00Z".into(),
+            failure_modes: Vec::new(),
         },
+        failure_modes: None,
     };
     let mut model = LoadedModel::unregistered(bundle);
     model.version = version.into();

@@ -236,6 +236,31 @@ fn print_summary(o: &TrainOutcome) {
         "  confusion matrix       [[tn {}, fp {}], [fn {}, tp {}]]",
         t.confusion[0][0], t.confusion[0][1], t.confusion[1][0], t.confusion[1][1]
     );
+    let e = &o.events;
+    println!(
+        "  failures caught        {} of {} (median lead time {:.1} min; {:.2} false alarms per machine-day; event precision {:.2})",
+        e.failures_caught,
+        e.failures_total,
+        e.lead_time_minutes.median,
+        e.false_alarms_per_machine_day,
+        e.precision
+    );
+    match (&o.failure_modes.macro_f1, &o.failure_modes.skipped_reason) {
+        (Some(f1), _) => {
+            let per_mode: Vec<String> = o
+                .failure_modes
+                .per_mode
+                .iter()
+                .map(|m| format!("{} {:.2}", m.mode, m.f1))
+                .collect();
+            println!(
+                "  failure modes          macro F1 {f1:.4} ({})",
+                per_mode.join(", ")
+            );
+        }
+        (None, Some(reason)) => println!("  failure modes          skipped: {reason}"),
+        (None, None) => {}
+    }
     println!();
     println!("  {:<22} {:>8}", "stage", "seconds");
     let mut total = 0.0;

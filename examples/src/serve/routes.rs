@@ -1,5 +1,6 @@
 //! The route handlers and the two middlewares (token check, metrics).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -62,6 +63,7 @@ pub(super) async fn model_info(State(state): State<Arc<AppState>>) -> Json<Value
         "threshold": meta.threshold,
         "features": meta.feature_names.len(),
         "sensors": meta.sensors,
+        "failure_modes": meta.failure_modes,
         "trained_at": meta.trained_at,
         "loaded_at": m.loaded_at,
         "metrics": m.metrics,
@@ -206,6 +208,12 @@ struct PredictionJson<'a> {
     warm: bool,
     retry: bool,
     missing_sensors: &'a [String],
+    /// Mode name → probability, when the model has a mode classifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_mode_probabilities: Option<BTreeMap<&'a str, f64>>,
+    /// The most likely mode, when `failure` is set and the model has modes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_mode: Option<&'a str>,
 }
 
 fn answer_json(batch: &ScoredBatch) -> Json<Answer<'_>> {
@@ -216,11 +224,15 @@ fn answer_json(batch: &ScoredBatch) -> Json<Answer<'_>> {
             version: &m.version,
             run_id: &m.run_id,
         },
-        predictions: batch.predictions.iter().map(prediction_json).collect(),
+        predictions: batch
+            .predictions
+            .iter()
+            .map(|s| prediction_json(s, &m.bundle.meta.failure_modes))
+            .collect(),
     })
 }
 
-fn prediction_json(s: &Scored) -> PredictionJson<'_> {
+fn prediction_json<'a>(s: &'a Scored, modes: &'a [String]) -> PredictionJson<'a> {
     PredictionJson {
         machine_id: &s.machine_id,
         time: format_timestamp(s.time),
@@ -232,6 +244,14 @@ fn prediction_json(s: &Scored) -> PredictionJson<'_> {
         warm: s.warm,
         retry: s.retry,
         missing_sensors: &s.missing_sensors,
+        failure_mode_probabilities: s.failure_mode_probabilities.as_ref().map(|p| {
+            modes
+                .iter()
+                .map(String::as_str)
+                .zip(p.iter().copied())
+                .collect()
+        }),
+        failure_mode: s.failure_mode.as_deref(),
     }
 }
 
