@@ -13,6 +13,8 @@
 //! | a decision threshold maximising F1 / F-beta | [`best_threshold_f1`], [`best_threshold_fbeta`] |
 //! | probabilistic losses | [`log_loss`], [`log_loss_multiclass`], [`brier_score_loss`], [`brier_score_loss_multiclass`] |
 //! | a printable, serialisable report | [`classification_report`] → [`ClassificationReport`] |
+//! | data drift of a current batch against a reference (evidently's `DataDriftPreset` rule) | [`DriftReference::compare`] → [`DatasetDrift`] |
+//! | per-feature drift statistics (scipy / evidently) | [`ks_2samp`], [`wasserstein_distance`], [`wasserstein_distance_norm`], [`psi`], [`jensenshannon`], [`jensenshannon_drift`], [`chisquare`], [`chisquare_drift`], [`z_test_drift`] |
 //! | PNG / SVG plots (feature `plot`) | the `plot` module |
 //!
 //! Inputs are slices. Labels can be any integer type or `bool` (the
@@ -92,6 +94,7 @@
 
 mod classification;
 mod confusion;
+mod drift;
 mod error;
 mod labels;
 // A namespace of plot builders (`plot::RocPlot`, ...): nothing in it is re-exported.
@@ -110,6 +113,11 @@ pub use classification::{
     precision_recall_fscore_support, precision_score, recall_score,
 };
 pub use confusion::{BinaryCounts, ConfusionMatrix, confusion_matrix};
+pub use drift::{
+    ColumnKind, DatasetDrift, DriftMethod, DriftParams, DriftReference, FeatureDrift, KsMethod,
+    KsResult, ReferenceColumn, chisquare, chisquare_drift, jensenshannon, jensenshannon_drift,
+    ks_2samp, psi, wasserstein_distance, wasserstein_distance_norm, z_test_drift,
+};
 pub use error::{MetricsError, Result};
 pub use labels::Label;
 pub use probabilistic::{
