@@ -21,6 +21,7 @@ struct RawColumn {
     name: String,
     kind: ColumnKind,
     sorted: Vec<f64>,
+    std: f64,
 }
 
 impl TryFrom<RawColumn> for ReferenceColumn {
@@ -32,7 +33,19 @@ impl TryFrom<RawColumn> for ReferenceColumn {
                 reason: format!("values of {} are not sorted", raw.name),
             });
         }
-        Self::new(raw.name, raw.kind, &raw.sorted)
+        check_sample("reference", &raw.sorted)?;
+        if !(raw.std.is_finite() && raw.std >= 0.0) {
+            return Err(MetricsError::InvalidRecord {
+                what: "drift reference column",
+                reason: format!("std of {} is {}", raw.name, raw.std),
+            });
+        }
+        Ok(Self {
+            name: raw.name,
+            kind: raw.kind,
+            sorted: raw.sorted,
+            std: raw.std,
+        })
     }
 }
 
