@@ -70,29 +70,49 @@ fn per_feature_statistics_match_scipy_and_evidently() {
         ] {
             let want = &c[key];
             let got = ks_2samp(&r, &cur, m).unwrap();
-            close(got.statistic, num(&want["statistic"]), &format!("{name} {key} D"));
+            close(
+                got.statistic,
+                num(&want["statistic"]),
+                &format!("{name} {key} D"),
+            );
             close(got.pvalue, num(&want["pvalue"]), &format!("{name} {key} p"));
             // KS is symmetric in its arguments.
             let back = ks_2samp(&cur, &r, m).unwrap();
             assert_eq!(back.statistic, got.statistic, "{name} {key} symmetry");
         }
-        close(wasserstein_distance(&r, &cur).unwrap(), num(&c["wasserstein"]), &format!("{name} W1"));
+        close(
+            wasserstein_distance(&r, &cur).unwrap(),
+            num(&c["wasserstein"]),
+            &format!("{name} W1"),
+        );
         close(
             wasserstein_distance_norm(&r, &cur).unwrap(),
             num(&c["wasserstein_norm"]),
             &format!("{name} W1 norm"),
         );
-        close(psi(&r, &cur, k).unwrap(), num(&c["psi"]), &format!("{name} psi"));
+        close(
+            psi(&r, &cur, k).unwrap(),
+            num(&c["psi"]),
+            &format!("{name} psi"),
+        );
         close(
             jensenshannon_drift(&r, &cur, k).unwrap(),
             num(&c["jensenshannon"]),
             &format!("{name} js"),
         );
         if let Some(want) = c.get("chisquare") {
-            close(chisquare_drift(&r, &cur).unwrap(), num(want), &format!("{name} chi2"));
+            close(
+                chisquare_drift(&r, &cur).unwrap(),
+                num(want),
+                &format!("{name} chi2"),
+            );
         }
         if let Some(want) = c.get("z") {
-            close(z_test_drift(&r, &cur).unwrap(), num(want), &format!("{name} z"));
+            close(
+                z_test_drift(&r, &cur).unwrap(),
+                num(want),
+                &format!("{name} z"),
+            );
         }
         // evidently's default rule on this one column.
         let reference = DriftReference::new(vec![(name, k, r.as_slice())]).unwrap();
@@ -100,9 +120,21 @@ fn per_feature_statistics_match_scipy_and_evidently() {
         let f = &report.features[0];
         let want_method = method_by_name(c["default_method"].as_str().unwrap());
         assert_eq!(f.method, want_method, "{name} method");
-        close(f.statistic, num(&c["default_statistic"]), &format!("{name} default stat"));
-        close(f.threshold, num(&c["default_threshold"]), &format!("{name} threshold"));
-        assert_eq!(f.drifted, c["default_drifted"].as_bool().unwrap(), "{name} verdict");
+        close(
+            f.statistic,
+            num(&c["default_statistic"]),
+            &format!("{name} default stat"),
+        );
+        close(
+            f.threshold,
+            num(&c["default_threshold"]),
+            &format!("{name} threshold"),
+        );
+        assert_eq!(
+            f.drifted,
+            c["default_drifted"].as_bool().unwrap(),
+            "{name} verdict"
+        );
     }
 }
 
@@ -136,15 +168,23 @@ fn dataset_drift_matches_evidently_report() {
             })
             .collect();
         let reference = DriftReference::new(
-            data.iter().map(|(n, k, r, _)| (n.as_str(), *k, r.as_slice())).collect(),
+            data.iter()
+                .map(|(n, k, r, _)| (n.as_str(), *k, r.as_slice()))
+                .collect(),
         )
         .unwrap();
         let current: Vec<&[f64]> = data.iter().map(|d| d.3.as_slice()).collect();
-        let got = reference.compare(&current, &DriftParams::default()).unwrap();
+        let got = reference
+            .compare(&current, &DriftParams::default())
+            .unwrap();
         for (f, want) in got.features.iter().zip(ds["features"].as_array().unwrap()) {
             let what = format!("{} rows {}", f.name, ds["n_ref"]);
             assert_eq!(f.name, want["name"].as_str().unwrap());
-            assert_eq!(f.method, method_by_name(want["method"].as_str().unwrap()), "{what}");
+            assert_eq!(
+                f.method,
+                method_by_name(want["method"].as_str().unwrap()),
+                "{what}"
+            );
             close(f.statistic, num(&want["statistic"]), &what);
             close(f.threshold, num(&want["threshold"]), &what);
             assert_eq!(f.drifted, want["drifted"].as_bool().unwrap(), "{what}");
@@ -187,7 +227,10 @@ fn non_finite_and_empty_inputs_are_typed_errors() {
         ks_threshold: 1.5,
         ..DriftParams::default()
     };
-    assert!(matches!(bad.validate(), Err(MetricsError::InvalidParameter { .. })));
+    assert!(matches!(
+        bad.validate(),
+        Err(MetricsError::InvalidParameter { .. })
+    ));
     assert!(chisquare(&[1.0], &[1.0]).is_err());
 }
 
@@ -206,7 +249,10 @@ fn constant_columns_do_not_drift_against_themselves() {
 }
 
 fn sample() -> impl Strategy<Value = Vec<f64>> {
-    prop::collection::vec(prop_oneof![(-50i32..50).prop_map(f64::from), -1e3..1e3f64], 1..300)
+    prop::collection::vec(
+        prop_oneof![(-50i32..50).prop_map(f64::from), -1e3..1e3f64],
+        1..300,
+    )
 }
 
 proptest! {

@@ -53,7 +53,9 @@ pub(crate) fn kstwo_sf(n: u64, x: f64) -> f64 {
             return 1.0;
         }
         let prob = if n <= 140 {
-            (1..=n).fold(1.0, |acc, i| acc * (i as f64 * (1.0 / nf) * (2.0 * t - 1.0)))
+            (1..=n).fold(1.0, |acc, i| {
+                acc * (i as f64 * (1.0 / nf) * (2.0 * t - 1.0))
+            })
         } else {
             (log_nfactorial_div_n_pow_n(nf) + nf * (2.0 * t - 1.0).ln()).exp()
         };
@@ -142,7 +144,9 @@ fn dmtw_cdf(n: u64, d: f64) -> f64 {
     for c in 0..m {
         hm[(m - 1) * m + c] = v[m - 1 - c];
     }
-    let mut pwr: Vec<f64> = (0..m * m).map(|i| f64::from(u8::from(i / m == i % m))).collect();
+    let mut pwr: Vec<f64> = (0..m * m)
+        .map(|i| f64::from(u8::from(i / m == i % m)))
+        .collect();
     let (mut nn, mut expnt, mut h_expnt) = (n, 0i64, 0i64);
     while nn > 0 {
         if nn % 2 == 1 {
@@ -243,7 +247,10 @@ fn pomeranz_cdf(n: u64, x: f64) -> f64 {
             let conv = convolve(left, right);
             let conv_start = (j1 - k1).max(0) as usize;
             let conv_len = (j2 - j1 + 1).max(0) as usize;
-            for (dst, &src) in v1.iter_mut().zip(conv.iter().skip(conv_start).take(conv_len)) {
+            for (dst, &src) in v1
+                .iter_mut()
+                .zip(conv.iter().skip(conv_start).take(conv_len))
+            {
                 *dst = src;
             }
             let max = v1.iter().copied().fold(f64::NEG_INFINITY, f64::max);

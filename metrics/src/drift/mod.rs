@@ -257,11 +257,10 @@ fn check_sample(name: &'static str, x: &[f64]) -> Result<()> {
 
 /// Sorted copy of a finite sample (−0.0 sorts with +0.0).
 pub(crate) fn sorted(x: &[f64]) -> Vec<f64> {
-    let mut v = x.to_vec();
-    v.sort_unstable_by(f64::total_cmp);
-    // total_cmp puts -0.0 before +0.0; equal under ==, so all is consistent
-    // except "is v[i] < 0.0" style checks, which we never make.
-    v
+    // The crate's radix sort on order-preserving keys (-0.0 becomes +0.0).
+    let mut keys: Vec<u64> = x.iter().map(|&v| crate::sort::key(v)).collect();
+    crate::sort::radix_sort(&mut keys);
+    keys.into_iter().map(crate::sort::unkey).collect()
 }
 
 /// Two-sample two-sided Kolmogorov-Smirnov test (`scipy.stats.ks_2samp`
@@ -290,7 +289,11 @@ pub fn wasserstein_distance_norm(reference: &[f64], current: &[f64]) -> Result<f
     check_sample("reference", reference)?;
     check_sample("current", current)?;
     let std = stats::population_std(reference);
-    Ok(wasserstein_norm_sorted(&sorted(reference), &sorted(current), std))
+    Ok(wasserstein_norm_sorted(
+        &sorted(reference),
+        &sorted(current),
+        std,
+    ))
 }
 
 fn wasserstein_norm_sorted(r: &[f64], c: &[f64], ref_std: f64) -> f64 {
@@ -401,7 +404,7 @@ pub(crate) fn column_drift(
         ColumnKind::Categorical => params.categorical_method,
     };
     let method = forced.unwrap_or_else(|| {
-        let n_values = stats::union_values(r, c).len();
+        let n_values = stats::n_union_values(r, c);
         params.default_method(kind, r.len(), n_values)
     });
     let statistic = match method {

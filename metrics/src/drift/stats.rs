@@ -69,6 +69,27 @@ pub(crate) fn union_values(a: &[f64], b: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Number of distinct values in two sorted slices together (no allocation).
+pub(crate) fn n_union_values(a: &[f64], b: &[f64]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() || j < b.len() {
+        let x = match (a.get(i), b.get(j)) {
+            (Some(&p), Some(&q)) => p.min(q),
+            (Some(&p), None) => p,
+            (None, Some(&q)) => q,
+            (None, None) => break,
+        };
+        n += 1;
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+    }
+    n
+}
+
 /// Count of each of `values` (ascending, distinct) in sorted `x`.
 pub(crate) fn counts_of(values: &[f64], x: &[f64]) -> Vec<f64> {
     values
