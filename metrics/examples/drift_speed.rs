@@ -44,6 +44,23 @@ fn column(j: u64, current: bool, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from
+/// /proc/self/stat (Linux; 0 elsewhere): wall time on a loaded machine
+/// says little, CPU time says what the work costs.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name; 100 ticks/s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn arg(i: usize, default: usize) -> usize {
     std::env::args()
         .nth(i)
@@ -72,9 +89,13 @@ fn main() -> Result<(), MetricsError> {
             .collect()
     };
     let current: Vec<&[f64]> = curs.iter().map(Vec::as_slice).collect();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_seconds());
     let reference = DriftReference::new(columns())?;
-    println!("DriftReference::new: {:.3} s", t.elapsed().as_secs_f64());
+    println!(
+        "DriftReference::new: {:.3} s wall, {:.2} s CPU",
+        t.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu
+    );
 
     let small = reference.downsampled(10_000)?;
     let ks = DriftParams {
@@ -99,17 +120,20 @@ fn main() -> Result<(), MetricsError> {
     for (label, r, params) in &cases {
         let mut times = Vec::new();
         let mut report = None;
+        let cpu = cpu_seconds();
         for _ in 0..reps {
             let t = Instant::now();
             report = Some(r.compare(&current, params)?);
             times.push(t.elapsed().as_secs_f64());
         }
+        let cpu_per_rep = (cpu_seconds() - cpu) / reps as f64;
         times.sort_by(f64::total_cmp);
         let Some(report) = report else { continue };
         println!(
-            "compare, {label}: min {:.3} s, median {:.3} s over {reps}; drifted {}/{}; f0 {:?} {:.12e}, f1 {:.12e}",
+            "compare, {label}: min {:.3} s, median {:.3} s over {reps}, {:.3} s CPU per call; drifted {}/{}; f0 {:?} {:.12e}, f1 {:.12e}",
             times[0],
             times[times.len() / 2],
+            cpu_per_rep,
             report.features.iter().filter(|f| f.drifted).count(),
             report.features.len(),
             report.features[0].method,
