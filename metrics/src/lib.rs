@@ -16,6 +16,8 @@
 //! | alarm episodes, failures caught, lead times, false alarms per machine-day | [`evaluate_alarms`], [`evaluate_scores`] → [`EventMetrics`]; [`alarm_episodes`]; definitions on [`EventMetrics`] |
 //! | k-of-n alarm smoothing, batch and streaming | [`Smoothing`], [`smooth_flags`], [`SmoothingState`] |
 //! | an alarm threshold under a false-alarm budget, a recall target or F1 | [`AlarmPolicy`], [`choose_alarm_threshold`] → [`AlarmThreshold`] |
+//! | data drift of a current batch against a reference (evidently's `DataDriftPreset` rule) | [`DriftReference::compare`] → [`DatasetDrift`] |
+//! | per-feature drift statistics (scipy / evidently) | [`ks_2samp`], [`wasserstein_distance`], [`wasserstein_distance_norm`], [`psi`], [`jensenshannon`], [`jensenshannon_drift`], [`chisquare`], [`chisquare_drift`], [`z_test_drift`] |
 //! | PNG / SVG plots (feature `plot`) | the `plot` module |
 //!
 //! Inputs are slices. Labels can be any integer type or `bool` (the
@@ -133,6 +135,7 @@
 
 mod classification;
 mod confusion;
+mod drift;
 mod error;
 mod events;
 mod labels;
@@ -152,6 +155,11 @@ pub use classification::{
     precision_recall_fscore_support, precision_score, recall_score,
 };
 pub use confusion::{BinaryCounts, ConfusionMatrix, confusion_matrix};
+pub use drift::{
+    ColumnKind, DatasetDrift, DriftMethod, DriftParams, DriftReference, FeatureDrift, KsMethod,
+    KsResult, ReferenceColumn, chisquare, chisquare_drift, jensenshannon, jensenshannon_drift,
+    ks_2samp, psi, wasserstein_distance, wasserstein_distance_norm, z_test_drift,
+};
 pub use error::{MetricsError, Result};
 pub use events::{
     AlarmEpisode, AlarmPolicy, AlarmThreshold, EventMetrics, EventParams, Failure, Histogram,
