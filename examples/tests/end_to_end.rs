@@ -486,22 +486,8 @@ fn python_service_matches_vigil(venv: &str, mlflow: &str, model: &str) {
 
     let seen = agreement_on_rows(&registered, &set.features.values, &got);
     eprintln!("MLflow server, {uri}: {seen:?}");
-    assert!(seen.rows > 10_000, "{seen:?}");
-    assert!(
-        seen.probability_error <= 1e-6 && seen.score_error <= 1e-6,
-        "{seen:?}"
-    );
-    assert_eq!(
-        (seen.failure_flags_differing, seen.anomaly_flags_differing),
-        (0, 0)
-    );
-    assert!(seen.both_classes_seen, "{seen:?}");
-    let example = agreement_on_example(&registered, &got);
-    assert_eq!(example.rows, 5, "{example:?}");
-    assert!(
-        example.probability_error <= 1e-6 && example.score_error <= 1e-6,
-        "{example:?}"
-    );
+    seen.assert_matches(10_000);
+    agreement_on_example(&registered, &got).assert_example_matches();
 }
 
 /// One machine's whole history from the table goes through the running server;

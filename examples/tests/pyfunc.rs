@@ -14,7 +14,7 @@ mod fixtures;
 use fixtures::ModelSize;
 use fixtures::pyfunc::{agreement_on_example, agreement_on_rows, loaded_folder, pyfunc_predict};
 use ndarray::{Array2, Axis};
-use vigil_examples::bundle::{INPUT_EXAMPLE_FILE, ModelBundle, ONNX_FILE, ONNX_OUTPUTS};
+use vigil_examples::bundle::{ModelBundle, ONNX_FILE, ONNX_OUTPUTS};
 use vigil_features::{FeatureSpec, TrainingSet};
 use vigil_tracking_client::{MLMODEL_FILE, MlModel};
 
@@ -59,17 +59,9 @@ fn a_saved_model_folder_loads_through_mlflow_pyfunc_with_vigils_predictions() {
 
     let seen = agreement_on_rows(&bundle, &rows, &got);
     eprintln!("{seen:?}");
-    assert!(seen.rows > 1000, "{seen:?}");
-    assert!(seen.probability_error <= 1e-6, "{seen:?}");
-    assert!(seen.score_error <= 1e-6, "{seen:?}");
-    assert_eq!(
-        (seen.failure_flags_differing, seen.anomaly_flags_differing),
-        (0, 0)
-    );
-    assert!(seen.both_classes_seen, "{seen:?}");
-    let example = agreement_on_example(&bundle, &got);
-    assert_eq!(example.rows, 5, "{INPUT_EXAMPLE_FILE}");
-    assert!(example.probability_error <= 1e-6 && example.score_error <= 1e-6);
+    seen.assert_matches(1000);
+    // The folder's input_example.json rows.
+    agreement_on_example(&bundle, &got).assert_example_matches();
 
     // Every output the signature names, in float64 (no float32 cast on the way).
     for (name, _) in ONNX_OUTPUTS {
@@ -178,20 +170,6 @@ fn the_promoted_model_in_the_local_store_loads_through_pyfunc_by_its_registry_ur
 
     let seen = agreement_on_rows(&registered, &rows, &got);
     eprintln!("local store, {uri}: {seen:?}");
-    assert!(seen.rows > 10_000, "{seen:?}");
-    assert!(
-        seen.probability_error <= 1e-6 && seen.score_error <= 1e-6,
-        "{seen:?}"
-    );
-    assert_eq!(
-        (seen.failure_flags_differing, seen.anomaly_flags_differing),
-        (0, 0)
-    );
-    assert!(seen.both_classes_seen, "{seen:?}");
-    let example = agreement_on_example(&registered, &got);
-    assert_eq!(example.rows, 5, "{example:?}");
-    assert!(
-        example.probability_error <= 1e-6 && example.score_error <= 1e-6,
-        "{example:?}"
-    );
+    seen.assert_matches(10_000);
+    agreement_on_example(&registered, &got).assert_example_matches();
 }
