@@ -55,6 +55,9 @@ pub struct Explanation {
 pub(crate) struct TreeCovers {
     /// The training weight that reached each node (indexed as the tree's nodes).
     pub(crate) covers: Vec<f64>,
+    /// Each node's share of its parent's cover (1 at the root): row-independent, so
+    /// divided once here rather than at every edge of every row's walk.
+    shares: Vec<f64>,
     /// Gauss-Legendre points the tree needs: `ceil(D / 2)`, `D` the most distinct
     /// features on one root-to-leaf path (0 for a tree that is one leaf).
     points: usize,
@@ -86,6 +89,7 @@ impl TreeCovers {
         // Children always follow their parent: one forward pass gives each node's
         // product of cover shares, and the leaves' weighted mean.
         let mut weight = vec![0.0; nodes.len()];
+        let mut shares = vec![1.0; nodes.len()];
         let mut expected = vec![0.0; n_out];
         let mut value = vec![0.0; n_out];
         if let Some(w) = weight.first_mut() {
@@ -99,13 +103,16 @@ impl TreeCovers {
                 }
             } else {
                 let c = n.child as usize;
-                weight[c] = weight[i] * fraction(covers[c], covers[i]);
-                weight[c + 1] = weight[i] * fraction(covers[c + 1], covers[i]);
+                shares[c] = fraction(covers[c], covers[i]);
+                shares[c + 1] = fraction(covers[c + 1], covers[i]);
+                weight[c] = weight[i] * shares[c];
+                weight[c + 1] = weight[i] * shares[c + 1];
             }
         }
         let distinct = most_distinct_features(nodes, n_features);
         TreeCovers {
             covers,
+            shares,
             points: distinct.div_ceil(2),
             expected,
         }
@@ -246,20 +253,21 @@ struct Frame {
 struct Scratch {
     /// `(p, q)` of every feature on the current path (1, 1 off it).
     fractions: Vec<(f64, f64)>,
-    /// Per feature, `n_out × points` sums over the nodes entered by a split on that
+    /// Per feature, `n_out × points` sums (`points`: the current tree's) over the nodes entered by a split on that
     /// feature that are nearest below the node being finished.
     nearest: Vec<f64>,
     /// Per depth: the path product, the inverse of the node's split factor, the
     /// weights over its incoming factor (`points` each), its leaf sums and the
-    /// saved `nearest` of its incoming feature (`n_out × points` each).
+    /// saved `nearest` of its incoming feature (`n_out × points` each), laid out
+    /// with the current tree's point count: offsets are then compile-time
+    /// multiples in the walks of fixed point counts.
     levels: Vec<f64>,
     frames: Vec<Frame>,
     /// A child's path product and weights before it is known to be a leaf.
     product: Vec<f64>,
     weights: Vec<f64>,
     value: Vec<f64>,
-    /// The buffers' sizes: points per rule and outputs.
-    points: usize,
+    /// Outputs per leaf.
     n_out: usize,
 }
 
@@ -273,13 +281,8 @@ impl Scratch {
             product: vec![0.0; points],
             weights: vec![0.0; points],
             value: vec![0.0; n_out],
-            points,
             n_out,
         }
-    }
-
-    fn level_len(&self) -> usize {
-        3 * self.points + 2 * self.points * self.n_out
     }
 }
 
@@ -329,7 +332,7 @@ fn goes_left(node: &Node, row: &[f64]) -> bool {
 fn explain_tree<const K: usize, L: Leaves>(
     t: usize,
     nodes: &[Node],
-    covers: &[f64],
+    shares: &[f64],
     rule: &Rule,
     leaves: &L,
     row: &[f64],
@@ -343,9 +346,9 @@ fn explain_tree<const K: usize, L: Leaves>(
     let k = if K > 0 { K } else { rule.t.len() };
     let (rule_t, rule_w, rule_cold) = (&rule.t[..k], &rule.w[..k], &rule.w_cold[..k]);
     let n_out = s.n_out;
-    let stride = s.points * n_out;
-    let level_len = s.level_len();
-    let ho = 3 * s.points; // leaf sums' offset in a level
+    let stride = k * n_out;
+    let level_len = 3 * k + 2 * k * n_out;
+    let ho = 3 * k; // leaf sums' offset in a level
     let so = ho + stride; // saved `nearest`'s offset
     if s.levels.len() < level_len {
         s.levels.resize(level_len, 0.0);
@@ -355,7 +358,7 @@ fn explain_tree<const K: usize, L: Leaves>(
     {
         let l0 = &mut s.levels[..level_len];
         l0[..k].fill(1.0);
-        l0[s.points..s.points + k].fill(1.0);
+        l0[k..k + k].fill(1.0);
         l0[ho..ho + stride].fill(0.0);
     }
     let (p0, q0) = s.fractions[split];
@@ -379,7 +382,7 @@ fn explain_tree<const K: usize, L: Leaves>(
             top.next += 1;
             let hot = node.child as usize + usize::from(!goes_left(&node, row));
             let p = if c == hot { top.p_split } else { 0.0 };
-            let mut q = top.q_split * fraction(covers[c], covers[v]);
+            let mut q = top.q_split * shares[c];
             if q < TINY {
                 q = 0.0;
             }
@@ -392,7 +395,7 @@ fn explain_tree<const K: usize, L: Leaves>(
             let base = d * level_len;
             {
                 let lv = &s.levels[base..base + level_len];
-                let (path, inv) = (&lv[..k], &lv[s.points..s.points + k]);
+                let (path, inv) = (&lv[..k], &lv[k..k + k]);
                 let (weights, product) = (&mut s.weights[..k], &mut s.product[..k]);
                 if p == 0.0 {
                     let inv_q = 1.0 / q;
@@ -419,8 +422,8 @@ fn explain_tree<const K: usize, L: Leaves>(
                 let (lv, nearest) = (&mut s.levels[base..base + level_len], &mut s.nearest);
                 for (o, &val) in s.value.iter().enumerate() {
                     phi[feature * n_out + o] += coefficient * sigma * val;
-                    let sums = &mut lv[ho + o * s.points..ho + o * s.points + k];
-                    let acc = &mut nearest[feature * stride + o * s.points..][..k];
+                    let sums = &mut lv[ho + o * k..ho + o * k + k];
+                    let acc = &mut nearest[feature * stride + o * k..][..k];
                     for ((h, a), &p) in sums.iter_mut().zip(acc.iter_mut()).zip(&s.product[..k]) {
                         *h += val * p;
                         *a += val * p;
@@ -438,7 +441,7 @@ fn explain_tree<const K: usize, L: Leaves>(
             }
             let lv = &mut s.levels[next..next + level_len];
             lv[..k].copy_from_slice(&s.product[..k]);
-            let inv = &mut lv[s.points..s.points + k];
+            let inv = &mut lv[k..k + k];
             if ps == 1.0 && qs == 1.0 {
                 // The first split on this feature along the path: its factor was 1.
                 inv.fill(1.0);
@@ -447,12 +450,12 @@ fn explain_tree<const K: usize, L: Leaves>(
                     *inv = 1.0 / (qs + (ps - qs) * t);
                 }
             }
-            lv[2 * s.points..2 * s.points + k].copy_from_slice(&s.weights[..k]);
+            lv[2 * k..2 * k + k].copy_from_slice(&s.weights[..k]);
             // Only this tree's `k` points of each output are live (loops of a
             // fixed length, no memset calls).
             let acc = &mut s.nearest[feature * stride..(feature + 1) * stride];
             for o in 0..n_out {
-                let at = o * s.points;
+                let at = o * k;
                 let (sums, acc) = (&mut lv[ho + at..ho + at + k], &mut acc[at..at + k]);
                 sums.iter_mut().for_each(|h| *h = 0.0);
                 for i in 0..k {
@@ -482,10 +485,10 @@ fn explain_tree<const K: usize, L: Leaves>(
             let (below, this) = s.levels.split_at_mut(d * level_len);
             let this = &this[..level_len];
             let parent = &mut below[(d - 1) * level_len..];
-            let weights = &this[2 * s.points..2 * s.points + k];
+            let weights = &this[2 * k..2 * k + k];
             let acc = &mut s.nearest[j * stride..(j + 1) * stride];
             for o in 0..n_out {
-                let at = o * s.points;
+                let at = o * k;
                 let sums = &this[ho + at..ho + at + k];
                 let saved = &this[so + at..so + at + k];
                 let acc = &mut acc[at..at + k];
@@ -541,8 +544,8 @@ fn explain_rows<L: Leaves>(
                     macro_rules! fixed {
                         ($($k:literal)*) => {
                             match c.points {
-                                $($k => explain_tree::<$k, L>(t, nodes, &c.covers, rule, leaves, row, s, phi),)*
-                                _ => explain_tree::<0, L>(t, nodes, &c.covers, rule, leaves, row, s, phi),
+                                $($k => explain_tree::<$k, L>(t, nodes, &c.shares, rule, leaves, row, s, phi),)*
+                                _ => explain_tree::<0, L>(t, nodes, &c.shares, rule, leaves, row, s, phi),
                             }
                         };
                     }

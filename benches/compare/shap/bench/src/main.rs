@@ -3,6 +3,12 @@
 //!     vigil-shap-bench fit DIR            fit the forests, write DIR/compare_model.json and DIR/rows.json
 //!     vigil-shap-bench batch DIR THREADS  explain DIR/rows.json with the comparison forest; print JSON
 //!     vigil-shap-bench row DIR            one-row latency of a pipeline-sized forest; print JSON
+//!     vigil-shap-bench save-pipeline DIR  fit the pipeline-sized forest, write DIR/pipeline_model.json
+//!     vigil-shap-bench explain-rows DIR N explain N rows one at a time with DIR/pipeline_model.json
+//!                                         (a driver for `valgrind --tool=callgrind`)
+//!                                         (fits it once, cached in DIR/pipeline_model.json)
+//!     vigil-shap-bench rows DIR N         explain N rows one at a time with the cached pipeline
+//!                                         forest, no timing (a driver for valgrind --tool=callgrind)
 use std::time::Instant;
 
 use ndarray::Array2;
@@ -68,6 +74,17 @@ fn pipeline_forest() -> RandomForest {
     .unwrap()
 }
 
+/// The pipeline-sized forest, fitted once per DIR.
+fn cached_pipeline_forest(dir: &std::path::Path) -> RandomForest {
+    let path = dir.join("pipeline_model.json");
+    if let Ok(json) = std::fs::read_to_string(&path) {
+        return RandomForest::from_json(&json).unwrap();
+    }
+    let model = pipeline_forest();
+    std::fs::write(&path, model.to_json()).unwrap();
+    model
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::Path::new(&args[2]);
@@ -110,7 +127,7 @@ fn main() {
             );
         }
         "row" => {
-            let model = pipeline_forest();
+            let model = cached_pipeline_forest(dir);
             let (x, _) = data(2_000, 4);
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(1)
@@ -135,6 +152,34 @@ fn main() {
                     "nodes": model.n_nodes(), "max_depth": model.max_depth(),
                     "p50_us": q(0.5), "p90_us": q(0.9), "p99_us": q(0.99)})
             );
+        }
+        "rows" => {
+            let n: usize = args[3].parse().unwrap();
+            let model = cached_pipeline_forest(dir);
+            let (x, _) = data(n, 4);
+            let mut sum = 0.0;
+            for r in x.rows() {
+                let e = model.shap_values_row(r.as_slice().unwrap(), 1).unwrap();
+                sum += e.values.sum();
+            }
+            println!("{sum}");
+        }
+        "save-pipeline" => {
+            std::fs::write(dir.join("pipeline_model.json"), pipeline_forest().to_json()).unwrap();
+        }
+        "explain-rows" => {
+            let n: usize = args[3].parse().unwrap();
+            let model = RandomForest::from_json(
+                &std::fs::read_to_string(dir.join("pipeline_model.json")).unwrap(),
+            )
+            .unwrap();
+            let (x, _) = data(n, 4);
+            let mut sum = 0.0;
+            for r in x.rows() {
+                let row = r.to_vec();
+                sum += model.shap_values_row(&row, 1).unwrap().values.sum();
+            }
+            println!("{sum}");
         }
         other => panic!("unknown command {other}"),
     }
