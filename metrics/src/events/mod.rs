@@ -102,7 +102,7 @@ pub fn alarm_episodes(
     Ok(t.episodes(&sorted, params).into_iter().flatten().collect())
 }
 
-fn check_scores(time: &[i64], score: &[f64], threshold: f64) -> Result<()> {
+pub(crate) fn check_scores(time: &[i64], score: &[f64], threshold: f64) -> Result<()> {
     check_same_len("time", time.len(), "score", score.len())?;
     check_finite("score", score)?;
     if threshold.is_nan() {

@@ -9,8 +9,7 @@ use super::{
     plot_err, title_style,
 };
 use crate::error::{MetricsError, Result};
-use crate::events::{EventMetrics, EventParams, Failure, Histogram, alarm_episodes};
-use crate::validate::{check_finite, check_same_len};
+use crate::events::{EventMetrics, EventParams, Failure, Histogram, alarm_episodes, check_scores};
 use std::path::Path;
 
 const SCORE: RGBColor = RGBColor(31, 119, 180);
@@ -65,14 +64,7 @@ impl AlarmTimelinePlot {
         failures: &[Failure],
         params: &EventParams,
     ) -> Result<Self> {
-        check_same_len("time", time.len(), "score", score.len())?;
-        check_finite("score", score)?;
-        if threshold.is_nan() {
-            return Err(MetricsError::InvalidParameter {
-                name: "threshold",
-                reason: "is NaN".into(),
-            });
-        }
+        check_scores(time, score, threshold)?;
         let flags: Vec<bool> = score.iter().map(|&s| s >= threshold).collect();
         let episodes = alarm_episodes(machine, time, &flags, params)?;
         let gap = i64::try_from(params.max_monitoring_gap.as_micros()).unwrap_or(i64::MAX);
