@@ -36,6 +36,7 @@ use vigil_features::FeatureSpec;
 use vigil_forest::{
     IsolationForest, OnnxExport, OnnxOptions, OnnxPrecision, RandomForest, Samples,
 };
+use vigil_metrics::{AlarmPolicy, Smoothing};
 use vigil_tracking_client::{
     ColumnSpec, ColumnType, InputExampleInfo, MlModel, ModelSignature, OnnxFlavor, PyFuncFlavor,
     PythonEnv, Tracker, VigilFlavor,
@@ -93,6 +94,13 @@ pub struct BundleMeta {
     pub sensors: Vec<String>,
     /// Failure probability at or above which a sample is flagged.
     pub threshold: f64,
+    /// How the threshold was chosen (`f1` in folders from before policies).
+    #[serde(default)]
+    pub alarm_policy: AlarmPolicy,
+    /// Alarm only when k of a machine's last n samples are flagged; none by
+    /// default (and in folders from before smoothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_smoothing: Option<Smoothing>,
     /// Machines seen in training; the server scores only these unless told otherwise.
     pub machines: Vec<String>,
     /// Minutes ahead the failure label looks.

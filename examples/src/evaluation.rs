@@ -162,20 +162,42 @@ pub fn split_failures(
 }
 
 /// Failures caught, lead times and false alarms of the failure probability
-/// `proba` of `split`'s rows at `threshold` (vigil-metrics'
-/// [`evaluate_scores`], default episode rules, `horizon` as the label's).
+/// `proba` of `split`'s rows at `threshold` under the episode rules `params`
+/// (vigil-metrics' [`evaluate_scores`]), on the rows `serve` would score as
+/// new samples ([`first_deliveries`]).
 pub fn event_metrics(
     split: &TrainingSet,
     proba: &[f64],
     threshold: f64,
     failures: &[Failure],
-    horizon: Duration,
+    params: &EventParams,
 ) -> Result<EventMetrics, PipelineError> {
-    let params = event_params(horizon);
-    let f = &split.features;
+    let (machine, time, proba) = delivered_scores(&split.features, proba);
     Ok(evaluate_scores(
-        &f.machine, &f.time, proba, threshold, failures, &params,
+        &machine, &time, &proba, threshold, failures, params,
     )?)
+}
+
+/// Machine, time and score of the [`first_deliveries`] of `features`' rows.
+pub fn delivered_scores(features: &FeatureMatrix, score: &[f64]) -> (Vec<u32>, Vec<i64>, Vec<f64>) {
+    let rows = first_deliveries(features);
+    (
+        rows.iter().map(|&r| features.machine[r]).collect(),
+        rows.iter().map(|&r| features.time[r]).collect(),
+        rows.iter()
+            .map(|&r| score.get(r).copied().unwrap_or(f64::NAN))
+            .collect(),
+    )
+}
+
+/// The rows whose (machine, time) did not occur in an earlier row: a
+/// repeated timestamp is a re-delivery, which `serve` answers as a retry, so
+/// alarm smoothing counts each sample once in evaluation as in serving.
+pub fn first_deliveries(features: &FeatureMatrix) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::with_capacity(features.time.len());
+    (0..features.time.len())
+        .filter(|&r| seen.insert((features.machine[r], features.time[r])))
+        .collect()
 }
 
 /// The episode rules the pipeline and `evaluate` use: vigil-metrics' defaults

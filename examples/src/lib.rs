@@ -78,6 +78,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alarm;
 pub mod bundle;
 pub mod cli;
 pub mod error;

@@ -67,6 +67,9 @@ use vigil_tracking_client::Tracker;
 
 use ndarray::ArrayView2;
 
+use vigil_metrics::{EventParams, Smoothing};
+
+use crate::alarm::{AlarmStatus, MachineAlarm, check_smoothing};
 use crate::bundle::{ModelBundle, failure_probability, failure_probability_row};
 use crate::error::PipelineError;
 
@@ -227,6 +230,9 @@ pub struct Scored {
     /// The most likely mode other than `none`, when `failure` is set and the
     /// model has a mode classifier.
     pub failure_mode: Option<String>,
+    /// The machine's alarm after this sample, when the model has alarm
+    /// smoothing ([`crate::alarm`]); without it the alarm is `failure`.
+    pub alarm: Option<AlarmStatus>,
 }
 
 /// A scored batch and the model version that scored it.
@@ -347,11 +353,13 @@ struct MachineClock {
     last_time: i64,
 }
 
-/// One lock's worth of machines: their feature windows and clocks.
+/// One lock's worth of machines: their feature windows, clocks and (with
+/// alarm smoothing) alarms.
 #[derive(Debug)]
 struct Shard {
     online: OnlineFeatures,
     clocks: HashMap<String, MachineClock>,
+    alarms: HashMap<String, MachineAlarm>,
 }
 
 impl Shard {
@@ -359,6 +367,7 @@ impl Shard {
         Ok(Shard {
             online: OnlineFeatures::new(model.bundle.feature_spec.clone())?,
             clocks: HashMap::new(),
+            alarms: HashMap::new(),
         })
     }
 }
@@ -392,6 +401,9 @@ struct Served {
     min_spacing_micros: i64,
     /// Upper bound of one machine's state, in bytes.
     bytes_per_machine: usize,
+    /// The model's alarm smoothing, when it has one: alarms are then tracked
+    /// per machine, in sample order.
+    smoothing: Option<Smoothing>,
 }
 
 /// What the core keeps per machine besides its feature windows: the map entry,
@@ -402,8 +414,13 @@ impl Served {
     fn new(model: LoadedModel) -> Result<Served, PipelineError> {
         let meta = &model.bundle.meta;
         let plan = FeaturePlan::compile(&model.bundle.feature_spec)?;
+        let smoothing = meta.alarm_smoothing;
+        check_smoothing(smoothing)?;
+        // The alarm map's entry and key cost what the clock map's do.
+        let alarm_bytes = smoothing.map_or(0, |s| MachineAlarm::max_bytes(s.n) + 64 + 128);
         Ok(Served {
-            bytes_per_machine: plan.max_state_bytes() + MACHINE_OVERHEAD_BYTES,
+            bytes_per_machine: plan.max_state_bytes() + MACHINE_OVERHEAD_BYTES + alarm_bytes,
+            smoothing,
             known_machines: meta.machines.iter().cloned().collect(),
             warm_micros: model.bundle.feature_spec.warm_after().as_micros(),
             min_spacing_micros: model.bundle.feature_spec.min_spacing.as_micros(),
@@ -547,8 +564,19 @@ impl ScoringCore {
             .count();
         self.reserve_machines(new_machines, samples, &steps)?;
         let rows = advance(&mut locked, &served, &shard_of, samples, &steps)?;
-        drop(locked);
-        let predictions = predict(&served.model, samples, &steps, rows)?;
+        let predictions = match served.smoothing {
+            // Alarms follow each machine's samples in order: the forests run
+            // under the shard locks, so no later batch overtakes this one.
+            Some(smoothing) => {
+                let mut p = predict(&served.model, samples, &steps, rows)?;
+                track_alarms(&mut locked, smoothing, &shard_of, &steps, &mut p)?;
+                p
+            }
+            None => {
+                drop(locked);
+                predict(&served.model, samples, &steps, rows)?
+            }
+        };
         Ok(ScoredBatch {
             model: Arc::clone(&served.model),
             predictions,
@@ -692,7 +720,18 @@ impl ScoringCore {
     pub fn replace_model(&self, model: LoadedModel) -> Result<bool, PipelineError> {
         let all: Vec<usize> = (0..self.shards.len()).collect();
         let mut locked = self.lock_shards(&all);
+        let old = &self.served().model.bundle.meta;
+        let alarm_changed = (old.threshold, old.alarm_smoothing)
+            != (
+                model.bundle.meta.threshold,
+                model.bundle.meta.alarm_smoothing,
+            );
         let spec_changed = self.served().model.bundle.feature_spec != model.bundle.feature_spec;
+        if alarm_changed {
+            for guard in locked.guards.iter_mut().flatten() {
+                guard.alarms.clear();
+            }
+        }
         if spec_changed {
             for guard in locked.guards.iter_mut().flatten() {
                 **guard = Shard::new(&model)?;
@@ -709,6 +748,7 @@ impl ScoringCore {
     pub fn reset_machine(&self, machine: &str) -> bool {
         let mut shard = lock(&self.shards[self.shard_index(machine)]);
         let known = shard.clocks.remove(machine).is_some();
+        shard.alarms.remove(machine);
         shard.online.reset_machine(machine);
         if known {
             self.tracked.fetch_sub(1, Ordering::SeqCst);
@@ -889,6 +929,34 @@ fn advance(
     Ok(rows)
 }
 
+/// Feeds each sample's flag to its machine's alarm, in order; a retry is
+/// answered with the machine's latest status and changes nothing.
+fn track_alarms(
+    locked: &mut Locked<'_>,
+    smoothing: Smoothing,
+    shard_of: &[usize],
+    steps: &[Step],
+    predictions: &mut [Scored],
+) -> Result<(), ScoringError> {
+    let merge_gap = EventParams::default().merge_gap;
+    for ((p, &shard), step) in predictions.iter_mut().zip(shard_of).zip(steps) {
+        let alarms = &mut locked.shard(shard)?.alarms;
+        let status = match (step, alarms.get_mut(&p.machine_id)) {
+            (Step::Retry, Some(a)) => a.latest(),
+            (Step::Retry, None) => None,
+            (Step::Advance { .. }, Some(a)) => Some(a.push(p.time, p.failure)),
+            (Step::Advance { .. }, None) => {
+                let mut a = MachineAlarm::new(smoothing, merge_gap)?;
+                let status = a.push(p.time, p.failure);
+                alarms.insert(p.machine_id.clone(), a);
+                Some(status)
+            }
+        };
+        p.alarm = status;
+    }
+    Ok(())
+}
+
 /// Batches smaller than this are scored row by row (the forests' one-row
 /// paths): the batch paths walk rows eight at a time. Both give the same bits.
 const SMALL_BATCH_ROWS: usize = 8;
@@ -1012,5 +1080,6 @@ fn scored(model: &LoadedModel, s: &Sample, step: Step, row: &Row, forests: Fores
             .collect(),
         failure_mode_probabilities: modes,
         failure_mode,
+        alarm: None,
     }
 }

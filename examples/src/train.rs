@@ -16,21 +16,23 @@ use chrono::{SecondsFormat, Utc};
 use ndarray::{ArrayView2, Axis};
 use serde::Serialize;
 use vigil_features::{
-    FeatureSpec, MIN_TRAINING_SAMPLES, QualityConfig, QualityReport, TelemetryFrame, TrainingSet,
-    WindowLength, cutoff_at_fraction, events_from_labels,
+    FailureEvent, FeatureSpec, MIN_TRAINING_SAMPLES, QualityConfig, QualityReport, TelemetryFrame,
+    TrainingSet, WindowLength, cutoff_at_fraction, events_from_labels,
 };
 use vigil_forest::{
     Contamination, IsolationForest, IsolationForestParams, RandomForest, RandomForestParams,
 };
-use vigil_metrics::{ClassificationReport, EventMetrics, Failure};
+use vigil_metrics::{AlarmPolicy, ClassificationReport, EventMetrics, EventParams, Smoothing};
 use vigil_tracking_client::{ActiveRun, ModelVersion, RunOptions, RunStatus, Tracker};
 use vigil_tuning::{FrozenTrial, ParamValue, TrialState};
 
+use crate::alarm::{
+    AlarmChoice, ValidationEvents, alarm_event_params, check_smoothing, choose_alarm,
+};
 use crate::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, FEATURE_SPEC_FILE, ModelBundle};
 use crate::error::PipelineError;
 use crate::evaluation::{
-    SplitEvaluation, TestScores, evaluate_split, event_metrics, event_params, named_samples,
-    split_failures,
+    SplitEvaluation, TestScores, evaluate_split, event_metrics, named_samples, split_failures,
 };
 use crate::modes::{
     FailureModeModel, MIN_MODE_EVENTS, ModeEvaluation, ModeFit, ModeReport, evaluate_modes,
@@ -76,6 +78,12 @@ pub struct TrainConfig {
     pub output_dir: PathBuf,
     /// The features. Default: the reference 42.
     pub feature_spec: FeatureSpec,
+    /// How the alarm threshold is chosen on the validation split (see
+    /// [`crate::alarm`]). Default `f1`.
+    pub alarm_policy: AlarmPolicy,
+    /// Alarm only when k of a machine's last n samples are flagged, in
+    /// evaluation and in `serve`. Default off.
+    pub alarm_smoothing: Option<Smoothing>,
     /// Set it (e.g. from a SIGTERM handler) to stop the job early: it is checked
     /// before every stage and after every tuning trial. The run then ends as
     /// `KILLED`, nothing is registered, and [`train`] returns
@@ -98,6 +106,8 @@ impl Default for TrainConfig {
             register: true,
             output_dir: PathBuf::from("vigil-output"),
             feature_spec: FeatureSpec::default(),
+            alarm_policy: AlarmPolicy::F1,
+            alarm_smoothing: None,
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -126,6 +136,8 @@ impl TrainConfig {
             return bad("max_samples_per_tree must be at least 1".into());
         }
         self.feature_spec.validate()?;
+        self.alarm_policy.validate()?;
+        check_smoothing(self.alarm_smoothing)?;
         Ok(())
     }
 }
@@ -204,6 +216,8 @@ pub struct TrainOutcome {
     pub failure_modes: ModeReport,
     /// Failures caught, lead times and false alarms on the test split.
     pub events: EventMetrics,
+    /// The alarm rule the model ships with, and how it was chosen.
+    pub alarm: AlarmChoice,
 }
 
 /// The file, in [`TrainOutcome::output_dir`], that [`TrainOutcome::write_summary`] writes.
@@ -247,6 +261,7 @@ impl TrainOutcome {
             "test": self.test,
             "failure_modes": self.failure_modes,
             "events": self.events,
+            "alarm": self.alarm,
             "stage_seconds": stages,
             "total_seconds": total,
         })
@@ -489,19 +504,25 @@ fn train_in_run(
         tuning,
         modes,
     } = fit_models(&mut stages, config, &splits, parent, progress)?;
-    let threshold = tuning.best_threshold;
+    let failure_events = events_from_labels(&loaded.frame);
+    let horizon = horizon_duration(horizon_minutes)?;
+    let alarm = stages.run("alarm_threshold", || {
+        choose_threshold(config, &tuning, &splits, &failure_events, horizon)
+    })?;
+    let threshold = alarm.threshold;
     let evaluation = stages.run("evaluation", || {
         evaluate_test(&random_forest, &isolation_forest, &splits.test, threshold)
     })?;
+    let event_rules = alarm_event_params(horizon, alarm.smoothing);
     let events = test_events(
-        &loaded.frame,
         &splits.test,
         &evaluation,
+        &failure_events,
         threshold,
-        horizon_minutes,
+        &event_rules,
     )?;
     let forests = (random_forest, isolation_forest);
-    let mut bundle = assemble_bundle(forests, config, &data_facts, threshold);
+    let mut bundle = assemble_bundle(forests, config, &data_facts, &alarm);
     if let Some(model) = modes.model {
         bundle.meta.failure_modes = model.modes.clone();
         bundle.failure_modes = Some(model);
@@ -518,6 +539,7 @@ fn train_in_run(
         tuning: &tuning,
         modes: (&modes.report, modes.test.as_ref()),
         events: &events,
+        alarm: &alarm,
         test: &splits.test,
         bundle: &bundle,
         stage_seconds: &seconds_so_far,
@@ -545,37 +567,81 @@ fn train_in_run(
         data_description: loaded.description,
         failure_modes: modes.report,
         events: events.metrics,
+        alarm,
     })
 }
 
 /// The test split as a maintenance planner reads it: the failures of the
-/// frame (recovered from its labels, so each is placed just after its last
-/// labelled row), and which of them the alarms at `threshold` caught, how
-/// early, and how many alarms rang for nothing.
+/// frame (`failure_events`, recovered from its labels, so each is placed just
+/// after its last labelled row), and which of them the alarms at `threshold`
+/// caught, how early, and how many alarms rang for nothing.
 fn test_events(
-    frame: &TelemetryFrame,
     test: &TrainingSet,
     evaluation: &SplitEvaluation,
+    failure_events: &[FailureEvent],
     threshold: f64,
-    horizon_minutes: f64,
+    rules: &EventParams,
 ) -> Result<TestEvents, PipelineError> {
-    let horizon = Duration::try_from_secs_f64(horizon_minutes * 60.0).map_err(|e| {
-        PipelineError::Invalid(format!("label horizon {horizon_minutes} minutes: {e}"))
-    })?;
-    let failures = split_failures(test, &events_from_labels(frame), horizon);
-    let metrics = event_metrics(test, &evaluation.proba, threshold, &failures, horizon)?;
+    let failures = split_failures(test, failure_events, rules.horizon);
+    let metrics = event_metrics(test, &evaluation.proba, threshold, &failures, rules)?;
     Ok(TestEvents {
         metrics,
         failures,
-        horizon,
+        rules: rules.clone(),
     })
 }
 
 /// [`test_events`]' result, with what its plots need.
 struct TestEvents {
     metrics: EventMetrics,
-    failures: Vec<Failure>,
+    failures: Vec<vigil_metrics::Failure>,
+    rules: EventParams,
+}
+
+fn horizon_duration(horizon_minutes: f64) -> Result<Duration, PipelineError> {
+    Duration::try_from_secs_f64(horizon_minutes * 60.0).map_err(|e| {
+        PipelineError::Invalid(format!("label horizon {horizon_minutes} minutes: {e}"))
+    })
+}
+
+/// The alarm rule under the configured policy ([`crate::alarm`]), on the
+/// validation split with the best trial's parameters.
+fn choose_threshold(
+    config: &TrainConfig,
+    tuning: &Tuning,
+    splits: &Splits,
+    failure_events: &[FailureEvent],
     horizon: Duration,
+) -> Result<(AlarmChoice, String), PipelineError> {
+    let params = forest_params(&tuning.best_params, config)?;
+    let failures = split_failures(&splits.validation, failure_events, horizon);
+    let validation = ValidationEvents {
+        split: &splits.validation,
+        failures: &failures,
+        horizon,
+    };
+    let choice = choose_alarm(
+        config.alarm_policy,
+        config.alarm_smoothing,
+        tuning.best_threshold,
+        (&params, &splits.train),
+        validation,
+    )?;
+    let mut summary = format!("{}: threshold {:.4}", choice.policy, choice.threshold);
+    if let Some(v) = &choice.validation {
+        summary.push_str(&format!(
+            " (validation: {} of {} failures caught, {:.2} false alarms per machine-day{})",
+            v.failures_caught,
+            v.failures_total,
+            v.false_alarms_per_machine_day,
+            if choice.constraint_met {
+                ""
+            } else {
+                "; constraint not met"
+            }
+        ));
+    }
+    Ok((choice, summary))
 }
 
 /// Writes the data-quality report and refuses too little data.
@@ -781,7 +847,7 @@ fn assemble_bundle(
     (random_forest, isolation_forest): (RandomForest, IsolationForest),
     config: &TrainConfig,
     facts: &DataFacts<'_>,
-    threshold: f64,
+    alarm: &AlarmChoice,
 ) -> ModelBundle {
     let spec = &config.feature_spec;
     ModelBundle {
@@ -793,7 +859,9 @@ fn assemble_bundle(
             feature_names: facts.set.features.names.clone(),
             sensors: spec.sensors.clone(),
             machines: facts.machine_ids.to_vec(),
-            threshold,
+            threshold: alarm.threshold,
+            alarm_policy: alarm.policy,
+            alarm_smoothing: alarm.smoothing,
             label_horizon_minutes: facts.horizon_minutes,
             trained_rows: facts.splits.train_validation.len(),
             trained_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -817,6 +885,8 @@ struct Tracked<'a> {
     modes: (&'a ModeReport, Option<&'a ModeEvaluation>),
     /// Failures caught, lead times and false alarms on the test split.
     events: &'a TestEvents,
+    /// The alarm rule and how it was chosen.
+    alarm: &'a AlarmChoice,
     /// The test split (for the timeline plot).
     test: &'a TrainingSet,
     bundle: &'a ModelBundle,
@@ -833,12 +903,13 @@ fn track_and_register(
     write_reports(&t.dirs.reports, t.evaluation, t.tuning)?;
     write_json(&t.dirs.reports.join("failure_modes.json"), t.modes.0)?;
     write_json(&t.dirs.reports.join("events.json"), &t.events.metrics)?;
+    write_json(&t.dirs.reports.join("alarm.json"), t.alarm)?;
     plots::event_plots(
         &t.dirs.plots,
         t.test,
         &t.evaluation.proba,
         t.bundle.meta.threshold,
-        (&t.events.failures, &event_params(t.events.horizon)),
+        (&t.events.failures, &t.events.rules),
         &t.events.metrics,
     )?;
     if let Some(test) = t.modes.1 {
@@ -895,6 +966,7 @@ fn log_results(parent: &ActiveRun, t: &Tracked<'_>) -> Result<(), PipelineError>
     for (stage, seconds) in t.stage_seconds {
         parent.log_metric(&format!("time_{stage}_seconds"), *seconds)?;
     }
+    log_alarm(parent, t.alarm)?;
     // No failure caught has no median lead time: NaN is left out, not logged.
     let events = t.events.metrics.mlflow_metrics("test_");
     parent.log_metrics(
@@ -916,6 +988,27 @@ fn log_results(parent: &ActiveRun, t: &Tracked<'_>) -> Result<(), PipelineError>
                 report.skipped_reason.as_deref().unwrap_or("no mode model")
             ),
         )?,
+    }
+    Ok(())
+}
+
+/// The alarm rule as params, and its validation event metrics when computed.
+fn log_alarm(parent: &ActiveRun, alarm: &AlarmChoice) -> Result<(), PipelineError> {
+    let smoothing = alarm.smoothing.map_or("off".to_string(), |s| s.to_string());
+    parent.log_params([
+        ("alarm_policy", alarm.policy.to_string()),
+        ("alarm_smoothing", smoothing),
+        ("alarm_constraint_met", alarm.constraint_met.to_string()),
+    ])?;
+    if let Some(v) = &alarm.validation {
+        let metrics = v.mlflow_metrics("validation_");
+        parent.log_metrics(
+            metrics
+                .iter()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(k, v)| (k.as_str(), *v)),
+            0,
+        )?;
     }
     Ok(())
 }

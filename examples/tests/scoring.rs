@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -11,12 +12,14 @@ mod fixtures;
 
 use fixtures::ModelSize;
 use vigil_examples::bundle::failure_probability;
+use vigil_examples::evaluation::first_deliveries;
 use vigil_examples::modes::{ModeFit, fit_mode_model};
 use vigil_examples::scoring::{
     LoadedModel, Sample, ScoringCore, ScoringError, ScoringPolicy, recent_history,
 };
 use vigil_features::{FeatureSpec, Simulation, TrainingSet};
 use vigil_forest::RandomForestParams;
+use vigil_metrics::{AlarmEpisode, EventParams, Smoothing, alarm_episodes, smooth_flags};
 
 /// A small model trained on `sim` (the first day of three machines).
 fn model_for(sim: &Simulation, spec: &FeatureSpec) -> LoadedModel {
@@ -129,6 +132,93 @@ fn replay_in_time_order_equals_the_batch_path_on_every_row() {
     }
     assert_eq!(compared, sim.frame.len());
     assert!(named_modes > 0, "no flagged sample named its mode");
+}
+
+/// With alarm smoothing, serve's per-machine alarms and episodes are the ones
+/// evaluation computes from the batch path's flags (vigil-metrics'
+/// `smooth_flags` and `alarm_episodes` on the rows serve scores as new).
+#[test]
+fn replayed_alarms_and_episodes_equal_the_evaluation_of_the_batch_path() {
+    let sim = simulation(2.0);
+    let spec = FeatureSpec::default();
+    let mut model = model_for(&sim, &spec);
+    let smoothing = Smoothing { k: 2, n: 4 };
+    model.bundle.meta.alarm_smoothing = Some(smoothing);
+    let set = TrainingSet::build(&sim.frame, &spec).unwrap();
+    let batch = failure_probability(&model.bundle.random_forest, &set.features.values).unwrap();
+    let threshold = model.bundle.meta.threshold;
+    let rows = first_deliveries(&set.features);
+    assert!(
+        rows.len() < set.len(),
+        "the simulation should deliver some samples twice"
+    );
+    let machine: Vec<u32> = rows.iter().map(|&r| set.features.machine[r]).collect();
+    let time: Vec<i64> = rows.iter().map(|&r| set.features.time[r]).collect();
+    let flags: Vec<bool> = rows.iter().map(|&r| batch[r] >= threshold).collect();
+    let want_alarms = smooth_flags(&machine, &flags, smoothing).unwrap();
+    let rules = EventParams {
+        smoothing: Some(smoothing),
+        ..EventParams::default()
+    };
+    let want_episodes = alarm_episodes(&machine, &time, &flags, &rules).unwrap();
+    assert!(want_episodes.len() > 3, "{} episodes", want_episodes.len());
+    let alarm_of: HashMap<(u32, i64), bool> = machine
+        .iter()
+        .zip(&time)
+        .zip(&want_alarms)
+        .map(|((&m, &t), &a)| ((m, t), a))
+        .collect();
+
+    let core = ScoringCore::new(model, ScoringPolicy::default()).unwrap();
+    let ids = sim.frame.machine_ids().to_vec();
+    let mut episodes: Vec<AlarmEpisode> = Vec::new();
+    let mut open: HashMap<u32, usize> = HashMap::new();
+    let samples = samples_in_time_order(&sim);
+    let mut rest = samples.as_slice();
+    let mut sizes = [1, 7, 64].into_iter().cycle();
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(sizes.next().unwrap().min(rest.len()));
+        rest = tail;
+        let batch_samples: Vec<Sample> = chunk.iter().map(|(_, s)| s.clone()).collect();
+        for answer in core
+            .score(&batch_samples, far_future())
+            .unwrap()
+            .predictions
+        {
+            let m = ids.iter().position(|id| *id == answer.machine_id).unwrap() as u32;
+            let status = answer.alarm.expect("a model with smoothing tracks alarms");
+            assert_eq!(
+                status.alarm,
+                alarm_of[&(m, answer.time)],
+                "{m} at {}",
+                answer.time
+            );
+            if answer.retry {
+                continue;
+            }
+            match status.episode {
+                Some(e) if status.rang => {
+                    assert_eq!((e.started, e.alarmed_samples), (answer.time, 1));
+                    open.insert(m, episodes.len());
+                    episodes.push(AlarmEpisode {
+                        machine: m,
+                        start: e.started,
+                        end: e.last_alarm,
+                        n_flagged: 1,
+                    });
+                }
+                Some(e) => {
+                    let ep = &mut episodes[open[&m]];
+                    assert_eq!(ep.start, e.started);
+                    ep.end = e.last_alarm;
+                    ep.n_flagged = e.alarmed_samples as usize;
+                }
+                None => assert!(!status.alarm),
+            }
+        }
+    }
+    episodes.sort_by_key(|e| (e.machine, e.start));
+    assert_eq!(episodes, want_episodes);
 }
 
 fn sample(machine: &str, t_seconds: i64, temperature: f64) -> Sample {

@@ -514,6 +514,27 @@ fn a_huge_smoothing_window_is_fine() {
     );
 }
 
+#[test]
+fn smoothing_parses_as_k_slash_n_and_round_trips() {
+    let s: Smoothing = " 3/5 ".parse().unwrap();
+    assert_eq!(s, Smoothing { k: 3, n: 5 });
+    assert_eq!(s.to_string().parse::<Smoothing>().unwrap(), s);
+    for bad in ["", "3", "3/", "/5", "a/5", "0/5", "6/5", "-1/5", "3/5/7"] {
+        let e = bad.parse::<Smoothing>().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MetricsError::InvalidParameter {
+                    name: "smoothing",
+                    ..
+                }
+            ),
+            "{bad:?}: {e}"
+        );
+    }
+    assert_eq!(AlarmPolicy::default(), AlarmPolicy::F1);
+}
+
 // ---- policies on a hand-made validation split ----
 
 /// Machine 0 fails at 0 with rising scores before it; machine 1 never fails

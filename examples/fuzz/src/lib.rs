@@ -63,6 +63,8 @@ pub fn train(spec: &FeatureSpec, version: &str) -> LoadedModel {
             feature_names: set.features.names.clone(),
             sensors: spec.sensors.clone(),
             threshold: 0.5,
+            alarm_policy: Default::default(),
+            alarm_smoothing: None,
             machines: KNOWN_MACHINES.iter().map(|m| m.to_string()).collect(),
             label_horizon_minutes: 30.0,
             trained_rows: set.len(),

@@ -22,6 +22,7 @@ use vigil_examples::cli::SourceArgs;
 use vigil_examples::source::default_simulator_config;
 use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train};
 use vigil_examples::{PipelineError, open_tracker};
+use vigil_metrics::{AlarmPolicy, Smoothing};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,9 +72,29 @@ struct Args {
     /// Folder for reports, plots and the model.
     #[arg(long, default_value = "vigil-output")]
     output_dir: PathBuf,
+    /// How the alarm threshold is chosen on the validation split: `f1`,
+    /// `false-alarm-budget=B` (at most B false alarms per machine-day,
+    /// catching the most failures) or `recall=R` (catch at least a share R
+    /// of failures, with the highest threshold that does).
+    #[arg(long, default_value = "f1", value_parser = parse_alarm_policy)]
+    alarm_policy: AlarmPolicy,
+    /// Alarm only when K of a machine's last N samples are flagged (`K/N`,
+    /// e.g. `3/5`), in evaluation and in `serve`. Off by default.
+    #[arg(long, value_parser = parse_smoothing)]
+    alarm_smoothing: Option<Smoothing>,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     no_progress: bool,
+}
+
+fn parse_alarm_policy(s: &str) -> Result<AlarmPolicy, String> {
+    s.parse()
+        .map_err(|e: vigil_metrics::MetricsError| e.to_string())
+}
+
+fn parse_smoothing(s: &str) -> Result<Smoothing, String> {
+    s.parse()
+        .map_err(|e: vigil_metrics::MetricsError| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -116,6 +137,8 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
         model_name: args.model_name.clone(),
         register: !args.no_register,
         output_dir: args.output_dir.clone(),
+        alarm_policy: args.alarm_policy,
+        alarm_smoothing: args.alarm_smoothing,
         ..TrainConfig::default()
     };
     // SIGINT / SIGTERM (Ctrl-C, the scheduler stopping) end the job at the next
@@ -235,6 +258,17 @@ fn print_summary(o: &TrainOutcome) {
     println!(
         "  confusion matrix       [[tn {}, fp {}], [fn {}, tp {}]]",
         t.confusion[0][0], t.confusion[0][1], t.confusion[1][0], t.confusion[1][1]
+    );
+    let a = &o.alarm;
+    println!(
+        "  alarm policy           {} (smoothing {}){}",
+        a.policy,
+        a.smoothing.map_or("off".to_string(), |s| s.to_string()),
+        if a.constraint_met {
+            ""
+        } else {
+            "; not met on validation"
+        }
     );
     let e = &o.events;
     println!(

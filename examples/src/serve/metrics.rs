@@ -49,6 +49,7 @@ pub struct ServeMetrics {
     samples_scored: Counter,
     failures_flagged: Counter,
     anomalies_flagged: Counter,
+    alarms_rung: Counter,
     model: Family<ModelLabels, Gauge>,
     machines_tracked: Gauge,
     machines_warm: Gauge,
@@ -69,6 +70,7 @@ impl ServeMetrics {
         let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
         let (samples_scored, failures_flagged, anomalies_flagged) =
             (Counter::default(), Counter::default(), Counter::default());
+        let alarms_rung = Counter::default();
         let model = Family::<ModelLabels, Gauge>::default();
         let (machines_tracked, machines_warm, machines_cold) =
             (Gauge::default(), Gauge::default(), Gauge::default());
@@ -93,6 +95,11 @@ impl ServeMetrics {
             "anomalies_flagged",
             "Samples the Isolation Forest flagged as anomalies",
             anomalies_flagged.clone(),
+        );
+        r.register(
+            "alarms_rung",
+            "Alarm episodes started (models with alarm smoothing)",
+            alarms_rung.clone(),
         );
         r.register(
             "model_info",
@@ -121,6 +128,7 @@ impl ServeMetrics {
             samples_scored,
             failures_flagged,
             anomalies_flagged,
+            alarms_rung,
             model,
             machines_tracked,
             machines_warm,
@@ -147,6 +155,11 @@ impl ServeMetrics {
         self.samples_scored.inc_by(samples);
         self.failures_flagged.inc_by(failures);
         self.anomalies_flagged.inc_by(anomalies);
+    }
+
+    /// Counts alarm episodes that started in one scored batch.
+    pub fn observe_alarms_rung(&self, episodes: u64) {
+        self.alarms_rung.inc_by(episodes);
     }
 
     /// The version now served (replaces the previous one).

@@ -61,6 +61,8 @@ pub(super) async fn model_info(State(state): State<Arc<AppState>>) -> Json<Value
         "stage": m.stage,
         "aliases": m.aliases,
         "threshold": meta.threshold,
+        "alarm_policy": meta.alarm_policy,
+        "alarm_smoothing": meta.alarm_smoothing.map(|s| s.to_string()),
         "features": meta.feature_names.len(),
         "sensors": meta.sensors,
         "failure_modes": meta.failure_modes,
@@ -179,6 +181,8 @@ fn count_flags(state: &AppState, batch: &ScoredBatch) {
     state
         .metrics
         .observe_scored(p.len() as u64, failures, anomalies);
+    let rung = p.iter().filter(|s| s.alarm.is_some_and(|a| a.rang)).count();
+    state.metrics.observe_alarms_rung(rung as u64);
 }
 
 /// The answer to a scored batch, serialised straight from the core's results
@@ -214,6 +218,20 @@ struct PredictionJson<'a> {
     /// The most likely mode, when `failure` is set and the model has modes.
     #[serde(skip_serializing_if = "Option::is_none")]
     failure_mode: Option<&'a str>,
+    /// The smoothed alarm (models with alarm smoothing), else `failure`.
+    alarm: bool,
+    /// The machine's open alarm episode, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alarm_episode: Option<EpisodeJson>,
+}
+
+#[derive(Serialize)]
+struct EpisodeJson {
+    started_at: String,
+    last_alarm_at: String,
+    alarmed_samples: u64,
+    /// This sample started the episode: the alarm rings now.
+    rang: bool,
 }
 
 fn answer_json(batch: &ScoredBatch) -> Json<Answer<'_>> {
@@ -252,6 +270,15 @@ fn prediction_json<'a>(s: &'a Scored, modes: &'a [String]) -> PredictionJson<'a>
                 .collect()
         }),
         failure_mode: s.failure_mode.as_deref(),
+        alarm: s.alarm.map_or(s.failure, |a| a.alarm),
+        alarm_episode: s.alarm.and_then(|a| {
+            a.episode.map(|e| EpisodeJson {
+                started_at: format_timestamp(e.started),
+                last_alarm_at: format_timestamp(e.last_alarm),
+                alarmed_samples: e.alarmed_samples,
+                rang: a.rang,
+            })
+        }),
     }
 }
 

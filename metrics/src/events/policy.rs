@@ -16,11 +16,12 @@ use crate::sort::{key, radix_sort, unkey};
 
 /// How to choose the alarm threshold. Parses from and prints as `f1`,
 /// `false-alarm-budget=<B>` and `recall=<R>` (JSON stores that string).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum AlarmPolicy {
     /// The threshold maximising sample-level F1 against horizon labels
-    /// derived from the failures ([`best_threshold_f1`]).
+    /// derived from the failures ([`best_threshold_f1`]). The default.
+    #[default]
     F1,
     /// At most this many false alarms per machine-day (`>= 0`): among the
     /// thresholds meeting it, the one catching the most failures, the lowest

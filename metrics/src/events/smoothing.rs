@@ -3,6 +3,8 @@
 //! sums vs. a ring buffer) so the property test comparing them can fail.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +55,40 @@ impl Smoothing {
                 prefix[i + 1] - prefix[lo] >= self.k
             })
             .collect()
+    }
+}
+
+impl fmt::Display for Smoothing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+/// Parses `k/n` (`3/5`: alarm when 3 of the last 5 samples are flagged) and
+/// checks it as [`Smoothing::validate`] does.
+impl FromStr for Smoothing {
+    type Err = MetricsError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let err = |reason: String| MetricsError::InvalidParameter {
+            name: "smoothing",
+            reason: format!("{s:?}: {reason}"),
+        };
+        let (k, n) = s
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| err("expected k/n, e.g. 3/5".into()))?;
+        let count = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|e| err(format!("{:?} is not a sample count: {e}", v.trim())))
+        };
+        let smoothing = Smoothing {
+            k: count(k)?,
+            n: count(n)?,
+        };
+        smoothing.validate()?;
+        Ok(smoothing)
     }
 }
 
