@@ -3,17 +3,20 @@
 //! data, and promote the candidate only when it is better.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use vigil_features::{TrainingSet, WindowLength};
+use vigil_features::{TrainingSet, WindowLength, events_from_labels};
+use vigil_metrics::EventMetrics;
 use vigil_tracking_client::{
     ModelVersion, Run, RunOptions, RunSearch, RunStatus, Stage, Tracker, TrackingError,
 };
 
+use crate::alarm::alarm_event_params;
 use crate::bundle::ModelBundle;
 use crate::error::PipelineError;
-use crate::evaluation::{TestScores, evaluate_split};
+use crate::evaluation::{TestScores, evaluate_split, event_metrics, split_failures};
 use crate::plots;
 use crate::source::DataSource;
 
@@ -29,7 +32,10 @@ pub struct EvaluateConfig {
     pub model_name: String,
     /// Promote the challenger when it wins (otherwise only report).
     pub promote: bool,
-    /// F1 the challenger must gain over the champion to be promoted. Default 0.
+    /// What decides between champion and challenger. Default [`Criterion::F1`].
+    pub criterion: Criterion,
+    /// F1 the challenger must gain over the champion to be promoted
+    /// ([`Criterion::F1`]). Default 0.
     pub min_improvement: f64,
     /// The most recent span of the data used for re-scoring. Default 1 day.
     pub holdout: WindowLength,
@@ -43,9 +49,71 @@ impl Default for EvaluateConfig {
             experiment: crate::train::DEFAULT_EXPERIMENT.to_string(),
             model_name: crate::train::DEFAULT_MODEL_NAME.to_string(),
             promote: false,
+            criterion: Criterion::F1,
             min_improvement: 0.0,
             holdout: WindowLength::minutes(24 * 60),
             output_dir: PathBuf::from("vigil-output/evaluate"),
+        }
+    }
+}
+
+/// What decides between champion and challenger, both re-scored on the same
+/// held-out data with their own threshold and alarm smoothing (as served).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(into = "String")]
+pub enum Criterion {
+    /// Held-out sample-level F1 (by more than `min_improvement`).
+    F1,
+    /// Failures caught on the held-out data, among models within this many
+    /// false alarms per machine-day; on a tie, fewer false alarms. A
+    /// challenger over the budget never wins; one within it beats a champion
+    /// over it.
+    FailuresCaughtAtBudget(f64),
+}
+
+/// The budget of a bare `failures-caught-at-budget`.
+pub const DEFAULT_FALSE_ALARM_BUDGET: f64 = 0.5;
+
+impl std::fmt::Display for Criterion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Criterion::F1 => f.write_str("f1"),
+            Criterion::FailuresCaughtAtBudget(b) => write!(f, "failures-caught-at-budget={b}"),
+        }
+    }
+}
+
+impl From<Criterion> for String {
+    fn from(c: Criterion) -> String {
+        c.to_string()
+    }
+}
+
+impl std::str::FromStr for Criterion {
+    type Err = PipelineError;
+
+    /// `f1`, `failures-caught-at-budget` (budget 0.5 false alarms per
+    /// machine-day) or `failures-caught-at-budget=B` (finite, `>= 0`).
+    fn from_str(s: &str) -> Result<Criterion, PipelineError> {
+        let bad = |why: &str| PipelineError::Invalid(format!("criterion {s:?}: {why}"));
+        match s.trim().split_once('=') {
+            None if s.trim() == "f1" => Ok(Criterion::F1),
+            None if s.trim() == "failures-caught-at-budget" => Ok(
+                Criterion::FailuresCaughtAtBudget(DEFAULT_FALSE_ALARM_BUDGET),
+            ),
+            Some((name, budget)) if name.trim() == "failures-caught-at-budget" => {
+                let b: f64 = budget
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("the budget is not a number"))?;
+                if !(b.is_finite() && b >= 0.0) {
+                    return Err(bad("the budget must be a finite number >= 0"));
+                }
+                Ok(Criterion::FailuresCaughtAtBudget(b))
+            }
+            _ => Err(bad(
+                "expected f1, failures-caught-at-budget or failures-caught-at-budget=<B>",
+            )),
         }
     }
 }
@@ -80,6 +148,9 @@ pub struct Rescored {
     pub run_id: String,
     /// Its scores on the held-out rows, at its own threshold.
     pub scores: TestScores,
+    /// Failures caught, lead times and false alarms on the held-out rows, at
+    /// its own threshold and smoothing.
+    pub events: EventMetrics,
 }
 
 /// What `evaluate` decided, and why.
@@ -93,6 +164,8 @@ pub struct Decision {
     pub challenger: Option<Rescored>,
     /// Held-out rows both were scored on.
     pub holdout_rows: usize,
+    /// What decided.
+    pub criterion: Criterion,
     /// Whether the challenger was promoted.
     pub promoted: bool,
     /// The decision in words.
@@ -159,7 +232,7 @@ fn rescore(
     bundle: &ModelBundle,
     frame: &vigil_features::TelemetryFrame,
     holdout_from: i64,
-) -> Result<(TestScores, usize), PipelineError> {
+) -> Result<(TestScores, EventMetrics, usize), PipelineError> {
     // Each model computes its own features: the spec travels with the model.
     let set = TrainingSet::build(frame, &bundle.feature_spec)?;
     let rows: Vec<usize> = (0..set.len())
@@ -172,7 +245,13 @@ fn rescore(
         &holdout,
         bundle.meta.threshold,
     )?;
-    Ok((e.scores, holdout.len()))
+    let minutes = bundle.meta.label_horizon_minutes;
+    let horizon = Duration::try_from_secs_f64(minutes * 60.0)
+        .map_err(|e| PipelineError::Invalid(format!("label horizon {minutes} minutes: {e}")))?;
+    let failures = split_failures(&holdout, &events_from_labels(frame), horizon);
+    let rules = alarm_event_params(horizon, bundle.meta.alarm_smoothing);
+    let events = event_metrics(&holdout, &e.proba, bundle.meta.threshold, &failures, &rules)?;
+    Ok((e.scores, events, holdout.len()))
 }
 
 /// Compares, re-scores and (with `promote`) promotes.
@@ -195,14 +274,15 @@ pub fn evaluate(
         )));
     }
     let run_f1 = |v: &ModelVersion| run_test_f1(&runs, v);
-    let (champion_version, challenger_version) = candidates(tracker, config, &versions, &run_f1)?;
+    let rank = |v: &ModelVersion| run_rank(&runs, v, config.criterion);
+    let (champion_version, challenger_version) = candidates(tracker, config, &versions, &rank)?;
     let rescored = rescore_candidates(
         tracker,
         source,
         config,
         [champion_version.as_ref(), challenger_version.as_ref()],
     )?;
-    let (wins, mut explanation) = decide(&rescored, config.min_improvement);
+    let (wins, mut explanation) = decide(&rescored, config);
     let mut promoted = false;
     if wins && let Some((c, _)) = &rescored.challenger {
         if config.promote {
@@ -221,6 +301,7 @@ pub fn evaluate(
         champion: rescored.champion.map(|c| c.0),
         challenger: rescored.challenger.map(|c| c.0),
         holdout_rows: rescored.holdout_rows,
+        criterion: config.criterion,
         promoted,
         explanation,
         output_dir: config.output_dir.clone(),
@@ -256,20 +337,43 @@ fn run_test_f1(runs: &[Run], version: &ModelVersion) -> f64 {
         .unwrap_or(f64::NEG_INFINITY)
 }
 
+/// How a version's training run ranks under `criterion` (higher is better):
+/// test F1; or test failures caught within the budget (runs over it, or
+/// without event metrics, last), then fewer false alarms.
+fn run_rank(runs: &[Run], version: &ModelVersion, criterion: Criterion) -> (f64, f64) {
+    let run = runs.iter().find(|r| r.info.run_id == version.run_id);
+    let metric = |name: &str| run.and_then(|r| r.metric(name));
+    match criterion {
+        Criterion::F1 => (run_test_f1(runs, version), 0.0),
+        Criterion::FailuresCaughtAtBudget(budget) => {
+            match (
+                metric("test_failures_caught"),
+                metric("test_false_alarms_per_machine_day"),
+            ) {
+                (Some(caught), Some(fa)) if fa <= budget => (caught, -fa),
+                _ => (f64::NEG_INFINITY, 0.0),
+            }
+        }
+    }
+}
+
 /// The champion (the Production version) and the challenger: the newer,
-/// unarchived version whose training run has the best test F1.
+/// unarchived version whose training run ranks best ([`run_rank`]).
 fn candidates(
     tracker: &Tracker,
     config: &EvaluateConfig,
     versions: &[ModelVersion],
-    run_f1: &dyn Fn(&ModelVersion) -> f64,
+    rank: &dyn Fn(&ModelVersion) -> (f64, f64),
 ) -> Result<(Option<ModelVersion>, Option<ModelVersion>), PipelineError> {
     let champion = production_version(tracker, &config.model_name)?;
     let champion_number = champion.as_ref().map_or(0, version_number);
     let challenger = versions
         .iter()
         .filter(|v| version_number(v) > champion_number && v.stage() != Stage::Archived)
-        .max_by(|a, b| run_f1(a).total_cmp(&run_f1(b)))
+        .max_by(|a, b| {
+            let (ra, rb) = (rank(a), rank(b));
+            ra.0.total_cmp(&rb.0).then(ra.1.total_cmp(&rb.1))
+        })
         .cloned();
     Ok((champion, challenger))
 }
@@ -295,12 +399,13 @@ fn rescore_candidates(
     let mut holdout_rows = 0;
     let mut rescore_version = |v: &ModelVersion| -> Result<(Rescored, ModelBundle), PipelineError> {
         let bundle = ModelBundle::download(tracker, &config.model_name, &v.version, &scratch)?;
-        let (scores, n) = rescore(&bundle, &loaded.frame, holdout_from)?;
+        let (scores, events, n) = rescore(&bundle, &loaded.frame, holdout_from)?;
         holdout_rows = n;
         let rescored = Rescored {
             version: v.version.clone(),
             run_id: v.run_id.clone(),
             scores,
+            events,
         };
         Ok((rescored, bundle))
     };
@@ -313,8 +418,93 @@ fn rescore_candidates(
     })
 }
 
-/// Whether the challenger wins, and why, in words.
-fn decide(rescored: &RescoredPair, min_improvement: f64) -> (bool, String) {
+/// Whether the challenger wins, and why, in words (with both models' event
+/// numbers).
+fn decide(rescored: &RescoredPair, config: &EvaluateConfig) -> (bool, String) {
+    let (wins, mut why) = match config.criterion {
+        Criterion::F1 => decide_by_f1(rescored, config.min_improvement),
+        Criterion::FailuresCaughtAtBudget(budget) => decide_by_failures(rescored, budget),
+    };
+    for (role, r) in [
+        ("champion", &rescored.champion),
+        ("challenger", &rescored.challenger),
+    ] {
+        if let Some((r, _)) = r {
+            why.push_str(&format!(
+                "; {role} v{}: {}",
+                r.version,
+                event_words(&r.events)
+            ));
+        }
+    }
+    (wins, why)
+}
+
+/// "catches 3 of 4 failures (median lead 12.5 min), 0.21 false alarms per machine-day".
+fn event_words(e: &EventMetrics) -> String {
+    format!(
+        "catches {} of {} failures (median lead {:.1} min), {:.2} false alarms per machine-day",
+        e.failures_caught,
+        e.failures_total,
+        e.lead_time_minutes.median,
+        e.false_alarms_per_machine_day
+    )
+}
+
+/// [`Criterion::FailuresCaughtAtBudget`].
+fn decide_by_failures(rescored: &RescoredPair, budget: f64) -> (bool, String) {
+    let holdout_rows = rescored.holdout_rows;
+    let champion = rescored.champion.as_ref().map(|c| &c.0);
+    let challenger = rescored.challenger.as_ref().map(|c| &c.0);
+    let within = |r: &Rescored| r.events.false_alarms_per_machine_day <= budget;
+    match (champion, challenger) {
+        (None, None) => (false, "no registered candidate: nothing to promote".into()),
+        (Some(old), None) => (
+            false,
+            format!(
+                "no candidate newer than the Production version {}: nothing to promote",
+                old.version
+            ),
+        ),
+        (_, Some(new)) if !within(new) => (
+            false,
+            format!(
+                "version {} stays unpromoted: {:.2} false alarms per machine-day on {holdout_rows} held-out rows is over the budget of {budget}",
+                new.version, new.events.false_alarms_per_machine_day
+            ),
+        ),
+        (None, Some(new)) => (
+            true,
+            format!(
+                "no Production version yet: version {} (within the budget of {budget} false alarms per machine-day) becomes the champion",
+                new.version
+            ),
+        ),
+        (Some(old), Some(new)) => {
+            let (n, o) = (&new.events, &old.events);
+            let better = !within(old)
+                || n.failures_caught > o.failures_caught
+                || (n.failures_caught == o.failures_caught
+                    && n.false_alarms_per_machine_day < o.false_alarms_per_machine_day);
+            let verdict = if better { "beats" } else { "does not beat" };
+            (
+                better,
+                format!(
+                    "version {} {verdict} Production version {} on failures caught within {budget} false alarms per machine-day ({holdout_rows} held-out rows): {} vs {} caught, {:.2} vs {:.2} false alarms per machine-day",
+                    new.version,
+                    old.version,
+                    n.failures_caught,
+                    o.failures_caught,
+                    n.false_alarms_per_machine_day,
+                    o.false_alarms_per_machine_day
+                ),
+            )
+        }
+    }
+}
+
+/// [`Criterion::F1`].
+fn decide_by_f1(rescored: &RescoredPair, min_improvement: f64) -> (bool, String) {
     let holdout_rows = rescored.holdout_rows;
     let champion = rescored.champion.as_ref().map(|c| &c.0);
     let challenger = rescored.challenger.as_ref().map(|c| &c.0);
@@ -389,6 +579,24 @@ fn draw_plots(
     Ok(())
 }
 
+/// A model's held-out event metrics (`<prefix>failures_caught`, ...; a
+/// missing median lead time is left out).
+fn log_events(
+    run: &vigil_tracking_client::ActiveRun,
+    prefix: &str,
+    events: &EventMetrics,
+) -> Result<(), PipelineError> {
+    let metrics = events.mlflow_metrics(prefix);
+    run.log_metrics(
+        metrics
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| (k.as_str(), *v)),
+        0,
+    )?;
+    Ok(())
+}
+
 /// Logs the decision as an `evaluate` run, with the plots.
 fn record(
     tracker: &Tracker,
@@ -402,13 +610,16 @@ fn record(
     )?;
     run.set_tag("vigil.decision", decision.explanation.clone())?;
     run.log_param("promoted", decision.promoted)?;
+    run.log_param("criterion", decision.criterion)?;
     if let Some(c) = &decision.champion {
         run.log_param("champion_version", &c.version)?;
         run.log_metric("champion_holdout_f1", c.scores.f1)?;
+        log_events(&run, "champion_holdout_", &c.events)?;
     }
     if let Some(c) = &decision.challenger {
         run.log_param("challenger_version", &c.version)?;
         run.log_metric("challenger_holdout_f1", c.scores.f1)?;
+        log_events(&run, "challenger_holdout_", &c.events)?;
     }
     let json =
         serde_json::to_vec_pretty(decision).map_err(|e| PipelineError::Invalid(e.to_string()))?;

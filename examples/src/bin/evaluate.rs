@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use vigil_examples::cli::SourceArgs;
-use vigil_examples::evaluate::{Decision, EvaluateConfig, evaluate};
+use vigil_examples::evaluate::{Criterion, Decision, EvaluateConfig, evaluate};
 use vigil_examples::source::default_simulator_config;
 use vigil_examples::{PipelineError, describe_tracker, open_tracker};
 use vigil_features::WindowLength;
@@ -34,8 +34,14 @@ struct Args {
     /// Promote the challenger when it wins (otherwise only report).
     #[arg(long)]
     promote: bool,
+    /// What decides: `f1` (held-out F1), or `failures-caught-at-budget[=B]`
+    /// (held-out failures caught among models within B false alarms per
+    /// machine-day, default 0.5; ties: fewer false alarms). Each model runs at
+    /// its own threshold and smoothing, as served.
+    #[arg(long, default_value = "f1", value_parser = parse_criterion)]
+    criterion: Criterion,
     /// F1 the challenger must gain over the champion (negative: promote a newer
-    /// version unless it is worse by more than that).
+    /// version unless it is worse by more than that); `--criterion f1` only.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     min_improvement: f64,
     // Held-out data (`sim`: fresh telemetry from `--seed`, not a training seed).
@@ -79,6 +85,10 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_criterion(s: &str) -> Result<Criterion, String> {
+    s.parse().map_err(|e: PipelineError| e.to_string())
+}
+
 fn run(args: &Args) -> Result<Decision, PipelineError> {
     if args.holdout_hours <= 0 {
         return Err(PipelineError::Invalid(
@@ -95,6 +105,7 @@ fn run(args: &Args) -> Result<Decision, PipelineError> {
         experiment: args.experiment.clone(),
         model_name: args.model_name.clone(),
         promote: args.promote,
+        criterion: args.criterion,
         min_improvement: args.min_improvement,
         holdout: WindowLength::minutes(args.holdout_hours * 60),
         output_dir: args.output_dir.clone(),
