@@ -2,7 +2,7 @@
 //! Production model and the best newer candidate on the same recent held-out
 //! data, and promote the candidate only when it is better.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -17,6 +17,8 @@ use crate::alarm::alarm_event_params;
 use crate::bundle::ModelBundle;
 use crate::error::PipelineError;
 use crate::evaluation::{TestScores, evaluate_split, event_metrics, split_failures};
+use crate::explain::{DEFAULT_SHAP_ROWS, ShapChange, ShapSummary, shap_change, shap_summary};
+use crate::modes::{ModeEvaluation, evaluate_modes};
 use crate::plots;
 use crate::source::DataSource;
 
@@ -39,6 +41,10 @@ pub struct EvaluateConfig {
     pub min_improvement: f64,
     /// The most recent span of the data used for re-scoring. Default 1 day.
     pub holdout: WindowLength,
+    /// Held-out rows (evenly spaced) each model explains with TreeSHAP for
+    /// the mean |SHAP| comparison; 0 skips it. Default
+    /// [`DEFAULT_SHAP_ROWS`](crate::explain::DEFAULT_SHAP_ROWS).
+    pub shap_rows: usize,
     /// Where plots and the decision are written.
     pub output_dir: PathBuf,
 }
@@ -52,6 +58,7 @@ impl Default for EvaluateConfig {
             criterion: Criterion::F1,
             min_improvement: 0.0,
             holdout: WindowLength::minutes(24 * 60),
+            shap_rows: DEFAULT_SHAP_ROWS,
             output_dir: PathBuf::from("vigil-output/evaluate"),
         }
     }
@@ -151,6 +158,12 @@ pub struct Rescored {
     /// Failures caught, lead times and false alarms on the held-out rows, at
     /// its own threshold and smoothing.
     pub events: EventMetrics,
+    /// Its failure-mode classifier on the held-out rows (`None`: the version
+    /// has none).
+    pub modes: Option<ModeEvaluation>,
+    /// Its failure model explained on held-out rows (`None`: skipped, or a
+    /// model stored without node covers).
+    pub shap: Option<ShapSummary>,
 }
 
 /// What `evaluate` decided, and why.
@@ -166,6 +179,9 @@ pub struct Decision {
     pub holdout_rows: usize,
     /// What decided.
     pub criterion: Criterion,
+    /// The challenger's top features by mean |SHAP| on the held-out rows,
+    /// with the champion's values (empty unless both were explained).
+    pub shap_change: Vec<ShapChange>,
     /// Whether the challenger was promoted.
     pub promoted: bool,
     /// The decision in words.
@@ -228,11 +244,24 @@ fn production_version(
     }
 }
 
+/// One version scored on the held-out rows.
+struct HeldOut {
+    scores: TestScores,
+    events: EventMetrics,
+    modes: Option<ModeEvaluation>,
+    shap: Option<ShapSummary>,
+    rows: usize,
+}
+
+/// Scores `bundle` on the rows of `frame` from `holdout_from` on, as served
+/// (its own features, threshold and smoothing), and draws its alarm timeline
+/// and lead-time histogram into `plot_dir`.
 fn rescore(
     bundle: &ModelBundle,
     frame: &vigil_features::TelemetryFrame,
     holdout_from: i64,
-) -> Result<(TestScores, EventMetrics, usize), PipelineError> {
+    (plot_dir, shap_rows): (&Path, usize),
+) -> Result<HeldOut, PipelineError> {
     // Each model computes its own features: the spec travels with the model.
     let set = TrainingSet::build(frame, &bundle.feature_spec)?;
     let rows: Vec<usize> = (0..set.len())
@@ -251,7 +280,30 @@ fn rescore(
     let failures = split_failures(&holdout, &events_from_labels(frame), horizon);
     let rules = alarm_event_params(horizon, bundle.meta.alarm_smoothing);
     let events = event_metrics(&holdout, &e.proba, bundle.meta.threshold, &failures, &rules)?;
-    Ok((e.scores, events, holdout.len()))
+    std::fs::create_dir_all(plot_dir).map_err(|e| PipelineError::Io {
+        path: plot_dir.to_path_buf(),
+        source: e,
+    })?;
+    plots::event_plots(
+        plot_dir,
+        &holdout,
+        &e.proba,
+        bundle.meta.threshold,
+        (&failures, &rules),
+        &events,
+    )?;
+    let modes = match &bundle.failure_modes {
+        Some(model) if !holdout.is_empty() => Some(evaluate_modes(model, &holdout)?),
+        _ => None,
+    };
+    let shap = shap_summary(&bundle.random_forest, &holdout.features, shap_rows)?;
+    Ok(HeldOut {
+        scores: e.scores,
+        events,
+        modes,
+        shap,
+        rows: holdout.len(),
+    })
 }
 
 /// Compares, re-scores and (with `promote`) promotes.
@@ -296,12 +348,14 @@ pub fn evaluate(
         }
     }
     draw_plots(config, &versions, &run_f1, &rescored)?;
+    let shap_change = shap_changes(&rescored);
     let decision = Decision {
         runs: runs.iter().map(run_row).collect(),
         champion: rescored.champion.map(|c| c.0),
         challenger: rescored.challenger.map(|c| c.0),
         holdout_rows: rescored.holdout_rows,
         criterion: config.criterion,
+        shap_change,
         promoted,
         explanation,
         output_dir: config.output_dir.clone(),
@@ -397,20 +451,33 @@ fn rescore_candidates(
     let end = loaded.frame.time().iter().copied().max().unwrap_or(0);
     let holdout_from = end - config.holdout.as_micros();
     let mut holdout_rows = 0;
-    let mut rescore_version = |v: &ModelVersion| -> Result<(Rescored, ModelBundle), PipelineError> {
-        let bundle = ModelBundle::download(tracker, &config.model_name, &v.version, &scratch)?;
-        let (scores, events, n) = rescore(&bundle, &loaded.frame, holdout_from)?;
-        holdout_rows = n;
-        let rescored = Rescored {
-            version: v.version.clone(),
-            run_id: v.run_id.clone(),
-            scores,
-            events,
+    let mut rescore_version =
+        |v: &ModelVersion, role: &str| -> Result<(Rescored, ModelBundle), PipelineError> {
+            let bundle = ModelBundle::download(tracker, &config.model_name, &v.version, &scratch)?;
+            let plot_dir = config.output_dir.join(role);
+            let held_out = rescore(
+                &bundle,
+                &loaded.frame,
+                holdout_from,
+                (&plot_dir, config.shap_rows),
+            )?;
+            holdout_rows = held_out.rows;
+            let rescored = Rescored {
+                version: v.version.clone(),
+                run_id: v.run_id.clone(),
+                scores: held_out.scores,
+                events: held_out.events,
+                modes: held_out.modes,
+                shap: held_out.shap,
+            };
+            Ok((rescored, bundle))
         };
-        Ok((rescored, bundle))
-    };
-    let champion = champion.map(&mut rescore_version).transpose()?;
-    let challenger = challenger.map(&mut rescore_version).transpose()?;
+    let champion = champion
+        .map(|v| rescore_version(v, "champion"))
+        .transpose()?;
+    let challenger = challenger
+        .map(|v| rescore_version(v, "challenger"))
+        .transpose()?;
     Ok(RescoredPair {
         champion,
         challenger,
@@ -437,7 +504,66 @@ fn decide(rescored: &RescoredPair, config: &EvaluateConfig) -> (bool, String) {
             ));
         }
     }
+    if let (Some((old, _)), Some((new, _))) = (&rescored.champion, &rescored.challenger) {
+        if let (Some(o), Some(n)) = (&old.modes, &new.modes) {
+            why.push_str(&format!("; {}", mode_words(o, n)));
+        }
+        let change = shap_changes(rescored);
+        if !change.is_empty() {
+            why.push_str(&format!("; {}", shap_words(&change)));
+        }
+    }
     (wins, why)
+}
+
+/// "per-mode F1, challenger vs champion: overheat 0.52 vs 0.48, …".
+fn mode_words(champion: &ModeEvaluation, challenger: &ModeEvaluation) -> String {
+    let per_mode: Vec<String> = challenger
+        .per_mode
+        .iter()
+        .filter(|m| m.mode != "none")
+        .map(|m| {
+            let old = champion.per_mode.iter().find(|o| o.mode == m.mode);
+            let old = old.map_or("–".to_string(), |o| format!("{:.2}", o.f1));
+            format!("{} {:.2} vs {old}", m.mode, m.f1)
+        })
+        .collect();
+    format!(
+        "per-mode F1, challenger vs champion: {} (macro {:.2} vs {:.2})",
+        per_mode.join(", "),
+        challenger.macro_f1,
+        champion.macro_f1
+    )
+}
+
+/// How many top features the SHAP comparison shows.
+const SHAP_CHANGE_FEATURES: usize = 5;
+
+/// The challenger's top features by mean |SHAP| with the champion's values,
+/// when both models were explained.
+fn shap_changes(rescored: &RescoredPair) -> Vec<ShapChange> {
+    match (&rescored.champion, &rescored.challenger) {
+        (Some((old, _)), Some((new, _))) => match (&old.shap, &new.shap) {
+            (Some(o), Some(n)) => shap_change(o, n, SHAP_CHANGE_FEATURES),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// "mean |SHAP| of the challenger's top features (champion's): x 0.031 (0.025), …".
+fn shap_words(change: &[ShapChange]) -> String {
+    let parts: Vec<String> = change
+        .iter()
+        .map(|c| {
+            let old = c.champion.map_or("–".to_string(), |v| format!("{v:.4}"));
+            format!("{} {:.4} ({old})", c.feature, c.challenger)
+        })
+        .collect();
+    format!(
+        "mean |SHAP| of the challenger's top features (champion's): {}",
+        parts.join(", ")
+    )
 }
 
 /// "catches 3 of 4 failures (median lead 12.5 min), 0.21 false alarms per machine-day".
@@ -576,6 +702,7 @@ fn draw_plots(
             new.random_forest.feature_importances(),
         )?;
     }
+    plots::shap_change(&config.output_dir, &shap_changes(rescored))?;
     Ok(())
 }
 
@@ -597,6 +724,21 @@ fn log_events(
     Ok(())
 }
 
+/// A model's held-out event metrics and, when it has a mode model, its
+/// per-mode scores (`<prefix>f1_overheat`, …, `<prefix>mode_f1_macro`).
+fn log_held_out(
+    run: &vigil_tracking_client::ActiveRun,
+    prefix: &str,
+    rescored: &Rescored,
+) -> Result<(), PipelineError> {
+    log_events(run, prefix, &rescored.events)?;
+    if let Some(modes) = &rescored.modes {
+        let metrics = modes.metrics(prefix);
+        run.log_metrics(metrics.iter().map(|(k, v)| (k.as_str(), *v)), 0)?;
+    }
+    Ok(())
+}
+
 /// Logs the decision as an `evaluate` run, with the plots.
 fn record(
     tracker: &Tracker,
@@ -614,17 +756,25 @@ fn record(
     if let Some(c) = &decision.champion {
         run.log_param("champion_version", &c.version)?;
         run.log_metric("champion_holdout_f1", c.scores.f1)?;
-        log_events(&run, "champion_holdout_", &c.events)?;
+        log_held_out(&run, "champion_holdout_", c)?;
     }
     if let Some(c) = &decision.challenger {
         run.log_param("challenger_version", &c.version)?;
         run.log_metric("challenger_holdout_f1", c.scores.f1)?;
-        log_events(&run, "challenger_holdout_", &c.events)?;
+        log_held_out(&run, "challenger_holdout_", c)?;
     }
     let json =
         serde_json::to_vec_pretty(decision).map_err(|e| PipelineError::Invalid(e.to_string()))?;
     run.log_artifact_bytes("decision.json", &json)?;
-    for plot in ["f1_trend.png", "importance_change.png"] {
+    for plot in [
+        "f1_trend.png",
+        "importance_change.png",
+        "shap_change.png",
+        "champion/alarm_timeline.png",
+        "champion/lead_time_histogram.png",
+        "challenger/alarm_timeline.png",
+        "challenger/lead_time_histogram.png",
+    ] {
         let path = decision.output_dir.join(plot);
         if path.exists() {
             run.log_artifact_as(&path, &format!("plots/{plot}"))?;

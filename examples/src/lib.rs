@@ -16,6 +16,7 @@
 //!    Random Forest ([`tune::tune`]), the final fit, one evaluation on the test
 //!    split ([`evaluation::evaluate_split`]), the failure-mode classifier and
 //!    its per-mode scores ([`modes::fit_mode_model`], [`modes::evaluate_modes`]),
+//!    TreeSHAP explanations of the test split ([`explain::shap_summary`]),
 //!    and tracking: one parent run, a
 //!    child run per trial, reports, plots ([`plots`]) and a registered version.
 //!    It returns a [`train::TrainOutcome`] (scores, sizes, the model).
@@ -84,6 +85,7 @@ pub mod cli;
 pub mod error;
 pub mod evaluate;
 pub mod evaluation;
+pub mod explain;
 pub mod modes;
 pub mod plots;
 pub mod schedule;

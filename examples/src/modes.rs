@@ -166,7 +166,7 @@ pub struct ModeScores {
 }
 
 /// The mode model on one labelled split.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ModeEvaluation {
     /// Per mode the model knows or the split holds, in class order.
     pub per_mode: Vec<ModeScores>,

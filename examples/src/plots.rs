@@ -8,7 +8,7 @@ use std::sync::Arc;
 use vigil_features::TrainingSet;
 use vigil_metrics::plot::{
     AlarmTimelinePlot, ConfusionMatrixPlot, FeatureImportancePlot, LeadTimeHistogramPlot,
-    LineChart, PrPlot, RocPlot, Series, SeriesStyle,
+    LineChart, PrPlot, RocPlot, Series, SeriesStyle, ShapBeeswarmPlot,
 };
 use vigil_metrics::{
     EventMetrics, EventParams, Failure, average_precision_score, best_threshold_f1,
@@ -18,6 +18,7 @@ use vigil_tuning::{Direction, FrozenTrial, TuningError};
 
 use crate::error::PipelineError;
 use crate::evaluation::SplitEvaluation;
+use crate::explain::{ShapChange, ShapSummary};
 use crate::modes::ModeEvaluation;
 
 fn plot_err(name: &str) -> impl FnOnce(vigil_metrics::MetricsError) -> PipelineError + '_ {
@@ -93,6 +94,44 @@ pub fn event_plots(
         .title("Lead time of the failures caught (test split)")
         .save(dir.join("lead_time_histogram.png"))
         .map_err(plot_err("lead_time_histogram"))
+}
+
+/// The SHAP summary of the failure probability on the test split: mean
+/// |SHAP| per feature (`shap_importance.png`, top 15) and the beeswarm of the
+/// top 15 over the explained rows (`shap_beeswarm.png`).
+pub fn shap_plots(dir: &Path, summary: &ShapSummary) -> Result<(), PipelineError> {
+    let (names, means): (Vec<&str>, Vec<f64>) = summary
+        .features
+        .iter()
+        .map(|f| (f.feature.as_str(), f.mean_abs_shap))
+        .unzip();
+    FeatureImportancePlot::new(&names, &means)
+        .map_err(plot_err("shap_importance"))?
+        .top_k(15)
+        .x_desc("Mean |SHAP value| (contribution to the failure probability)")
+        .title(format!(
+            "Mean |SHAP| per feature (top 15, {} test rows)",
+            summary.rows
+        ))
+        .save(dir.join("shap_importance.png"))
+        .map_err(plot_err("shap_importance"))?;
+    let shap = summary.values.as_standard_layout();
+    let values = summary.feature_values.as_standard_layout();
+    let (Some(shap), Some(values)) = (shap.as_slice(), values.as_slice()) else {
+        return Err(PipelineError::Invalid(
+            "SHAP arrays are not contiguous".into(),
+        ));
+    };
+    ShapBeeswarmPlot::new(&summary.feature_names, shap, values)
+        .map_err(plot_err("shap_beeswarm"))?
+        .top_k(15)
+        .x_desc("SHAP value (contribution to the failure probability)")
+        .title(format!(
+            "SHAP values of the top 15 features ({} test rows)",
+            summary.rows
+        ))
+        .save(dir.join("shap_beeswarm.png"))
+        .map_err(plot_err("shap_beeswarm"))
 }
 
 /// The failure-mode classifier's confusion matrix on the test split, with the
@@ -172,6 +211,28 @@ pub fn importance_change(
         .title("Feature importance change vs the Production model")
         .save(dir.join("importance_change.png"))
         .map_err(plot_err("importance_change"))
+}
+
+/// Mean |SHAP| of the challenger's top features minus the champion's
+/// (`shap_change.png`; nothing drawn without a comparison).
+pub fn shap_change(dir: &Path, change: &[ShapChange]) -> Result<(), PipelineError> {
+    let deltas: Vec<(String, f64)> = change
+        .iter()
+        .filter_map(|c| {
+            c.champion
+                .map(|old| (c.feature.clone(), c.challenger - old))
+        })
+        .collect();
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let (names, values): (Vec<String>, Vec<f64>) = deltas.into_iter().unzip();
+    FeatureImportancePlot::new(&names, &values)
+        .map_err(plot_err("shap_change"))?
+        .x_desc("Mean |SHAP| change (challenger − champion)")
+        .title("The challenger's top features by mean |SHAP|: change vs the Production model")
+        .save(dir.join("shap_change.png"))
+        .map_err(plot_err("shap_change"))
 }
 
 #[cfg(test)]

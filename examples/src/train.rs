@@ -34,6 +34,7 @@ use crate::error::PipelineError;
 use crate::evaluation::{
     SplitEvaluation, TestScores, evaluate_split, event_metrics, named_samples, split_failures,
 };
+use crate::explain::{ShapSummary, shap_summary};
 use crate::modes::{
     FailureModeModel, MIN_MODE_EVENTS, ModeEvaluation, ModeFit, ModeReport, evaluate_modes,
     fit_mode_model,
@@ -84,6 +85,10 @@ pub struct TrainConfig {
     /// Alarm only when k of a machine's last n samples are flagged, in
     /// evaluation and in `serve`. Default off.
     pub alarm_smoothing: Option<Smoothing>,
+    /// Test rows (evenly spaced) explained with TreeSHAP for the SHAP summary
+    /// plots and `reports/shap_summary.json`; 0 skips them. Default
+    /// [`DEFAULT_SHAP_ROWS`](crate::explain::DEFAULT_SHAP_ROWS).
+    pub shap_rows: usize,
     /// Set it (e.g. from a SIGTERM handler) to stop the job early: it is checked
     /// before every stage and after every tuning trial. The run then ends as
     /// `KILLED`, nothing is registered, and [`train`] returns
@@ -108,6 +113,7 @@ impl Default for TrainConfig {
             feature_spec: FeatureSpec::default(),
             alarm_policy: AlarmPolicy::F1,
             alarm_smoothing: None,
+            shap_rows: crate::explain::DEFAULT_SHAP_ROWS,
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -218,6 +224,9 @@ pub struct TrainOutcome {
     pub events: EventMetrics,
     /// The alarm rule the model ships with, and how it was chosen.
     pub alarm: AlarmChoice,
+    /// The failure model explained on a sample of the test split (`None`
+    /// with `shap_rows` 0).
+    pub shap: Option<ShapSummary>,
 }
 
 /// The file, in [`TrainOutcome::output_dir`], that [`TrainOutcome::write_summary`] writes.
@@ -262,6 +271,11 @@ impl TrainOutcome {
             "failure_modes": self.failure_modes,
             "events": self.events,
             "alarm": self.alarm,
+            "shap": self.shap.as_ref().map(|s| serde_json::json!({
+                "rows": s.rows,
+                "expected_value": s.expected_value,
+                "top_features": s.top(10),
+            })),
             "stage_seconds": stages,
             "total_seconds": total,
         })
@@ -513,6 +527,13 @@ fn train_in_run(
     let evaluation = stages.run("evaluation", || {
         evaluate_test(&random_forest, &isolation_forest, &splits.test, threshold)
     })?;
+    let shap = stages.run("explanations", || {
+        let summary = shap_summary(&random_forest, &splits.test.features, config.shap_rows)?;
+        let words = summary.as_ref().map_or("skipped".to_string(), |s| {
+            format!("{} test rows explained", s.rows)
+        });
+        Ok((summary, words))
+    })?;
     let event_rules = alarm_event_params(horizon, alarm.smoothing);
     let events = test_events(
         &splits.test,
@@ -541,6 +562,7 @@ fn train_in_run(
         events: &events,
         alarm: &alarm,
         test: &splits.test,
+        shap: shap.as_ref(),
         bundle: &bundle,
         stage_seconds: &seconds_so_far,
     };
@@ -568,6 +590,7 @@ fn train_in_run(
         failure_modes: modes.report,
         events: events.metrics,
         alarm,
+        shap,
     })
 }
 
@@ -889,6 +912,8 @@ struct Tracked<'a> {
     alarm: &'a AlarmChoice,
     /// The test split (for the timeline plot).
     test: &'a TrainingSet,
+    /// The failure model explained on test rows, when asked for.
+    shap: Option<&'a ShapSummary>,
     bundle: &'a ModelBundle,
     stage_seconds: &'a [(&'static str, f64)],
 }
@@ -914,6 +939,10 @@ fn track_and_register(
     )?;
     if let Some(test) = t.modes.1 {
         plots::mode_confusion_plot(&t.dirs.plots, test)?;
+    }
+    if let Some(shap) = t.shap {
+        write_json(&t.dirs.reports.join("shap_summary.json"), shap)?;
+        plots::shap_plots(&t.dirs.plots, shap)?;
     }
     plots::training_plots(
         &t.dirs.plots,

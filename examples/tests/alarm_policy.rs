@@ -109,6 +109,32 @@ fn the_chosen_alarm_rule_reaches_the_model_folder_and_evaluate_decides_on_events
         stdout.contains("version 2 does not beat Production version 1"),
         "{stdout}"
     );
+    // Both versions are the same model: per mode and per feature, the
+    // challenger's numbers equal the champion's.
+    assert!(
+        stdout.contains("per-mode F1, challenger vs champion:"),
+        "{stdout}"
+    );
+    let shap = stdout
+        .split("mean |SHAP| of the challenger's top features (champion's): ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no SHAP comparison in {stdout}"));
+    let pairs: Vec<&str> = shap.lines().next().unwrap().split(", ").collect();
+    assert_eq!(pairs.len(), 5, "{shap}");
+    for pair in pairs {
+        let words: Vec<&str> = pair.split(' ').collect();
+        let (new, old) = (words[1], words[2].trim_matches(['(', ')', ';']));
+        assert_eq!(new, old, "{pair}");
+        assert!(new.parse::<f64>().unwrap() > 0.0, "{pair}");
+    }
+    let evaluate_dir = dir.path().join("vigil-output/evaluate");
+    for plot in [
+        "champion/alarm_timeline.png",
+        "challenger/alarm_timeline.png",
+        "challenger/lead_time_histogram.png",
+    ] {
+        assert!(evaluate_dir.join(plot).is_file(), "{plot} missing");
+    }
 }
 
 #[test]

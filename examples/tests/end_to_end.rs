@@ -295,6 +295,8 @@ fn simulate_train_promote_serve_against_real_services() {
         "plots/alarm_timeline.png",
         "plots/lead_time_histogram.png",
         "plots/failure_mode_confusion_matrix.png",
+        "plots/shap_importance.png",
+        "plots/shap_beeswarm.png",
     ] {
         assert!(plots.contains(&p), "{p} not in {plots:?}");
     }

@@ -1,7 +1,7 @@
 //! Plots (cargo feature `plot`): confusion-matrix heatmap, ROC curve,
 //! precision–recall curve, feature-importance bars, a line chart for a
-//! metric over time or over trials, per-machine alarm timelines and the
-//! lead-time histogram.
+//! metric over time or over trials, per-machine alarm timelines, the
+//! lead-time histogram and the SHAP summary beeswarm.
 //!
 //! Each plot is a plain struct: build it, then call `save(path)` (the format
 //! follows the extension, `.png` or `.svg`), `to_png()` for PNG bytes, or
@@ -991,5 +991,7 @@ outputs!(LineChart);
 
 // ------------------------------------------------------------ alarms and lead times
 
+mod beeswarm;
 mod events;
+pub use beeswarm::ShapBeeswarmPlot;
 pub use events::{AlarmTimelinePlot, LeadTimeHistogramPlot};

@@ -69,6 +69,10 @@ struct Args {
     /// Folder for plots and downloaded models.
     #[arg(long, default_value = "vigil-output/evaluate")]
     output_dir: PathBuf,
+    /// Held-out rows each model explains with TreeSHAP for the mean |SHAP|
+    /// comparison (evenly spaced); 0 skips it.
+    #[arg(long, default_value_t = vigil_examples::explain::DEFAULT_SHAP_ROWS)]
+    shap_rows: usize,
 }
 
 fn main() -> ExitCode {
@@ -108,6 +112,7 @@ fn run(args: &Args) -> Result<Decision, PipelineError> {
         criterion: args.criterion,
         min_improvement: args.min_improvement,
         holdout: WindowLength::minutes(args.holdout_hours * 60),
+        shap_rows: args.shap_rows,
         output_dir: args.output_dir.clone(),
     };
     let tracker = open_tracker()?;

@@ -82,6 +82,10 @@ struct Args {
     /// e.g. `3/5`), in evaluation and in `serve`. Off by default.
     #[arg(long, value_parser = parse_smoothing)]
     alarm_smoothing: Option<Smoothing>,
+    /// Test rows explained with TreeSHAP for the SHAP summary plots (evenly
+    /// spaced); 0 skips them.
+    #[arg(long, default_value_t = vigil_examples::explain::DEFAULT_SHAP_ROWS)]
+    shap_rows: usize,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -139,6 +143,7 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
         output_dir: args.output_dir.clone(),
         alarm_policy: args.alarm_policy,
         alarm_smoothing: args.alarm_smoothing,
+        shap_rows: args.shap_rows,
         ..TrainConfig::default()
     };
     // SIGINT / SIGTERM (Ctrl-C, the scheduler stopping) end the job at the next
@@ -294,6 +299,14 @@ fn print_summary(o: &TrainOutcome) {
         }
         (None, Some(reason)) => println!("  failure modes          skipped: {reason}"),
         (None, None) => {}
+    }
+    if let Some(shap) = &o.shap {
+        let top: Vec<String> = shap
+            .top(5)
+            .iter()
+            .map(|f| format!("{} {:.4}", f.feature, f.mean_abs_shap))
+            .collect();
+        println!("  top mean |SHAP|        {}", top.join(", "));
     }
     println!();
     println!("  {:<22} {:>8}", "stage", "seconds");
