@@ -121,7 +121,7 @@ pub struct Contribution {
     /// The feature's value in the sample (`None`: missing).
     pub value: Option<f64>,
     /// Its SHAP value: what it adds to the failure probability.
-    pub shap: f64,
+    pub contribution: f64,
 }
 
 /// The `k` contributions of largest magnitude (ties in column order), from
@@ -140,7 +140,7 @@ pub fn top_contributions(
         .map(|j| Contribution {
             feature: names[j].clone(),
             value: values[j].is_finite().then_some(values[j]),
-            shap: shap[j],
+            contribution: shap[j],
         })
         .collect()
 }
@@ -256,7 +256,7 @@ mod tests {
         assert_eq!(features, ["b", "c", "a"]);
         assert_eq!(top[0].value, None);
         assert_eq!(top[1].value, Some(3.0));
-        assert_eq!(top[0].shap, -0.4);
+        assert_eq!(top[0].contribution, -0.4);
         assert!(top_contributions(&names, &[0.0; 4], &[0.0; 4], 0).is_empty());
     }
 }

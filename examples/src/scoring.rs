@@ -62,6 +62,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
 use vigil_features::{FeaturePlan, OnlineFeatures, TelemetryFrame, format_timestamp};
 use vigil_tracking_client::Tracker;
 
@@ -72,6 +73,7 @@ use vigil_metrics::{EventParams, Smoothing};
 use crate::alarm::{AlarmStatus, MachineAlarm, check_smoothing};
 use crate::bundle::{ModelBundle, failure_probability, failure_probability_row};
 use crate::error::PipelineError;
+use crate::explain::{Contribution, FAILURE_CLASS, top_contributions};
 
 /// A model version with what the registry says about it.
 #[derive(Debug)]
@@ -162,6 +164,10 @@ pub struct ScoringPolicy {
     pub allow_new_machines: bool,
     /// Shards of the machine state (independent locks). Default 64.
     pub shards: usize,
+    /// Samples one batch may ask to have explained (TreeSHAP costs about as
+    /// much as scoring a few hundred rows each); 0 turns explanations off.
+    /// Default 100.
+    pub max_explained_samples: usize,
 }
 
 impl Default for ScoringPolicy {
@@ -172,6 +178,7 @@ impl Default for ScoringPolicy {
             max_batch_samples: 10_000,
             allow_new_machines: false,
             shards: 64,
+            max_explained_samples: 100,
         }
     }
 }
@@ -233,6 +240,22 @@ pub struct Scored {
     /// The machine's alarm after this sample, when the model has alarm
     /// smoothing ([`crate::alarm`]); without it the alarm is `failure`.
     pub alarm: Option<AlarmStatus>,
+    /// Why the failure probability is what it is, when asked for
+    /// ([`ScoringCore::score_explained`]).
+    pub explanation: Option<SampleExplanation>,
+}
+
+/// A sample's failure probability split into feature contributions (exact
+/// path-dependent TreeSHAP): `base_value` plus the contributions of *all*
+/// features is `failure_probability`; `contributions` holds the `k` largest
+/// by magnitude, so they sum to it only when `k` is every feature.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampleExplanation {
+    /// The failure probability with no feature known: the training data's
+    /// cover-weighted mean (`shap`'s `expected_value`).
+    pub base_value: f64,
+    /// The largest contributions, largest magnitude first.
+    pub contributions: Vec<Contribution>,
 }
 
 /// A scored batch and the model version that scored it.
@@ -282,6 +305,30 @@ pub enum ScoringError {
         machine: String,
         /// The machines the model knows.
         known: String,
+    },
+    /// `explain` asked for no contribution, or more than the model has features.
+    #[error("explain {k}: ask for 1 to {n_features} contributions (the model's feature count)")]
+    ExplainCount {
+        /// Contributions asked for.
+        k: usize,
+        /// Features of the model.
+        n_features: usize,
+    },
+    /// More samples to explain in one batch than allowed.
+    #[error("{got} samples to explain in one batch; at most {limit} are allowed")]
+    TooManyExplained {
+        /// Samples in the batch.
+        got: usize,
+        /// The limit ([`ScoringPolicy::max_explained_samples`]).
+        limit: usize,
+    },
+    /// The served model was stored without node covers.
+    #[error(
+        "model version {version} cannot be explained: it was stored without node covers (vigil-forest model format 1); retrain it"
+    )]
+    NotExplainable {
+        /// The served version.
+        version: String,
     },
     /// Tracking one more machine would pass the limit.
     #[error(
@@ -527,6 +574,21 @@ impl ScoringCore {
     /// Scores `samples` (in order) at wall-clock time `now` (µs since the epoch):
     /// all of them, or none (nothing applied) with the first problem found.
     pub fn score(&self, samples: &[Sample], now: i64) -> Result<ScoredBatch, ScoringError> {
+        self.score_explained(samples, now, None)
+    }
+
+    /// [`score`](Self::score), and with `explain = Some(k)` each sample's `k`
+    /// largest TreeSHAP contributions to its failure probability
+    /// ([`Scored::explanation`]). `k` must be in `1..=` the model's feature
+    /// count, the batch within [`ScoringPolicy::max_explained_samples`], and
+    /// the model one stored with node covers; otherwise nothing is applied.
+    /// Explanations are computed after the machine state is released.
+    pub fn score_explained(
+        &self,
+        samples: &[Sample],
+        now: i64,
+        explain: Option<usize>,
+    ) -> Result<ScoredBatch, ScoringError> {
         if samples.is_empty() {
             return Err(ScoringError::EmptyBatch);
         }
@@ -545,6 +607,9 @@ impl ScoringCore {
         // sees the same version as the state it advances.
         let served = self.served();
         check_widths(&served.model, samples)?;
+        if let Some(k) = explain {
+            check_explain(&served.model, k, samples.len(), &self.policy)?;
+        }
         let latest = now.saturating_add(self.policy.clock_skew_micros);
         let steps: Vec<Step> = self
             .plan_steps(
@@ -564,19 +629,23 @@ impl ScoringCore {
             .count();
         self.reserve_machines(new_machines, samples, &steps)?;
         let rows = advance(&mut locked, &served, &shard_of, samples, &steps)?;
-        let predictions = match served.smoothing {
+        let mut predictions = match served.smoothing {
             // Alarms follow each machine's samples in order: the forests run
             // under the shard locks, so no later batch overtakes this one.
             Some(smoothing) => {
-                let mut p = predict(&served.model, samples, &steps, rows)?;
+                let mut p = predict(&served.model, samples, &steps, &rows)?;
                 track_alarms(&mut locked, smoothing, &shard_of, &steps, &mut p)?;
+                drop(locked);
                 p
             }
             None => {
                 drop(locked);
-                predict(&served.model, samples, &steps, rows)?
+                predict(&served.model, samples, &steps, &rows)?
             }
         };
+        if let Some(k) = explain {
+            explain_predictions(&served.model, &rows, k, &mut predictions)?;
+        }
         Ok(ScoredBatch {
             model: Arc::clone(&served.model),
             predictions,
@@ -957,6 +1026,54 @@ fn track_alarms(
     Ok(())
 }
 
+/// Refuses an explanation request the model or the policy cannot serve.
+fn check_explain(
+    model: &LoadedModel,
+    k: usize,
+    samples: usize,
+    policy: &ScoringPolicy,
+) -> Result<(), ScoringError> {
+    let n_features = model.bundle.meta.feature_names.len();
+    if k == 0 || k > n_features {
+        return Err(ScoringError::ExplainCount { k, n_features });
+    }
+    if samples > policy.max_explained_samples {
+        return Err(ScoringError::TooManyExplained {
+            got: samples,
+            limit: policy.max_explained_samples,
+        });
+    }
+    if !model.bundle.random_forest.can_explain() {
+        return Err(ScoringError::NotExplainable {
+            version: model.version.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Each prediction's `k` largest TreeSHAP contributions, from the feature
+/// row its probability was computed on.
+fn explain_predictions(
+    model: &LoadedModel,
+    rows: &[Row],
+    k: usize,
+    predictions: &mut [Scored],
+) -> Result<(), ScoringError> {
+    let forest = &model.bundle.random_forest;
+    let names = &model.bundle.meta.feature_names;
+    for (p, row) in predictions.iter_mut().zip(rows) {
+        let e = forest
+            .shap_values_row(&row.features, FAILURE_CLASS)
+            .map_err(PipelineError::from)?;
+        let values = e.values.as_slice().unwrap_or(&[]);
+        p.explanation = Some(SampleExplanation {
+            base_value: e.expected_value,
+            contributions: top_contributions(names, values, &row.features, k),
+        });
+    }
+    Ok(())
+}
+
 /// Batches smaller than this are scored row by row (the forests' one-row
 /// paths): the batch paths walk rows eight at a time. Both give the same bits.
 const SMALL_BATCH_ROWS: usize = 8;
@@ -968,7 +1085,7 @@ fn predict(
     model: &LoadedModel,
     samples: &[Sample],
     steps: &[Step],
-    rows: Vec<Row>,
+    rows: &[Row],
 ) -> Result<Vec<Scored>, ScoringError> {
     let bundle = &model.bundle;
     if rows.len() < SMALL_BATCH_ROWS {
@@ -1001,7 +1118,7 @@ fn predict(
                 offset,
                 modes: modes.as_ref().map(|m| m.row(i).to_vec()),
             };
-            scored(model, s, *step, &row, forests)
+            scored(model, s, *step, row, forests)
         })
         .collect())
 }
@@ -1011,7 +1128,7 @@ fn predict_rows(
     model: &LoadedModel,
     samples: &[Sample],
     steps: &[Step],
-    rows: Vec<Row>,
+    rows: &[Row],
 ) -> Result<Vec<Scored>, ScoringError> {
     let bundle = &model.bundle;
     let iso = &bundle.isolation_forest;
@@ -1026,7 +1143,7 @@ fn predict_rows(
                 None => None,
             },
         };
-        out.push(scored(model, s, *step, &row, forests));
+        out.push(scored(model, s, *step, row, forests));
     }
     Ok(out)
 }
@@ -1081,5 +1198,6 @@ fn scored(model: &LoadedModel, s: &Sample, step: Step, row: &Row, forests: Fores
         failure_mode_probabilities: modes,
         failure_mode,
         alarm: None,
+        explanation: None,
     }
 }

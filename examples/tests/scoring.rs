@@ -489,3 +489,87 @@ fn a_warm_start_from_recorded_telemetry_equals_a_service_that_never_stopped() {
         }
     }
 }
+
+/// `"explain"`: base value plus every contribution is the served failure
+/// probability; the top k are the first k of the full list; explaining
+/// changes no answer, and a refused explanation request applies nothing
+/// (the explaining service answers as one that never saw it).
+#[test]
+fn explanations_add_up_to_the_served_probability_and_refusals_change_nothing() {
+    let sim = simulation(1.0);
+    let spec = FeatureSpec::default();
+    let model = model_for(&sim, &spec);
+    let n_features = model.bundle.meta.feature_names.len();
+    let policy = ScoringPolicy {
+        max_explained_samples: 40,
+        ..ScoringPolicy::default()
+    };
+    let core = ScoringCore::new(model, policy.clone()).unwrap();
+    let twin = ScoringCore::new(model_for(&sim, &spec), ScoringPolicy::default()).unwrap();
+    let top3 = ScoringCore::new(model_for(&sim, &spec), policy).unwrap();
+    let samples: Vec<Sample> = samples_in_time_order(&sim)
+        .into_iter()
+        .map(|(_, s)| s)
+        .take(600)
+        .collect();
+    for (k, count) in [(0, 1), (n_features + 1, 1), (3, 41)] {
+        let refused = core.score_explained(&samples[..count], far_future(), Some(k));
+        assert!(
+            matches!(
+                refused,
+                Err(ScoringError::ExplainCount { .. } | ScoringError::TooManyExplained { .. })
+            ),
+            "explain {k} over {count} samples: {refused:?}"
+        );
+    }
+    let mut explained_rows = 0;
+    let mut offset = 0;
+    // Chunks of 40 (the forests' batch path) and 3 (the one-row path).
+    for size in [40, 3].into_iter().cycle() {
+        let chunk = &samples[offset..(offset + size).min(samples.len())];
+        offset += chunk.len();
+        let full = core
+            .score_explained(chunk, far_future(), Some(n_features))
+            .unwrap();
+        let plain = twin.score(chunk, far_future()).unwrap();
+        for (e, p) in full.predictions.iter().zip(&plain.predictions) {
+            assert_eq!(
+                e.failure_probability.to_bits(),
+                p.failure_probability.to_bits()
+            );
+            assert!(p.explanation.is_none());
+            let x = e.explanation.as_ref().unwrap();
+            assert_eq!(x.contributions.len(), n_features);
+            let total: f64 =
+                x.base_value + x.contributions.iter().map(|c| c.contribution).sum::<f64>();
+            assert!(
+                (total - e.failure_probability).abs() < 1e-9,
+                "{} at {}: {total} vs {}",
+                e.machine_id,
+                e.time,
+                e.failure_probability
+            );
+            let magnitudes: Vec<f64> = x
+                .contributions
+                .iter()
+                .map(|c| c.contribution.abs())
+                .collect();
+            assert!(magnitudes.windows(2).all(|w| w[0] >= w[1]));
+            explained_rows += 1;
+        }
+        // A third service asked for the top 3 only: the first 3 of the full list.
+        let top = top3.score_explained(chunk, far_future(), Some(3)).unwrap();
+        for (t, f) in top.predictions.iter().zip(&full.predictions) {
+            let (t, f) = (
+                t.explanation.as_ref().unwrap(),
+                f.explanation.as_ref().unwrap(),
+            );
+            assert_eq!(t.contributions[..], f.contributions[..3]);
+            assert_eq!(t.base_value, f.base_value);
+        }
+        if offset == samples.len() {
+            break;
+        }
+    }
+    assert_eq!(explained_rows, samples.len());
+}

@@ -457,3 +457,85 @@ async fn replay_over_http_equals_the_batch_path() {
     }
     assert!(dropouts > 0, "the replay should include sensor dropouts");
 }
+
+/// `"explain": k` returns the top k contributions to the failure
+/// probability (all of them add up to it); a bad k is a 422 naming the
+/// limit, and the service keeps answering.
+#[tokio::test]
+async fn explain_returns_contributions_that_add_up_and_bad_counts_are_422() {
+    let app = app(config());
+    let machine = model().bundle.meta.machines[0].clone();
+    let n_features = model().bundle.meta.feature_names.len();
+    let (status, answer) = predict(
+        &app,
+        json!({"samples": [sample(&machine, &minutes_ago(30))], "explain": n_features}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let p = &answer["predictions"][0];
+    let x = &p["explanation"];
+    let contributions = x["contributions"].as_array().unwrap();
+    assert_eq!(contributions.len(), n_features, "{x}");
+    let total = x["base_value"].as_f64().unwrap()
+        + contributions
+            .iter()
+            .map(|c| c["contribution"].as_f64().unwrap())
+            .sum::<f64>();
+    let probability = p["failure_probability"].as_f64().unwrap();
+    assert!(
+        (total - probability).abs() < 1e-9,
+        "{total} vs {probability}"
+    );
+    assert!(contributions[0]["feature"].is_string() && contributions[0].get("value").is_some());
+
+    // One sample object with "explain" in it; the top 2 only.
+    let mut single = sample(&machine, &minutes_ago(29));
+    single["explain"] = json!(2);
+    let (status, answer) = predict(&app, single).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let top = answer["predictions"][0]["explanation"]["contributions"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(top, 2);
+    // Without "explain", no explanation.
+    let (_, answer) = predict(
+        &app,
+        json!({"samples": [sample(&machine, &minutes_ago(28))]}),
+    )
+    .await;
+    assert!(
+        answer["predictions"][0].get("explanation").is_none(),
+        "{answer}"
+    );
+
+    let limit = format!("1 to {n_features}");
+    for (explain, says) in [
+        (json!(0), limit.as_str()),
+        (json!(n_features + 1), limit.as_str()),
+        (json!(1e300), "whole number"),
+        (json!(-1), "whole number"),
+        (json!("3"), "whole number"),
+        (json!(2.5), "whole number"),
+    ] {
+        let (status, answer) = predict(
+            &app,
+            json!({"samples": [sample(&machine, &minutes_ago(27))], "explain": explain}),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{explain}: {answer}"
+        );
+        assert!(answer.to_string().contains(says), "{explain}: {answer}");
+    }
+    // Nothing of the refused requests applied: this sample is new, not a retry.
+    let (status, answer) = predict(
+        &app,
+        json!({"samples": [sample(&machine, &minutes_ago(27))]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["predictions"][0]["retry"], false, "{answer}");
+}

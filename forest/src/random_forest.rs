@@ -497,6 +497,12 @@ impl RandomForest {
         &self.classes
     }
 
+    /// Whether [`shap_values`](Self::shap_values) can explain this model: it
+    /// stores node covers (fitted, or loaded from format version 2 or later).
+    pub fn can_explain(&self) -> bool {
+        self.covers.is_some()
+    }
+
     /// Number of trees.
     pub fn n_trees(&self) -> usize {
         self.trees.len()

@@ -106,6 +106,7 @@ impl PolicyBytes {
             allow_new_machines: self.allow_new,
             clock_skew_micros: [0, SECOND, 300 * SECOND][usize::from(self.skew % 3)],
             shards: 1 + usize::from(self.shards % 4),
+            max_explained_samples: 4,
         }
     }
 }

@@ -61,6 +61,10 @@ struct Args {
     /// Samples in one request at most.
     #[arg(long, default_value_t = 10_000)]
     max_samples: usize,
+    /// Samples one request may ask to have explained (`"explain": k`); 0
+    /// turns explanations off.
+    #[arg(long, default_value_t = 100)]
+    max_explained_samples: usize,
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body_bytes: usize,
@@ -135,6 +139,7 @@ fn config(args: &Args) -> Result<ServeConfig, PipelineError> {
             clock_skew_micros: micros(duration(&args.clock_skew, "clock-skew")?),
             max_machines: args.max_machines,
             max_batch_samples: args.max_samples,
+            max_explained_samples: args.max_explained_samples,
             allow_new_machines: args.allow_new_machines,
             ..ScoringPolicy::default()
         },

@@ -19,7 +19,7 @@ use vigil_features::{format_timestamp, parse_timestamp};
 use super::AppState;
 use super::body::{JsonObject, JsonValue, is_json_content_type, parse_object};
 use super::metrics::METRICS_CONTENT_TYPE;
-use crate::scoring::{Sample, Scored, ScoredBatch, ScoringError};
+use crate::scoring::{Sample, SampleExplanation, Scored, ScoredBatch, ScoringError};
 
 /// Longest machine id accepted, in bytes: ids are keys of bounded state.
 const MAX_MACHINE_ID_BYTES: usize = 128;
@@ -163,8 +163,12 @@ pub(super) async fn predict(
     body: PredictBody,
 ) -> Response {
     let now = Utc::now().timestamp_micros();
-    let answer = parse_request(&headers, &body, &state)
-        .and_then(|samples| state.core.score(&samples, now).map_err(refusal));
+    let answer = parse_request(&headers, &body, &state).and_then(|(samples, explain)| {
+        state
+            .core
+            .score_explained(&samples, now, explain)
+            .map_err(refusal)
+    });
     match answer {
         Ok(batch) => {
             count_flags(&state, &batch);
@@ -223,6 +227,9 @@ struct PredictionJson<'a> {
     /// The machine's open alarm episode, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     alarm_episode: Option<EpisodeJson>,
+    /// The top contributions to `failure_probability`, when `explain` was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<&'a SampleExplanation>,
 }
 
 #[derive(Serialize)]
@@ -279,6 +286,7 @@ fn prediction_json<'a>(s: &'a Scored, modes: &'a [String]) -> PredictionJson<'a>
                 rang: a.rang,
             })
         }),
+        explanation: s.explanation.as_ref(),
     }
 }
 
@@ -293,12 +301,13 @@ fn refusal(e: ScoringError) -> Rejection {
     Rejection::new(status, e.to_string())
 }
 
-/// The request's samples in the model's sensor order; nothing is scored yet.
+/// The request's samples in the model's sensor order, and how many
+/// contributions to explain per sample (`"explain": k`); nothing is scored yet.
 fn parse_request(
     headers: &HeaderMap,
     body: &PredictBody,
     state: &AppState,
-) -> Result<Vec<Sample>, Rejection> {
+) -> Result<(Vec<Sample>, Option<usize>), Rejection> {
     if !is_json_content_type(headers) {
         return Err(Rejection::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -314,6 +323,8 @@ fn parse_request(
             format!("malformed request: {message}"),
         )
     })?;
+    let mut request = request;
+    let explain = parse_explain(request.remove("explain"))?;
     let raw_samples = raw_samples(request)?;
     let limit = state.config.policy.max_batch_samples;
     if raw_samples.len() > limit {
@@ -332,7 +343,25 @@ fn parse_request(
         .enumerate()
         .map(|(i, raw)| parse_sample(i, raw, sensors))
         .collect::<Result<Vec<_>, _>>()
+        .map(|samples| (samples, explain))
         .map_err(|message| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, message))
+}
+
+/// `"explain"`: absent or `null` for none, else a whole number (checked
+/// against the model by the core).
+fn parse_explain(value: Option<JsonValue<'_>>) -> Result<Option<usize>, Rejection> {
+    match value {
+        None | Some(JsonValue::Null) => Ok(None),
+        Some(JsonValue::Number(n)) if n.as_u64().is_some() => {
+            Ok(Some(n.as_u64().map_or(usize::MAX, |k| {
+                usize::try_from(k).unwrap_or(usize::MAX)
+            })))
+        }
+        Some(other) => Err(Rejection::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("\"explain\" must be a whole number of contributions per sample, got {other}"),
+        )),
+    }
 }
 
 fn raw_samples(mut request: JsonObject<'_>) -> Result<Vec<JsonObject<'_>>, Rejection> {
