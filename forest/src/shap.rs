@@ -527,29 +527,58 @@ fn explain_rows<L: Leaves>(
     };
     let scale = 1.0 / trees.len() as f64;
     let width = n_features * n_out;
+    // Tree `t`'s values for `row`, added to `phi` after being summed on their own:
+    // every row's sums then run in the same order (tree by tree) whether its trees
+    // are walked in one task or, for one row, spread over the pool.
+    let one_tree = |t: usize, row: &[f64], s: &mut Scratch, tree_phi: &mut [f64]| {
+        let (nodes, c) = (trees[t], &covers[t]);
+        tree_phi.fill(0.0);
+        if c.points == 0 {
+            return;
+        }
+        let rule = &table[c.points - 1];
+        macro_rules! fixed {
+            ($($k:literal)*) => {
+                match c.points {
+                    $($k => explain_tree::<$k, L>(t, nodes, &c.shares, rule, leaves, row, s, tree_phi),)*
+                    _ => explain_tree::<0, L>(t, nodes, &c.shares, rule, leaves, row, s, tree_phi),
+                }
+            };
+        }
+        fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+    };
+    let add = |phi: &mut [f64], tree_phi: &[f64]| {
+        phi.iter_mut().zip(tree_phi).for_each(|(p, v)| *p += v);
+    };
+    if out.len() == width {
+        // One row (serve's case): its trees in parallel.
+        let parts: Vec<Vec<f64>> = (0..trees.len())
+            .into_par_iter()
+            .map_init(
+                || Scratch::new(n_features, points, n_out),
+                |s, t| {
+                    let mut tree_phi = vec![0.0; width];
+                    one_tree(t, &x[..n_features], s, &mut tree_phi);
+                    tree_phi
+                },
+            )
+            .collect();
+        parts.iter().for_each(|p| add(out, p));
+        out.iter_mut().for_each(|v| *v *= scale);
+        return;
+    }
     const TASK_ROWS: usize = 16;
     out.par_chunks_mut(width * TASK_ROWS)
         .enumerate()
         .for_each(|(task, out)| {
             let mut scratch = Scratch::new(n_features, points, n_out);
+            let mut tree_phi = vec![0.0; width];
             for (i, phi) in out.chunks_exact_mut(width).enumerate() {
                 let r = task * TASK_ROWS + i;
                 let row = &x[r * n_features..(r + 1) * n_features];
-                for (t, (nodes, c)) in trees.iter().zip(covers).enumerate() {
-                    if c.points == 0 {
-                        continue;
-                    }
-                    let rule = &table[c.points - 1];
-                    let s = &mut scratch;
-                    macro_rules! fixed {
-                        ($($k:literal)*) => {
-                            match c.points {
-                                $($k => explain_tree::<$k, L>(t, nodes, &c.shares, rule, leaves, row, s, phi),)*
-                                _ => explain_tree::<0, L>(t, nodes, &c.shares, rule, leaves, row, s, phi),
-                            }
-                        };
-                    }
-                    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+                for t in 0..trees.len() {
+                    one_tree(t, row, &mut scratch, &mut tree_phi);
+                    add(phi, &tree_phi);
                 }
                 phi.iter_mut().for_each(|v| *v *= scale);
             }
