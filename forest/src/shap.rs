@@ -256,7 +256,7 @@ struct Scratch {
     /// Per feature, `n_out × points` sums (`points`: the current tree's) over the nodes entered by a split on that
     /// feature that are nearest below the node being finished.
     nearest: Vec<f64>,
-    /// Per depth: the path product, the inverse of the node's split factor, the
+    /// Per depth: the path product without the node's split factor and the
     /// weights over its incoming factor (`points` each), its leaf sums and the
     /// saved `nearest` of its incoming feature (`n_out × points` each), laid out
     /// with the current tree's point count: offsets are then compile-time
@@ -347,8 +347,8 @@ fn explain_tree<const K: usize, L: Leaves>(
     let (rule_t, rule_w, rule_cold) = (&rule.t[..k], &rule.w[..k], &rule.w_cold[..k]);
     let n_out = s.n_out;
     let stride = k * n_out;
-    let level_len = 3 * k + 2 * k * n_out;
-    let ho = 3 * k; // leaf sums' offset in a level
+    let level_len = 2 * k + 2 * k * n_out;
+    let ho = 2 * k; // leaf sums' offset in a level
     let so = ho + stride; // saved `nearest`'s offset
     if s.levels.len() < level_len {
         s.levels.resize(level_len, 0.0);
@@ -358,7 +358,6 @@ fn explain_tree<const K: usize, L: Leaves>(
     {
         let l0 = &mut s.levels[..level_len];
         l0[..k].fill(1.0);
-        l0[k..k + k].fill(1.0);
         l0[ho..ho + stride].fill(0.0);
     }
     let (p0, q0) = s.fractions[split];
@@ -395,19 +394,19 @@ fn explain_tree<const K: usize, L: Leaves>(
             let base = d * level_len;
             {
                 let lv = &s.levels[base..base + level_len];
-                let (path, inv) = (&lv[..k], &lv[k..k + k]);
+                let path = &lv[..k];
                 let (weights, product) = (&mut s.weights[..k], &mut s.product[..k]);
                 if p == 0.0 {
                     let inv_q = 1.0 / q;
                     for i in 0..k {
                         weights[i] = rule_cold[i] * inv_q;
-                        product[i] = path[i] * inv[i] * (q - q * rule_t[i]);
+                        product[i] = path[i] * (q - q * rule_t[i]);
                     }
                 } else {
                     for i in 0..k {
                         let f = q + coefficient * rule_t[i];
                         weights[i] = rule_w[i] / f;
-                        product[i] = path[i] * inv[i] * f;
+                        product[i] = path[i] * f;
                     }
                 }
             }
@@ -440,17 +439,18 @@ fn explain_tree<const K: usize, L: Leaves>(
                 s.levels.resize(next + level_len, 0.0);
             }
             let lv = &mut s.levels[next..next + level_len];
-            lv[..k].copy_from_slice(&s.product[..k]);
-            let inv = &mut lv[k..k + k];
+            // The path product without the child's split factor, shared by its
+            // two edges (the same bits as dividing it out at each edge).
+            let (path, product) = (&mut lv[..k], &s.product[..k]);
             if ps == 1.0 && qs == 1.0 {
                 // The first split on this feature along the path: its factor was 1.
-                inv.fill(1.0);
+                path.copy_from_slice(product);
             } else {
-                for (inv, t) in inv.iter_mut().zip(rule_t) {
-                    *inv = 1.0 / (qs + (ps - qs) * t);
+                for i in 0..k {
+                    path[i] = product[i] * (1.0 / (qs + (ps - qs) * rule_t[i]));
                 }
             }
-            lv[2 * k..2 * k + k].copy_from_slice(&s.weights[..k]);
+            lv[k..k + k].copy_from_slice(&s.weights[..k]);
             // Only this tree's `k` points of each output are live (loops of a
             // fixed length, no memset calls).
             let acc = &mut s.nearest[feature * stride..(feature + 1) * stride];
@@ -485,7 +485,7 @@ fn explain_tree<const K: usize, L: Leaves>(
             let (below, this) = s.levels.split_at_mut(d * level_len);
             let this = &this[..level_len];
             let parent = &mut below[(d - 1) * level_len..];
-            let weights = &this[2 * k..2 * k + k];
+            let weights = &this[k..k + k];
             let acc = &mut s.nearest[j * stride..(j + 1) * stride];
             for o in 0..n_out {
                 let at = o * k;
@@ -527,29 +527,58 @@ fn explain_rows<L: Leaves>(
     };
     let scale = 1.0 / trees.len() as f64;
     let width = n_features * n_out;
+    // Tree `t`'s values for `row`, added to `phi` after being summed on their own:
+    // every row's sums then run in the same order (tree by tree) whether its trees
+    // are walked in one task or, for one row, spread over the pool.
+    let one_tree = |t: usize, row: &[f64], s: &mut Scratch, tree_phi: &mut [f64]| {
+        let (nodes, c) = (trees[t], &covers[t]);
+        tree_phi.fill(0.0);
+        if c.points == 0 {
+            return;
+        }
+        let rule = &table[c.points - 1];
+        macro_rules! fixed {
+            ($($k:literal)*) => {
+                match c.points {
+                    $($k => explain_tree::<$k, L>(t, nodes, &c.shares, rule, leaves, row, s, tree_phi),)*
+                    _ => explain_tree::<0, L>(t, nodes, &c.shares, rule, leaves, row, s, tree_phi),
+                }
+            };
+        }
+        fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+    };
+    let add = |phi: &mut [f64], tree_phi: &[f64]| {
+        phi.iter_mut().zip(tree_phi).for_each(|(p, v)| *p += v);
+    };
+    if out.len() == width {
+        // One row (serve's case): its trees in parallel.
+        let parts: Vec<Vec<f64>> = (0..trees.len())
+            .into_par_iter()
+            .map_init(
+                || Scratch::new(n_features, points, n_out),
+                |s, t| {
+                    let mut tree_phi = vec![0.0; width];
+                    one_tree(t, &x[..n_features], s, &mut tree_phi);
+                    tree_phi
+                },
+            )
+            .collect();
+        parts.iter().for_each(|p| add(out, p));
+        out.iter_mut().for_each(|v| *v *= scale);
+        return;
+    }
     const TASK_ROWS: usize = 16;
     out.par_chunks_mut(width * TASK_ROWS)
         .enumerate()
         .for_each(|(task, out)| {
             let mut scratch = Scratch::new(n_features, points, n_out);
+            let mut tree_phi = vec![0.0; width];
             for (i, phi) in out.chunks_exact_mut(width).enumerate() {
                 let r = task * TASK_ROWS + i;
                 let row = &x[r * n_features..(r + 1) * n_features];
-                for (t, (nodes, c)) in trees.iter().zip(covers).enumerate() {
-                    if c.points == 0 {
-                        continue;
-                    }
-                    let rule = &table[c.points - 1];
-                    let s = &mut scratch;
-                    macro_rules! fixed {
-                        ($($k:literal)*) => {
-                            match c.points {
-                                $($k => explain_tree::<$k, L>(t, nodes, &c.shares, rule, leaves, row, s, phi),)*
-                                _ => explain_tree::<0, L>(t, nodes, &c.shares, rule, leaves, row, s, phi),
-                            }
-                        };
-                    }
-                    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+                for t in 0..trees.len() {
+                    one_tree(t, row, &mut scratch, &mut tree_phi);
+                    add(phi, &tree_phi);
                 }
                 phi.iter_mut().for_each(|v| *v *= scale);
             }

@@ -192,6 +192,55 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
+/// The longest timeout or wait this crate accepts from configuration (one
+/// hour): a longer `MLFLOW_HTTP_REQUEST_TIMEOUT` or builder value is a
+/// [`TrackingError::Config`] error, never an overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The longest `Retry-After` honoured (60 s); a server asking for more is
+/// waited on for this long, then retried as usual.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// `secs` as a [`Duration`], clamped into `0..=max`; NaN and negative values
+/// are zero. Never panics (unlike `Duration::from_secs_f64`).
+pub(crate) fn clamp_secs(secs: f64, max: Duration) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    if secs >= max.as_secs_f64() {
+        return max;
+    }
+    Duration::from_secs_f64(secs)
+}
+
+/// A configured number of seconds, checked: finite, > 0 and at most
+/// [`MAX_TIMEOUT`]. `what` names the variable or field in the error.
+fn duration_from_secs(what: &str, secs: f64) -> Result<Duration> {
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(TrackingError::Config(format!(
+            "{what}={secs} must be a finite number of seconds > 0"
+        )));
+    }
+    if secs > MAX_TIMEOUT.as_secs_f64() {
+        return Err(TrackingError::Config(format!(
+            "{what}={secs} is longer than the maximum of {} s",
+            MAX_TIMEOUT.as_secs()
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Checks a configured duration is within `(0, MAX_TIMEOUT]`.
+fn check_duration(what: &str, d: Duration) -> Result<()> {
+    if d.is_zero() || d > MAX_TIMEOUT {
+        return Err(TrackingError::Config(format!(
+            "{what} must be > 0 and at most {} s, not {d:?}",
+            MAX_TIMEOUT.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 /// Retries with exponential backoff and full jitter on connection errors,
 /// 408, 429 and 5xx (the statuses MLflow's Python client retries).
 #[derive(Debug, Clone, PartialEq)]
@@ -229,13 +278,24 @@ impl RetryPolicy {
         }
     }
 
-    /// The wait before retry number `attempt` (0-based), jittered.
+    /// The wait before retry number `attempt` (0-based), jittered. Never
+    /// longer than `max_backoff` (itself capped at [`MAX_TIMEOUT`]), whatever
+    /// the fields hold.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.initial_backoff.as_secs_f64() * self.backoff_factor.powi(attempt as i32);
-        let capped = base.min(self.max_backoff.as_secs_f64());
-        let jitter = self.jitter.clamp(0.0, 1.0);
+        let factor = if self.backoff_factor.is_finite() {
+            self.backoff_factor.max(1.0)
+        } else {
+            1.0
+        };
+        let base = self.initial_backoff.as_secs_f64() * factor.powi(attempt.min(64) as i32);
+        let capped = base.min(self.max_backoff.min(MAX_TIMEOUT).as_secs_f64());
+        let jitter = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let random = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as f64 / 1_000_000.0;
-        Duration::from_secs_f64(capped * (1.0 - jitter + jitter * random))
+        clamp_secs(capped * (1.0 - jitter + jitter * random), MAX_TIMEOUT)
     }
 
     /// Checks the numbers are usable.
@@ -249,6 +309,12 @@ impl RetryPolicy {
             return Err(TrackingError::Config(
                 "retry jitter must be within 0..=1".into(),
             ));
+        }
+        if self.max_backoff > MAX_TIMEOUT || self.initial_backoff > MAX_TIMEOUT {
+            return Err(TrackingError::Config(format!(
+                "retry backoffs must be at most {} s",
+                MAX_TIMEOUT.as_secs()
+            )));
         }
         Ok(())
     }
@@ -369,12 +435,7 @@ impl TrackingConfig {
                     "MLFLOW_HTTP_REQUEST_TIMEOUT={v:?} is not a number of seconds"
                 ))
             })?;
-            if !(secs.is_finite() && secs > 0.0) {
-                return Err(TrackingError::Config(
-                    "MLFLOW_HTTP_REQUEST_TIMEOUT must be > 0".into(),
-                ));
-            }
-            b = b.request_timeout(Duration::from_secs_f64(secs));
+            b = b.request_timeout(duration_from_secs("MLFLOW_HTTP_REQUEST_TIMEOUT", secs)?);
         }
         if let Some(dir) = get("VIGIL_TRACKING_SPOOL_DIR") {
             b = b.spool_dir(dir);
@@ -530,6 +591,14 @@ impl TrackingConfigBuilder {
             ));
         }
         c.retry.validate()?;
+        check_duration("request_timeout", c.request_timeout)?;
+        check_duration("connect_timeout", c.connect_timeout)?;
+        if c.batch.max_age > MAX_TIMEOUT {
+            return Err(TrackingError::Config(format!(
+                "batch.max_age must be at most {} s",
+                MAX_TIMEOUT.as_secs()
+            )));
+        }
         if c.batch.max_in_flight == 0 {
             return Err(TrackingError::Config(
                 "batch.max_in_flight must be at least 1".into(),
@@ -665,6 +734,15 @@ mod tests {
             .is_err()
         );
         assert!(cfg(&[("MLFLOW_HTTP_REQUEST_TIMEOUT", "-1")]).is_err());
+        for nonsense in ["1e30", "inf", "NaN", "0", "3601"] {
+            assert!(
+                matches!(
+                    cfg(&[("MLFLOW_HTTP_REQUEST_TIMEOUT", nonsense)]),
+                    Err(TrackingError::Config(_))
+                ),
+                "{nonsense}"
+            );
+        }
     }
 
     #[test]
@@ -688,6 +766,22 @@ mod tests {
         assert_eq!(p.backoff(0), Duration::from_millis(250));
         assert_eq!(p.backoff(2), Duration::from_millis(1000));
         assert_eq!(p.backoff(20), Duration::from_secs(10));
+        // Fields set by hand past `validate` still never panic.
+        let wild = RetryPolicy {
+            backoff_factor: f64::NAN,
+            jitter: f64::INFINITY,
+            max_backoff: Duration::MAX,
+            ..p.clone()
+        };
+        assert!(wild.backoff(u32::MAX) <= MAX_TIMEOUT);
+        assert!(wild.validate().is_err());
+        assert_eq!(clamp_secs(1e20, MAX_RETRY_AFTER), MAX_RETRY_AFTER);
+        assert_eq!(clamp_secs(f64::NAN, MAX_RETRY_AFTER), Duration::ZERO);
+        assert_eq!(clamp_secs(-1.0, MAX_RETRY_AFTER), Duration::ZERO);
+        let huge = TrackingConfig::builder()
+            .request_timeout(Duration::MAX)
+            .build();
+        assert!(matches!(huge, Err(TrackingError::Config(_))));
         let j = RetryPolicy::default();
         for a in 0..6 {
             let d = j.backoff(a);

@@ -87,6 +87,20 @@ pub enum TrackingError {
         /// What was wrong.
         reason: String,
     },
+    /// The run's background delivery thread died (a panic). Its waiting
+    /// values are kept in the spool file; `flush`/`finish` report this at
+    /// once instead of waiting for it.
+    #[error(
+        "the background delivery of run {run_id} failed: {reason}; undelivered values kept in {spool}"
+    )]
+    FlusherFailed {
+        /// The run.
+        run_id: String,
+        /// The panic message.
+        reason: String,
+        /// The spool file that holds the undelivered values.
+        spool: PathBuf,
+    },
     /// Values logged to a run could not be delivered yet. They are kept in the
     /// spool file and are delivered by [`crate::Tracker::push_spooled`] (or by
     /// the run's next successful flush).

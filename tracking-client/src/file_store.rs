@@ -44,20 +44,49 @@ fn read_to_string(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| TrackingError::io(path, e))
 }
 
-/// Writes a file atomically (temp file + rename), so a reader never sees half of it.
+/// Writes a file atomically and durably, so a reader (or a restart after a
+/// crash or power loss) sees the old contents or the new, never half.
 fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
+    write_durably(path, |f| f.write_all(contents))
+}
+
+/// Writes `path` through a temp file beside it: `fill` writes the contents,
+/// then the file is fsynced, renamed over `path`, and the directory fsynced
+/// so the rename itself survives a crash.
+pub(crate) fn write_durably(
+    path: &Path,
+    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
+    let tmp = temp_path(path);
+    let written = fs::File::create(&tmp).and_then(|mut f| {
+        fill(&mut f)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(TrackingError::io(&tmp, e));
     }
-    let tmp = path.with_file_name(format!(
+    fs::rename(&tmp, path).map_err(|e| TrackingError::io(path, e))?;
+    sync_dir(parent)
+}
+
+/// Fsyncs a directory, making renames and new entries in it durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| TrackingError::io(dir, e))
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    path.with_file_name(format!(
         ".{}.{}.tmp",
         path.file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default(),
         uuid::Uuid::new_v4().simple()
-    ));
-    fs::write(&tmp, contents).map_err(|e| TrackingError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| TrackingError::io(path, e))
+    ))
 }
 
 fn read_yaml(path: &Path) -> Result<Doc> {
@@ -1085,7 +1114,9 @@ impl TrackingStore for FileStore {
                 .append(true)
                 .open(&path)
                 .map_err(|e| TrackingError::io(&path, e))?;
+            // Appended and fsynced: an acknowledged metric survives a crash.
             f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_data())
                 .map_err(|e| TrackingError::io(&path, e))?;
         }
         Ok(())

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::{RetryPolicy, TrackingConfig};
+use crate::config::{MAX_RETRY_AFTER, RetryPolicy, TrackingConfig, clamp_secs};
 use crate::error::{Result, TrackingError, is_retryable_status};
 
 /// HTTP methods the MLflow API uses.
@@ -23,6 +23,9 @@ pub(crate) enum Method {
     Post,
     Delete,
 }
+
+/// Marks a `Retry-After` beyond [`MAX_RETRY_AFTER`]: not waited on.
+const RETRY_AFTER_TOO_LONG: Duration = Duration::from_secs(u32::MAX as u64);
 
 /// A failed attempt, with the server's `Retry-After` when it gave one.
 struct Failure {
@@ -155,25 +158,35 @@ impl Http {
             if !failure.error.is_transient() || attempt >= self.retry.max_retries {
                 return Err(failure.error);
             }
-            std::thread::sleep(self.wait(attempt, failure.retry_after));
-            attempt += 1;
-            // Did the earlier attempt land? A failing lookup is itself just
-            // another transient failure: loop and try again.
-            match lookup() {
-                Ok(Some(found)) => return Ok(found),
-                Ok(None) => {}
-                Err(e) if e.is_transient() => {}
-                Err(e) => return Err(e),
+            let mut retry_after = failure.retry_after;
+            // Did the earlier attempt land? Only a lookup that answers "no"
+            // allows sending again: a failing lookup is retried (never
+            // followed by a second create), and when the retries run out
+            // the lookup's error is returned.
+            loop {
+                let Some(wait) = self.wait(attempt, retry_after.take()) else {
+                    return Err(failure.error);
+                };
+                std::thread::sleep(wait);
+                attempt += 1;
+                match lookup() {
+                    Ok(Some(found)) => return Ok(found),
+                    Ok(None) => break,
+                    Err(e) if e.is_transient() && attempt < self.retry.max_retries => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
     }
 
-    fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let backoff = self.retry.backoff(attempt);
+    /// The wait before the next retry, or `None` to give up now: a server
+    /// that asks for more than [`MAX_RETRY_AFTER`] is not waited on (the
+    /// caller gets its error, and the run's spool keeps the values).
+    fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
         match retry_after {
-            // Honour the server's wish, within reason.
-            Some(ra) => ra.min(self.retry.max_backoff.max(Duration::from_secs(1)) * 6),
-            None => backoff,
+            Some(ra) if ra > MAX_RETRY_AFTER => None,
+            Some(ra) => Some(ra),
+            None => Some(self.retry.backoff(attempt)),
         }
     }
 
@@ -186,7 +199,10 @@ impl Http {
                     if !failure.error.is_transient() || attempt >= self.retry.max_retries {
                         return Err(failure.error);
                     }
-                    std::thread::sleep(self.wait(attempt, failure.retry_after));
+                    let Some(wait) = self.wait(attempt, failure.retry_after) else {
+                        return Err(failure.error);
+                    };
+                    std::thread::sleep(wait);
                     attempt += 1;
                 }
             }
@@ -379,7 +395,10 @@ impl Http {
     }
 
     fn transfer_timeout(&self, size: u64) -> Duration {
-        self.request_timeout + Duration::from_secs_f64(size as f64 / self.min_transfer_rate as f64)
+        // A huge file at a slow rate gets a long, but finite, timeout.
+        let transfer = size as f64 / self.min_transfer_rate.max(1) as f64;
+        self.request_timeout
+            .saturating_add(clamp_secs(transfer, Duration::from_secs(u32::MAX as u64)))
     }
 
     fn transport_error(&self, e: ureq::Error) -> Failure {
@@ -396,8 +415,15 @@ impl Http {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+            // NaN or negative: no wait. Longer than MAX_RETRY_AFTER (1e20,
+            // inf): `wait` gives up at once. Never a panic.
+            .map(|s| {
+                if s > MAX_RETRY_AFTER.as_secs_f64() {
+                    RETRY_AFTER_TOO_LONG
+                } else {
+                    clamp_secs(s, MAX_RETRY_AFTER)
+                }
+            });
         let text = response
             .body_mut()
             .with_config()

@@ -73,6 +73,9 @@
 //!   [`RunData`]), [`Metric`], [`Param`], [`Tag`], [`RegisteredModel`],
 //!   [`ModelVersion`] and its [`Stage`].
 //! - [`TrackingConfig`]: environment variables and builder; [`RetryPolicy`], [`BatchConfig`].
+//!   Durations are bounded: [`MAX_TIMEOUT`] for configured ones (more is a
+//!   config error), [`MAX_RETRY_AFTER`] for a server's `Retry-After` (more is
+//!   not waited on: the call fails and its values stay spooled).
 //! - [`sync()`]: push a local store to a server, exactly once.
 //! - [`validate`]: the name and key rules applied before anything is sent.
 //! - [`TrackingError`]: the one error type.
@@ -100,8 +103,8 @@ mod yaml;
 
 pub use artifacts::{download_dir, list_recursive, upload_dir};
 pub use config::{
-    BatchConfig, Credentials, RetryPolicy, Secret, TrackingConfig, TrackingConfigBuilder,
-    TrackingUri,
+    BatchConfig, Credentials, MAX_RETRY_AFTER, MAX_TIMEOUT, RetryPolicy, Secret, TrackingConfig,
+    TrackingConfigBuilder, TrackingUri,
 };
 pub use error::{Result, TrackingError};
 pub use file_store::{DEFAULT_EXPERIMENT_ID, FileStore};

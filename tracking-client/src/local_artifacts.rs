@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, TrackingError};
+use crate::file_store::write_durably;
 use crate::types::FileInfo;
 use crate::validate;
 
@@ -58,19 +59,14 @@ fn target(root: &Path, rel: &str) -> Result<PathBuf> {
 
 pub(crate) fn upload(root: &Path, rel: &str, local: &Path) -> Result<()> {
     let dest = target(root, rel)?;
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
-    }
-    std::fs::copy(local, &dest).map_err(|e| TrackingError::io(local, e))?;
-    Ok(())
+    // Temp file + fsync + rename: a crash never leaves half an artifact.
+    let mut source = std::fs::File::open(local).map_err(|e| TrackingError::io(local, e))?;
+    write_durably(&dest, |f| std::io::copy(&mut source, f).map(drop))
 }
 
 pub(crate) fn upload_bytes(root: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
     let dest = target(root, rel)?;
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| TrackingError::io(parent, e))?;
-    }
-    std::fs::write(&dest, bytes).map_err(|e| TrackingError::io(&dest, e))
+    write_durably(&dest, |f| std::io::Write::write_all(f, bytes))
 }
 
 pub(crate) fn list(root: &Path, rel: &str) -> Result<Vec<FileInfo>> {
@@ -117,4 +113,35 @@ pub(crate) fn download(root: &Path, rel: &str, dest: &Path) -> Result<()> {
     }
     std::fs::copy(&src, dest).map_err(|e| TrackingError::io(&src, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn artifacts_are_written_whole_and_leave_no_temp_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("artifacts");
+        upload_bytes(&root, "reports/a.json", b"{}").unwrap();
+        upload_bytes(&root, "reports/a.json", b"{\"f1\": 1}").unwrap();
+        let local = tmp.path().join("model.bin");
+        std::fs::write(&local, b"forest").unwrap();
+        upload(&root, "model/model.bin", &local).unwrap();
+        assert_eq!(
+            std::fs::read(root.join("reports/a.json")).unwrap(),
+            b"{\"f1\": 1}"
+        );
+        assert_eq!(
+            std::fs::read(root.join("model/model.bin")).unwrap(),
+            b"forest"
+        );
+        let names: Vec<String> = std::fs::read_dir(root.join("reports"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.json"]);
+        assert!(upload(&root, "x", &tmp.path().join("missing")).is_err());
+    }
 }

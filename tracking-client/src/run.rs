@@ -46,6 +46,8 @@ struct Buffer {
     retry_attempt: u32,
     retry_at: Option<Instant>,
     shutdown: bool,
+    /// Set when the flusher thread panicked: its message.
+    flusher_died: Option<String>,
     /// Params logged through this handle, to refuse a changed value at the call.
     params_seen: HashMap<String, String>,
 }
@@ -131,7 +133,7 @@ impl ActiveRun {
                 "vigil-run-{}",
                 &run.info.run_id[..run.info.run_id.len().min(8)]
             ))
-            .spawn(move || flusher_loop(&worker))
+            .spawn(move || run_flusher(&worker))
             .ok();
         // Without a thread (spawn failed), every log call delivers synchronously.
         ActiveRun {
@@ -291,7 +293,7 @@ impl ActiveRun {
         st.requested_generation += 1;
         let target = st.requested_generation;
         self.shared.wake.notify_one();
-        while st.done_generation < target {
+        while st.done_generation < target && st.flusher_died.is_none() {
             st = self.shared.done.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         outcome(&self.shared, &mut st)
@@ -505,6 +507,13 @@ impl LoggedModel {
 
 /// The result of the last attempt, as seen by `flush`/`finish`.
 fn outcome(shared: &Shared, st: &mut Buffer) -> Result<()> {
+    if let Some(reason) = &st.flusher_died {
+        return Err(TrackingError::FlusherFailed {
+            run_id: shared.run_id.clone(),
+            reason: reason.clone(),
+            spool: shared.spool.path().to_path_buf(),
+        });
+    }
     if !st.rejected.is_empty() {
         let msg = st.rejected.join("; ");
         st.rejected.clear();
@@ -622,7 +631,7 @@ fn deliver_pending<'a>(
 fn backoff(batch: &BatchConfig, attempt: u32) -> Duration {
     let base = batch.max_age.max(Duration::from_millis(200));
     let secs = base.as_secs_f64() * 2f64.powi(attempt.min(8) as i32);
-    Duration::from_secs_f64(secs.min(30.0))
+    crate::config::clamp_secs(secs, Duration::from_secs(30))
 }
 
 /// One synchronous delivery round (used when no thread could be spawned).
@@ -631,6 +640,26 @@ fn deliver_now(shared: &Shared) -> Result<()> {
     st.drain_into_pending();
     let mut st = deliver_pending(shared, st);
     outcome(shared, &mut st)
+}
+
+/// The flusher thread: `flusher_loop`, and if it panics, the waiting values
+/// go to the spool and every waiter is woken to see the error.
+fn run_flusher(shared: &Shared) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| flusher_loop(shared)));
+    if let Err(panic) = result {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let mut st = shared.lock();
+        st.drain_into_pending();
+        let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
+        let _ = shared.spool.write(&ops);
+        st.spooled = true;
+        st.flusher_died = Some(reason);
+        shared.done.notify_all();
+    }
 }
 
 fn flusher_loop(shared: &Shared) {

@@ -24,6 +24,8 @@ enum Fault {
     TooMany,
     /// Answer 401 (plain text) without forwarding.
     Unauthorized,
+    /// Answer 503 with `Retry-After: 1e20` without forwarding.
+    HugeRetryAfter,
     /// Forward, let the server act, then drop the connection without an answer.
     LoseResponse,
 }
@@ -146,6 +148,17 @@ fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Resu
             Some(Fault::TooMany) => {
                 client.write_all(
                     canned("429 Too Many Requests", "Retry-After: 0\r\n", "slow down").as_bytes(),
+                )?;
+                continue;
+            }
+            Some(Fault::HugeRetryAfter) => {
+                client.write_all(
+                    canned(
+                        "503 Service Unavailable",
+                        "Retry-After: 1e20\r\n",
+                        "come back later",
+                    )
+                    .as_bytes(),
                 )?;
                 continue;
             }
@@ -291,4 +304,74 @@ fn transient_statuses_are_retried_and_lost_batches_land_once() {
     assert_eq!(err.status(), Some(503));
     assert!(err.is_transient());
     run.finish().unwrap();
+}
+
+#[test]
+fn a_lost_create_response_then_failing_lookups_never_make_a_second_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else {
+        return;
+    };
+    let proxy = Proxy::start(&uri);
+    let t = server_tracker(&proxy.uri(), tmp.path());
+    let exp = t
+        .get_or_create_experiment(&unique("lost-run-lookup"))
+        .unwrap();
+    proxy.inject("/runs/create", Fault::LoseResponse, 1);
+    // The client retries 3 times: the first lookup fails all 4 of its
+    // attempts, the second fails twice and then finds the run.
+    proxy.inject("/runs/search", Fault::Unavailable, 6);
+    let run = t
+        .store()
+        .create_run(&CreateRun {
+            experiment_id: exp.experiment_id.clone(),
+            run_name: Some("only-once".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(proxy.count("/runs/create"), 1, "never sent a second create");
+    assert!(proxy.count("/runs/search") >= 7, "the lookups were retried");
+    let all = t
+        .search_all_runs(
+            RunSearch::in_experiments([exp.experiment_id.as_str()]).view_type(ViewType::All),
+        )
+        .unwrap();
+    assert_eq!(all.len(), 1, "exactly one run exists");
+    assert_eq!(all[0].info.run_id, run.info.run_id);
+}
+
+#[test]
+fn a_huge_retry_after_is_an_error_not_a_panic_or_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else {
+        return;
+    };
+    let proxy = Proxy::start(&uri);
+    let t = server_tracker(&proxy.uri(), tmp.path());
+    let exp = t.get_or_create_experiment(&unique("retry-after")).unwrap();
+    let run = t
+        .start_run(vigil_tracking_client::RunOptions::new(&exp.experiment_id).name("huge-wait"))
+        .unwrap();
+    proxy.inject("/runs/log-batch", Fault::HugeRetryAfter, 1000);
+    run.log_metric("m", 1.0).unwrap();
+    // flush() must come back (the bound is generous for a shared machine;
+    // the call itself does one request and gives up).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let r = run.flush();
+        let _ = tx.send(r.map_err(|e| e.to_string()));
+        run
+    });
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("flush() returned within 5 s");
+    let err = result.expect_err("the value was not delivered");
+    assert!(err.contains("503"), "{err}");
+    let run = waiter.join().expect("no panic in the flusher");
+    // The server is back: the spooled value lands on finish.
+    proxy.state.lock().unwrap().rules.clear();
+    let run_id = run.run_id().to_string();
+    run.finish().unwrap();
+    let history = t.store().get_metric_history(&run_id, "m").unwrap();
+    assert_eq!(history.len(), 1);
 }
