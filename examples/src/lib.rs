@@ -100,9 +100,13 @@ pub use error::PipelineError;
 use vigil_tracking_client::{Tracker, TrackingUri};
 
 /// Opens the tracking store the environment names: `MLFLOW_TRACKING_URI` (a
-/// server, or a `file:` URI), or `./mlruns` when it is unset.
+/// server, or a `file:` URI), or `./mlruns` when it is unset, and first
+/// delivers what earlier processes spooled while the server was unreachable
+/// ([`Tracker::push_spooled`]; what still cannot be delivered stays spooled).
 pub fn open_tracker() -> Result<Tracker, PipelineError> {
-    Ok(Tracker::from_env()?)
+    let tracker = Tracker::from_env()?;
+    tracker.push_spooled()?;
+    Ok(tracker)
 }
 
 /// Where a tracker writes, for log lines.

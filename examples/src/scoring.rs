@@ -15,7 +15,14 @@
 //!   features and sanitising as in training, and the answer names it.
 //! - **Parallel machines.** Machine state lives in shards, each behind its own
 //!   lock; a batch locks only the shards of its machines, in index order, and
-//!   only while it advances their features. The forests run outside any lock.
+//!   only while it advances their features. The forests run outside any lock,
+//!   except for a model with alarm smoothing: its k-of-n alarms follow each
+//!   machine's samples in order, so its forests run under the shard locks.
+//! - **Alarms and explanations.** With smoothing, each machine's alarm and open
+//!   episode ([`Scored::alarm`]) are evaluation's, replayed; a warm start
+//!   ([`ScoringCore::warm_from`]) restores the feature windows, not the alarm
+//!   state. [`ScoringCore::score_explained`] adds each sample's TreeSHAP
+//!   contributions, computed after the locks are released.
 //!
 //! ```
 //! use vigil_examples::scoring::{LoadedModel, Sample, ScoringCore, ScoringPolicy};
