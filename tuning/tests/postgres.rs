@@ -334,3 +334,33 @@ fn mixed_case_schema_keeps_its_case() {
     assert_eq!(row.get::<_, i64>(0), 2, "studies and trials in {schema}");
     drop_schema(&url, &schema);
 }
+
+#[test]
+fn a_trial_claimed_but_never_heartbeated_is_failed_after_the_grace_period() {
+    let Some(url) = service("VIGIL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = unique_schema("reap");
+    let storage = PostgresStorage::connect_with_schema(&url, &schema).unwrap();
+    let sid = storage.create_study("reap", Direction::Minimize).unwrap();
+    storage
+        .enqueue_trial(sid, &[("x".to_owned(), ParamValue::Float(1.0))].into())
+        .unwrap();
+    // One enqueued trial claimed, one new trial started; neither ever heartbeats.
+    let claimed = storage.start_trial(sid).unwrap();
+    let fresh = storage.start_trial(sid).unwrap();
+    let grace = Duration::from_millis(300);
+    std::thread::sleep(Duration::from_millis(500));
+    let beating = storage.start_trial(sid).unwrap();
+    storage.heartbeat(beating.trial_id).unwrap();
+    let mut failed = storage.fail_stale_trials(sid, grace).unwrap();
+    failed.sort_unstable();
+    assert_eq!(failed, vec![claimed.trial_id, fresh.trial_id]);
+    let trials = storage.trials(sid).unwrap();
+    for t in &trials[..2] {
+        assert_eq!(t.state, TrialState::Fail);
+        assert!(t.fail_reason.as_deref().unwrap().contains("heartbeat"));
+    }
+    assert_eq!(trials[2].state, TrialState::Running);
+    drop_schema(&url, &schema);
+}

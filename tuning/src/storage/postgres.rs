@@ -80,8 +80,9 @@ impl std::fmt::Debug for Conn {
 ///   gets it and no worker waits for another;
 /// - every write to a trial says `WHERE state = 'RUNNING'`, so finished trials never
 ///   change ([`TuningError::TrialFinished`]);
-/// - heartbeats use the database clock; `fail_stale_trials` fails running trials whose
-///   heartbeat is older than the grace period;
+/// - heartbeats use the database clock, and claiming a trial counts as its first
+///   heartbeat; `fail_stale_trials` fails running trials whose last heartbeat is older
+///   than the grace period (also those whose worker died before its first beat);
 /// - finishing a trial bumps the study's `finish_counter` under the study row lock and
 ///   stamps the trial with it, so readers can cache finished trials and fetch only the
 ///   rest (finishes commit in counter order).
@@ -210,7 +211,7 @@ impl PostgresStorage {
             .map_err(pg("prepare statements"))?,
             claim_waiting: client.prepare(&format!(
                 "UPDATE {s}.trials SET state = 'RUNNING', datetime_start = $2,
-                        heartbeat = NULL
+                        heartbeat = clock_timestamp()
                  WHERE trial_id = (
                      SELECT trial_id FROM {s}.trials
                      WHERE study_id = $1 AND state = 'WAITING'
@@ -229,8 +230,9 @@ impl PostgresStorage {
                 "WITH n AS (
                      UPDATE {s}.studies SET next_number = next_number + 1
                      WHERE study_id = $1 RETURNING next_number - 1 AS number)
-                 INSERT INTO {s}.trials (study_id, number, state, datetime_start)
-                 SELECT $1, number, 'RUNNING', $2 FROM n RETURNING {TRIAL_COLS}"
+                 INSERT INTO {s}.trials (study_id, number, state, datetime_start, heartbeat)
+                 SELECT $1, number, 'RUNNING', $2, clock_timestamp() FROM n
+                 RETURNING {TRIAL_COLS}"
             ))
             .map_err(pg("prepare statements"))?,
             insert_trial: client.prepare(&format!(
@@ -301,8 +303,9 @@ impl PostgresStorage {
             fail_stale: client.prepare(&format!(
                 "UPDATE {s}.trials SET state = 'FAIL', fail_reason = $3, datetime_complete = $4,
                         finished_seq = $5, heartbeat = NULL
-                 WHERE study_id = $1 AND {running} AND heartbeat IS NOT NULL
-                   AND heartbeat < clock_timestamp() - make_interval(secs => $2)
+                 WHERE study_id = $1 AND {running}
+                   AND COALESCE(heartbeat, to_timestamp(datetime_start))
+                       < clock_timestamp() - make_interval(secs => $2)
                  RETURNING trial_id"
             ))
             .map_err(pg("prepare statements"))?,
