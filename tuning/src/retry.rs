@@ -87,13 +87,22 @@ impl RetryPolicy {
     /// the last error with the number of attempts made.
     pub(crate) fn run<T>(
         &self,
+        op: impl FnMut(u32) -> Result<T>,
+    ) -> std::result::Result<T, (u32, TuningError)> {
+        self.run_if(TuningError::is_transient, op)
+    }
+
+    /// [`RetryPolicy::run`] retrying the errors for which `retry_if` holds.
+    pub(crate) fn run_if<T>(
+        &self,
+        retry_if: impl Fn(&TuningError) -> bool,
         mut op: impl FnMut(u32) -> Result<T>,
     ) -> std::result::Result<T, (u32, TuningError)> {
         let mut attempt = 1;
         loop {
             match op(attempt) {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && attempt < self.max_attempts => {
+                Err(e) if retry_if(&e) && attempt < self.max_attempts => {
                     std::thread::sleep(self.backoff(attempt));
                     attempt += 1;
                 }

@@ -364,3 +364,155 @@ fn a_trial_claimed_but_never_heartbeated_is_failed_after_the_grace_period() {
     assert_eq!(trials[2].state, TrialState::Running);
     drop_schema(&url, &schema);
 }
+
+/// A PostgreSQL server of this test's own (never the shared one), started the way
+/// scripts/services.sh starts one, so that the test may restart it.
+struct OwnServer {
+    bindir: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+#[allow(clippy::unwrap_used)]
+impl OwnServer {
+    fn as_pg(&self, program: &str) -> Command {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let exe = self.bindir.join(program);
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn start() -> Option<Self> {
+        let bindir = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists())?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = OwnServer { bindir, dir, port };
+        std::fs::write(server.dir.path().join("pw"), "vigil\n").unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(server.dir.path())
+            .status();
+        let st = server
+            .as_pg("initdb")
+            .arg("-D")
+            .arg(server.data())
+            .args(["-U", "vigil", "--auth=trust", "-E", "UTF8"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "initdb failed");
+        server.pg_ctl("start");
+        Some(server)
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let mut c = self.as_pg("pg_ctl");
+        c.arg("-D")
+            .arg(self.data())
+            .args(["-w", "-t", "60", "-m", "immediate"]);
+        c.arg("-l").arg(self.dir.path().join("log"));
+        if action != "stop" {
+            c.args(["-o", &opts]);
+        }
+        let st = c.arg(action).stdout(Stdio::null()).status().unwrap();
+        assert!(st.success(), "pg_ctl {action} failed");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://vigil@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self
+            .as_pg("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn workers_reconnect_after_the_server_restarts_mid_study() {
+    if service("VIGIL_TEST_DATABASE_URL").is_none() {
+        return;
+    }
+    let server = OwnServer::start().expect("PostgreSQL server binaries");
+    let url = server.url();
+    let schema = "restart";
+    let studies: Vec<Study> = (0..2).map(|seed| open(&url, schema, seed)).collect();
+    let n_trials = 12;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = studies
+            .iter()
+            .map(|study| {
+                s.spawn(move || {
+                    study.optimize(n_trials, None, |t| {
+                        std::thread::sleep(Duration::from_millis(40));
+                        objective(t)
+                    })
+                })
+            })
+            .collect();
+        // Restart the server once the study is under way.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while studies[0].trials().unwrap().len() < 4 {
+            assert!(Instant::now() < deadline, "the study never got going");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.pg_ctl("restart");
+        for w in workers {
+            w.join().unwrap().unwrap();
+        }
+    });
+    // A claim whose answer was lost in the restart is reaped after the grace period.
+    std::thread::sleep(heartbeat().grace_period + Duration::from_millis(200));
+    let storage = PostgresStorage::connect_with_schema(&url, schema).unwrap();
+    storage
+        .fail_stale_trials(studies[0].id(), heartbeat().grace_period)
+        .unwrap();
+    let trials = studies[0].trials().unwrap();
+    let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
+    let complete = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .count();
+    // Every worker ran its trials to the end; a trial whose claim was lost in the
+    // restart may have been reaped (failed), none is left running.
+    assert!(
+        complete >= 2 * n_trials,
+        "{complete} complete of {}",
+        trials.len()
+    );
+    assert!(trials.iter().all(|t| t.state != TrialState::Running));
+}
