@@ -151,11 +151,14 @@ pub enum TuningError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A journal line that cannot be parsed (other than a torn last line).
-    #[error("journal {path} is corrupt at line {line}: {reason}")]
+    /// A journal line that cannot be parsed (other than a torn last line), or a
+    /// journal that shrank below what was already read from it.
+    #[error("journal {path} is corrupt at byte {offset} (line {line}): {reason}")]
     CorruptJournal {
         /// The journal file.
         path: PathBuf,
+        /// Byte offset of the start of the bad record (the end of the last good one).
+        offset: u64,
         /// 1-based line number.
         line: usize,
         /// What is wrong.
