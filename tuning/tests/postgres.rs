@@ -63,12 +63,22 @@ fn objective(t: &mut vigil_tuning::Trial<'_>) -> vigil_tuning::ObjectiveResult {
 #[test]
 fn pg_worker_entry() {
     let role = std::env::var(ROLE).unwrap_or_default();
-    if role != "pg-worker" && role != "pg-crasher" {
+    if !matches!(role.as_str(), "pg-worker" | "pg-crasher" | "pg-claimer") {
         return;
     }
     let url = std::env::var("VIGIL_TEST_DATABASE_URL").unwrap();
     let schema = std::env::var("VIGIL_TUNING_SCHEMA").unwrap();
     let seed: u64 = std::env::var("VIGIL_TUNING_SEED").unwrap().parse().unwrap();
+    if role == "pg-claimer" {
+        // Claims a trial the way `ask` does and stops before its first heartbeat,
+        // until killed: a worker dying between claim and heartbeat.
+        let storage = PostgresStorage::connect_with_schema(&url, &schema).unwrap();
+        let (sid, _) = storage.find_study("shared").unwrap().unwrap();
+        let t = storage.start_trial(sid).unwrap();
+        println!("CLAIMED {}", t.trial_id);
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
     let study = open(&url, &schema, seed);
     if role == "pg-crasher" {
         // Starts a trial and hangs in it until killed.
@@ -515,4 +525,81 @@ fn workers_reconnect_after_the_server_restarts_mid_study() {
         trials.len()
     );
     assert!(trials.iter().all(|t| t.state != TrialState::Running));
+}
+
+#[test]
+fn a_worker_killed_between_claim_and_first_heartbeat_loses_no_trial() {
+    use std::io::BufRead;
+    let Some(url) = service("VIGIL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = unique_schema("claimkill");
+    let study = open(&url, &schema, 0);
+    for x in [0.25, -0.25] {
+        study
+            .enqueue_trial([("x", ParamValue::Float(x)), ("k", "b".into())])
+            .unwrap();
+    }
+    // Worker 1 of 4 claims the first enqueued trial and is SIGKILLed before any beat.
+    let mut claimer = spawn("pg-claimer", &url, &schema, 7);
+    let stdout = claimer.stdout.take().unwrap();
+    let claimed: u64 = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(|l| l.ok())
+        .find_map(|l| {
+            l.split_once("CLAIMED ")
+                .map(|(_, id)| id.trim().parse().unwrap())
+        })
+        .expect("the claimer never claimed");
+    claimer.kill().unwrap();
+    claimer.wait().unwrap();
+    let grace = heartbeat().grace_period;
+    std::thread::sleep(grace + Duration::from_millis(200));
+
+    // The other three run 8 trials each; the first `ask` reaps the dead claim.
+    let workers: Vec<_> = (0..3)
+        .map(|i| spawn("pg-worker", &url, &schema, i))
+        .collect();
+    let mut ran: Vec<u64> = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "worker failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((_, id)) = line.split_once("RAN ") {
+                ran.push(id.trim().parse().unwrap());
+            }
+        }
+    }
+    let unique: HashSet<u64> = ran.iter().copied().collect();
+    assert_eq!(ran.len(), 24);
+    assert_eq!(unique.len(), 24, "a trial ran in two workers");
+    assert!(
+        !unique.contains(&claimed),
+        "the dead worker's trial ran again"
+    );
+
+    let trials = study.trials().unwrap();
+    assert_eq!(trials.len(), 25, "no trial lost, none extra");
+    let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..25).collect::<Vec<_>>());
+    let dead = trials.iter().find(|t| t.trial_id == claimed).unwrap();
+    assert_eq!(dead.state, TrialState::Fail);
+    assert!(dead.fail_reason.as_deref().unwrap().contains("heartbeat"));
+    let ran_ids: HashSet<u64> = trials
+        .iter()
+        .filter(|t| t.trial_id != claimed)
+        .map(|t| {
+            assert_eq!(t.state, TrialState::Complete, "trial {}", t.number);
+            t.trial_id
+        })
+        .collect();
+    assert_eq!(ran_ids, unique, "every other trial ran exactly once");
+    // The second enqueued setting was claimed by a live worker, not lost with the first.
+    let second = &trials[1];
+    assert_eq!(second.param("x").unwrap().as_f64(), Some(-0.25));
+    drop_schema(&url, &schema);
 }
