@@ -92,8 +92,14 @@ fn pg_worker_entry() {
             .unwrap();
         return;
     }
+    // Extra time per trial, so that a test can act while the workers run.
+    let extra_ms: u64 = std::env::var("VIGIL_TUNING_TRIAL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     study
         .optimize(8, None, |t| {
+            std::thread::sleep(Duration::from_millis(extra_ms));
             let r = objective(t);
             println!("RAN {}", t.id());
             r
@@ -479,51 +485,63 @@ fn workers_reconnect_after_the_server_restarts_mid_study() {
     let server = OwnServer::start().expect("PostgreSQL server binaries");
     let url = server.url();
     let schema = "restart";
-    let studies: Vec<Study> = (0..2).map(|seed| open(&url, schema, seed)).collect();
-    let n_trials = 12;
-    std::thread::scope(|s| {
-        let workers: Vec<_> = studies
-            .iter()
-            .map(|study| {
-                s.spawn(move || {
-                    study.optimize(n_trials, None, |t| {
-                        std::thread::sleep(Duration::from_millis(40));
-                        objective(t)
-                    })
-                })
-            })
-            .collect();
-        // Restart the server once the study is under way.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while studies[0].trials().unwrap().len() < 4 {
-            assert!(Instant::now() < deadline, "the study never got going");
-            std::thread::sleep(Duration::from_millis(20));
+    let study = open(&url, schema, 0);
+    // Three worker processes, 8 trials each, slow enough to be caught mid-study.
+    let workers: Vec<_> = (0..3)
+        .map(|i| {
+            let mut c = Command::new(std::env::current_exe().unwrap());
+            c.args([
+                "--exact",
+                "pg_worker_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ROLE, "pg-worker")
+            .env("VIGIL_TEST_DATABASE_URL", &url)
+            .env("VIGIL_TUNING_SCHEMA", schema)
+            .env("VIGIL_TUNING_SEED", i.to_string())
+            .env("VIGIL_TUNING_TRIAL_MS", "100")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while study.trials().unwrap().len() < 4 {
+        assert!(Instant::now() < deadline, "the study never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every connection is cut (immediate stop) while trials are running.
+    server.pg_ctl("restart");
+    let mut ran: Vec<u64> = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "worker failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((_, id)) = line.split_once("RAN ") {
+                ran.push(id.trim().parse().unwrap());
+            }
         }
-        server.pg_ctl("restart");
-        for w in workers {
-            w.join().unwrap().unwrap();
-        }
-    });
+    }
+    let unique: HashSet<u64> = ran.iter().copied().collect();
+    assert_eq!(ran.len(), 24, "every worker finished its 8 trials");
+    assert_eq!(unique.len(), 24, "a trial ran in two workers");
     // A claim whose answer was lost in the restart is reaped after the grace period.
     std::thread::sleep(heartbeat().grace_period + Duration::from_millis(200));
     let storage = PostgresStorage::connect_with_schema(&url, schema).unwrap();
     storage
-        .fail_stale_trials(studies[0].id(), heartbeat().grace_period)
+        .fail_stale_trials(study.id(), heartbeat().grace_period)
         .unwrap();
-    let trials = studies[0].trials().unwrap();
+    let trials = study.trials().unwrap();
     let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
     assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
-    let complete = trials
-        .iter()
-        .filter(|t| t.state == TrialState::Complete)
-        .count();
-    // Every worker ran its trials to the end; a trial whose claim was lost in the
-    // restart may have been reaped (failed), none is left running.
-    assert!(
-        complete >= 2 * n_trials,
-        "{complete} complete of {}",
-        trials.len()
-    );
+    for t in trials.iter().filter(|t| unique.contains(&t.trial_id)) {
+        assert_eq!(t.state, TrialState::Complete, "trial {}", t.number);
+    }
     assert!(trials.iter().all(|t| t.state != TrialState::Running));
 }
 
