@@ -489,7 +489,10 @@ impl Study {
     ///
     /// The objective suggests parameters through the [`Trial`] and returns a value or
     /// an error. An error, a NaN or a panic fails that trial and the study goes on;
-    /// only storage errors end `optimize` early.
+    /// only storage errors end `optimize` early: those that outlast the study's
+    /// [`RetryPolicy`] ([`TuningError::TellFailed`] when a result could not be stored),
+    /// and [`TuningError::TrialReaped`] when another worker failed this trial (its
+    /// heartbeats stopped reaching the storage) before its result arrived.
     pub fn optimize<F>(
         &self,
         n_trials: usize,
