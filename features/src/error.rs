@@ -303,6 +303,27 @@ pub enum FeaturesError {
         /// The server's message.
         message: String,
     },
+    /// Two consecutive distinct times of a machine in a database table are
+    /// closer than the spec's `min_spacing`: the SQL features
+    /// ([`feature_select_sql`](crate::feature_select_sql)) would admit rows
+    /// differently from the in-memory rule there.
+    #[error(
+        "table {table}, machine `{machine}`: samples at {} and {} are closer than min_spacing {min_spacing}; the SQL features admit rows by the previous row, the in-memory ones by the last admitted row, so they can differ (lower min_spacing or deduplicate the table)",
+        format_timestamp(*previous),
+        format_timestamp(*time)
+    )]
+    SpacingNotSqlExact {
+        /// The table.
+        table: String,
+        /// The machine id.
+        machine: String,
+        /// The earlier time (µs since epoch UTC).
+        previous: i64,
+        /// The later time.
+        time: i64,
+        /// The spec's minimum spacing.
+        min_spacing: WindowLength,
+    },
 }
 
 /// `` `a`, `b`, `c` `` for a header, at most 20 names (very wide headers are cut);

@@ -109,6 +109,8 @@ mod quality;
 mod simulator;
 mod spec;
 mod split;
+#[cfg(feature = "postgres")]
+mod sql_features;
 mod state;
 mod time;
 mod window;
@@ -134,6 +136,11 @@ pub use quality::{
 pub use simulator::{Simulation, SimulatorConfig, simulate};
 pub use spec::{Aggregation, Feature, FeatureKind, FeatureSpec, SanitizePolicy, WindowLength};
 pub use split::{TimeSplit, cutoff_at_fraction, split_by_time};
+#[cfg(feature = "postgres")]
+pub use sql_features::{
+    SqlFeatureSource, ViewKind, check_sql_spacing, create_feature_view_sql, feature_select_sql,
+    spacing_check_sql,
+};
 pub use state::{Admission, MachineClock, MachineFeatureState, Pushed};
 pub use time::{
     MICROS_PER_MINUTE, MICROS_PER_SECOND, format_timestamp, parse_epoch, parse_timestamp,

@@ -134,7 +134,7 @@ impl PgConfig {
     }
 }
 
-fn error_text(e: &::postgres::Error) -> String {
+pub(crate) fn error_text(e: &::postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => {
