@@ -324,6 +324,31 @@ pub enum FeaturesError {
         /// The spec's minimum spacing.
         min_spacing: WindowLength,
     },
+    /// A database table lacks a column the read needs.
+    #[error("table {table} has no column `{column}` (columns: {})", found.join(", "))]
+    MissingTableColumn {
+        /// The table.
+        table: String,
+        /// The missing column (a sensor, `time` or `machine_id`).
+        column: String,
+        /// The columns the table has, in order.
+        found: Vec<String>,
+    },
+
+    /// A streamed read lost its connection or its server-side portal.
+    #[error(
+        "streaming {table} stopped after {rows_read} rows and {machines_done} complete machines: {message}"
+    )]
+    StreamInterrupted {
+        /// The table.
+        table: String,
+        /// Rows read before the failure.
+        rows_read: u64,
+        /// Machines handed over complete before the failure.
+        machines_done: usize,
+        /// The driver's or server's message.
+        message: String,
+    },
 }
 
 /// `` `a`, `b`, `c` `` for a header, at most 20 names (very wide headers are cut);

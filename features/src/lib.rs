@@ -129,7 +129,10 @@ pub use labels::{FailureEvent, events_from_labels, failure_mode_labels, horizon_
 pub use online::{OnlineFeatures, OnlineSample};
 pub use plan::FeaturePlan;
 #[cfg(feature = "postgres")]
-pub use postgres::{Identifier, LoadQuery, PgConfig, SchemaKind, TelemetryStore};
+pub use postgres::{
+    Identifier, LoadProgress, LoadQuery, PgConfig, SchemaKind, StreamOptions, StreamSummary,
+    TelemetryStore,
+};
 pub use quality::{
     Gap, LabelBalance, MIN_TRAINING_SAMPLES, QualityConfig, QualityReport, ensure_min_samples,
 };
