@@ -12,6 +12,8 @@
 //!      (RFC 3339 with offsets, epoch seconds or milliseconds, or auto-detected);
 //!      the [`LoadReport`] says what was tolerated. [`write_csv`] writes a frame back.
 //!    * the PostgreSQL / TimescaleDB [`TelemetryStore`] (cargo feature `postgres`);
+//!      [`TelemetryStore::for_each_machine`] streams a table machine by machine
+//!      with bounded memory ([`StreamOptions`], [`LoadProgress`], [`StreamSummary`]);
 //!    * the deterministic [`simulate`]or (the pipeline's default source), or
 //!      [`TelemetryFrame::new`] / [`FrameBuilder`] from your own columns.
 //! 2. **Inspect** it with [`QualityReport`]; fewer than [`MIN_TRAINING_SAMPLES`]
@@ -27,6 +29,10 @@
 //!    and [`OnlineFeatures::push_batch`] ([`OnlineSample`]) are all or nothing,
 //!    [`OnlineFeatures::restore_from`] warm-starts after a restart, and
 //!    [`FeaturePlan::max_state_bytes`] bounds each machine's memory.
+//!    The same features inside PostgreSQL (cargo feature `postgres`):
+//!    [`feature_select_sql`] / [`create_feature_view_sql`] ([`SqlFeatureSource`],
+//!    [`ViewKind`]) generate the SQL, [`check_sql_spacing`] says whether a table
+//!    meets its one extra condition.
 //! 4. **Label and split**: [`TrainingSet::build`], [`horizon_labels`],
 //!    [`failure_mode_labels`], [`split_by_time`].
 //!

@@ -5,20 +5,6 @@
 //! machine's rows to the caller as one [`TelemetryFrame`] as soon as the next
 //! machine starts: the client holds one machine plus one fetch, never the
 //! table.
-//!
-//! * A sensor column the table lacks is [`FeaturesError::MissingTableColumn`]
-//!   (checked before any row is read, with the columns the table has).
-//! * A `TIMESTAMP` (without time zone) time column is read as UTC: the query
-//!   converts it with `AT TIME ZONE 'UTC'` whatever the session's `TimeZone`,
-//!   and compares the query's bounds with it in UTC too.
-//! * Duplicate timestamps stay in `seq` order (when the table has `seq`), the
-//!   order [`feature_select_sql`](crate::feature_select_sql) admits them in.
-//! * `failure` / `failure_mode` are read when the table has them.
-//! * Machines the query names that have no row in its window are not handed
-//!   over; [`StreamSummary::machines_without_rows`] lists them.
-//! * A connection lost mid-stream is [`FeaturesError::StreamInterrupted`],
-//!   saying how far the stream got; the machines already handed over were
-//!   complete, the one being read is never handed over.
 
 use ::postgres::types::ToSql;
 use chrono::{DateTime, Utc};
@@ -83,9 +69,23 @@ impl TelemetryStore {
     /// Streams the rows of `query` machine by machine: `per_machine` gets each
     /// machine's rows (time order, duplicates in `seq` order) as a frame of
     /// this store's sensors, `progress` the counts after every fetch and
-    /// machine. See the [module docs](self) for the rules. Errors: invalid
+    /// machine. Errors: invalid
     /// options, a missing sensor column, a lost connection, an error returned
     /// by `per_machine` (the stream stops there).
+    ///
+    /// * A sensor column the table lacks is [`FeaturesError::MissingTableColumn`]
+    ///   (checked before any row is read, with the columns the table has).
+    /// * A `TIMESTAMP` (without time zone) time column is read as UTC: the query
+    ///   converts it with `AT TIME ZONE 'UTC'` whatever the session's `TimeZone`,
+    ///   and compares the query's bounds with it in UTC too.
+    /// * Duplicate timestamps stay in `seq` order (when the table has `seq`), the
+    ///   order [`feature_select_sql`](crate::feature_select_sql) admits them in.
+    /// * `failure` / `failure_mode` are read when the table has them.
+    /// * Machines the query names that have no row in its window are not handed
+    ///   over; [`StreamSummary::machines_without_rows`] lists them.
+    /// * A connection lost mid-stream is [`FeaturesError::StreamInterrupted`],
+    ///   saying how far the stream got; the machines already handed over were
+    ///   complete, the one being read is never handed over.
     pub fn for_each_machine(
         &mut self,
         query: &LoadQuery,

@@ -10,49 +10,7 @@
 //! column order — equal to [`FeatureSpec::compute`] within 1e-9 relative
 //! (NaN where it gives NaN, ±inf where it gives ±inf), under the rules below.
 //!
-//! # How the in-memory rules are kept
-//!
-//! * **Window edges.** vigil-features' window at `t` is `(t − w, t]`. SQL's
-//!   `RANGE BETWEEN w PRECEDING AND CURRENT ROW` is closed on the left, so the
-//!   frame is `w − 1 µs` preceding: timestamps have microsecond resolution,
-//!   so `[t − w + 1 µs, t]` is the same set. Intervals are written in
-//!   microseconds only, so no day or month arithmetic (and no DST) enters.
-//! * **Admission, duplicates.** Only admitted rows enter the windows and
-//!   `diff`/`pct_change`; a row that is not admitted gets the features of the
-//!   machine's last admitted row (as batch copies the previous row). Among rows
-//!   of one machine with the same time, the first by the order column (`seq`)
-//!   is admitted. This differs from pandas, whose time windows count every
-//!   duplicate (and an SQL `RANGE ... CURRENT ROW` frame, which would include
-//!   the *later* peers too): vigil-features' admission rule is followed instead.
-//!   The frame must hold duplicates in the same order for the numbers to agree;
-//!   [`TelemetryStore::load`](crate::TelemetryStore::load) and the streamed
-//!   reads order by `(machine_id, time, seq)`.
-//! * **Spacing.** The in-memory rule admits a row at least `min_spacing` after
-//!   the last *admitted* row, a sequential rule window functions cannot follow.
-//!   The SQL admits a row at least `min_spacing` after the *previous row*. The
-//!   two agree unless two consecutive distinct times of a machine are closer
-//!   than `min_spacing` (and the spec's default of 1 s is far below any real
-//!   sampling interval); [`check_sql_spacing`] finds such a pair and returns
-//!   [`FeaturesError::SpacingNotSqlExact`] naming it.
-//! * **Missing values.** NULL, `NaN` and `±Infinity` in a sensor column are
-//!   missing (the frame turns ±inf into NaN); aggregates skip them, and an
-//!   empty window gives NaN (count 0).
-//! * **Standard deviation.** Sample (`stddev_samp`, ddof = 1), NaN for fewer
-//!   than two values, exactly 0 on a constant window (min = max: PostgreSQL's
-//!   running sums would give ~1e-17, not 0, and a z-score 0/0 = NaN would then
-//!   become ±large). Mean and sum of a constant window are exact too.
-//! * **Division.** `pct_change`, `z-score` and ratios follow IEEE as in Rust:
-//!   `x/0` is ±inf by the signs of `x` and of the zero, `0/0` NaN (PostgreSQL
-//!   would raise `division by zero`).
-//! * **Where exact equality is out of reach.** Rolling means and standard
-//!   deviations are computed by different algorithms (compensated running sums
-//!   in Rust, PostgreSQL's Youngs–Cramer), so they agree within ~1e-12
-//!   relative on sensor data, not bit for bit; a z-score whose value and mean
-//!   nearly cancel inherits that. PostgreSQL raises `value out of range` where
-//!   Rust overflows to ±inf (products or differences beyond 1.8e308).
-//! * **TimescaleDB.** Continuous aggregates only take `time_bucket` grouping,
-//!   not per-row window functions, so these features are a (materialised)
-//!   view on TimescaleDB too; a hypertable source works unchanged.
+//! The rules that make the numbers equal are on [`feature_select_sql`].
 
 use std::fmt::Write as _;
 
@@ -157,9 +115,52 @@ fn ieee_div(a: &str, b: &str) -> String {
 
 /// The SQL `SELECT` computing `spec` over `source`: columns `machine_id`,
 /// `time`, the order column (when set) under its own name, then one float8
-/// column per feature named as the feature. See the [module docs](self) for
-/// the rules. Errors: an invalid spec, a name that is not a plain identifier,
+/// column per feature named as the feature, with the rules below. Errors: an invalid spec, a name that is not a plain identifier,
 /// a feature named like one of the key columns.
+///
+/// # How the in-memory rules are kept
+///
+/// * **Window edges.** vigil-features' window at `t` is `(t − w, t]`. SQL's
+///   `RANGE BETWEEN w PRECEDING AND CURRENT ROW` is closed on the left, so the
+///   frame is `w − 1 µs` preceding: timestamps have microsecond resolution,
+///   so `[t − w + 1 µs, t]` is the same set. Intervals are written in
+///   microseconds only, so no day or month arithmetic (and no DST) enters.
+/// * **Admission, duplicates.** Only admitted rows enter the windows and
+///   `diff`/`pct_change`; a row that is not admitted gets the features of the
+///   machine's last admitted row (as batch copies the previous row). Among rows
+///   of one machine with the same time, the first by the order column (`seq`)
+///   is admitted. This differs from pandas, whose time windows count every
+///   duplicate (and an SQL `RANGE ... CURRENT ROW` frame, which would include
+///   the *later* peers too): vigil-features' admission rule is followed instead.
+///   The frame must hold duplicates in the same order for the numbers to agree;
+///   [`TelemetryStore::load`](crate::TelemetryStore::load) and the streamed
+///   reads order by `(machine_id, time, seq)`.
+/// * **Spacing.** The in-memory rule admits a row at least `min_spacing` after
+///   the last *admitted* row, a sequential rule window functions cannot follow.
+///   The SQL admits a row at least `min_spacing` after the *previous row*. The
+///   two agree unless two consecutive distinct times of a machine are closer
+///   than `min_spacing` (and the spec's default of 1 s is far below any real
+///   sampling interval); [`check_sql_spacing`] finds such a pair and returns
+///   [`FeaturesError::SpacingNotSqlExact`] naming it.
+/// * **Missing values.** NULL, `NaN` and `±Infinity` in a sensor column are
+///   missing (the frame turns ±inf into NaN); aggregates skip them, and an
+///   empty window gives NaN (count 0).
+/// * **Standard deviation.** Sample (`stddev_samp`, ddof = 1), NaN for fewer
+///   than two values, exactly 0 on a constant window (min = max: PostgreSQL's
+///   running sums need not give exactly 0, and a z-score 0/0 = NaN would then
+///   become a large finite number). Mean and sum of a constant window are exact too.
+/// * **Division.** `pct_change`, `z-score` and ratios follow IEEE as in Rust:
+///   `x/0` is ±inf by the signs of `x` and of the zero, `0/0` NaN (PostgreSQL
+///   would raise `division by zero`).
+/// * **Where exact equality is out of reach.** Rolling means and standard
+///   deviations are computed by different algorithms (compensated running sums
+///   in Rust, PostgreSQL's Youngs–Cramer), so they agree within 1e-9
+///   relative (what the tests check), not bit for bit; a z-score whose value and mean
+///   nearly cancel inherits that. PostgreSQL raises `value out of range` where
+///   Rust overflows to ±inf (products or differences beyond 1.8e308).
+/// * **TimescaleDB.** Continuous aggregates only take `time_bucket` grouping,
+///   not per-row window functions, so these features are a (materialised)
+///   view on TimescaleDB too; a hypertable source works unchanged.
 pub fn feature_select_sql(spec: &FeatureSpec, source: &SqlFeatureSource) -> Result<String> {
     let plan = FeaturePlan::compile(spec)?;
     let src = source.quoted()?;
@@ -346,7 +347,7 @@ pub fn create_feature_view_sql(
 /// A query returning, for the first machine that has one, two consecutive
 /// distinct times closer than the spec's `min_spacing` (`machine`, previous
 /// time, time as µs since the epoch), or no row: where the SQL features could
-/// differ from the in-memory ones (see the [module docs](self)).
+/// differ from the in-memory ones (see [`feature_select_sql`]).
 pub fn spacing_check_sql(spec: &FeatureSpec, source: &SqlFeatureSource) -> Result<String> {
     spec.validate()?;
     let src = source.quoted()?;

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 
 use vigil_features::{
-    FeatureSpec, FeaturesError, FrameBuilder, PgConfig, REFERENCE_SENSORS, SimulatorConfig,
-    SqlFeatureSource, TelemetryFrame, TelemetryStore, ViewKind, check_sql_spacing,
-    create_feature_view_sql, feature_select_sql, simulate,
+    Aggregation, FeatureSpec, FeaturesError, FrameBuilder, PgConfig, REFERENCE_SENSORS,
+    SimulatorConfig, SqlFeatureSource, TelemetryFrame, TelemetryStore, ViewKind, WindowLength,
+    check_sql_spacing, create_feature_view_sql, feature_select_sql, simulate,
 };
 
 #[allow(clippy::print_stderr)]
@@ -140,6 +140,16 @@ fn sql_features_equal_the_in_memory_ones_on_every_row() {
     assert!(nan > 0 && inf > 0, "nan {nan}, inf {inf}");
     assert!(by_machine["SINGLE"].len() == 1);
 
+    // Every aggregation, and a window shorter than the sampling interval.
+    let every = FeatureSpec::new(["temperature", "spindle_speed"])
+        .with_rolling("temperature", Aggregation::Var, WindowLength::minutes(2))
+        .with_rolling("temperature", Aggregation::Sum, WindowLength::minutes(2))
+        .with_rolling("temperature", Aggregation::Count, WindowLength::minutes(2))
+        .with_rolling("spindle_speed", Aggregation::Min, WindowLength::seconds(5))
+        .with_rolling("spindle_speed", Aggregation::Std, WindowLength::seconds(5))
+        .with_zscore("spindle_speed", WindowLength::minutes(60));
+    compare_all(client, &every, &source, &loaded);
+
     // The view forms run and give the same row count.
     for (kind, name) in [
         (ViewKind::View, unique("v")),
@@ -203,4 +213,42 @@ fn samples_closer_than_min_spacing_are_named() {
         .client()
         .batch_execute(&format!("DROP TABLE \"{table}\""))
         .unwrap();
+}
+
+/// Every row and feature of `spec` in SQL against [`FeatureSpec::compute`].
+fn compare_all(
+    client: &mut postgres::Client,
+    spec: &FeatureSpec,
+    source: &SqlFeatureSource,
+    loaded: &TelemetryFrame,
+) {
+    let expected = spec.compute(loaded).unwrap();
+    let select = feature_select_sql(spec, source).unwrap();
+    let rows = client
+        .query(
+            &format!("SELECT * FROM ({select}) f ORDER BY machine_id, time, seq"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), loaded.len());
+    let mut order: Vec<usize> = (0..loaded.len()).collect();
+    order.sort_by(|&a, &b| {
+        loaded
+            .machine_id_of(a)
+            .cmp(loaded.machine_id_of(b))
+            .then(a.cmp(&b))
+    });
+    for (row, &i) in rows.iter().zip(&order) {
+        let machine: String = row.get(0);
+        assert_eq!(machine, loaded.machine_id_of(i));
+        for j in 0..spec.len() {
+            let got: f64 = row.get(3 + j);
+            let want = expected.values[[i, j]];
+            assert!(
+                close(got, want),
+                "{machine} row {i}, {}: SQL {got} vs {want}",
+                spec.features[j].name
+            );
+        }
+    }
 }
