@@ -156,7 +156,7 @@ fn ieee_div(a: &str, b: &str) -> String {
 ///   deviations are computed by different algorithms (compensated running sums
 ///   in Rust, PostgreSQL's Youngs–Cramer), so they agree within 1e-9
 ///   relative (what the tests check), not bit for bit. On the test fleet
-///   (3 simulated machines, 4,300 rows) standard deviations differed by at most
+///   (3 simulated machines plus two edge-case ones, a few thousand rows) standard deviations differed by at most
 ///   3e-12 relative and z-scores by 2.4e-10: value − mean cancels, so the
 ///   z-score is the feature closest to the 1e-9 bound. PostgreSQL raises `value out of range` where
 ///   Rust overflows to ±inf (products or differences beyond 1.8e308).
