@@ -303,6 +303,52 @@ pub enum FeaturesError {
         /// The server's message.
         message: String,
     },
+    /// Two consecutive distinct times of a machine in a database table are
+    /// closer than the spec's `min_spacing`: the SQL features
+    /// ([`feature_select_sql`](crate::feature_select_sql)) would admit rows
+    /// differently from the in-memory rule there.
+    #[error(
+        "table {table}, machine `{machine}`: samples at {} and {} are closer than min_spacing {min_spacing}; the SQL features admit rows by the previous row, the in-memory ones by the last admitted row, so they can differ (lower min_spacing or deduplicate the table)",
+        format_timestamp(*previous),
+        format_timestamp(*time)
+    )]
+    SpacingNotSqlExact {
+        /// The table.
+        table: String,
+        /// The machine id.
+        machine: String,
+        /// The earlier time (µs since epoch UTC).
+        previous: i64,
+        /// The later time.
+        time: i64,
+        /// The spec's minimum spacing.
+        min_spacing: WindowLength,
+    },
+    /// A database table lacks a column the read needs.
+    #[error("table {table} has no column `{column}` (columns: {})", found.join(", "))]
+    MissingTableColumn {
+        /// The table.
+        table: String,
+        /// The missing column (a sensor, `time` or `machine_id`).
+        column: String,
+        /// The columns the table has, in order.
+        found: Vec<String>,
+    },
+
+    /// A streamed read lost its connection or its server-side portal.
+    #[error(
+        "streaming {table} stopped after {rows_read} rows and {machines_done} complete machines: {message}"
+    )]
+    StreamInterrupted {
+        /// The table.
+        table: String,
+        /// Rows read before the failure.
+        rows_read: u64,
+        /// Machines handed over complete before the failure.
+        machines_done: usize,
+        /// The driver's or server's message.
+        message: String,
+    },
 }
 
 /// `` `a`, `b`, `c` `` for a header, at most 20 names (very wide headers are cut);

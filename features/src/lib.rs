@@ -12,6 +12,8 @@
 //!      (RFC 3339 with offsets, epoch seconds or milliseconds, or auto-detected);
 //!      the [`LoadReport`] says what was tolerated. [`write_csv`] writes a frame back.
 //!    * the PostgreSQL / TimescaleDB [`TelemetryStore`] (cargo feature `postgres`);
+//!      [`TelemetryStore::for_each_machine`] streams a table machine by machine
+//!      with bounded memory ([`StreamOptions`], [`LoadProgress`], [`StreamSummary`]);
 //!    * the deterministic [`simulate`]or (the pipeline's default source), or
 //!      [`TelemetryFrame::new`] / [`FrameBuilder`] from your own columns.
 //! 2. **Inspect** it with [`QualityReport`]; fewer than [`MIN_TRAINING_SAMPLES`]
@@ -27,6 +29,10 @@
 //!    and [`OnlineFeatures::push_batch`] ([`OnlineSample`]) are all or nothing,
 //!    [`OnlineFeatures::restore_from`] warm-starts after a restart, and
 //!    [`FeaturePlan::max_state_bytes`] bounds each machine's memory.
+//!    The same features inside PostgreSQL (cargo feature `postgres`):
+//!    [`feature_select_sql`] / [`create_feature_view_sql`] ([`SqlFeatureSource`],
+//!    [`ViewKind`]) generate the SQL, [`check_sql_spacing`] says whether a table
+//!    meets its one extra condition.
 //! 4. **Label and split**: [`TrainingSet::build`], [`horizon_labels`],
 //!    [`failure_mode_labels`], [`split_by_time`].
 //!
@@ -109,6 +115,8 @@ mod quality;
 mod simulator;
 mod spec;
 mod split;
+#[cfg(feature = "postgres")]
+mod sql_features;
 mod state;
 mod time;
 mod window;
@@ -127,13 +135,21 @@ pub use labels::{FailureEvent, events_from_labels, failure_mode_labels, horizon_
 pub use online::{OnlineFeatures, OnlineSample};
 pub use plan::FeaturePlan;
 #[cfg(feature = "postgres")]
-pub use postgres::{Identifier, LoadQuery, PgConfig, SchemaKind, TelemetryStore};
+pub use postgres::{
+    Identifier, LoadProgress, LoadQuery, PgConfig, SchemaKind, StreamOptions, StreamSummary,
+    TelemetryStore,
+};
 pub use quality::{
     Gap, LabelBalance, MIN_TRAINING_SAMPLES, QualityConfig, QualityReport, ensure_min_samples,
 };
 pub use simulator::{Simulation, SimulatorConfig, simulate};
 pub use spec::{Aggregation, Feature, FeatureKind, FeatureSpec, SanitizePolicy, WindowLength};
 pub use split::{TimeSplit, cutoff_at_fraction, split_by_time};
+#[cfg(feature = "postgres")]
+pub use sql_features::{
+    SqlFeatureSource, ViewKind, check_sql_spacing, create_feature_view_sql, feature_select_sql,
+    spacing_check_sql,
+};
 pub use state::{Admission, MachineClock, MachineFeatureState, Pushed};
 pub use time::{
     MICROS_PER_MINUTE, MICROS_PER_SECOND, format_timestamp, parse_epoch, parse_timestamp,

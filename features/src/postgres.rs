@@ -28,6 +28,10 @@ use crate::frame::{FailureMode, FrameBuilder, REFERENCE_SENSORS, TelemetryFrame}
 #[path = "sql_ident.rs"]
 mod sql_ident;
 
+#[path = "pg_stream.rs"]
+mod stream;
+pub use stream::{LoadProgress, StreamOptions, StreamSummary};
+
 /// Connection settings. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgConfig {
@@ -134,7 +138,7 @@ impl PgConfig {
     }
 }
 
-fn error_text(e: &::postgres::Error) -> String {
+pub(crate) fn error_text(e: &::postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => {

@@ -151,11 +151,14 @@ pub enum TuningError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A journal line that cannot be parsed (other than a torn last line).
-    #[error("journal {path} is corrupt at line {line}: {reason}")]
+    /// A journal line that cannot be parsed (other than a torn last line), or a
+    /// journal that shrank below what was already read from it.
+    #[error("journal {path} is corrupt at byte {offset} (line {line}): {reason}")]
     CorruptJournal {
         /// The journal file.
         path: PathBuf,
+        /// Byte offset of the start of the bad record (the end of the last good one).
+        offset: u64,
         /// 1-based line number.
         line: usize,
         /// What is wrong.
@@ -180,10 +183,64 @@ pub enum TuningError {
     /// Stored data that does not decode (e.g. a trial row edited by hand).
     #[error("storage holds data that does not decode: {0}")]
     CorruptStorage(String),
+    /// Finishing a trial (`tell`) kept failing: the result reached no storage.
+    #[error("trial {trial_id}: recording its result failed after {attempts} attempt(s): {source}")]
+    TellFailed {
+        /// Trial id.
+        trial_id: u64,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        source: Box<TuningError>,
+    },
+    /// A trial's result was rejected because the trial had been finished by someone
+    /// else meanwhile, usually a stale-heartbeat sweep after this worker's heartbeats
+    /// failed. The result is not stored; this error says what it was.
+    #[error(
+        "trial {trial_id} was already {state:?} when its result ({result}) arrived; \
+         the result is not stored{}",
+        heartbeat_cause(heartbeat_error)
+    )]
+    TrialReaped {
+        /// Trial id.
+        trial_id: u64,
+        /// The state someone else gave it.
+        state: crate::TrialState,
+        /// The result that could not be stored, as text.
+        result: String,
+        /// The last heartbeat failure of this trial, if a heartbeat failed.
+        heartbeat_error: Option<String>,
+    },
     /// Plotting failed.
     #[cfg(feature = "plot")]
     #[error("plot failed: {0}")]
     Plot(String),
+}
+
+fn heartbeat_cause(e: &Option<String>) -> String {
+    e.as_ref()
+        .map(|e| format!(" (its last heartbeat failed: {e})"))
+        .unwrap_or_default()
+}
+
+impl TuningError {
+    /// Whether retrying the same operation may succeed: I/O errors, and PostgreSQL
+    /// errors of the connection (no SQLSTATE, class 08), serialisation failures and
+    /// deadlocks (40001, 40P01), and a server shutting down or starting (57P01-57P03).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TuningError::Io { .. } => true,
+            #[cfg(feature = "postgres")]
+            TuningError::Postgres { code, .. } => match code.as_deref() {
+                None => true,
+                Some(c) => {
+                    c.starts_with("08")
+                        || matches!(c, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+                }
+            },
+            _ => false,
+        }
+    }
 }
 
 /// ` (SQLSTATE 40P01)` after a server's message; nothing for the driver's own errors.

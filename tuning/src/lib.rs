@@ -84,6 +84,8 @@
 //!   [`TrialList`].
 //! - `plot` (feature `plot`): the optimisation history of a list of trials, through
 //!   vigil-metrics.
+//! - Retries: [`RetryPolicy`] (how heartbeats, `tell` and PostgreSQL reconnects retry
+//!   transient storage failures).
 //! - Errors: [`TuningError`] and [`Result`].
 //!
 //! Parallel trials: [`Study::optimize_parallel`] runs `n_jobs` trials at once in this
@@ -95,6 +97,7 @@ mod distributions;
 mod error;
 mod export;
 mod pruners;
+mod retry;
 mod samplers;
 mod serde_f64;
 mod storage;
@@ -108,6 +111,7 @@ pub mod plot;
 pub use distributions::{Choice, Distribution, ParamValue};
 pub use error::{Result, TuningError};
 pub use pruners::{MedianPruner, NopPruner, Pruner};
+pub use retry::RetryPolicy;
 pub use samplers::{
     RandomSampler, SampleContext, Sampler, TpeParams, TpeSampler, TrialRng,
     intersection_search_space,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::distributions::{Distribution, ParamValue};
 use crate::error::{Result, TuningError};
 use crate::pruners::{MedianPruner, Pruner};
+use crate::retry::RetryPolicy;
 use crate::samplers::{SampleContext, Sampler, TpeSampler, TrialRng};
 use crate::storage::{InMemoryStorage, Storage, TrialList};
 use crate::trial::{FrozenTrial, ObjectiveError, ObjectiveResult, Param, Trial, TrialState};
@@ -88,6 +89,7 @@ pub struct StudyBuilder {
     seed: Option<u64>,
     load_if_exists: bool,
     heartbeat: Option<Heartbeat>,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for StudyBuilder {
@@ -155,11 +157,19 @@ impl StudyBuilder {
         self
     }
 
+    /// How failed heartbeats and failed `tell`s are retried (default
+    /// [`RetryPolicy::default`]); only transient storage errors are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// Create (or, with `load_if_exists`, open) the study.
     ///
     /// Errors: [`TuningError::StudyExists`], [`TuningError::DirectionMismatch`] when an existing study
     /// has the other direction, invalid heartbeat settings, storage errors.
     pub fn build(self) -> Result<Study> {
+        self.retry.validate()?;
         if let Some(hb) = self.heartbeat
             && (hb.interval.is_zero() || hb.grace_period < hb.interval)
         {
@@ -208,6 +218,7 @@ impl StudyBuilder {
             sampler,
             pruner: self.pruner,
             heartbeat: self.heartbeat,
+            retry: self.retry,
             callbacks: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         })
@@ -223,6 +234,7 @@ pub struct Study {
     sampler: Arc<dyn Sampler>,
     pruner: Arc<dyn Pruner>,
     heartbeat: Option<Heartbeat>,
+    retry: RetryPolicy,
     callbacks: Mutex<Vec<Callback>>,
     stop: AtomicBool,
 }
@@ -251,6 +263,7 @@ impl Study {
             seed: None,
             load_if_exists: false,
             heartbeat: None,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -397,9 +410,28 @@ impl Study {
 
     /// [`Study::tell`] by trial id; [`TuningError::UnknownTrial`] if the id is not a trial of
     /// this study, [`TuningError::TrialFinished`] if it already finished.
+    ///
+    /// Transient storage failures are retried by the study's [`RetryPolicy`]; when
+    /// they persist, [`TuningError::TellFailed`] says so (the result is never dropped
+    /// silently). A retry that finds the trial already finished with this very result
+    /// (the earlier attempt did reach the storage) counts as success.
     pub fn tell_by_id(&self, trial_id: u64, result: ObjectiveResult) -> Result<Arc<FrozenTrial>> {
-        let current = self.storage.trial(trial_id)?;
-        if !self.storage.trial_in_study(self.id, &current)? {
+        let tell_failed = |(attempts, e): (u32, TuningError)| match e {
+            e if !e.is_transient() => e,
+            e => TuningError::TellFailed {
+                trial_id,
+                attempts,
+                source: Box::new(e),
+            },
+        };
+        let current = self
+            .retry
+            .run(|_| self.storage.trial(trial_id))
+            .map_err(tell_failed)?;
+        let in_study = self
+            .retry
+            .run(|_| self.storage.trial_in_study(self.id, &current));
+        if !in_study.map_err(tell_failed)? {
             return Err(TuningError::UnknownTrial(trial_id));
         }
         let (state, value, reason) = match result {
@@ -420,9 +452,32 @@ impl Study {
             }
             Err(ObjectiveError::Failed(e)) => (TrialState::Fail, None, Some(e.to_string())),
         };
-        self.storage
-            .finish_trial(trial_id, state, value, reason.as_deref())?;
-        let frozen = self.storage.trial(trial_id)?;
+        self.retry
+            .run(|attempt| {
+                match self
+                    .storage
+                    .finish_trial(trial_id, state, value, reason.as_deref())
+                {
+                    Err(TuningError::TrialFinished { .. }) if attempt > 1 => {
+                        // Did the attempt whose answer was lost store our result?
+                        let stored = self.storage.trial(trial_id)?;
+                        if stored.state == state && same_value(stored.value, value) {
+                            Ok(())
+                        } else {
+                            Err(TuningError::TrialFinished {
+                                trial_id,
+                                state: stored.state,
+                            })
+                        }
+                    }
+                    other => other,
+                }
+            })
+            .map_err(tell_failed)?;
+        let frozen = self
+            .retry
+            .run(|_| self.storage.trial(trial_id))
+            .map_err(tell_failed)?;
         let mut callbacks = self.callbacks.lock().unwrap_or_else(|e| e.into_inner());
         for cb in callbacks.iter_mut() {
             cb(self, &frozen);
@@ -434,7 +489,10 @@ impl Study {
     ///
     /// The objective suggests parameters through the [`Trial`] and returns a value or
     /// an error. An error, a NaN or a panic fails that trial and the study goes on;
-    /// only storage errors end `optimize` early.
+    /// only storage errors end `optimize` early: those that outlast the study's
+    /// [`RetryPolicy`] ([`TuningError::TellFailed`] when a result could not be stored),
+    /// and [`TuningError::TrialReaped`] when another worker failed this trial (its
+    /// heartbeats stopped reaching the storage) before its result arrived.
     pub fn optimize<F>(
         &self,
         n_trials: usize,
@@ -512,25 +570,18 @@ impl Study {
     where
         F: FnMut(&mut Trial<'_>) -> ObjectiveResult,
     {
-        let mut trial = self.ask()?;
+        let mut trial = self.retry.run(|_| self.ask()).map_err(|(_, e)| e)?;
         let trial_id = trial.trial_id;
+        let heartbeat_error = Mutex::new(None);
         let result = match self.heartbeat {
             None => run_catching(objective, &mut trial),
             Some(hb) => {
                 let (done_tx, done_rx) = mpsc::channel::<()>();
-                let storage = self.storage.clone();
+                let storage = self.storage.as_ref();
+                let (retry, last_error) = (self.retry, &heartbeat_error);
                 std::thread::scope(|scope| {
                     scope.spawn(move || {
-                        // Beat now, then every interval until the trial ends.
-                        loop {
-                            // A failed beat is retried next interval; if the trial was
-                            // failed by someone else, `tell` reports it.
-                            let _ = storage.heartbeat(trial_id);
-                            match done_rx.recv_timeout(hb.interval) {
-                                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                                _ => break,
-                            }
-                        }
+                        beat_until_done(storage, trial_id, hb, retry, &done_rx, last_error);
                     });
                     let r = run_catching(objective, &mut trial);
                     drop(done_tx);
@@ -538,9 +589,18 @@ impl Study {
                 })
             }
         };
+        let text = describe(&result);
         match self.tell(trial, result) {
-            // Our trial was failed by a stale-heartbeat sweep elsewhere: it stays failed.
-            Err(TuningError::TrialFinished { .. }) => Ok(()),
+            // Failed by a stale-heartbeat sweep elsewhere (our beats stopped reaching
+            // the storage, or we were too slow): the result is lost, so say so.
+            Err(TuningError::TrialFinished { trial_id, state }) => Err(TuningError::TrialReaped {
+                trial_id,
+                state,
+                result: text,
+                heartbeat_error: heartbeat_error
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner()),
+            }),
             other => other.map(drop),
         }
     }
@@ -554,6 +614,52 @@ impl Study {
     /// Write the study (name, direction, trials) as JSON.
     pub fn write_json<W: std::io::Write>(&self, writer: W) -> Result<()> {
         crate::export::write_json(self, &self.trials()?, writer)
+    }
+}
+
+fn same_value(a: Option<f64>, b: Option<f64>) -> bool {
+    a.map(f64::to_bits) == b.map(f64::to_bits)
+}
+
+/// The text of an objective's result, for [`TuningError::TrialReaped`].
+fn describe(result: &ObjectiveResult) -> String {
+    match result {
+        Ok(v) => format!("value {v}"),
+        Err(ObjectiveError::Pruned) => "pruned".to_owned(),
+        Err(ObjectiveError::Failed(e)) => format!("failed: {e}"),
+    }
+}
+
+/// Refresh `trial_id`'s heartbeat now and every `hb.interval` until `done` says the
+/// trial ended. A failed beat is retried after the policy's backoff (not a whole
+/// interval later); the last failure is kept in `last_error` for the trial's `tell`.
+/// A trial finished by someone else stops the beating.
+fn beat_until_done(
+    storage: &dyn Storage,
+    trial_id: u64,
+    hb: Heartbeat,
+    retry: RetryPolicy,
+    done: &mpsc::Receiver<()>,
+    last_error: &Mutex<Option<String>>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let wait = match storage.heartbeat(trial_id) {
+            Ok(()) => {
+                failures = 0;
+                hb.interval
+            }
+            Err(TuningError::TrialFinished { .. }) => return,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                retry.backoff(failures).min(hb.interval)
+            }
+        };
+        match done.recv_timeout(wait) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
     }
 }
 

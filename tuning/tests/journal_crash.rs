@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigil_tuning::{Direction, Heartbeat, JournalStorage, Storage, Study, TrialState};
+use vigil_tuning::{Direction, Heartbeat, JournalStorage, Storage, Study, TrialState, TuningError};
 
 const ROLE: &str = "VIGIL_TUNING_ROLE";
 
@@ -120,4 +120,78 @@ fn resumes_after_the_process_is_killed_mid_trial() {
     assert!(after[6..].iter().all(|t| t.state == TrialState::Complete));
     let numbers: Vec<u64> = after.iter().map(|t| t.number).collect();
     assert_eq!(numbers, (0..11).collect::<Vec<_>>());
+}
+
+/// Build a journal whose last record finishes trial 2; return its bytes and where
+/// that last record starts.
+#[allow(clippy::unwrap_used)]
+fn journal_bytes(path: &std::path::Path) -> (Vec<u8>, usize) {
+    let j = JournalStorage::open(path).unwrap();
+    let s = j.create_study("cut", Direction::Minimize).unwrap();
+    for i in 0..3 {
+        let t = j.start_trial(s).unwrap();
+        j.heartbeat(t.trial_id).unwrap();
+        j.finish_trial(t.trial_id, TrialState::Complete, Some(f64::from(i)), None)
+            .unwrap();
+    }
+    drop(j);
+    let bytes = std::fs::read(path).unwrap();
+    let body = &bytes[..bytes.len() - 1];
+    let last_start = body.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    (bytes, last_start)
+}
+
+#[test]
+fn a_journal_cut_at_any_byte_of_its_last_record_resumes_at_the_last_good_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.journal");
+    let (bytes, last_start) = journal_bytes(&full);
+    for cut in last_start..bytes.len() {
+        let path = dir.path().join(format!("cut-{cut}.journal"));
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let j = JournalStorage::open(&path).unwrap();
+        let (sid, _) = j.find_study("cut").unwrap().unwrap();
+        let trials = j.trials(sid).unwrap();
+        assert_eq!(trials.len(), 3, "cut at {cut}");
+        assert!(trials[..2].iter().all(|t| t.state == TrialState::Complete));
+        // The last record (finishing trial 2) is gone, and only it.
+        assert_eq!(trials[2].state, TrialState::Running, "cut at {cut}");
+        // Writing goes on from the last good record.
+        j.finish_trial(trials[2].trial_id, TrialState::Complete, Some(9.0), None)
+            .unwrap();
+        let again = JournalStorage::open(&path).unwrap();
+        let trials = again.trials(sid).unwrap();
+        assert_eq!(trials[2].value, Some(9.0), "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_corrupt_record_is_an_error_naming_its_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.journal");
+    let (mut bytes, last_start) = journal_bytes(&path);
+    bytes[last_start] = b'#';
+    std::fs::write(&path, &bytes).unwrap();
+    match JournalStorage::open(&path) {
+        Err(TuningError::CorruptJournal { offset, .. }) => {
+            assert_eq!(offset, last_start as u64);
+        }
+        other => panic!("expected CorruptJournal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_journal_shrunk_under_an_open_storage_is_an_error_not_an_underflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shrunk.journal");
+    let (_, last_start) = journal_bytes(&path);
+    let j = JournalStorage::open(&path).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(last_start as u64).unwrap();
+    match j.trials(0) {
+        Err(TuningError::CorruptJournal { offset, .. }) => {
+            assert_eq!(offset, last_start as u64);
+        }
+        other => panic!("expected CorruptJournal, got {other:?}"),
+    }
 }

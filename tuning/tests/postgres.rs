@@ -63,12 +63,22 @@ fn objective(t: &mut vigil_tuning::Trial<'_>) -> vigil_tuning::ObjectiveResult {
 #[test]
 fn pg_worker_entry() {
     let role = std::env::var(ROLE).unwrap_or_default();
-    if role != "pg-worker" && role != "pg-crasher" {
+    if !matches!(role.as_str(), "pg-worker" | "pg-crasher" | "pg-claimer") {
         return;
     }
     let url = std::env::var("VIGIL_TEST_DATABASE_URL").unwrap();
     let schema = std::env::var("VIGIL_TUNING_SCHEMA").unwrap();
     let seed: u64 = std::env::var("VIGIL_TUNING_SEED").unwrap().parse().unwrap();
+    if role == "pg-claimer" {
+        // Claims a trial the way `ask` does and stops before its first heartbeat,
+        // until killed: a worker dying between claim and heartbeat.
+        let storage = PostgresStorage::connect_with_schema(&url, &schema).unwrap();
+        let (sid, _) = storage.find_study("shared").unwrap().unwrap();
+        let t = storage.start_trial(sid).unwrap();
+        println!("CLAIMED {}", t.trial_id);
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
     let study = open(&url, &schema, seed);
     if role == "pg-crasher" {
         // Starts a trial and hangs in it until killed.
@@ -82,8 +92,14 @@ fn pg_worker_entry() {
             .unwrap();
         return;
     }
+    // Extra time per trial, so that a test can act while the workers run.
+    let extra_ms: u64 = std::env::var("VIGIL_TUNING_TRIAL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     study
         .optimize(8, None, |t| {
+            std::thread::sleep(Duration::from_millis(extra_ms));
             let r = objective(t);
             println!("RAN {}", t.id());
             r
@@ -332,5 +348,276 @@ fn mixed_case_schema_keeps_its_case() {
         )
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 2, "studies and trials in {schema}");
+    drop_schema(&url, &schema);
+}
+
+#[test]
+fn a_trial_claimed_but_never_heartbeated_is_failed_after_the_grace_period() {
+    let Some(url) = service("VIGIL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = unique_schema("reap");
+    let storage = PostgresStorage::connect_with_schema(&url, &schema).unwrap();
+    let sid = storage.create_study("reap", Direction::Minimize).unwrap();
+    storage
+        .enqueue_trial(sid, &[("x".to_owned(), ParamValue::Float(1.0))].into())
+        .unwrap();
+    // One enqueued trial claimed, one new trial started; neither ever heartbeats.
+    let claimed = storage.start_trial(sid).unwrap();
+    let fresh = storage.start_trial(sid).unwrap();
+    let grace = Duration::from_millis(300);
+    std::thread::sleep(Duration::from_millis(500));
+    let beating = storage.start_trial(sid).unwrap();
+    storage.heartbeat(beating.trial_id).unwrap();
+    let mut failed = storage.fail_stale_trials(sid, grace).unwrap();
+    failed.sort_unstable();
+    assert_eq!(failed, vec![claimed.trial_id, fresh.trial_id]);
+    let trials = storage.trials(sid).unwrap();
+    for t in &trials[..2] {
+        assert_eq!(t.state, TrialState::Fail);
+        assert!(t.fail_reason.as_deref().unwrap().contains("heartbeat"));
+    }
+    assert_eq!(trials[2].state, TrialState::Running);
+    drop_schema(&url, &schema);
+}
+
+/// A PostgreSQL server of this test's own (never the shared one), started the way
+/// scripts/services.sh starts one, so that the test may restart it.
+struct OwnServer {
+    bindir: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+#[allow(clippy::unwrap_used)]
+impl OwnServer {
+    fn as_pg(&self, program: &str) -> Command {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let exe = self.bindir.join(program);
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn start() -> Option<Self> {
+        let bindir = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists())?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = OwnServer { bindir, dir, port };
+        std::fs::write(server.dir.path().join("pw"), "vigil\n").unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(server.dir.path())
+            .status();
+        let st = server
+            .as_pg("initdb")
+            .arg("-D")
+            .arg(server.data())
+            .args(["-U", "vigil", "--auth=trust", "-E", "UTF8"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "initdb failed");
+        server.pg_ctl("start");
+        Some(server)
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let mut c = self.as_pg("pg_ctl");
+        c.arg("-D")
+            .arg(self.data())
+            .args(["-w", "-t", "60", "-m", "immediate"]);
+        c.arg("-l").arg(self.dir.path().join("log"));
+        if action != "stop" {
+            c.args(["-o", &opts]);
+        }
+        let st = c.arg(action).stdout(Stdio::null()).status().unwrap();
+        assert!(st.success(), "pg_ctl {action} failed");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://vigil@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self
+            .as_pg("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn workers_reconnect_after_the_server_restarts_mid_study() {
+    if service("VIGIL_TEST_DATABASE_URL").is_none() {
+        return;
+    }
+    let server = OwnServer::start().expect("PostgreSQL server binaries");
+    let url = server.url();
+    let schema = "restart";
+    let study = open(&url, schema, 0);
+    // Three worker processes, 8 trials each, slow enough to be caught mid-study.
+    let workers: Vec<_> = (0..3)
+        .map(|i| {
+            let mut c = Command::new(std::env::current_exe().unwrap());
+            c.args([
+                "--exact",
+                "pg_worker_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ROLE, "pg-worker")
+            .env("VIGIL_TEST_DATABASE_URL", &url)
+            .env("VIGIL_TUNING_SCHEMA", schema)
+            .env("VIGIL_TUNING_SEED", i.to_string())
+            .env("VIGIL_TUNING_TRIAL_MS", "100")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while study.trials().unwrap().len() < 4 {
+        assert!(Instant::now() < deadline, "the study never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every connection is cut (immediate stop) while trials are running.
+    server.pg_ctl("restart");
+    let mut ran: Vec<u64> = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "worker failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((_, id)) = line.split_once("RAN ") {
+                ran.push(id.trim().parse().unwrap());
+            }
+        }
+    }
+    let unique: HashSet<u64> = ran.iter().copied().collect();
+    assert_eq!(ran.len(), 24, "every worker finished its 8 trials");
+    assert_eq!(unique.len(), 24, "a trial ran in two workers");
+    // A claim whose answer was lost in the restart is reaped after the grace period.
+    std::thread::sleep(heartbeat().grace_period + Duration::from_millis(200));
+    let storage = PostgresStorage::connect_with_schema(&url, schema).unwrap();
+    storage
+        .fail_stale_trials(study.id(), heartbeat().grace_period)
+        .unwrap();
+    let trials = study.trials().unwrap();
+    let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
+    for t in trials.iter().filter(|t| unique.contains(&t.trial_id)) {
+        assert_eq!(t.state, TrialState::Complete, "trial {}", t.number);
+    }
+    assert!(trials.iter().all(|t| t.state != TrialState::Running));
+}
+
+#[test]
+fn a_worker_killed_between_claim_and_first_heartbeat_loses_no_trial() {
+    use std::io::BufRead;
+    let Some(url) = service("VIGIL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = unique_schema("claimkill");
+    let study = open(&url, &schema, 0);
+    for x in [0.25, -0.25] {
+        study
+            .enqueue_trial([("x", ParamValue::Float(x)), ("k", "b".into())])
+            .unwrap();
+    }
+    // Worker 1 of 4 claims the first enqueued trial and is SIGKILLed before any beat.
+    let mut claimer = spawn("pg-claimer", &url, &schema, 7);
+    let stdout = claimer.stdout.take().unwrap();
+    let claimed: u64 = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(|l| l.ok())
+        .find_map(|l| {
+            l.split_once("CLAIMED ")
+                .map(|(_, id)| id.trim().parse().unwrap())
+        })
+        .expect("the claimer never claimed");
+    claimer.kill().unwrap();
+    claimer.wait().unwrap();
+    let grace = heartbeat().grace_period;
+    std::thread::sleep(grace + Duration::from_millis(200));
+
+    // The other three run 8 trials each; the first `ask` reaps the dead claim.
+    let workers: Vec<_> = (0..3)
+        .map(|i| spawn("pg-worker", &url, &schema, i))
+        .collect();
+    let mut ran: Vec<u64> = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "worker failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((_, id)) = line.split_once("RAN ") {
+                ran.push(id.trim().parse().unwrap());
+            }
+        }
+    }
+    let unique: HashSet<u64> = ran.iter().copied().collect();
+    assert_eq!(ran.len(), 24);
+    assert_eq!(unique.len(), 24, "a trial ran in two workers");
+    assert!(
+        !unique.contains(&claimed),
+        "the dead worker's trial ran again"
+    );
+
+    let trials = study.trials().unwrap();
+    assert_eq!(trials.len(), 25, "no trial lost, none extra");
+    let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..25).collect::<Vec<_>>());
+    let dead = trials.iter().find(|t| t.trial_id == claimed).unwrap();
+    assert_eq!(dead.state, TrialState::Fail);
+    assert!(dead.fail_reason.as_deref().unwrap().contains("heartbeat"));
+    let ran_ids: HashSet<u64> = trials
+        .iter()
+        .filter(|t| t.trial_id != claimed)
+        .map(|t| {
+            assert_eq!(t.state, TrialState::Complete, "trial {}", t.number);
+            t.trial_id
+        })
+        .collect();
+    assert_eq!(ran_ids, unique, "every other trial ran exactly once");
+    // The second enqueued setting was claimed by a live worker, not lost with the first.
+    let second = &trials[1];
+    assert_eq!(second.param("x").unwrap().as_f64(), Some(-0.25));
     drop_schema(&url, &schema);
 }

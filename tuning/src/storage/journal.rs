@@ -1,6 +1,6 @@
 //! Append-only journal file: one JSON operation per line.
 //!
-//! Every change is appended (and finished trials are `fsync`ed) before the call returns,
+//! Every change is appended and `fsync`ed before it is applied and the call returns,
 //! so a process killed at any point loses no finished trial; reopening replays the file.
 //! Each operation takes an exclusive file lock and first reads what other processes
 //! appended, so several processes on one machine can share a journal. A torn last line
@@ -35,7 +35,7 @@ struct Inner {
 
 /// A study storage in an append-only file: one JSON operation per line.
 ///
-/// Every change is appended (and finished trials are `fsync`ed) before the call returns,
+/// Every change is appended and `fsync`ed before it is applied and the call returns,
 /// so a process killed at any point loses no finished trial; reopening replays the file.
 /// Each operation takes an exclusive file lock and first reads what other processes
 /// appended, so several processes on one machine can share a journal. A torn last line
@@ -116,6 +116,18 @@ impl JournalStorage {
         if len == inner.offset {
             return Ok(());
         }
+        if len < inner.offset {
+            // Cut under us: what we applied is no longer in the file.
+            return Err(TuningError::CorruptJournal {
+                path: self.path.clone(),
+                offset: len,
+                line: inner.lines,
+                reason: format!(
+                    "the file shrank to {len} bytes below the {} already read",
+                    inner.offset
+                ),
+            });
+        }
         let mut buf = Vec::with_capacity((len - inner.offset) as usize);
         inner
             .file
@@ -128,25 +140,20 @@ impl JournalStorage {
         let mut consumed = 0usize;
         while let Some(nl) = buf[consumed..].iter().position(|&b| b == b'\n') {
             let line = &buf[consumed..consumed + nl];
-            inner.lines += 1;
             if !line.is_empty() {
                 let op: Op =
                     serde_json::from_slice(line).map_err(|e| TuningError::CorruptJournal {
                         path: self.path.clone(),
-                        line: inner.lines,
+                        offset: inner.offset + consumed as u64,
+                        line: inner.lines + 1,
                         reason: e.to_string(),
                     })?;
-                // Operations were valid when written; a failure here means the file
-                // was edited or written by something else.
-                inner
-                    .state
-                    .apply(op)
-                    .map_err(|e| TuningError::CorruptJournal {
-                        path: self.path.clone(),
-                        line: inner.lines,
-                        reason: e.to_string(),
-                    })?;
+                // A record is written before it is applied, so a record the state
+                // rejected (e.g. finishing a finished trial) is in the file; every
+                // replay rejects it alike, from the same state, and skips it.
+                let _rejected = inner.state.apply(op);
             }
+            inner.lines += 1;
             consumed += nl + 1;
         }
         inner.offset += consumed as u64;
@@ -156,21 +163,26 @@ impl JournalStorage {
         Ok(())
     }
 
-    /// Validate and apply `op`, then append it to the file.
+    /// Append `op` to the file and `fsync` it, then apply it. A failed write is cut
+    /// off again and changes nothing; a record the state rejects stays in the file
+    /// and is rejected by every replay alike.
     fn write(&self, op: Op) -> Result<Applied> {
-        let durable = matches!(op, Op::Finish { .. } | Op::CreateStudy { .. });
         self.with_lock(true, |inner| {
             let mut line =
                 serde_json::to_vec(&op).map_err(|e| TuningError::Export(e.to_string()))?;
             line.push(b'\n');
-            let applied = inner.state.apply(op)?;
-            inner.file.write_all(&line).map_err(|e| self.io(e))?;
-            if durable {
-                inner.file.sync_data().map_err(|e| self.io(e))?;
+            let written = inner
+                .file
+                .write_all(&line)
+                .and_then(|()| inner.file.sync_data());
+            if let Err(e) = written {
+                // Best effort: a torn record is also cut by the next writer.
+                let _ = inner.file.set_len(inner.offset);
+                return Err(self.io(e));
             }
             inner.offset += line.len() as u64;
             inner.lines += 1;
-            Ok(applied)
+            inner.state.apply(op)
         })
     }
 

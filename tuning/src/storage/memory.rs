@@ -249,6 +249,8 @@ impl MemState {
     }
 
     /// Running trials of a study whose heartbeat is older than `grace` at time `now`.
+    /// A trial that never sent a heartbeat counts from its claim time (`datetime_start`):
+    /// a worker that died between claiming and its first beat is reaped too.
     pub(crate) fn stale_trials(&self, study_id: u64, grace: Duration, now: f64) -> Vec<u64> {
         let Some(study) = self.studies.get(study_id as usize) else {
             return Vec::new();
@@ -258,11 +260,10 @@ impl MemState {
             .iter()
             .copied()
             .filter(|id| {
-                self.trials[*id as usize].state == TrialState::Running
-                    && self
-                        .heartbeats
-                        .get(id)
-                        .is_some_and(|&hb| now - hb > grace.as_secs_f64())
+                let t = &self.trials[*id as usize];
+                let last_sign = self.heartbeats.get(id).copied().or(t.datetime_start);
+                t.state == TrialState::Running
+                    && last_sign.is_some_and(|hb| now - hb > grace.as_secs_f64())
             })
             .collect()
     }
@@ -420,5 +421,34 @@ impl Storage for InMemoryStorage {
             })?;
         }
         Ok(stale)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claimed_trial_without_heartbeat_is_stale_after_the_grace_period() {
+        let storage = InMemoryStorage::new();
+        let sid = storage.create_study("s", Direction::Minimize).unwrap();
+        let silent = storage.start_trial(sid).unwrap();
+        let beating = storage.start_trial(sid).unwrap();
+        let start = silent.datetime_start.unwrap();
+        let mut state = storage.lock();
+        state
+            .apply(Op::Heartbeat {
+                trial_id: beating.trial_id,
+                time: start + 10.0,
+            })
+            .unwrap();
+        let grace = Duration::from_secs(5);
+        // Within the grace period of its claim: left alone.
+        assert!(state.stale_trials(sid, grace, start + 4.0).is_empty());
+        // After it: the silent one is stale, the beating one is not.
+        assert_eq!(
+            state.stale_trials(sid, grace, start + 6.0),
+            vec![silent.trial_id]
+        );
     }
 }

@@ -80,6 +80,9 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Refresh the heartbeat of a running trial.
     fn heartbeat(&self, trial_id: u64) -> Result<()>;
     /// Fail every running trial of the study whose heartbeat is older than `grace`;
-    /// returns their ids. Trials that never sent a heartbeat are left alone.
+    /// returns their ids. Claiming a trial counts as its first heartbeat, so a trial
+    /// whose worker died before its first beat is failed `grace` after its claim.
+    /// (Unlike Optuna, which leaves such trials `RUNNING` forever; only studies with a
+    /// heartbeat call this, so every worker of such a study must send heartbeats.)
     fn fail_stale_trials(&self, study_id: u64, grace: Duration) -> Result<Vec<u64>>;
 }

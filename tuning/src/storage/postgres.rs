@@ -4,13 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::memory::stale_reason;
 use super::{Storage, TrialList};
 use crate::Direction;
 use crate::distributions::ParamValue;
 use crate::error::{Result, TuningError};
+use crate::retry::RetryPolicy;
 use crate::serde_f64::JsonF64;
 use crate::trial::{FrozenTrial, Param, TrialState, now_unix};
 
@@ -54,7 +55,22 @@ struct StudyCache {
 struct Conn {
     client: Client,
     st: Statements,
-    cache: HashMap<u64, StudyCache>,
+}
+
+/// Where and how to (re)connect. The URL is kept only to scrub its password from
+/// messages; `Debug` shows neither.
+struct Target {
+    config: Config,
+    schema: String,
+    url: String,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Conn {
@@ -80,15 +96,20 @@ impl std::fmt::Debug for Conn {
 ///   gets it and no worker waits for another;
 /// - every write to a trial says `WHERE state = 'RUNNING'`, so finished trials never
 ///   change ([`TuningError::TrialFinished`]);
-/// - heartbeats use the database clock; `fail_stale_trials` fails running trials whose
-///   heartbeat is older than the grace period;
+/// - heartbeats use the database clock, and claiming a trial counts as its first
+///   heartbeat; `fail_stale_trials` fails running trials whose last heartbeat is older
+///   than the grace period (also those whose worker died before its first beat);
 /// - finishing a trial bumps the study's `finish_counter` under the study row lock and
 ///   stamps the trial with it, so readers can cache finished trials and fetch only the
 ///   rest (finishes commit in counter order).
 #[derive(Debug)]
 pub struct PostgresStorage {
     schema: String,
-    conn: Mutex<Conn>,
+    target: Target,
+    retry: RetryPolicy,
+    /// `None` after the connection broke, until the next operation re-opens it.
+    conn: Mutex<Option<Conn>>,
+    cache: Mutex<HashMap<u64, StudyCache>>,
 }
 
 /// The SQLSTATE code (when the server answered) and the text of a driver error: the
@@ -132,6 +153,15 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
 }
 
 impl PostgresStorage {
+    /// How long connecting may take (when the URL does not say).
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Idle time before TCP keepalive probes start.
+    pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+    /// How long sent data may stay unacknowledged before the connection counts as dead.
+    pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Longest a statement may run on the server (when the URL sets no `options`).
+    pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
     /// Connect to `url` (e.g. `postgres://user:pass@host:5432/db`) and use the schema
     /// `vigil_tuning`, creating its tables if needed.
     pub fn connect(url: &str) -> Result<Self> {
@@ -147,11 +177,76 @@ impl PostgresStorage {
     /// [`TuningError::Postgres`] when connecting or creating the tables fails (the
     /// message never holds the URL's password).
     pub fn connect_with_schema(url: &str, schema: &str) -> Result<Self> {
+        Self::connect_with(url, schema, RetryPolicy::default())
+    }
+
+    /// Like [`PostgresStorage::connect_with_schema`], with the policy by which a lost
+    /// connection is re-opened and the failed operation retried (the first connect is
+    /// tried once: a wrong URL fails at once).
+    ///
+    /// Bounded waits: connecting gives up after [`Self::CONNECT_TIMEOUT`] (unless the URL
+    /// sets `connect_timeout`); TCP keepalives (idle [`Self::KEEPALIVE_IDLE`]) and a TCP user
+    /// timeout of [`Self::TCP_USER_TIMEOUT`] notice a dead server or network; each statement
+    /// is cancelled by the server after [`Self::STATEMENT_TIMEOUT`] (unless the URL sets
+    /// `options`).
+    ///
+    /// Which operations are retried after the connection broke: all reads, the
+    /// parameter / value / attribute writes and heartbeats (applying them twice changes
+    /// nothing), finishing a trial (a retry that finds the trial finished reports
+    /// [`TuningError::TrialFinished`]; `Study::tell` then checks whether its own earlier
+    /// attempt landed), and starting a trial (if the lost attempt had claimed one, that
+    /// trial is reaped after the heartbeat grace period). Creating a study and
+    /// enqueueing a trial are retried only when the statement was never sent.
+    pub fn connect_with(url: &str, schema: &str, retry: RetryPolicy) -> Result<Self> {
+        retry.validate()?;
         sql_ident::check_identifier(schema).map_err(|e| TuningError::InvalidSetting {
             name: "schema",
             reason: format!("`{schema}` is not a SQL identifier: {e}"),
         })?;
-        let mut client = Client::connect(url, NoTls).map_err(|e| {
+        let scrub = |message: String| sql_ident::scrub_conninfo_password(&message, url);
+        let mut config: Config = url.parse().map_err(|e: postgres::Error| {
+            let (code, message) = error_parts(&e);
+            TuningError::Postgres {
+                operation: "connect",
+                code,
+                message: scrub(message),
+            }
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Self::CONNECT_TIMEOUT);
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(Self::KEEPALIVE_IDLE)
+            .tcp_user_timeout(Self::TCP_USER_TIMEOUT);
+        if config.get_options().is_none() {
+            config.options(&format!(
+                "-c statement_timeout={}",
+                Self::STATEMENT_TIMEOUT.as_millis()
+            ));
+        }
+        let target = Target {
+            config,
+            schema: schema.to_owned(),
+            url: url.to_owned(),
+        };
+        let conn = open_conn(&target)?;
+        Ok(PostgresStorage {
+            schema: schema.to_owned(),
+            target,
+            retry,
+            conn: Mutex::new(Some(conn)),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// Connect, create the tables if needed, prepare the statements.
+fn open_conn(target: &Target) -> Result<Conn> {
+    let schema = target.schema.as_str();
+    {
+        let url = target.url.as_str();
+        let mut client = target.config.connect(NoTls).map_err(|e| {
             let (code, message) = error_parts(&e);
             TuningError::Postgres {
                 operation: "connect",
@@ -210,7 +305,7 @@ impl PostgresStorage {
             .map_err(pg("prepare statements"))?,
             claim_waiting: client.prepare(&format!(
                 "UPDATE {s}.trials SET state = 'RUNNING', datetime_start = $2,
-                        heartbeat = NULL
+                        heartbeat = clock_timestamp()
                  WHERE trial_id = (
                      SELECT trial_id FROM {s}.trials
                      WHERE study_id = $1 AND state = 'WAITING'
@@ -229,8 +324,9 @@ impl PostgresStorage {
                 "WITH n AS (
                      UPDATE {s}.studies SET next_number = next_number + 1
                      WHERE study_id = $1 RETURNING next_number - 1 AS number)
-                 INSERT INTO {s}.trials (study_id, number, state, datetime_start)
-                 SELECT $1, number, 'RUNNING', $2 FROM n RETURNING {TRIAL_COLS}"
+                 INSERT INTO {s}.trials (study_id, number, state, datetime_start, heartbeat)
+                 SELECT $1, number, 'RUNNING', $2, clock_timestamp() FROM n
+                 RETURNING {TRIAL_COLS}"
             ))
             .map_err(pg("prepare statements"))?,
             insert_trial: client.prepare(&format!(
@@ -301,29 +397,61 @@ impl PostgresStorage {
             fail_stale: client.prepare(&format!(
                 "UPDATE {s}.trials SET state = 'FAIL', fail_reason = $3, datetime_complete = $4,
                         finished_seq = $5, heartbeat = NULL
-                 WHERE study_id = $1 AND {running} AND heartbeat IS NOT NULL
-                   AND heartbeat < clock_timestamp() - make_interval(secs => $2)
+                 WHERE study_id = $1 AND {running}
+                   AND COALESCE(heartbeat, to_timestamp(datetime_start))
+                       < clock_timestamp() - make_interval(secs => $2)
                  RETURNING trial_id"
             ))
             .map_err(pg("prepare statements"))?,
         };
-        Ok(PostgresStorage {
-            schema: schema.to_owned(),
-            conn: Mutex::new(Conn {
-                client,
-                st,
-                cache: HashMap::new(),
-            }),
-        })
+        Ok(Conn { client, st })
     }
+}
 
+impl PostgresStorage {
     /// The schema holding the tables.
     pub fn schema(&self) -> &str {
         &self.schema
     }
 
-    fn conn(&self) -> MutexGuard<'_, Conn> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    /// Run `f` on the connection, re-opening it (with the retry policy's backoff) when
+    /// it broke. `resend`: whether `f` may run again after a failure that may have
+    /// reached the server (see [`PostgresStorage::connect_with`]).
+    fn with_conn<T>(&self, resend: bool, mut f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        // Set when a failure may have reached the server and `f` must not run again.
+        let sent_once = std::cell::Cell::new(false);
+        self.retry
+            .run_if(
+                |e| e.is_transient() && !sent_once.get(),
+                |_| {
+                    if guard.is_none() {
+                        // Never sent: a failed reconnect is always retried.
+                        *guard = Some(open_conn(&self.target)?);
+                    }
+                    let Some(conn) = guard.as_mut() else {
+                        return Err(corrupt("no connection after connecting"));
+                    };
+                    match f(conn) {
+                        Ok(v) => Ok(v),
+                        Err(e) => {
+                            let broken = conn.client.is_closed() || e.is_transient();
+                            if broken {
+                                *guard = None;
+                            }
+                            if broken && !resend {
+                                sent_once.set(true);
+                            }
+                            Err(e)
+                        }
+                    }
+                },
+            )
+            .map_err(|(_, e)| e)
+    }
+
+    fn cache(&self) -> MutexGuard<'_, HashMap<u64, StudyCache>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Turn "0 rows updated" into the right error.
@@ -349,16 +477,16 @@ impl PostgresStorage {
         pick: impl Fn(&Statements) -> &Statement,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<()> {
-        let mut c = self.conn();
-        let c = &mut *c;
-        let n = c
-            .client
-            .execute(pick(&c.st), params)
-            .map_err(pg(operation))?;
-        if n == 0 {
-            return Err(Self::not_running(c, trial_id));
-        }
-        Ok(())
+        self.with_conn(true, |c| {
+            let n = c
+                .client
+                .execute(pick(&c.st), params)
+                .map_err(pg(operation))?;
+            if n == 0 {
+                return Err(Self::not_running(c, trial_id));
+            }
+            Ok(())
+        })
     }
 }
 
@@ -384,67 +512,67 @@ fn row_to_trial(row: &Row) -> Result<FrozenTrial> {
 
 impl Storage for PostgresStorage {
     fn create_study(&self, name: &str, direction: Direction) -> Result<u64> {
-        let mut c = self.conn();
-        let c = &mut *c;
-        match c
-            .client
-            .query_opt(&c.st.create_study, &[&name, &direction.as_str()])
-            .map_err(pg("create study"))?
-        {
-            Some(row) => Ok(row.get::<_, i64>(0) as u64),
-            None => Err(TuningError::StudyExists(name.to_owned())),
-        }
+        self.with_conn(false, |c| {
+            match c
+                .client
+                .query_opt(&c.st.create_study, &[&name, &direction.as_str()])
+                .map_err(pg("create study"))?
+            {
+                Some(row) => Ok(row.get::<_, i64>(0) as u64),
+                None => Err(TuningError::StudyExists(name.to_owned())),
+            }
+        })
     }
 
     fn find_study(&self, name: &str) -> Result<Option<(u64, Direction)>> {
-        let mut c = self.conn();
-        let c = &mut *c;
-        let found = c.client.query_opt(&c.st.find_study, &[&name]);
-        let Some(row) = found.map_err(pg("find study"))? else {
-            return Ok(None);
-        };
-        let id: i64 = row.get(0);
-        let dir: String = row.get(1);
-        let dir = Direction::parse(&dir).ok_or_else(|| corrupt(format!("direction {dir}")))?;
-        Ok(Some((id as u64, dir)))
+        self.with_conn(true, |c| {
+            let found = c.client.query_opt(&c.st.find_study, &[&name]);
+            let Some(row) = found.map_err(pg("find study"))? else {
+                return Ok(None);
+            };
+            let id: i64 = row.get(0);
+            let dir: String = row.get(1);
+            let dir = Direction::parse(&dir).ok_or_else(|| corrupt(format!("direction {dir}")))?;
+            Ok(Some((id as u64, dir)))
+        })
     }
 
     fn enqueue_trial(&self, study_id: u64, fixed: &BTreeMap<String, ParamValue>) -> Result<u64> {
         let fixed = to_json(fixed)?;
-        let mut c = self.conn();
-        let c = &mut *c;
-        let sid = study_id as i64;
-        let mut tx = c.client.transaction().map_err(pg("enqueue trial"))?;
-        let number: i64 = tx
-            .query_opt(&c.st.next_number, &[&sid])
-            .map_err(pg("enqueue trial"))?
-            .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?
-            .get(0);
-        let none: Option<f64> = None;
-        let row = tx.query_one(
-            &c.st.insert_trial,
-            &[&sid, &number, &"WAITING", &fixed, &none],
-        );
-        let row = row.map_err(pg("enqueue trial"))?;
-        tx.commit().map_err(pg("enqueue trial"))?;
-        Ok(row.get::<_, i64>(0) as u64)
+        self.with_conn(false, |c| {
+            let sid = study_id as i64;
+            let mut tx = c.client.transaction().map_err(pg("enqueue trial"))?;
+            let number: i64 = tx
+                .query_opt(&c.st.next_number, &[&sid])
+                .map_err(pg("enqueue trial"))?
+                .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?
+                .get(0);
+            let none: Option<f64> = None;
+            let row = tx.query_one(
+                &c.st.insert_trial,
+                &[&sid, &number, &"WAITING", &fixed, &none],
+            );
+            let row = row.map_err(pg("enqueue trial"))?;
+            tx.commit().map_err(pg("enqueue trial"))?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
     }
 
     fn start_trial(&self, study_id: u64) -> Result<FrozenTrial> {
-        let mut c = self.conn();
-        let c = &mut *c;
-        let sid = study_id as i64;
-        let now = now_unix();
-        let claimed = c.client.query_opt(&c.st.claim_waiting, &[&sid, &now]);
-        if let Some(row) = claimed.map_err(pg("claim waiting trial"))? {
-            return row_to_trial(&row);
-        }
-        let row = c
-            .client
-            .query_opt(&c.st.start_new, &[&sid, &now])
-            .map_err(pg("start trial"))?
-            .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?;
-        row_to_trial(&row)
+        self.with_conn(true, |c| {
+            let sid = study_id as i64;
+            let now = now_unix();
+            let claimed = c.client.query_opt(&c.st.claim_waiting, &[&sid, &now]);
+            if let Some(row) = claimed.map_err(pg("claim waiting trial"))? {
+                return row_to_trial(&row);
+            }
+            let row = c
+                .client
+                .query_opt(&c.st.start_new, &[&sid, &now])
+                .map_err(pg("start trial"))?
+                .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?;
+            row_to_trial(&row)
+        })
     }
 
     fn set_param(&self, trial_id: u64, name: &str, param: &Param) -> Result<()> {
@@ -505,64 +633,65 @@ impl Storage for PostgresStorage {
                 reason: format!("{state:?} is not a finished state"),
             });
         }
-        let mut c = self.conn();
-        let c = &mut *c;
-        let id = trial_id as i64;
-        let n = c.client.execute(
-            &c.st.finish,
-            &[&id, &state.as_str(), &value, &fail_reason, &now_unix()],
-        );
-        let n = n.map_err(pg("finish trial"))?;
-        if n == 0 {
-            return Err(Self::not_running(c, trial_id));
-        }
-        Ok(())
+        self.with_conn(true, |c| {
+            let id = trial_id as i64;
+            let n = c.client.execute(
+                &c.st.finish,
+                &[&id, &state.as_str(), &value, &fail_reason, &now_unix()],
+            );
+            let n = n.map_err(pg("finish trial"))?;
+            if n == 0 {
+                return Err(Self::not_running(c, trial_id));
+            }
+            Ok(())
+        })
     }
 
     fn trials(&self, study_id: u64) -> Result<TrialList> {
-        let mut c = self.conn();
-        let c = &mut *c;
-        let sid = study_id as i64;
-        let last_seq = c.cache.get(&study_id).map_or(0, |s| s.last_seq);
-        let rows = c.client.query(&c.st.trials_since, &[&sid, &last_seq]);
-        let rows = rows.map_err(pg("read trials"))?;
-        let cache = c.cache.entry(study_id).or_default();
-        let mut live: BTreeMap<u64, Arc<FrozenTrial>> = BTreeMap::new();
-        for row in &rows {
-            let t = Arc::new(row_to_trial(row)?);
-            let seq: Option<i64> = row.get(12);
-            if let (true, Some(seq)) = (t.state.is_finished(), seq) {
-                cache.last_seq = cache.last_seq.max(seq);
-                cache.finished.insert(t.number, t);
-            } else {
-                live.insert(t.number, t);
+        self.with_conn(true, |c| {
+            let sid = study_id as i64;
+            let mut caches = self.cache();
+            let last_seq = caches.get(&study_id).map_or(0, |s| s.last_seq);
+            let rows = c.client.query(&c.st.trials_since, &[&sid, &last_seq]);
+            let rows = rows.map_err(pg("read trials"))?;
+            let cache = caches.entry(study_id).or_default();
+            let mut live: BTreeMap<u64, Arc<FrozenTrial>> = BTreeMap::new();
+            for row in &rows {
+                let t = Arc::new(row_to_trial(row)?);
+                let seq: Option<i64> = row.get(12);
+                if let (true, Some(seq)) = (t.state.is_finished(), seq) {
+                    cache.last_seq = cache.last_seq.max(seq);
+                    cache.finished.insert(t.number, t);
+                } else {
+                    live.insert(t.number, t);
+                }
             }
-        }
-        let mut all: Vec<Arc<FrozenTrial>> = cache.finished.values().cloned().collect();
-        all.extend(live.into_values());
-        all.sort_by_key(|t| t.number);
-        Ok(all.into())
+            let mut all: Vec<Arc<FrozenTrial>> = cache.finished.values().cloned().collect();
+            all.extend(live.into_values());
+            all.sort_by_key(|t| t.number);
+            Ok(all.into())
+        })
     }
 
     fn trial(&self, trial_id: u64) -> Result<Arc<FrozenTrial>> {
-        let mut c = self.conn();
-        let c = &mut *c;
-        let id = trial_id as i64;
-        let row = c
-            .client
-            .query_opt(&c.st.one_trial, &[&id])
-            .map_err(pg("read trial"))?
-            .ok_or(TuningError::UnknownTrial(trial_id))?;
-        Ok(Arc::new(row_to_trial(&row)?))
+        self.with_conn(true, |c| {
+            let id = trial_id as i64;
+            let row = c
+                .client
+                .query_opt(&c.st.one_trial, &[&id])
+                .map_err(pg("read trial"))?
+                .ok_or(TuningError::UnknownTrial(trial_id))?;
+            Ok(Arc::new(row_to_trial(&row)?))
+        })
     }
 
     fn trial_in_study(&self, study_id: u64, trial: &FrozenTrial) -> Result<bool> {
-        let mut c = self.conn();
-        let c = &mut *c;
-        let id = trial.trial_id as i64;
-        let row = c.client.query_opt(&c.st.study_of_trial, &[&id]);
-        let row = row.map_err(pg("find study of trial"))?;
-        Ok(row.is_some_and(|r| r.get::<_, i64>(0) as u64 == study_id))
+        self.with_conn(true, |c| {
+            let id = trial.trial_id as i64;
+            let row = c.client.query_opt(&c.st.study_of_trial, &[&id]);
+            let row = row.map_err(pg("find study of trial"))?;
+            Ok(row.is_some_and(|r| r.get::<_, i64>(0) as u64 == study_id))
+        })
     }
 
     fn heartbeat(&self, trial_id: u64) -> Result<()> {
@@ -571,27 +700,27 @@ impl Storage for PostgresStorage {
     }
 
     fn fail_stale_trials(&self, study_id: u64, grace: Duration) -> Result<Vec<u64>> {
-        let mut c = self.conn();
-        let c = &mut *c;
-        let sid = study_id as i64;
-        let op = "fail stale trials";
-        let mut tx = c.client.transaction().map_err(pg(op))?;
-        let seq: i64 = tx
-            .query_one(&c.st.bump_finish, &[&sid])
-            .map_err(pg(op))?
-            .get(0);
-        let rows = tx.query(
-            &c.st.fail_stale,
-            &[
-                &sid,
-                &grace.as_secs_f64(),
-                &stale_reason(grace),
-                &now_unix(),
-                &seq,
-            ],
-        );
-        let rows = rows.map_err(pg(op))?;
-        tx.commit().map_err(pg(op))?;
-        Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+        self.with_conn(true, |c| {
+            let sid = study_id as i64;
+            let op = "fail stale trials";
+            let mut tx = c.client.transaction().map_err(pg(op))?;
+            let seq: i64 = tx
+                .query_one(&c.st.bump_finish, &[&sid])
+                .map_err(pg(op))?
+                .get(0);
+            let rows = tx.query(
+                &c.st.fail_stale,
+                &[
+                    &sid,
+                    &grace.as_secs_f64(),
+                    &stale_reason(grace),
+                    &now_unix(),
+                    &seq,
+                ],
+            );
+            let rows = rows.map_err(pg(op))?;
+            tx.commit().map_err(pg(op))?;
+            Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+        })
     }
 }
