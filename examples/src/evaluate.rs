@@ -10,7 +10,7 @@ use serde::Serialize;
 use vigil_features::{TrainingSet, WindowLength, events_from_labels};
 use vigil_metrics::EventMetrics;
 use vigil_tracking_client::{
-    ModelVersion, Run, RunOptions, RunSearch, RunStatus, Stage, Tracker, TrackingError,
+    ModelVersion, Run, RunOptions, RunSearch, RunStatus, Stage, Tracker, TrackingError, TrackingUri,
 };
 
 use crate::alarm::alarm_event_params;
@@ -20,6 +20,7 @@ use crate::evaluation::{TestScores, evaluate_split, event_metrics, split_failure
 use crate::explain::{DEFAULT_SHAP_ROWS, ShapChange, ShapSummary, shap_change, shap_summary};
 use crate::modes::{ModeEvaluation, evaluate_modes};
 use crate::plots;
+use crate::schedule::JobLock;
 use crate::source::DataSource;
 
 /// The alias the promoted version carries.
@@ -672,11 +673,98 @@ fn decide_by_f1(rescored: &RescoredPair, min_improvement: f64) -> (bool, String)
     }
 }
 
-/// Makes `version` the champion: alias `@champion` and stage Production.
-fn promote(tracker: &Tracker, name: &str, version: &str) -> Result<(), PipelineError> {
-    tracker.store().set_alias(name, CHAMPION_ALIAS, version)?;
+/// How long a promotion waits for another one on the same local store.
+const PROMOTION_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Makes `version` the champion: alias `@champion` and stage Production
+/// (previous Production versions archived), safe against promotions running
+/// at the same time. On a local store the change holds an exclusive file lock
+/// (`<store>/.vigil-promotion.lock`); on a server, which has no lock, the
+/// registry is read again afterwards and settled on the version `@champion`
+/// names (the alias is a single value: the last writer's), so concurrent
+/// promotions leave exactly one Production version, the champion.
+pub fn promote(tracker: &Tracker, name: &str, version: &str) -> Result<(), PipelineError> {
+    let _lock = match &tracker.config().uri {
+        TrackingUri::Local(dir) => Some(wait_for_lock(&dir.join(".vigil-promotion.lock"))?),
+        TrackingUri::Server(_) => None,
+    };
+    set_champion_alias(tracker, name, version)?;
     tracker.promote(name, version, Stage::Production)?;
-    Ok(())
+    settle_production(tracker, name)
+}
+
+/// Points `@champion` at `version`. MLflow's server creates an alias with a
+/// plain INSERT, so two first-time `set_alias` calls at once fail one of them
+/// on the unique constraint (HTTP 400); the retry finds the alias and updates it.
+fn set_champion_alias(tracker: &Tracker, name: &str, version: &str) -> Result<(), PipelineError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 0;
+    loop {
+        match tracker.store().set_alias(name, CHAMPION_ALIAS, version) {
+            Ok(()) => return Ok(()),
+            Err(TrackingError::Api {
+                status: 400,
+                message,
+                ..
+            }) if attempt + 1 < ATTEMPTS && message.to_lowercase().contains("unique") => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn wait_for_lock(path: &Path) -> Result<JobLock, PipelineError> {
+    let deadline = std::time::Instant::now() + PROMOTION_LOCK_WAIT;
+    loop {
+        if let Some(lock) =
+            JobLock::try_acquire(path).map_err(|e| PipelineError::Invalid(e.to_string()))?
+        {
+            return Ok(lock);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(PipelineError::Invalid(format!(
+                "another promotion has held {} for over {} s",
+                path.display(),
+                PROMOTION_LOCK_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Exactly one Production version, the one `@champion` names: others in
+/// Production are archived, and the champion is moved to Production if a
+/// concurrent promotion archived it. Repeated until a fresh read finds the
+/// registry settled (another promotion may move the alias meanwhile).
+fn settle_production(tracker: &Tracker, name: &str) -> Result<(), PipelineError> {
+    const ROUNDS: usize = 10;
+    for _ in 0..ROUNDS {
+        let champion = tracker
+            .store()
+            .get_model_version_by_alias(name, CHAMPION_ALIAS)?;
+        let production: Vec<ModelVersion> = all_versions(tracker, name)?
+            .into_iter()
+            .filter(|v| v.stage() == Stage::Production)
+            .collect();
+        if production.len() == 1 && production[0].version == champion.version {
+            return Ok(());
+        }
+        for v in production.iter().filter(|v| v.version != champion.version) {
+            tracker
+                .store()
+                .transition_stage(name, &v.version, Stage::Archived, false)?;
+        }
+        if !production.iter().any(|v| v.version == champion.version) {
+            tracker
+                .store()
+                .transition_stage(name, &champion.version, Stage::Production, false)?;
+        }
+    }
+    Err(PipelineError::Invalid(format!(
+        "the registry of {name:?} did not settle on one Production version in {ROUNDS} rounds"
+    )))
 }
 
 /// F1 across versions, and how the top importances moved.

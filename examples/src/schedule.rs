@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -182,7 +183,8 @@ impl Backoff {
 }
 
 /// An exclusive lock on a file, held while a job runs; released on drop (and
-/// by the OS if the process dies, so a crash never leaves it stuck).
+/// by the OS once the process and the children it handed the lock to
+/// ([`for_child`](Self::for_child)) are gone, so a crash never leaves it stuck).
 #[derive(Debug)]
 pub struct JobLock {
     file: File,
@@ -219,14 +221,27 @@ impl JobLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
 
-impl Drop for JobLock {
-    fn drop(&mut self) {
-        // Closing the file releases the lock too; unlocking first is explicit.
-        let _ = self.file.unlock();
+    /// The lock as a child's standard input, so the child holds it too: a
+    /// `flock` lock belongs to the open file, which every duplicate of the
+    /// descriptor shares, and is released only when the last one closes. A
+    /// job orphaned by a killed scheduler therefore keeps the lock until it
+    /// exits, and no second job starts beside it.
+    pub fn for_child(&self) -> Result<Stdio, ScheduleError> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|source| ScheduleError::Lock {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(Stdio::from(file))
     }
 }
+
+// No `Drop` that unlocks: `flock(LOCK_UN)` would release the lock for the
+// children holding it as well. Closing this descriptor releases it once no
+// child holds a duplicate.
 
 #[cfg(test)]
 mod tests {

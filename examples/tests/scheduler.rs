@@ -465,3 +465,97 @@ fn sigterm_ends_a_pipeline_run_as_killed_and_registers_nothing() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A scheduler SIGKILLed during a job leaves the job running (orphaned); the
+/// job holds the lock itself, so a new scheduler starts nothing until it exits.
+#[test]
+fn a_killed_schedulers_orphaned_job_keeps_the_next_job_from_starting() {
+    let dir = temp_dir("orphan");
+    let log_path = dir.join("job.log");
+    let log = log_path.display();
+    let job = script(
+        &dir,
+        "job.sh",
+        &format!("echo start >> \"{log}\"; sleep 4; echo end >> \"{log}\""),
+    );
+    let lock = dir.join("shared.lock");
+    let args = [
+        "--once",
+        "--lock-file",
+        lock.to_str().unwrap(),
+        "--pipeline-bin",
+        job.to_str().unwrap(),
+    ];
+    let mut first = scheduler(&dir, &args);
+    wait_lines(&log_path, 1, Duration::from_secs(20));
+    first.kill().unwrap(); // SIGKILL: no clean-up, the job lives on
+    first.wait().unwrap();
+    let mut second = scheduler(&dir, &args);
+    let (status, out) = wait_for(&mut second, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(75), "{out}");
+    assert!(out.contains("another job holds the lock"), "{out}");
+    // The orphan finishes; then the lock is free and the next job runs.
+    let lines = wait_lines(&log_path, 2, Duration::from_secs(20));
+    assert_eq!(lines, ["start", "end"]);
+    let mut third = scheduler(&dir, &args);
+    let (status, out) = wait_for(&mut third, Duration::from_secs(20));
+    assert!(status.success(), "{out}");
+    assert_eq!(wait_lines(&log_path, 4, Duration::from_secs(5)).len(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A job over `--job-timeout` gets SIGTERM; one that ignores it gets SIGKILL
+/// after `--kill-grace`. Either way the attempt failed.
+#[test]
+fn a_job_over_its_timeout_gets_sigterm_then_sigkill() {
+    let dir = temp_dir("timeout");
+    let log_path = dir.join("job.log");
+    let log = log_path.display();
+    let polite = script(
+        &dir,
+        "polite.sh",
+        &format!(
+            "trap 'echo term >> \"{log}\"; exit 0' TERM; echo start >> \"{log}\"; while true; do sleep 0.1; done"
+        ),
+    );
+    // An ignored signal stays ignored across exec: sleep ignores SIGTERM.
+    let stubborn = script(
+        &dir,
+        "stubborn.sh",
+        &format!("trap '' TERM; echo start >> \"{log}\"; exec sleep 60"),
+    );
+    for (job, says, lines) in [
+        (&polite, "SIGTERM", vec!["start", "term"]),
+        (&stubborn, "SIGKILL after the grace", vec!["start"]),
+    ] {
+        let _ = std::fs::remove_file(&log_path);
+        let lock = dir.join("timeout.lock");
+        let mut child = scheduler(
+            &dir,
+            &[
+                "--once",
+                "--retries",
+                "0",
+                "--job-timeout",
+                "1s",
+                "--kill-grace",
+                "1s",
+                "--lock-file",
+                lock.to_str().unwrap(),
+                "--pipeline-bin",
+                job.to_str().unwrap(),
+            ],
+        );
+        let (status, out) = wait_for(&mut child, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(1), "{out}");
+        assert!(out.contains("ran over the job timeout of 1s"), "{out}");
+        assert!(out.contains(says), "{out}");
+        let logged: Vec<String> = std::fs::read_to_string(&log_path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(logged, lines, "{out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,7 +11,10 @@
 //! Each job is the `pipeline` binary run as a child process (a crash in a job
 //! never takes the scheduler down), followed by `evaluate --promote` when
 //! `--promote` is given. A lock file keeps two jobs from running at once, also
-//! across scheduler processes. A failed job is logged and retried with
+//! across scheduler processes; each job holds it too (as its standard input),
+//! so a job orphaned by a killed scheduler keeps the next one from starting
+//! until it exits. A job running longer than `--job-timeout` (6 h) is sent
+//! SIGTERM, and SIGKILL `--kill-grace` (30 s) later. A failed job is logged and retried with
 //! exponential back-off up to `--retries` times; after that the scheduler
 //! waits for the next slot. SIGINT / SIGTERM stop it cleanly: a running job is
 //! asked to stop (SIGTERM) and waited for.
@@ -58,6 +61,13 @@ struct Args {
     /// Lock file that keeps two jobs from running at once (also across processes).
     #[arg(long, default_value = "vigil-output/scheduler.lock")]
     lock_file: PathBuf,
+    /// Longest a training or evaluation job may run before it is stopped
+    /// (SIGTERM, then SIGKILL after `--kill-grace`), e.g. `6h`.
+    #[arg(long, default_value = "6h")]
+    job_timeout: String,
+    /// How long a job asked to stop (timeout or a stop signal) has before SIGKILL.
+    #[arg(long, default_value = "30s")]
+    kill_grace: String,
     /// The training binary (default: `pipeline` next to this executable).
     #[arg(long)]
     pipeline_bin: Option<PathBuf>,
@@ -96,6 +106,14 @@ enum JobFailure {
 struct Runner {
     args: Args,
     stop: Arc<AtomicBool>,
+    /// `--job-timeout` and `--kill-grace`.
+    limits: JobLimits,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct JobLimits {
+    timeout: Duration,
+    kill_grace: Duration,
 }
 
 impl Runner {
@@ -111,42 +129,78 @@ impl Runner {
         !self.stop.load(Ordering::SeqCst)
     }
 
-    /// Waits for a child, forwarding a stop signal to it as SIGTERM.
+    /// Waits for a child, forwarding a stop signal to it as SIGTERM; past the
+    /// job timeout it is sent SIGTERM too, and SIGKILL after the grace.
     fn wait_child(&self, mut child: Child, what: &str) -> Result<(), JobFailure> {
-        let mut asked_to_stop = false;
+        let started = Instant::now();
+        // When the child was asked to stop, and whether because of the timeout.
+        let mut asked: Option<(Instant, bool)> = None;
+        let mut killed = false;
         loop {
             match child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) if status.success() && asked.is_none() => return Ok(()),
                 Ok(Some(status)) => {
-                    return Err(if asked_to_stop {
-                        JobFailure::Stopped
-                    } else {
-                        JobFailure::Failed(format!("{what} exited with {status}"))
+                    return Err(match asked {
+                        Some((_, true)) => JobFailure::Failed(format!(
+                            "{what} ran over the job timeout of {} and was stopped ({status}{})",
+                            format_duration(self.limits.timeout),
+                            if killed {
+                                ", SIGKILL after the grace"
+                            } else {
+                                ", SIGTERM"
+                            }
+                        )),
+                        Some((_, false)) => JobFailure::Stopped,
+                        None => JobFailure::Failed(format!("{what} exited with {status}")),
                     });
                 }
                 Ok(None) => {}
                 Err(e) => return Err(JobFailure::Failed(format!("waiting for {what}: {e}"))),
             }
-            if self.stop.load(Ordering::SeqCst) && !asked_to_stop {
-                log(&format!(
-                    "stopping: asking {what} (pid {}) to stop",
-                    child.id()
-                ));
-                terminate(&child);
-                asked_to_stop = true;
+            let stopping = self.stop.load(Ordering::SeqCst);
+            let over_time = started.elapsed() > self.limits.timeout;
+            match asked {
+                None if stopping || over_time => {
+                    log(&format!(
+                        "{}: asking {what} (pid {}) to stop",
+                        if over_time { "job timeout" } else { "stopping" },
+                        child.id()
+                    ));
+                    terminate(&child);
+                    asked = Some((Instant::now(), over_time && !stopping));
+                }
+                Some((at, _)) if !killed && at.elapsed() > self.limits.kill_grace => {
+                    log(&format!(
+                        "{what} (pid {}) still running {} after SIGTERM: SIGKILL",
+                        child.id(),
+                        format_duration(self.limits.kill_grace)
+                    ));
+                    let _ = child.kill();
+                    killed = true;
+                }
+                _ => {}
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    fn spawn(&self, bin: &Path, args: &[String], what: &str) -> Result<(), JobFailure> {
+    fn spawn(
+        &self,
+        lock: &JobLock,
+        (bin, args): (&Path, &[String]),
+        what: &str,
+    ) -> Result<(), JobFailure> {
         log(&format!(
             "starting {what}: {} {}",
             bin.display(),
             args.join(" ")
         ));
+        let lock_for_child = lock
+            .for_child()
+            .map_err(|e| JobFailure::Failed(e.to_string()))?;
         let child = Command::new(bin)
             .args(args)
+            .stdin(lock_for_child)
             .spawn()
             .map_err(|e| JobFailure::Failed(format!("cannot start {}: {e}", bin.display())))?;
         self.wait_child(child, what)
@@ -165,14 +219,14 @@ impl Runner {
             .pipeline_bin
             .clone()
             .unwrap_or_else(|| sibling("pipeline"));
-        self.spawn(&pipeline, &self.args.pipeline_args, "training job")?;
+        self.spawn(&lock, (&pipeline, &self.args.pipeline_args), "training job")?;
         if self.args.promote {
             let evaluate = self
                 .args
                 .evaluate_bin
                 .clone()
                 .unwrap_or_else(|| sibling("evaluate"));
-            self.spawn(&evaluate, &["--promote".to_string()], "evaluation")?;
+            self.spawn(&lock, (&evaluate, &["--promote".to_string()]), "evaluation")?;
         }
         log(&format!(
             "job finished in {} (lock {})",
@@ -252,6 +306,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let limits = match (
+        parse_duration(&args.job_timeout),
+        parse_duration(&args.kill_grace),
+    ) {
+        (Ok(timeout), Ok(kill_grace)) => JobLimits {
+            timeout,
+            kill_grace,
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
@@ -259,7 +326,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let runner = Runner { args, stop };
+    let runner = Runner { args, stop, limits };
 
     if runner.args.once {
         return match runner.run_with_retries(backoff) {
