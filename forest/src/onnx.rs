@@ -154,6 +154,8 @@ pub struct OnnxExport<'a> {
     options: OnnxOptions,
     forest: Option<(&'a RandomForest, usize)>,
     isolation: Option<&'a IsolationForest>,
+    /// A further classifier, one output per class: (model, output names).
+    per_class: Option<(&'a RandomForest, Vec<String>)>,
 }
 
 impl<'a> OnnxExport<'a> {
@@ -163,6 +165,7 @@ impl<'a> OnnxExport<'a> {
             options,
             forest: None,
             isolation: None,
+            per_class: None,
         }
     }
 
@@ -179,6 +182,15 @@ impl<'a> OnnxExport<'a> {
         self
     }
 
+    /// Adds a further classifier (e.g. which failure mode) on the same input:
+    /// one output per class, `outputs[i]` the probability of `model`'s class
+    /// `i` (in the order of [`RandomForest::classes`]), each `[N]` so MLflow's
+    /// pyfunc flavor gives one column per class.
+    pub fn class_probabilities(mut self, model: &'a RandomForest, outputs: Vec<String>) -> Self {
+        self.per_class = Some((model, outputs));
+        self
+    }
+
     /// The serialised ONNX model.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let n_features = match (self.forest, self.isolation) {
@@ -192,6 +204,14 @@ impl<'a> OnnxExport<'a> {
             (Some((f, _)), _) => f.n_features(),
             (None, Some(i)) => i.n_features(),
         };
+        if let Some((m, _)) = &self.per_class
+            && m.n_features() != n_features
+        {
+            return Err(ForestError::FeatureCountMismatch {
+                expected: n_features,
+                found: m.n_features(),
+            });
+        }
         let o = &self.options;
         let mut g = Graph::default();
         let mut outputs = Vec::new();
@@ -199,7 +219,7 @@ impl<'a> OnnxExport<'a> {
         let real = elem(o.precision);
         if let Some((forest, class)) = self.forest {
             let column = class_column(forest, class)?;
-            let (_, probabilities) = add_classifier(&mut g, forest, INPUT, o.precision)?;
+            let (_, probabilities) = add_classifier(&mut g, forest, "forest", o.precision)?;
             let index = g.ints("failure_class_column", vec![column as i64], vec![]);
             g.node(
                 "Gather",
@@ -227,6 +247,10 @@ impl<'a> OnnxExport<'a> {
             outputs.push(graph::value_info("is_anomaly", BOOL, &[None]));
             kinds.push("IsolationForest".into());
         }
+        if let Some((model, names)) = &self.per_class {
+            add_per_class(&mut g, model, names, o.precision, &mut outputs)?;
+            kinds.push(format!("RandomForest ({} class outputs)", names.len()));
+        }
         finish_model(g, outputs, n_features, o, &kinds.join(" + "))
     }
 }
@@ -237,7 +261,7 @@ impl RandomForest {
     /// [`classes`](Self::classes)). See [`OnnxExport`] for one value per row.
     pub fn to_onnx(&self, options: &OnnxOptions) -> Result<Vec<u8>> {
         let mut g = Graph::default();
-        let (label, probabilities) = add_classifier(&mut g, self, INPUT, options.precision)?;
+        let (label, probabilities) = add_classifier(&mut g, self, "forest", options.precision)?;
         rename(&mut g, &label, "label");
         to_precision(&mut g, &probabilities, "probabilities", options.precision);
         let k = self.classes().len() as i64;
@@ -296,29 +320,29 @@ fn label_i64(class: usize) -> Result<i64> {
 }
 
 /// Adds the `TreeEnsembleClassifier`; returns its outputs (label, probabilities).
+/// Adds `forest` on the graph's input; its values are named `<prefix>_…`,
+/// so several classifiers can share one graph.
 fn add_classifier(
     g: &mut Graph,
     forest: &RandomForest,
-    input: &str,
+    prefix: &str,
     precision: OnnxPrecision,
 ) -> Result<(String, String)> {
+    let input = INPUT;
     let k = forest.classes().len();
     let labels = forest
         .classes()
         .iter()
         .map(|&c| label_i64(c))
         .collect::<Result<Vec<_>>>()?;
-    let (label, probabilities) = (
-        "forest_label".to_string(),
-        "forest_probabilities".to_string(),
-    );
+    let (label, probabilities) = (format!("{prefix}_label"), format!("{prefix}_probabilities"));
     if precision == OnnxPrecision::ExactDouble {
         let trees: Vec<(&[crate::tree::Node], &[f32])> = forest
             .trees
             .iter()
             .map(|t| (t.nodes.as_slice(), t.values.as_slice()))
             .collect();
-        exact::add_classifier(g, &trees, labels, input, &label, &probabilities);
+        exact::add_classifier(g, &trees, labels, (input, prefix), &label, &probabilities);
         return Ok((label, probabilities));
     }
     let n = forest.trees.len() as f64;
@@ -338,10 +362,6 @@ fn add_classifier(
     }
     let mut attributes = ensemble.attributes("class", precision);
     attributes.push(attr_ints("classlabels_int64s", labels));
-    let (label, probabilities) = (
-        "forest_label".to_string(),
-        "forest_probabilities".to_string(),
-    );
     g.node(
         "TreeEnsembleClassifier",
         ML_DOMAIN,
@@ -350,6 +370,54 @@ fn add_classifier(
         attributes,
     );
     Ok((label, probabilities))
+}
+
+/// `model`'s probability of each class as its own `[N]` output, `names[i]`
+/// for class column `i`.
+fn add_per_class(
+    g: &mut Graph,
+    model: &RandomForest,
+    names: &[String],
+    precision: OnnxPrecision,
+    outputs: &mut Vec<proto::ValueInfoProto>,
+) -> Result<()> {
+    if names.len() != model.classes().len() {
+        return Err(ForestError::InvalidOnnxName {
+            what: "class output names".into(),
+            name: names.join(", "),
+            reason: "are not one per class of the model",
+        });
+    }
+    let mut seen = HashSet::new();
+    for (i, name) in names.iter().enumerate() {
+        check_name(&format!("class output {i}"), name)?;
+        let taken = matches!(
+            name.as_str(),
+            "failure_probability" | "score_samples" | "decision_function" | "is_anomaly"
+        );
+        if taken || !seen.insert(name.as_str()) {
+            return Err(ForestError::InvalidOnnxName {
+                what: format!("class output {i}"),
+                name: name.clone(),
+                reason: "is already an output of the model",
+            });
+        }
+    }
+    let (_, probabilities) = add_classifier(g, model, "per_class", precision)?;
+    for (i, name) in names.iter().enumerate() {
+        let index = g.ints(&format!("per_class_column_{i}"), vec![i as i64], vec![]);
+        let raw = format!("per_class_raw_{i}");
+        g.node(
+            "Gather",
+            "",
+            &[&probabilities, &index],
+            &[&raw],
+            vec![attr_int("axis", 1)],
+        );
+        to_precision(g, &raw, name, precision);
+        outputs.push(graph::value_info(name, elem(precision), &[None]));
+    }
+    Ok(())
 }
 
 /// The value names of an Isolation Forest's scores in a graph.

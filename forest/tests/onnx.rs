@@ -14,8 +14,8 @@ use common::{Lcg, service};
 use ndarray::Array2;
 use serde_json::Value;
 use vigil_forest::{
-    Contamination, IsolationForest, IsolationForestParams, MaxFeatures, MaxSamples, OnnxExport,
-    OnnxOptions, OnnxPrecision, RandomForest, RandomForestParams,
+    Contamination, ForestError, IsolationForest, IsolationForestParams, MaxFeatures, MaxSamples,
+    OnnxExport, OnnxOptions, OnnxPrecision, RandomForest, RandomForestParams,
 };
 
 /// Models and inputs for one onnxruntime run.
@@ -538,6 +538,93 @@ fn the_combined_file_has_one_value_per_row_per_output() {
         let tol = tolerance(*precision);
         assert!(err < tol && score_err < tol);
         assert_eq!(wrong, 0);
+    }
+}
+
+/// A further classifier's class probabilities, one `[N]` output per class,
+/// next to the failure probability and the anomaly scores; bad output names
+/// are typed errors.
+#[test]
+fn per_class_outputs_agree_with_onnxruntime() {
+    let (x, y) = training(500, 3, 2, 0.05, 31);
+    let (_, modes) = training(500, 3, 4, 0.0, 32);
+    let fit = |y: &[usize], seed| {
+        RandomForestParams {
+            n_estimators: 15,
+            seed,
+            ..Default::default()
+        }
+        .fit(&x, y)
+        .unwrap()
+    };
+    let (forest, mode_forest) = (fit(&y, 1), fit(&modes, 2));
+    let iso = IsolationForestParams {
+        seed: 3,
+        ..Default::default()
+    }
+    .fit(&x)
+    .unwrap();
+    let names: Vec<String> = ["none", "overheat", "bearing wear", "surge"]
+        .map(|m| format!("mode_probability_{m}"))
+        .to_vec();
+    let mut reference = Reference::new("per_class");
+    let mut expected = Vec::new();
+    for precision in PRECISIONS {
+        let bytes = OnnxExport::new(options(precision))
+            .random_forest(&forest, 1)
+            .isolation_forest(&iso)
+            .class_probabilities(&mode_forest, names.clone())
+            .to_bytes()
+            .unwrap();
+        let mut s = splits(&mode_forest.to_json());
+        s.extend(splits(&forest.to_json()));
+        let rows = probe_rows(3, &s, 200, 0.1, precision, 5);
+        let name = format!("per_class_{}", name_of(precision));
+        reference.add(&name, &bytes, &rows, precision);
+        expected.push((name, precision, rows));
+    }
+    for bad in [
+        names[..3].to_vec(),
+        vec!["a".into(), "b".into(), "a".into(), "c".into()],
+        vec!["a".into(), "score_samples".into(), "b".into(), "c".into()],
+        vec!["a".into(), "".into(), "b".into(), "c".into()],
+    ] {
+        let e = OnnxExport::new(OnnxOptions::default())
+            .random_forest(&forest, 1)
+            .class_probabilities(&mode_forest, bad.clone())
+            .to_bytes()
+            .unwrap_err();
+        assert!(
+            matches!(e, ForestError::InvalidOnnxName { .. }),
+            "{bad:?}: {e}"
+        );
+    }
+    let Some(out) = reference.run() else { return };
+    for (name, precision, x) in &expected {
+        let case = &out[name];
+        let want = mode_forest.predict_proba(x).unwrap();
+        let p = forest.predict_proba_of(x, 1).unwrap();
+        let failure = floats(&case["failure_probability"]);
+        let mut err: f64 = p
+            .iter()
+            .zip(&failure)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        for (c, output) in names.iter().enumerate() {
+            assert_eq!(
+                case[format!("{output}.shape")],
+                serde_json::json!([x.nrows()])
+            );
+            let got = floats(&case[output.as_str()]);
+            for (a, b) in want.column(c).iter().zip(&got) {
+                err = err.max((a - b).abs());
+                if *precision == OnnxPrecision::ExactDouble {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{name} {output}: {a} vs {b}");
+                }
+            }
+        }
+        eprintln!("{name}: max error {err:e}");
+        assert!(err < tolerance(*precision), "{name}: {err}");
     }
 }
 

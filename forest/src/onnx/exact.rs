@@ -123,7 +123,7 @@ pub(crate) fn add_classifier(
     g: &mut Graph,
     trees: &[(&[Node], &[f32])],
     labels: Vec<i64>,
-    input: &str,
+    (input, prefix): (&str, &str),
     label: &str,
     probabilities: &str,
 ) {
@@ -136,35 +136,30 @@ pub(crate) fn add_classifier(
             });
         }
     }
-    ensemble.node(g, input, "forest_sums", k);
+    let (sums, class_index) = (format!("{prefix}_sums"), format!("{prefix}_class_index"));
+    ensemble.node(g, input, &sums, k);
     let scale = g.real(
-        "forest_scale",
+        &format!("{prefix}_scale"),
         1.0 / trees.len() as f64,
         super::OnnxPrecision::ExactDouble,
     );
-    g.node(
-        "Mul",
-        "",
-        &["forest_sums", &scale],
-        &[probabilities],
-        vec![],
-    );
+    g.node("Mul", "", &[&sums, &scale], &[probabilities], vec![]);
     g.node(
         "ArgMax",
         "",
         &[probabilities],
-        &["forest_class_index"],
+        &[&class_index],
         vec![
             attr_int("axis", 1),
             attr_int("keepdims", 0),
             attr_int("select_last_index", 0),
         ],
     );
-    let classes = g.ints("forest_classes", labels, vec![k as i64]);
+    let classes = g.ints(&format!("{prefix}_classes"), labels, vec![k as i64]);
     g.node(
         "Gather",
         "",
-        &[&classes, "forest_class_index"],
+        &[&classes, &class_index],
         &[label],
         vec![attr_int("axis", 0)],
     );
