@@ -23,7 +23,9 @@
 //! [`FAILURE_CLASS`]), `score_samples` (the Isolation Forest's `score_samples`,
 //! in `[-1, 0)`, lower is more anomalous: the negative of what `serve` reports as
 //! `anomaly_score`), `decision_function` (`score_samples` minus the contamination
-//! offset) and `is_anomaly` (`decision_function < 0`). The names are
+//! offset) and `is_anomaly` (`decision_function < 0`); with a failure-mode
+//! classifier also `failure_mode_probability_<mode>` per mode (`none`
+//! included, [`ModelBundle::mode_output_names`]). The names are
 //! vigil-forest's `OnnxExport`'s; `ExactDouble` precision, so the numbers are
 //! Vigil's own (no float32 cast in MLflow's pyfunc).
 
@@ -73,6 +75,9 @@ pub const ONNX_OUTPUTS: [(&str, ColumnType); 4] = [
     ("decision_function", ColumnType::Double),
     ("is_anomaly", ColumnType::Boolean),
 ];
+/// The prefix of the ONNX outputs that carry each failure mode's
+/// probability (models with a failure-mode classifier).
+pub const MODE_OUTPUT_PREFIX: &str = "failure_mode_probability_";
 /// The Python packages the pyfunc flavor needs (the versions the tests run).
 pub const PYTHON_REQUIREMENTS: [&str; 3] =
     ["mlflow==3.17.2", "onnx==1.23.2", "onnxruntime==1.32.0"];
@@ -176,10 +181,28 @@ impl ModelBundle {
             precision: OnnxPrecision::ExactDouble,
             ..Default::default()
         };
-        Ok(OnnxExport::new(options)
+        let mut export = OnnxExport::new(options)
             .random_forest(&self.random_forest, FAILURE_CLASS)
-            .isolation_forest(&self.isolation_forest)
-            .to_bytes()?)
+            .isolation_forest(&self.isolation_forest);
+        if let Some(modes) = &self.failure_modes {
+            export = export.class_probabilities(&modes.forest, self.mode_output_names());
+        }
+        Ok(export.to_bytes()?)
+    }
+
+    /// The ONNX outputs of the failure-mode probabilities, one per mode in
+    /// class order (`failure_mode_probability_none`, …); empty without a
+    /// mode model.
+    pub fn mode_output_names(&self) -> Vec<String> {
+        match &self.failure_modes {
+            Some(_) => self
+                .meta
+                .failure_modes
+                .iter()
+                .map(|m| format!("{MODE_OUTPUT_PREFIX}{m}"))
+                .collect(),
+            None => Vec::new(),
+        }
     }
 
     /// `input_example.json` (`{"columns", "data"}`) and its serving request
@@ -334,6 +357,11 @@ impl ModelBundle {
             outputs: ONNX_OUTPUTS
                 .iter()
                 .map(|&(name, dtype)| ColumnSpec::new(name, dtype))
+                .chain(
+                    self.mode_output_names()
+                        .into_iter()
+                        .map(|name| ColumnSpec::new(name, ColumnType::Double)),
+                )
                 .collect(),
         };
         let mut model = MlModel::new(flavor, Some(signature))

@@ -9,10 +9,8 @@ use serde::Serialize;
 use vigil_features::FeatureMatrix;
 use vigil_forest::{ForestError, RandomForest, Samples};
 
+use crate::bundle::FAILURE_CLASS;
 use crate::error::PipelineError;
-
-/// The class whose probability is explained: "failure within the horizon".
-pub const FAILURE_CLASS: usize = 1;
 
 /// Rows of the test split the pipeline explains for its SHAP summary. A
 /// sample, evenly spaced in time, because the summary's shape settles long

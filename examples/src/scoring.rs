@@ -78,9 +78,10 @@ use ndarray::ArrayView2;
 use vigil_metrics::{EventParams, Smoothing};
 
 use crate::alarm::{AlarmStatus, MachineAlarm, check_smoothing};
+use crate::bundle::FAILURE_CLASS;
 use crate::bundle::{ModelBundle, failure_probability, failure_probability_row};
 use crate::error::PipelineError;
-use crate::explain::{Contribution, FAILURE_CLASS, top_contributions};
+use crate::explain::{Contribution, top_contributions};
 
 /// A model version with what the registry says about it.
 #[derive(Debug)]

@@ -15,7 +15,9 @@ use fixtures::ModelSize;
 use fixtures::pyfunc::{agreement_on_example, agreement_on_rows, loaded_folder, pyfunc_predict};
 use ndarray::{Array2, Axis};
 use vigil_examples::bundle::{ModelBundle, ONNX_FILE, ONNX_OUTPUTS};
+use vigil_examples::modes::{ModeFit, fit_mode_model};
 use vigil_features::{FeatureSpec, TrainingSet};
+use vigil_forest::RandomForestParams;
 use vigil_tracking_client::{MLMODEL_FILE, MlModel};
 
 /// A model trained on the first 3 days of a simulation and the feature rows
@@ -30,7 +32,22 @@ fn model_and_held_out_rows() -> (ModelBundle, Array2<f64>) {
         seed: 5,
         threshold: 0.4,
     };
-    let bundle = fixtures::model_for(&train, &spec, size).bundle;
+    let mut bundle = fixtures::model_for(&train, &spec, size).bundle;
+    // With a failure-mode classifier: its probabilities are ONNX outputs too.
+    let train_set = TrainingSet::build(&train.frame, &spec).unwrap();
+    let mode_params = RandomForestParams {
+        n_estimators: 10,
+        max_depth: Some(10),
+        seed: 5,
+        ..Default::default()
+    };
+    let ModeFit::Trained { model: modes, .. } = fit_mode_model(&mode_params, &train_set).unwrap()
+    else {
+        panic!("the simulation has failure modes")
+    };
+    bundle.meta.failure_modes = modes.modes.clone();
+    bundle.failure_modes = Some(*modes);
+    bundle.check_consistent().unwrap();
     let held_out = fixtures::simulation(3, 1.0, 22);
     let set = TrainingSet::build(&held_out.frame, &spec).unwrap();
     (bundle, set.features.values)
@@ -70,6 +87,20 @@ fn a_saved_model_folder_loads_through_mlflow_pyfunc_with_vigils_predictions() {
     assert_eq!(got["dtypes"]["failure_probability"], "float64");
     assert_eq!(got["dtypes"]["score_samples"], "float64");
     assert_eq!(got["dtypes"]["is_anomaly"], "bool");
+    // Each failure mode's probability, bit for bit Vigil's.
+    let modes = bundle.failure_modes.as_ref().unwrap();
+    let want = modes.forest.predict_proba(&rows).unwrap();
+    let outputs = bundle.mode_output_names();
+    assert_eq!(outputs.len(), want.ncols());
+    assert!(outputs.contains(&"failure_mode_probability_none".to_string()));
+    for (c, output) in outputs.iter().enumerate() {
+        assert_eq!(got["dtypes"][output], "float64", "{output}");
+        let column = fixtures::pyfunc::floats(&got[output.as_str()]);
+        assert_eq!(column.len(), rows.nrows());
+        for (a, b) in want.column(c).iter().zip(&column) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{output}: {a} vs {b}");
+        }
+    }
 
     let missing = got["missing_column"].as_str().unwrap_or_default();
     assert!(
