@@ -376,11 +376,36 @@ fn simulate_train_promote_serve_against_real_services() {
         );
     }
 
+    // Why: every feature's TreeSHAP contribution, adding up to the probability
+    // (the registered model was trained with node covers).
+    let n_features = info["features"].as_u64().unwrap() as usize;
+    let body = json!({"samples": [sample(2, "M01")], "explain": n_features});
+    let (status, answer) = post_json(&format!("{}/predict", server.base), &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    let p = &answer["predictions"][0];
+    let x = &p["explanation"];
+    let contributions = x["contributions"].as_array().unwrap();
+    assert_eq!(contributions.len(), n_features, "{x}");
+    let total = x["base_value"].as_f64().unwrap()
+        + contributions
+            .iter()
+            .map(|c| c["contribution"].as_f64().unwrap())
+            .sum::<f64>();
+    let probability = p["failure_probability"].as_f64().unwrap();
+    assert!(
+        (total - probability).abs() < 1e-9,
+        "{total} vs {probability}"
+    );
+
     // Bad requests: 4xx with a message, and the server keeps answering.
     let t = at(30);
     let bad = [
         ("{not json".to_string(), 400),
         (r#"{"samples": []}"#.to_string(), 422),
+        (
+            format!(r#"{{"explain":0,"samples":[{{"machine_id":"M01","time":"{t}","temperature":70,"vibration":0.4,"spindle_speed":1500,"power_consumption":1}}]}}"#),
+            422,
+        ),
         (
             format!(r#"{{"samples":[{{"machine_id":"M01","time":"{t}","temprature":70,"vibration":0.4,"spindle_speed":1500}}]}}"#),
             422,
