@@ -16,7 +16,9 @@ use vigil_tracking_client::{
 use crate::alarm::alarm_event_params;
 use crate::bundle::ModelBundle;
 use crate::error::PipelineError;
-use crate::evaluation::{TestScores, evaluate_split, event_metrics, split_failures};
+use crate::evaluation::{
+    TestScores, evaluate_split, event_metrics, log_event_metrics, split_failures,
+};
 use crate::explain::{DEFAULT_SHAP_ROWS, ShapChange, ShapSummary, shap_change, shap_summary};
 use crate::modes::{ModeEvaluation, evaluate_modes};
 use crate::plots;
@@ -794,24 +796,6 @@ fn draw_plots(
     Ok(())
 }
 
-/// A model's held-out event metrics (`<prefix>failures_caught`, ...; a
-/// missing median lead time is left out).
-fn log_events(
-    run: &vigil_tracking_client::ActiveRun,
-    prefix: &str,
-    events: &EventMetrics,
-) -> Result<(), PipelineError> {
-    let metrics = events.mlflow_metrics(prefix);
-    run.log_metrics(
-        metrics
-            .iter()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(k, v)| (k.as_str(), *v)),
-        0,
-    )?;
-    Ok(())
-}
-
 /// A model's held-out event metrics and, when it has a mode model, its
 /// per-mode scores (`<prefix>f1_overheat`, …, `<prefix>mode_f1_macro`).
 fn log_held_out(
@@ -819,7 +803,7 @@ fn log_held_out(
     prefix: &str,
     rescored: &Rescored,
 ) -> Result<(), PipelineError> {
-    log_events(run, prefix, &rescored.events)?;
+    log_event_metrics(run, prefix, &rescored.events)?;
     if let Some(modes) = &rescored.modes {
         let metrics = modes.metrics(prefix);
         run.log_metrics(metrics.iter().map(|(k, v)| (k.as_str(), *v)), 0)?;

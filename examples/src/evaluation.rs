@@ -208,3 +208,22 @@ pub fn event_params(horizon: Duration) -> EventParams {
         ..EventParams::default()
     }
 }
+
+/// Logs event metrics as MLflow metrics `<prefix>failures_caught`, …; a
+/// value that is not finite (no failure caught has no median lead time) is
+/// left out, not logged.
+pub fn log_event_metrics(
+    run: &vigil_tracking_client::ActiveRun,
+    prefix: &str,
+    events: &EventMetrics,
+) -> Result<(), PipelineError> {
+    let metrics = events.mlflow_metrics(prefix);
+    run.log_metrics(
+        metrics
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| (k.as_str(), *v)),
+        0,
+    )?;
+    Ok(())
+}

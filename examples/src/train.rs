@@ -32,7 +32,8 @@ use crate::alarm::{
 use crate::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, FEATURE_SPEC_FILE, ModelBundle};
 use crate::error::PipelineError;
 use crate::evaluation::{
-    SplitEvaluation, TestScores, evaluate_split, event_metrics, named_samples, split_failures,
+    SplitEvaluation, TestScores, evaluate_split, event_metrics, log_event_metrics, named_samples,
+    split_failures,
 };
 use crate::explain::{ShapSummary, shap_summary};
 use crate::modes::{
@@ -996,15 +997,7 @@ fn log_results(parent: &ActiveRun, t: &Tracked<'_>) -> Result<(), PipelineError>
         parent.log_metric(&format!("time_{stage}_seconds"), *seconds)?;
     }
     log_alarm(parent, t.alarm)?;
-    // No failure caught has no median lead time: NaN is left out, not logged.
-    let events = t.events.metrics.mlflow_metrics("test_");
-    parent.log_metrics(
-        events
-            .iter()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(k, v)| (k.as_str(), *v)),
-        0,
-    )?;
+    log_event_metrics(parent, "test_", &t.events.metrics)?;
     match t.modes {
         (_, Some(test)) => {
             let metrics = test.metrics("test_");
@@ -1030,14 +1023,7 @@ fn log_alarm(parent: &ActiveRun, alarm: &AlarmChoice) -> Result<(), PipelineErro
         ("alarm_constraint_met", alarm.constraint_met.to_string()),
     ])?;
     if let Some(v) = &alarm.validation {
-        let metrics = v.mlflow_metrics("validation_");
-        parent.log_metrics(
-            metrics
-                .iter()
-                .filter(|(_, v)| v.is_finite())
-                .map(|(k, v)| (k.as_str(), *v)),
-            0,
-        )?;
+        log_event_metrics(parent, "validation_", v)?;
     }
     Ok(())
 }
