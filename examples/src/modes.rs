@@ -7,8 +7,12 @@
 //! modes are the binary model's positive class split four ways, so the tree
 //! shapes that separate "failure soon" from "no failure" are the ones the mode
 //! model needs, while each mode is far rarer than "failure" as a whole, which
-//! the weights make up for. A second study would double the tuning stage; it
-//! has not been measured against this choice.
+//! the weights make up for. Measured against a second TPE study of its own
+//! (20 trials on validation macro F1, `benches/src/bin/mode_params.rs`): that
+//! study wins on validation but loses on test in each of 3 seeds (test macro F1
+//! 0.43 vs 0.31 on average; benches/RESULTS.md) — with a few dozen mode events
+//! per split, validation macro F1 is too noisy to tune on — and it doubles the
+//! tuning stage.
 //!
 //! **Nothing to learn.** Data without modes (a CSV without the column, or every
 //! row `none`) trains no mode model: [`fit_mode_model`] says why, and the
