@@ -149,6 +149,59 @@ fn stopping_the_server_mid_run_loses_nothing_and_duplicates_nothing() {
     assert_eq!(runs.len(), 2, "no run was created twice");
 }
 
+/// The server SIGKILLed while the client is sending (a logging thread keeps
+/// the flusher busy, so requests are in flight), three times: after a restart
+/// every value is on the server exactly once and the run finishes.
+#[test]
+fn killing_the_server_mid_request_loses_nothing_and_duplicates_nothing() {
+    let Some(venv) = service("VIGIL_MLFLOW_VENV") else {
+        return;
+    };
+    let spool = tempfile::tempdir().unwrap();
+    let mut server = MlflowServer::start(&venv, &[], &[]);
+    let t = quick_tracker(&server.uri(), spool.path());
+    let exp = t.get_or_create_experiment("kill-mid-request").unwrap();
+    let run = t
+        .start_run(RunOptions::new(&exp.experiment_id).name("busy"))
+        .unwrap();
+    let run_id = run.run_id().to_string();
+    const STEPS: i64 = 30_000;
+    let logged = std::sync::atomic::AtomicI64::new(0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for step in 0..STEPS {
+                run.log_metric_at("loss", step as f64 * 0.25, step).unwrap();
+                logged.store(step + 1, std::sync::atomic::Ordering::SeqCst);
+                if step % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        });
+        for kill_at in [STEPS / 4, STEPS / 2, 3 * STEPS / 4] {
+            while logged.load(std::sync::atomic::Ordering::SeqCst) < kill_at {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            server.restart(); // SIGKILL to the process group, then start again
+        }
+    });
+    run.finish().unwrap();
+    let report = t.push_spooled().unwrap();
+    assert!(report.still_pending.is_empty(), "{report:?}");
+    let s = t.store();
+    assert_eq!(
+        steps_of(s, &run_id, "loss"),
+        (0..STEPS).collect::<Vec<_>>(),
+        "every value exactly once"
+    );
+    assert_eq!(s.get_run(&run_id).unwrap().info.status, RunStatus::Finished);
+    let runs = t
+        .search_all_runs(
+            RunSearch::in_experiments([exp.experiment_id.as_str()]).view_type(ViewType::All),
+        )
+        .unwrap();
+    assert_eq!(runs.len(), 1, "no run was created twice");
+}
+
 #[test]
 fn basic_auth_server_answers_401_without_credentials_and_works_with_them() {
     let Some(venv) = service("VIGIL_MLFLOW_VENV") else {
