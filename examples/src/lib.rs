@@ -97,16 +97,20 @@ pub mod tune;
 
 pub use error::PipelineError;
 
-use vigil_tracking_client::{Tracker, TrackingUri};
+use vigil_tracking_client::{SpoolReport, Tracker, TrackingUri};
 
 /// Opens the tracking store the environment names: `MLFLOW_TRACKING_URI` (a
-/// server, or a `file:` URI), or `./mlruns` when it is unset, and first
-/// delivers what earlier processes spooled while the server was unreachable
-/// ([`Tracker::push_spooled`]; what still cannot be delivered stays spooled).
+/// server, or a `file:` URI), or `./mlruns` when it is unset.
 pub fn open_tracker() -> Result<Tracker, PipelineError> {
-    let tracker = Tracker::from_env()?;
-    tracker.push_spooled()?;
-    Ok(tracker)
+    Ok(Tracker::from_env()?)
+}
+
+/// Delivers what earlier processes spooled while the server was unreachable
+/// ([`Tracker::push_spooled`]; what still cannot be delivered stays spooled).
+/// The binaries call it at start and only warn when it fails, so a damaged
+/// spool file never keeps a job from running.
+pub fn deliver_spooled(tracker: &Tracker) -> Result<SpoolReport, PipelineError> {
+    Ok(tracker.push_spooled()?)
 }
 
 /// Where a tracker writes, for log lines.

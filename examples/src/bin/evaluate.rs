@@ -116,6 +116,9 @@ fn run(args: &Args) -> Result<Decision, PipelineError> {
         output_dir: args.output_dir.clone(),
     };
     let tracker = open_tracker()?;
+    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
+        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    }
     println!("tracking: {}", describe_tracker(&tracker));
     evaluate(&tracker, &source, &config)
 }

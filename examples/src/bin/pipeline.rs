@@ -153,6 +153,9 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
             .map_err(|e| PipelineError::Invalid(format!("cannot install signal handler: {e}")))?;
     }
     let tracker = open_tracker()?;
+    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
+        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    }
     println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
     let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
     train(&source, &config, &tracker, progress)

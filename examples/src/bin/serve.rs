@@ -172,6 +172,9 @@ fn run(args: &Args) -> Result<(), PipelineError> {
         ..ConnectionLimits::default()
     };
     let tracker = open_tracker()?;
+    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
+        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    }
     let model = load_model(&tracker, &args.model_uri, &config.scratch)?;
     println!(
         "serving {} version {} (run {}) from {}",
