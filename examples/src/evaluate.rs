@@ -676,7 +676,7 @@ fn decide_by_f1(rescored: &RescoredPair, min_improvement: f64) -> (bool, String)
 }
 
 /// How long a promotion waits for another one on the same local store.
-const PROMOTION_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+const PROMOTION_LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// Makes `version` the champion: alias `@champion` and stage Production
 /// (previous Production versions archived), safe against promotions running
@@ -690,31 +690,9 @@ pub fn promote(tracker: &Tracker, name: &str, version: &str) -> Result<(), Pipel
         TrackingUri::Local(dir) => Some(wait_for_lock(&dir.join(".vigil-promotion.lock"))?),
         TrackingUri::Server(_) => None,
     };
-    set_champion_alias(tracker, name, version)?;
+    tracker.store().set_alias(name, CHAMPION_ALIAS, version)?;
     tracker.promote(name, version, Stage::Production)?;
     settle_production(tracker, name)
-}
-
-/// Points `@champion` at `version`. MLflow's server creates an alias with a
-/// plain INSERT, so two first-time `set_alias` calls at once fail one of them
-/// on the unique constraint (HTTP 400); the retry finds the alias and updates it.
-fn set_champion_alias(tracker: &Tracker, name: &str, version: &str) -> Result<(), PipelineError> {
-    const ATTEMPTS: u32 = 5;
-    let mut attempt = 0;
-    loop {
-        match tracker.store().set_alias(name, CHAMPION_ALIAS, version) {
-            Ok(()) => return Ok(()),
-            Err(TrackingError::Api {
-                status: 400,
-                message,
-                ..
-            }) if attempt + 1 < ATTEMPTS && message.to_lowercase().contains("unique") => {
-                attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 fn wait_for_lock(path: &Path) -> Result<JobLock, PipelineError> {
@@ -732,7 +710,7 @@ fn wait_for_lock(path: &Path) -> Result<JobLock, PipelineError> {
                 PROMOTION_LOCK_WAIT.as_secs()
             )));
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

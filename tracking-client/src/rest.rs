@@ -761,15 +761,29 @@ impl TrackingStore for RestStore {
         .map(drop)
     }
 
+    /// MLflow creates a new alias with a plain INSERT, so two first-time
+    /// `set_alias` calls at once fail one of them on the unique constraint
+    /// (HTTP 400, seen with MLflow 3.17 on sqlite); the retry finds the alias
+    /// and updates it. Setting an alias is idempotent, so retrying is safe.
     fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
         validate::alias(alias)?;
         validate::version(version)?;
-        self.call(
-            Method::Post,
-            "registered-models/alias",
-            json!({ "name": name, "alias": alias, "version": version }),
-        )
-        .map(drop)
+        const ATTEMPTS: u64 = 5;
+        let body = json!({ "name": name, "alias": alias, "version": version });
+        let mut attempt = 0;
+        loop {
+            match self.call(Method::Post, "registered-models/alias", body.clone()) {
+                Err(TrackingError::Api {
+                    status: 400,
+                    message,
+                    ..
+                }) if attempt + 1 < ATTEMPTS && message.to_lowercase().contains("unique") => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50 * attempt));
+                }
+                other => return other.map(drop),
+            }
+        }
     }
 
     fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
