@@ -399,7 +399,8 @@ impl OwnServer {
         let exe = self.bindir.join(program);
         if root {
             let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
+            // The postgres user may not enter the checkout (a 0700 temp dir).
+            c.args(["-u", "postgres", "--"]).arg(exe).current_dir("/");
             c
         } else {
             Command::new(exe)
