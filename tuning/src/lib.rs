@@ -65,7 +65,8 @@
 //! Everything is at the crate root; only the plots have a module of their own.
 //!
 //! - The study: [`Study`], its [`StudyBuilder`], [`Direction`] and [`Heartbeat`];
-//!   `optimize` / `optimize_parallel`, `ask` / `tell`, `enqueue_trial`, callbacks, best
+//!   `optimize` / `optimize_parallel` / `optimize_until`, `ask` / `ask_within` / `tell`,
+//!   `enqueue_trial`, callbacks, best
 //!   trial, CSV and JSON export.
 //! - Trials: the live [`Trial`] (`suggest_*`, `report`, `should_prune`), what an
 //!   objective returns ([`ObjectiveResult`], [`ObjectiveError`]), and the stored
@@ -90,7 +91,10 @@
 //!
 //! Parallel trials: [`Study::optimize_parallel`] runs `n_jobs` trials at once in this
 //! process; several processes share a study through a journal file (one machine) or
-//! PostgreSQL (many machines), each opening it with `load_if_exists(true)`.
+//! PostgreSQL (many machines), each opening it with `load_if_exists(true)`, and each
+//! calling [`Study::optimize_until`] with the same total: together they run exactly
+//! that many trials (the storage caps the count atomically,
+//! [`Storage::start_trial_capped`]).
 #![deny(missing_docs)]
 
 mod distributions;

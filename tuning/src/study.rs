@@ -388,7 +388,23 @@ impl Study {
             self.storage.fail_stale_trials(self.id, hb.grace_period)?;
         }
         let t = self.storage.start_trial(self.id)?;
-        Ok(Trial {
+        Ok(self.live_trial(t))
+    }
+
+    /// Like [`Study::ask`] while the study holds fewer than `max_trials` trials in
+    /// all (every worker's, enqueued ones included); `None` once it is full.
+    pub fn ask_within(&self, max_trials: usize) -> Result<Option<Trial<'_>>> {
+        if let Some(hb) = self.heartbeat {
+            self.storage.fail_stale_trials(self.id, hb.grace_period)?;
+        }
+        let t = self
+            .storage
+            .start_trial_capped(self.id, max_trials as u64)?;
+        Ok(t.map(|t| self.live_trial(t)))
+    }
+
+    fn live_trial(&self, t: FrozenTrial) -> Trial<'_> {
+        Trial {
             study: self,
             trial_id: t.trial_id,
             number: t.number,
@@ -398,7 +414,7 @@ impl Study {
             intermediate: t.intermediate_values,
             history: None,
             relative: None,
-        })
+        }
     }
 
     /// Finish a trial from `ask` with the objective's result: a value completes it
@@ -513,6 +529,37 @@ impl Study {
         Ok(())
     }
 
+    /// Run trials until the study holds `max_trials` in all, counting those of every
+    /// worker sharing its storage (and enqueued ones), or until `timeout` or
+    /// [`Study::stop`]; returns how many this call ran. Workers in several processes
+    /// each call it with the same `max_trials` and together run exactly that many
+    /// (the storage caps the count atomically). Errors as in [`Study::optimize`].
+    ///
+    /// It returns when no new trial may start; trials of other workers may still be
+    /// running then (wait for them through [`Study::trials`]).
+    pub fn optimize_until<F>(
+        &self,
+        max_trials: usize,
+        timeout: Option<Duration>,
+        mut objective: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&mut Trial<'_>) -> ObjectiveResult,
+    {
+        self.stop.store(false, Ordering::SeqCst);
+        let started = Instant::now();
+        let mut ran = 0;
+        while !self.stop.load(Ordering::SeqCst) && timeout.is_none_or(|t| started.elapsed() < t) {
+            let asked = self.retry.run(|_| self.ask_within(max_trials));
+            match asked.map_err(|(_, e)| e)? {
+                Some(trial) => self.run_asked(trial, &mut objective)?,
+                None => break,
+            }
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
     /// Like [`Study::optimize`] with `n_jobs` trials running at once on scoped threads
     /// of this process. With the default TPE, the constant liar keeps concurrent trials
     /// apart. Which trials each one sees depends on timing, so unlike a sequential run
@@ -570,7 +617,15 @@ impl Study {
     where
         F: FnMut(&mut Trial<'_>) -> ObjectiveResult,
     {
-        let mut trial = self.retry.run(|_| self.ask()).map_err(|(_, e)| e)?;
+        let trial = self.retry.run(|_| self.ask()).map_err(|(_, e)| e)?;
+        self.run_asked(trial, objective)
+    }
+
+    /// Runs the objective on a started trial (with heartbeats) and tells its result.
+    fn run_asked<F>(&self, mut trial: Trial<'_>, objective: &mut F) -> Result<()>
+    where
+        F: FnMut(&mut Trial<'_>) -> ObjectiveResult,
+    {
         let trial_id = trial.trial_id;
         let heartbeat_error = Mutex::new(None);
         let result = match self.heartbeat {

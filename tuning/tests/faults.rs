@@ -58,6 +58,9 @@ impl Storage for Faulty {
     fn start_trial(&self, study_id: u64) -> Result<FrozenTrial> {
         self.inner.start_trial(study_id)
     }
+    fn start_trial_capped(&self, study_id: u64, max_trials: u64) -> Result<Option<FrozenTrial>> {
+        self.inner.start_trial_capped(study_id, max_trials)
+    }
     fn set_param(&self, trial_id: u64, name: &str, param: &Param) -> Result<()> {
         self.inner.set_param(trial_id, name, param)
     }

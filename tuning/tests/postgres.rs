@@ -276,6 +276,37 @@ fn concurrent_claims_of_enqueued_trials_are_exclusive() {
     drop_schema(&url, &schema);
 }
 
+/// Four connections run trials until the study holds 12: exactly 12 are
+/// created (the cap is checked under the study row's lock), numbered 0..12.
+#[test]
+fn workers_on_separate_connections_stop_at_the_study_cap() {
+    let Some(url) = service("VIGIL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = unique_schema("cap");
+    let ran: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|seed| {
+                let (url, schema) = (url.clone(), schema.clone());
+                s.spawn(move || {
+                    open(&url, &schema, seed)
+                        .optimize_until(12, None, objective)
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(ran, 12);
+    let study = open(&url, &schema, 9);
+    let trials = study.trials().unwrap();
+    let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..12).collect::<Vec<_>>());
+    assert!(trials.iter().all(|t| t.state == TrialState::Complete));
+    assert!(study.ask_within(12).unwrap().is_none());
+    drop_schema(&url, &schema);
+}
+
 #[allow(clippy::unwrap_used)]
 fn drop_schema(url: &str, schema: &str) {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();

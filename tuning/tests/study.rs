@@ -317,3 +317,45 @@ fn exports_csv_and_json() {
     let back: Vec<vigil_tuning::FrozenTrial> = serde_json::from_value(v["trials"].clone()).unwrap();
     assert_eq!(back[0].params, study.trials().unwrap()[0].params);
 }
+
+/// Two handles on one storage (two workers) run trials until the study holds
+/// the cap: together exactly that many, numbered without gaps; an enqueued
+/// trial counts toward the cap and is still run.
+#[test]
+#[allow(clippy::unwrap_used)]
+fn workers_sharing_a_storage_stop_at_the_study_cap() {
+    let storage: Arc<dyn Storage> = Arc::new(InMemoryStorage::new());
+    let open = || {
+        Study::builder()
+            .name("capped")
+            .seed(3)
+            .shared_storage(Arc::clone(&storage))
+            .load_if_exists(true)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (open(), open());
+    a.enqueue_trial([("x", 0.5.into())]).unwrap();
+    let objective = |t: &mut vigil_tuning::Trial<'_>| -> vigil_tuning::ObjectiveResult {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        Ok(t.suggest_float("x", 0.0, 1.0)?)
+    };
+    let ran = std::thread::scope(|s| {
+        let ha = s.spawn(|| a.optimize_until(7, None, objective).unwrap());
+        let hb = s.spawn(|| b.optimize_until(7, None, objective).unwrap());
+        ha.join().unwrap() + hb.join().unwrap()
+    });
+    assert_eq!(ran, 7);
+    let trials = a.trials().unwrap();
+    let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..7).collect::<Vec<_>>());
+    assert!(trials.iter().all(|t| t.state == TrialState::Complete));
+    assert_eq!(trials[0].value, Some(0.5));
+    // Full: nothing more starts, also for a larger enqueued backlog's absence.
+    assert_eq!(a.optimize_until(7, None, objective).unwrap(), 0);
+    assert!(a.ask_within(7).unwrap().is_none());
+    // Enqueued trials beyond the cap are already counted and still claimed.
+    b.enqueue_trial([("x", 0.25.into())]).unwrap();
+    assert_eq!(b.optimize_until(7, None, objective).unwrap(), 1);
+    assert_eq!(b.trials().unwrap().len(), 8);
+}

@@ -224,8 +224,22 @@ impl Storage for JournalStorage {
         match self.write(Op::Start {
             study_id,
             time: now_unix(),
+            max_trials: None,
         })? {
             Applied::Trial(id) => self.read(|s| Ok((*s.trial(id)?).clone())),
+            other => Err(TuningError::CorruptStorage(format!("start gave {other:?}"))),
+        }
+    }
+
+    /// A start on a full study leaves a record that replays as the same no-op.
+    fn start_trial_capped(&self, study_id: u64, max_trials: u64) -> Result<Option<FrozenTrial>> {
+        match self.write(Op::Start {
+            study_id,
+            time: now_unix(),
+            max_trials: Some(max_trials),
+        })? {
+            Applied::Trial(id) => self.read(|s| Ok(Some((*s.trial(id)?).clone()))),
+            Applied::Nothing => Ok(None),
             other => Err(TuningError::CorruptStorage(format!("start gave {other:?}"))),
         }
     }
@@ -316,6 +330,28 @@ impl Storage for JournalStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capped_start_replays_the_same_and_old_records_still_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.log");
+        {
+            let j = JournalStorage::open(&path).unwrap();
+            let s = j.create_study("s", Direction::Minimize).unwrap();
+            assert_eq!(j.start_trial_capped(s, 1).unwrap().unwrap().number, 0);
+            assert!(j.start_trial_capped(s, 1).unwrap().is_none());
+        }
+        // A start record written before the cap existed.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"op\":\"start\",\"study_id\":0,\"time\":1.0}\n")
+            .unwrap();
+        drop(f);
+        let j = JournalStorage::open(&path).unwrap();
+        let numbers: Vec<u64> = j.trials(0).unwrap().iter().map(|t| t.number).collect();
+        assert_eq!(numbers, [0, 1]);
+        assert!(j.start_trial_capped(0, 2).unwrap().is_none());
+        assert_eq!(j.start_trial_capped(0, 3).unwrap().unwrap().number, 2);
+    }
 
     #[test]
     fn replays_and_cuts_a_torn_line() {

@@ -29,6 +29,10 @@ pub(crate) enum Op {
     Start {
         study_id: u64,
         time: f64,
+        /// Start nothing when the study already holds this many trials and none is
+        /// waiting (absent in journals written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_trials: Option<u64>,
     },
     SetParam {
         trial_id: u64,
@@ -136,11 +140,17 @@ impl MemState {
                 self.studies[study_id as usize].waiting.push_back(id);
                 Ok(Applied::Trial(id))
             }
-            Op::Start { study_id, time } => {
+            Op::Start {
+                study_id,
+                time,
+                max_trials,
+            } => {
                 self.study(study_id)?;
                 let study = &mut self.studies[study_id as usize];
+                let full = max_trials.is_some_and(|m| study.trial_ids.len() as u64 >= m);
                 let id = match study.waiting.pop_front() {
                     Some(id) => id,
+                    None if full => return Ok(Applied::Nothing),
                     None => self.new_trial(study_id, TrialState::Running),
                 };
                 self.studies[study_id as usize].snapshot = None;
@@ -333,8 +343,22 @@ impl Storage for InMemoryStorage {
         match state.apply(Op::Start {
             study_id,
             time: now_unix(),
+            max_trials: None,
         })? {
             Applied::Trial(id) => Ok((*state.trial(id)?).clone()),
+            other => Err(TuningError::CorruptStorage(format!("start gave {other:?}"))),
+        }
+    }
+
+    fn start_trial_capped(&self, study_id: u64, max_trials: u64) -> Result<Option<FrozenTrial>> {
+        let mut state = self.lock();
+        match state.apply(Op::Start {
+            study_id,
+            time: now_unix(),
+            max_trials: Some(max_trials),
+        })? {
+            Applied::Trial(id) => Ok(Some((*state.trial(id)?).clone())),
+            Applied::Nothing => Ok(None),
             other => Err(TuningError::CorruptStorage(format!("start gave {other:?}"))),
         }
     }

@@ -47,6 +47,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Claim the oldest `Waiting` trial (atomically, for exactly one caller) or create a
     /// new `Running` one; returns it in state `Running`.
     fn start_trial(&self, study_id: u64) -> Result<FrozenTrial>;
+    /// Like [`Storage::start_trial`] while the study holds fewer than `max_trials`
+    /// trials in all (any state, enqueued ones included); `None` when it is full and
+    /// none is waiting (a waiting trial is already counted, so it is still claimed).
+    /// Atomic: workers sharing the storage never create more than `max_trials` together.
+    fn start_trial_capped(&self, study_id: u64, max_trials: u64) -> Result<Option<FrozenTrial>>;
     /// Record a suggested parameter of a running trial.
     fn set_param(&self, trial_id: u64, name: &str, param: &Param) -> Result<()>;
     /// Record the sampler's joint proposal of a running trial (for the constant liar).

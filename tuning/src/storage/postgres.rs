@@ -319,11 +319,13 @@ fn open_conn(target: &Target) -> Result<Conn> {
             ))
             .map_err(pg("prepare statements"))?,
             // One statement (one round trip): take the next number under the study
-            // row's lock and insert the running trial.
+            // row's lock and insert the running trial; no row when the study already
+            // holds $3 trials (i64::MAX: no cap).
             start_new: client.prepare(&format!(
                 "WITH n AS (
                      UPDATE {s}.studies SET next_number = next_number + 1
-                     WHERE study_id = $1 RETURNING next_number - 1 AS number)
+                     WHERE study_id = $1 AND next_number < $3
+                     RETURNING next_number - 1 AS number)
                  INSERT INTO {s}.trials (study_id, number, state, datetime_start, heartbeat)
                  SELECT $1, number, 'RUNNING', $2, clock_timestamp() FROM n
                  RETURNING {TRIAL_COLS}"
@@ -510,6 +512,26 @@ fn row_to_trial(row: &Row) -> Result<FrozenTrial> {
     Ok(t)
 }
 
+impl PostgresStorage {
+    /// Claims the oldest waiting trial, else starts a new one unless the study
+    /// already holds `max_trials` (the cap is checked under the study row's lock).
+    fn start_within(&self, study_id: u64, max_trials: i64) -> Result<Option<FrozenTrial>> {
+        self.with_conn(true, |c| {
+            let sid = study_id as i64;
+            let now = now_unix();
+            let claimed = c.client.query_opt(&c.st.claim_waiting, &[&sid, &now]);
+            if let Some(row) = claimed.map_err(pg("claim waiting trial"))? {
+                return row_to_trial(&row).map(Some);
+            }
+            let row = c
+                .client
+                .query_opt(&c.st.start_new, &[&sid, &now, &max_trials])
+                .map_err(pg("start trial"))?;
+            row.map(|row| row_to_trial(&row)).transpose()
+        })
+    }
+}
+
 impl Storage for PostgresStorage {
     fn create_study(&self, name: &str, direction: Direction) -> Result<u64> {
         self.with_conn(false, |c| {
@@ -559,20 +581,12 @@ impl Storage for PostgresStorage {
     }
 
     fn start_trial(&self, study_id: u64) -> Result<FrozenTrial> {
-        self.with_conn(true, |c| {
-            let sid = study_id as i64;
-            let now = now_unix();
-            let claimed = c.client.query_opt(&c.st.claim_waiting, &[&sid, &now]);
-            if let Some(row) = claimed.map_err(pg("claim waiting trial"))? {
-                return row_to_trial(&row);
-            }
-            let row = c
-                .client
-                .query_opt(&c.st.start_new, &[&sid, &now])
-                .map_err(pg("start trial"))?
-                .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))?;
-            row_to_trial(&row)
-        })
+        self.start_within(study_id, i64::MAX)?
+            .ok_or_else(|| TuningError::StudyNotFound(format!("#{study_id}")))
+    }
+
+    fn start_trial_capped(&self, study_id: u64, max_trials: u64) -> Result<Option<FrozenTrial>> {
+        self.start_within(study_id, i64::try_from(max_trials).unwrap_or(i64::MAX))
     }
 
     fn set_param(&self, trial_id: u64, name: &str, param: &Param) -> Result<()> {
