@@ -42,7 +42,9 @@ use crate::modes::{
 };
 use crate::plots;
 use crate::source::DataSource;
-use crate::tune::{TrialCounts, Tuning, TuningData, forest_params, param_text, tune};
+use crate::tune::{
+    TrialCounts, Tuning, TuningData, TuningSetup, forest_params, param_text, tune,
+};
 
 /// The registered model's name in the reference pipeline.
 pub const DEFAULT_MODEL_NAME: &str = "predictive_maintenance_model";
@@ -90,6 +92,9 @@ pub struct TrainConfig {
     /// plots and `reports/shap_summary.json`; 0 skips them. Default
     /// [`DEFAULT_SHAP_ROWS`](crate::explain::DEFAULT_SHAP_ROWS).
     pub shap_rows: usize,
+    /// Where the tuning study lives and how many worker processes share it
+    /// ([`crate::tune`]). Default: in memory, this process only.
+    pub tuning: TuningSetup,
     /// Set it (e.g. from a SIGTERM handler) to stop the job early: it is checked
     /// before every stage and after every tuning trial. The run then ends as
     /// `KILLED`, nothing is registered, and [`train`] returns
@@ -115,6 +120,7 @@ impl Default for TrainConfig {
             alarm_policy: AlarmPolicy::F1,
             alarm_smoothing: None,
             shap_rows: crate::explain::DEFAULT_SHAP_ROWS,
+            tuning: TuningSetup::default(),
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -127,6 +133,7 @@ impl TrainConfig {
         if self.n_trials == 0 {
             return bad("n_trials must be at least 1".into());
         }
+        self.tuning.validate()?;
         if !(self.contamination > 0.0 && self.contamination <= 0.5) {
             return bad(format!(
                 "contamination must be in (0, 0.5], got {}",
@@ -322,6 +329,28 @@ pub fn train(
             Err(e)
         }
     }
+}
+
+/// The rows a tuning worker that joins another pipeline's study fits and
+/// scores trials on ([`crate::tune::join_study`]): `source` loaded, its
+/// features computed and split exactly as [`train`] does.
+pub fn tuning_splits(
+    source: &DataSource,
+    config: &TrainConfig,
+    progress: &ProgressFn,
+) -> Result<Splits, PipelineError> {
+    let mut stages = Stages {
+        seconds: Vec::new(),
+        progress: Arc::clone(progress),
+        stop: Arc::clone(&config.stop),
+    };
+    let loaded = stages.run("load", || {
+        let loaded = source.load()?;
+        let summary = loaded.description.clone();
+        Ok((loaded, summary))
+    })?;
+    let set = stages.run("features", || build_features(&loaded.frame, config))?;
+    Splits::by_time(&set, config, label_horizon_minutes(source))
 }
 
 pub(crate) fn truncate(s: &str, max: usize) -> String {

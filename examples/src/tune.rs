@@ -1,25 +1,65 @@
 //! The pipeline's hyper-parameter search: TPE over the reference search space
 //! of the Random Forest, scored by the best validation F1 over thresholds, with
 //! median pruning on a quarter-size forest, and one tracked child run per trial.
+//!
+//! # Spread over processes and machines
+//!
+//! By default the study lives in memory and this process runs every trial. With
+//! [`StudyStorage::Postgres`] it lives in vigil-tuning's PostgreSQL storage and
+//! any number of worker processes share it: the leader ([`tune`], inside
+//! `pipeline --tuning-storage postgres --workers N`) creates the study, starts
+//! `N - 1` workers of its own ([`TuningSetup::worker_command`], e.g. its own
+//! binary with `--join-study NAME`), and other hosts may join with
+//! `pipeline --join-study NAME` ([`join_study`]). Every worker runs trials
+//! until the study holds its `n_trials` (the storage caps the count
+//! atomically: never more, no trial twice), each trial a child run of the
+//! leader's one parent run, with the worker's host and pid as trial user
+//! attributes (`worker_host`, `worker_pid`) and run tags. A worker that dies
+//! loses only its running trial: its heartbeat stops and another worker (or
+//! the leader, while it waits) fails it after the grace period. The leader
+//! waits until every trial is COMPLETE, PRUNED or FAILED, then does the final
+//! fit, evaluation and registration once; the parent run finishes with it.
+//!
+//! **Comparable trials.** Each worker loads the same source and computes the
+//! same features itself (the features are deterministic), so every trial is
+//! fitted and scored on the same rows. A joining worker checks that: the
+//! leader records a fingerprint of its training and validation rows and trial
+//! settings (seed, rows per tree, pruning) on the parent run
+//! (`vigil.tuning_fingerprint`), and a worker whose own differs refuses to
+//! run (so run joiners with the leader's `--source`, `--table`, `--seed`,
+//! `--max-samples-per-tree` and pruning flags, against the same data).
+//!
+//! **Reproducibility.** One worker (in memory or on PostgreSQL) is
+//! reproducible from the seed. With several, each trial's random stream is
+//! still fixed by the seed and the trial number, and a given parameter set
+//! always fits the same forest and gets the same F1; but which finished
+//! trials TPE (and the median pruner) sees when it proposes (or judges) trial
+//! k depends on timing, so the proposed parameters, the pruning decisions,
+//! the best trial and hence the final model can differ from run to run, as in
+//! Optuna.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use vigil_features::TrainingSet;
+use vigil_features::{PgConfig, TrainingSet};
 use vigil_forest::{MaxFeatures, MaxSamples, RandomForestParams};
 use vigil_metrics::best_threshold_f1;
-use vigil_tracking_client::{ActiveRun, RunStatus};
+use vigil_tracking_client::{ActiveRun, RunOptions, RunSearch, RunStatus, Tracker};
 use vigil_tuning::{
-    Direction, FrozenTrial, MedianPruner, ObjectiveError, ParamValue, Study, Trial, TrialState,
-    TuningError,
+    Direction, FrozenTrial, Heartbeat, MedianPruner, ObjectiveError, ParamValue, PostgresStorage,
+    Study, Trial, TrialState, TuningError,
 };
 
 use crate::bundle::failure_probability;
 use crate::error::PipelineError;
 use crate::evaluation::named_samples;
-use crate::train::{Progress, ProgressFn, TrainConfig, truncate};
+use crate::train::{Progress, ProgressFn, Splits, TrainConfig, truncate};
 
 /// How the trials of a study ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -62,6 +102,8 @@ pub struct Tuning {
     pub counts: TrialCounts,
     /// Every trial.
     pub trials: Vec<Arc<FrozenTrial>>,
+    /// How the worker processes this one started ended (empty for one worker).
+    pub workers: Vec<WorkerExit>,
 }
 
 /// The training and validation rows a study scores its trials on.
@@ -118,13 +160,187 @@ pub fn forest_params(
     Ok(params)
 }
 
+/// Schema of the study tables in PostgreSQL (vigil-tuning's default).
+pub const DEFAULT_STUDY_SCHEMA: &str = "vigil_tuning";
+
+/// Heartbeat of trials in a shared study: a beat every 5 s; a trial without one
+/// for 20 s is failed by the next worker that looks (its worker died).
+pub const STUDY_HEARTBEAT: Heartbeat = Heartbeat {
+    interval: Duration::from_secs(5),
+    grace_period: Duration::from_secs(20),
+};
+
+/// How long [`join_study`] waits for the leader's study and parent run to appear.
+pub const JOIN_WAIT: Duration = Duration::from_secs(120);
+
+/// The tags of the leader's parent run that joining workers read.
+const TAG_STUDY: &str = "vigil.tuning_study";
+const TAG_N_TRIALS: &str = "vigil.tuning_n_trials";
+const TAG_FINGERPRINT: &str = "vigil.tuning_fingerprint";
+
+/// Where the pipeline's study is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StudyStorage {
+    /// In this process (the default): one worker, reproducible from the seed.
+    #[default]
+    Memory,
+    /// vigil-tuning's PostgreSQL storage, shared by worker processes on any host.
+    Postgres {
+        /// A `postgres://` URL or a `key=value` connection string.
+        url: String,
+        /// Schema of the study tables ([`DEFAULT_STUDY_SCHEMA`] by default).
+        schema: String,
+    },
+}
+
+impl StudyStorage {
+    /// PostgreSQL at `url`, or at the `POSTGRES_*` variables' database (the
+    /// one the pipeline reads telemetry from) when `url` is `None`.
+    pub fn postgres(url: Option<String>, schema: &str) -> Result<StudyStorage, PipelineError> {
+        let url = match url {
+            Some(url) => url,
+            None => conninfo(&PgConfig::from_env()?),
+        };
+        Ok(StudyStorage::Postgres {
+            url,
+            schema: schema.to_string(),
+        })
+    }
+
+    fn open(&self) -> Result<Option<Arc<PostgresStorage>>, PipelineError> {
+        match self {
+            StudyStorage::Memory => Ok(None),
+            StudyStorage::Postgres { url, schema } => Ok(Some(Arc::new(
+                PostgresStorage::connect_with_schema(url, schema)?,
+            ))),
+        }
+    }
+}
+
+/// A `key=value` connection string for `config` (values quoted, so any
+/// password works).
+fn conninfo(config: &PgConfig) -> String {
+    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    format!(
+        "host={} port={} user={} password={} dbname={}",
+        quote(&config.host),
+        config.port,
+        quote(&config.user),
+        quote(&config.password),
+        quote(&config.dbname)
+    )
+}
+
+/// How to start one more worker: `program` with `args`, to which
+/// `--join-study NAME` is appended. It must load the leader's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCommand {
+    /// The program (the pipeline's own binary).
+    pub program: PathBuf,
+    /// Its arguments, before `--join-study NAME`.
+    pub args: Vec<OsString>,
+}
+
+/// How a worker process started by the leader ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerExit {
+    /// Its process id.
+    pub pid: u32,
+    /// True when it exited with status 0.
+    pub success: bool,
+    /// Its exit status, or what went wrong waiting for it.
+    pub status: String,
+}
+
+/// Where the study lives and who runs its trials. `Default`: in memory, this
+/// process only (the reference pipeline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TuningSetup {
+    /// Where the study is kept. Default [`StudyStorage::Memory`].
+    pub storage: StudyStorage,
+    /// The study's name in a shared storage. Default `None`:
+    /// `random_forest_f1-<parent run id>`. Letters, digits, `_`, `-`, `.`.
+    pub study_name: Option<String>,
+    /// Worker processes in all, this one included. Default 1; more needs
+    /// [`StudyStorage::Postgres`] and a [`TuningSetup::worker_command`].
+    pub workers: usize,
+    /// How the leader starts the other `workers - 1`. Default `None`.
+    pub worker_command: Option<WorkerCommand>,
+    /// Trial heartbeats in a shared storage. Default [`STUDY_HEARTBEAT`].
+    pub heartbeat: Heartbeat,
+    /// How long the leader waits for its workers to exit once every trial
+    /// finished; then they are killed. Default 60 s.
+    pub worker_exit_timeout: Duration,
+}
+
+impl Default for TuningSetup {
+    fn default() -> Self {
+        TuningSetup {
+            storage: StudyStorage::Memory,
+            study_name: None,
+            workers: 1,
+            worker_command: None,
+            heartbeat: STUDY_HEARTBEAT,
+            worker_exit_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl TuningSetup {
+    /// Checks that the settings fit together.
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        let bad = |m: &str| Err(PipelineError::Invalid(m.to_string()));
+        if self.workers == 0 {
+            return bad("tuning workers must be at least 1");
+        }
+        let shared = matches!(self.storage, StudyStorage::Postgres { .. });
+        if self.workers > 1 && !shared {
+            return bad("more than one tuning worker needs the PostgreSQL study storage");
+        }
+        if self.workers > 1 && self.worker_command.is_none() {
+            return bad("more than one tuning worker needs a command to start the others");
+        }
+        if let Some(name) = &self.study_name {
+            check_study_name(name)?;
+        }
+        let hb = self.heartbeat;
+        if hb.interval.is_zero() || hb.grace_period < hb.interval {
+            return bad("the heartbeat needs interval > 0 and grace period >= interval");
+        }
+        Ok(())
+    }
+}
+
+/// Study names travel in MLflow filters and command lines: keep them plain.
+pub fn check_study_name(name: &str) -> Result<(), PipelineError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.is_empty() || name.len() > 200 || !name.chars().all(plain) {
+        return Err(PipelineError::Invalid(format!(
+            "study name {name:?}: use 1 to 200 letters, digits, `_`, `-` or `.`"
+        )));
+    }
+    Ok(())
+}
+
 /// Builds the study the pipeline runs: TPE seeded from the config, maximising
-/// validation F1, with median pruning when the config asks for it.
-fn new_study(config: &TrainConfig) -> Result<Study, PipelineError> {
+/// validation F1, with median pruning when the config asks for it; in
+/// `storage` (with heartbeats) when one is given, opening it if `join`.
+fn new_study(
+    config: &TrainConfig,
+    name: &str,
+    storage: Option<Arc<PostgresStorage>>,
+    join: bool,
+) -> Result<Study, PipelineError> {
     let mut builder = Study::builder()
-        .name("random_forest_f1")
+        .name(name)
         .direction(Direction::Maximize)
         .seed(config.seed);
+    if let Some(storage) = storage {
+        builder = builder
+            .shared_storage(storage)
+            .load_if_exists(join)
+            .heartbeat(config.tuning.heartbeat);
+    }
     if config.pruning {
         builder = builder.pruner(MedianPruner {
             n_startup_trials: 5,
@@ -136,10 +352,9 @@ fn new_study(config: &TrainConfig) -> Result<Study, PipelineError> {
 }
 
 /// Reports each finished trial and stops the study when the job is asked to stop.
-fn watch_trials(study: &Study, config: &TrainConfig, progress: &ProgressFn) {
+fn watch_trials(study: &Study, n_trials: usize, stop: &Arc<AtomicBool>, progress: &ProgressFn) {
     let p = Arc::clone(progress);
-    let stop = Arc::clone(&config.stop);
-    let n_trials = config.n_trials;
+    let stop = Arc::clone(stop);
     study.add_callback(move |study, trial| {
         if stop.load(Ordering::SeqCst) {
             study.stop();
@@ -154,35 +369,381 @@ fn watch_trials(study: &Study, config: &TrainConfig, progress: &ProgressFn) {
     });
 }
 
-/// Runs the study: `config.n_trials` trials, each tracked as a child of `parent`.
+/// Runs the study: `config.n_trials` trials, each tracked as a child of
+/// `parent`; in this process, or shared with worker processes as
+/// `config.tuning` says (see the module docs).
 pub fn tune(
     config: &TrainConfig,
     data: TuningData<'_>,
     parent: &ActiveRun,
     progress: &ProgressFn,
 ) -> Result<Tuning, PipelineError> {
-    let study = new_study(config)?;
-    watch_trials(&study, config, progress);
-    study.optimize(config.n_trials, None, |trial| {
+    config.tuning.validate()?;
+    let runs = TrialRuns::of(parent);
+    let storage = config.tuning.storage.open()?;
+    let shared = storage.is_some();
+    let name = match &config.tuning.study_name {
+        Some(name) if shared => name.clone(),
+        _ if shared => format!("random_forest_f1-{}", parent.run_id()),
+        _ => "random_forest_f1".to_string(),
+    };
+    let study = new_study(config, &name, storage, false)?;
+    watch_trials(&study, config.n_trials, &config.stop, progress);
+    let objective = |trial: &mut Trial<'_>| {
         suggest(trial)?;
-        tracked_trial(trial, config, data, parent)
-    })?;
+        tracked_trial(trial, config, data, &runs)
+    };
+    if !shared {
+        study.optimize(config.n_trials, None, objective)?;
+        check_stop(config)?;
+        return best_of(&study, Vec::new());
+    }
+    parent.set_tag(TAG_STUDY, &name)?;
+    parent.set_tag(TAG_N_TRIALS, config.n_trials.to_string())?;
+    parent.set_tag(TAG_FINGERPRINT, fingerprint(config, data))?;
+    parent.set_tag("vigil.tuning_workers", config.tuning.workers.to_string())?;
+    // Joining workers look these tags up: they must be on the server first.
+    parent.flush()?;
+    let mut workers = Workers::start(&config.tuning, &name)?;
+    study.optimize_until(config.n_trials, None, objective)?;
+    wait_for_trials(&study, config)?;
+    let exits = workers.wait(config.tuning.worker_exit_timeout);
+    let failed: Vec<String> = exits
+        .iter()
+        .filter(|w| !w.success)
+        .map(|w| format!("pid {}: {}", w.pid, w.status))
+        .collect();
+    if !failed.is_empty() {
+        let _ = parent.set_tag("vigil.tuning_worker_failures", failed.join("; "));
+    }
+    best_of(&study, exits)
+}
+
+fn check_stop(config: &TrainConfig) -> Result<(), PipelineError> {
     if config.stop.load(Ordering::SeqCst) {
         return Err(PipelineError::Interrupted { stage: "tuning" });
     }
-    best_of(&study)
+    Ok(())
 }
 
-/// One trial as a child run: its parameters, value and final state are logged.
+/// Waits until no trial of the study is running or waiting, failing those
+/// whose worker stopped sending heartbeats (it died) on the way.
+fn wait_for_trials(study: &Study, config: &TrainConfig) -> Result<(), PipelineError> {
+    loop {
+        check_stop(config)?;
+        if study.trials()?.iter().all(|t| t.state.is_finished()) {
+            return Ok(());
+        }
+        study
+            .storage()
+            .fail_stale_trials(study.id(), config.tuning.heartbeat.grace_period)?;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The worker processes the leader started; those still running when this is
+/// dropped (the leader failed or was stopped) are killed.
+struct Workers(Vec<Child>);
+
+impl Workers {
+    fn start(setup: &TuningSetup, study_name: &str) -> Result<Workers, PipelineError> {
+        let mut workers = Workers(Vec::new());
+        let Some(command) = &setup.worker_command else {
+            return Ok(workers);
+        };
+        for _ in 1..setup.workers {
+            let child = Command::new(&command.program)
+                .args(&command.args)
+                .args(["--join-study", study_name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| PipelineError::Io {
+                    path: command.program.clone(),
+                    source: e,
+                })?;
+            workers.0.push(child);
+        }
+        Ok(workers)
+    }
+
+    /// Waits up to `timeout` for every worker to exit, then kills the rest.
+    fn wait(&mut self, timeout: Duration) -> Vec<WorkerExit> {
+        let deadline = Instant::now() + timeout;
+        let mut exits = Vec::new();
+        for mut child in self.0.drain(..) {
+            let pid = child.id();
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Ok(status),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Ok(None) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break Err(format!("still running after {timeout:?}: killed"));
+                    }
+                    Err(e) => break Err(format!("cannot wait for it: {e}")),
+                }
+            };
+            exits.push(match status {
+                Ok(status) => WorkerExit {
+                    pid,
+                    success: status.success(),
+                    status: status.to_string(),
+                },
+                Err(status) => WorkerExit {
+                    pid,
+                    success: false,
+                    status,
+                },
+            });
+        }
+        exits
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// What a joining worker did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JoinOutcome {
+    /// The study.
+    pub study_name: String,
+    /// The leader's parent run, of which this worker's trials are child runs.
+    pub parent_run_id: String,
+    /// Trials this worker ran.
+    pub trials_run: usize,
+    /// The study's trials in all when this worker stopped.
+    pub study_trials: usize,
+}
+
+/// Joins the study `name` that a leader (`pipeline --tuning-storage postgres`)
+/// runs in `config.tuning.storage`: waits up to [`JOIN_WAIT`] for the study and
+/// the leader's running parent run (in `config.experiment`), loads this
+/// worker's data with `load`, refuses it unless its fingerprint is the
+/// leader's, and runs trials (child runs of the leader's parent) until the
+/// study holds the leader's `n_trials`. The final fit, evaluation and
+/// registration are the leader's.
+pub fn join_study(
+    name: &str,
+    config: &TrainConfig,
+    tracker: &Tracker,
+    load: impl FnOnce() -> Result<Splits, PipelineError>,
+    progress: &ProgressFn,
+) -> Result<JoinOutcome, PipelineError> {
+    check_study_name(name)?;
+    let storage = config.tuning.storage.open()?.ok_or_else(|| {
+        PipelineError::Invalid("joining a study needs the PostgreSQL study storage".into())
+    })?;
+    let parent = wait_for_leader(name, config, tracker, &storage)?;
+    let n_trials = parent_tag(&parent, TAG_N_TRIALS)?
+        .parse::<usize>()
+        .map_err(|e| PipelineError::Invalid(format!("parent run's {TAG_N_TRIALS}: {e}")))?;
+    let splits = load()?;
+    let data = TuningData {
+        train: &splits.train,
+        validation: &splits.validation,
+    };
+    let theirs = parent_tag(&parent, TAG_FINGERPRINT)?;
+    let ours = fingerprint(config, data);
+    if ours != theirs {
+        return Err(PipelineError::Invalid(format!(
+            "this worker's tuning rows or trial settings differ from the leader's \
+             (fingerprint {ours}, leader {theirs}): join with the leader's source, seed, \
+             rows-per-tree and pruning settings, on the same data"
+        )));
+    }
+    let study = new_study(config, name, Some(storage), true)?;
+    watch_trials(&study, n_trials, &config.stop, progress);
+    let runs = TrialRuns {
+        tracker,
+        experiment_id: parent.info.experiment_id.clone(),
+        parent_run_id: parent.info.run_id.clone(),
+    };
+    let trials_run = study.optimize_until(n_trials, None, |trial| {
+        suggest(trial)?;
+        tracked_trial(trial, config, data, &runs)
+    })?;
+    check_stop(config)?;
+    Ok(JoinOutcome {
+        study_name: name.to_string(),
+        parent_run_id: runs.parent_run_id,
+        trials_run,
+        study_trials: study.trials()?.len(),
+    })
+}
+
+fn parent_tag<'r>(
+    run: &'r vigil_tracking_client::Run,
+    key: &str,
+) -> Result<&'r str, PipelineError> {
+    run.tag(key).ok_or_else(|| {
+        PipelineError::Invalid(format!("the leader's run {} has no tag {key}", run.id()))
+    })
+}
+
+/// The study and the leader's running parent run, once both exist.
+fn wait_for_leader(
+    name: &str,
+    config: &TrainConfig,
+    tracker: &Tracker,
+    storage: &PostgresStorage,
+) -> Result<vigil_tracking_client::Run, PipelineError> {
+    use vigil_tuning::Storage;
+    let started = Instant::now();
+    loop {
+        check_stop(config)?;
+        if storage.find_study(name)?.is_some()
+            && let Some(run) = find_parent(name, config, tracker)?
+        {
+            return Ok(run);
+        }
+        if started.elapsed() >= JOIN_WAIT {
+            return Err(PipelineError::Invalid(format!(
+                "no study {name} with a running parent run (tag {TAG_STUDY}) in experiment \
+                 {} after {JOIN_WAIT:?}: start the leader \
+                 (pipeline --tuning-storage postgres) first",
+                config.experiment
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn find_parent(
+    name: &str,
+    config: &TrainConfig,
+    tracker: &Tracker,
+) -> Result<Option<vigil_tracking_client::Run>, PipelineError> {
+    let Some(experiment) = tracker.store().get_experiment_by_name(&config.experiment)? else {
+        return Ok(None);
+    };
+    let search = RunSearch::in_experiments([experiment.experiment_id]).filter(format!(
+        "tags.`{TAG_STUDY}` = '{name}' and attributes.status = 'RUNNING'"
+    ));
+    let mut runs = tracker.search_all_runs(search)?;
+    match runs.len() {
+        0 => Ok(None),
+        1 => Ok(runs.pop()),
+        n => Err(PipelineError::Invalid(format!(
+            "{n} running runs lead study {name}; expected one"
+        ))),
+    }
+}
+
+/// A hex digest of what makes trials comparable across workers: the training
+/// and validation rows (names, values, labels) and the trial settings.
+fn fingerprint(config: &TrainConfig, data: TuningData<'_>) -> String {
+    let mut h = Fnv64::default();
+    h.write(&config.seed.to_le_bytes());
+    h.write(&config.max_samples_per_tree.map_or(0, |n| n as u64 + 1).to_le_bytes());
+    h.write(&[u8::from(config.pruning)]);
+    for set in [data.train, data.validation] {
+        let values = &set.features.values;
+        h.write(&(values.nrows() as u64).to_le_bytes());
+        h.write(&(values.ncols() as u64).to_le_bytes());
+        for name in &set.features.names {
+            h.write(name.as_bytes());
+            h.write(&[0]);
+        }
+        for v in values.iter() {
+            h.write(&v.to_bits().to_le_bytes());
+        }
+        h.write(&set.failure);
+    }
+    format!("{:016x}", h.0)
+}
+
+/// FNV-1a, 64 bits: a stable digest (the standard library's hasher may change).
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Where trial runs go: children of one parent run (this process's, or the
+/// leader's when joining).
+struct TrialRuns<'a> {
+    tracker: &'a Tracker,
+    experiment_id: String,
+    parent_run_id: String,
+}
+
+impl<'a> TrialRuns<'a> {
+    fn of(parent: &'a ActiveRun) -> Self {
+        TrialRuns {
+            tracker: parent.tracker(),
+            experiment_id: parent.experiment_id().to_string(),
+            parent_run_id: parent.run_id().to_string(),
+        }
+    }
+
+    fn start(&self, number: u64, worker: &Worker) -> Result<ActiveRun, PipelineError> {
+        Ok(self.tracker.start_run(
+            RunOptions::new(&self.experiment_id)
+                .name(format!("trial-{number}"))
+                .parent(&self.parent_run_id)
+                .tag("vigil.worker_host", &worker.host)
+                .tag("vigil.worker_pid", worker.pid.to_string()),
+        )?)
+    }
+}
+
+/// The process running a trial.
+struct Worker {
+    host: String,
+    pid: u32,
+}
+
+impl Worker {
+    fn this() -> Worker {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".to_string());
+        Worker {
+            host,
+            pid: std::process::id(),
+        }
+    }
+}
+
+/// One trial as a child run: its parameters, value and final state are
+/// logged; the worker's host and pid are trial user attributes.
 fn tracked_trial(
     trial: &mut Trial<'_>,
     config: &TrainConfig,
     data: TuningData<'_>,
-    parent: &ActiveRun,
+    runs: &TrialRuns<'_>,
 ) -> Result<f64, ObjectiveError> {
+    let worker = Worker::this();
+    trial.set_user_attr("worker_host", serde_json::json!(worker.host))?;
+    trial.set_user_attr("worker_pid", serde_json::json!(worker.pid))?;
     let params = trial.params();
-    let child = parent
-        .start_child(&format!("trial-{}", trial.number()))
+    let child = runs
+        .start(trial.number(), &worker)
         .map_err(|e| ObjectiveError::msg(e.to_string()))?;
     let result = run_trial(trial, &params, config, data);
     log_trial(&child, &params, trial, &result);
@@ -197,7 +758,7 @@ fn tracked_trial(
 }
 
 /// The best trial's parameters, value and threshold, and how all trials ended.
-fn best_of(study: &Study) -> Result<Tuning, PipelineError> {
+fn best_of(study: &Study, workers: Vec<WorkerExit>) -> Result<Tuning, PipelineError> {
     let trials: Vec<Arc<FrozenTrial>> = study.trials()?.iter().cloned().collect();
     let counts = TrialCounts::of(&trials);
     let best = study.best_trial().map_err(|_| {
@@ -217,6 +778,7 @@ fn best_of(study: &Study) -> Result<Tuning, PipelineError> {
         best_threshold,
         counts,
         trials,
+        workers,
     })
 }
 

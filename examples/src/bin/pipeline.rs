@@ -11,6 +11,7 @@
 //! SIGTERM (the run is marked KILLED, nothing registered).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI: its output is the point
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use vigil_examples::cli::SourceArgs;
-use vigil_examples::source::default_simulator_config;
-use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train};
+use vigil_examples::source::{DataSource, default_simulator_config};
+use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train, tuning_splits};
+use vigil_examples::tune::{JoinOutcome, StudyStorage, TuningSetup, WorkerCommand, join_study};
 use vigil_examples::{PipelineError, open_tracker};
 use vigil_metrics::{AlarmPolicy, Smoothing};
 
@@ -89,6 +91,42 @@ struct Args {
     /// Plain log lines even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Where the tuning study lives: `memory` (this process runs every trial)
+    /// or `postgres` (vigil-tuning's PostgreSQL storage, shared by `--workers`
+    /// processes and by `--join-study` workers on other hosts).
+    #[arg(long, value_enum, default_value_t = TuningStorageKind::Memory)]
+    tuning_storage: TuningStorageKind,
+    /// The study database [default: the POSTGRES_* database].
+    #[arg(long, env = "VIGIL_TUNING_DATABASE_URL", hide_env_values = true)]
+    tuning_url: Option<String>,
+    /// Schema of the study tables.
+    #[arg(long, default_value = vigil_examples::tune::DEFAULT_STUDY_SCHEMA)]
+    tuning_schema: String,
+    /// Processes running trials, this one included: the others are this
+    /// binary run again with the same arguments and `--join-study`. More than
+    /// 1 needs `--tuning-storage postgres`.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// The study's name with `--tuning-storage postgres` [default:
+    /// random_forest_f1-<parent run id>].
+    #[arg(long)]
+    study_name: Option<String>,
+    /// Only run trials of the running pipeline's study NAME (implies
+    /// `--tuning-storage postgres`; `--workers` and `--study-name` are
+    /// ignored): load the same data (give the leader's source, seed,
+    /// `--max-samples-per-tree` and pruning flags), run trials as child runs of
+    /// the leader's parent run until the study has its trials, and exit.
+    #[arg(long, value_name = "NAME")]
+    join_study: Option<String>,
+}
+
+/// `--tuning-storage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TuningStorageKind {
+    /// In this process.
+    Memory,
+    /// vigil-tuning's PostgreSQL storage.
+    Postgres,
 }
 
 fn parse_alarm_policy(s: &str) -> Result<AlarmPolicy, String> {
@@ -103,6 +141,21 @@ fn parse_smoothing(s: &str) -> Result<Smoothing, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(name) = &args.join_study {
+        return match join(&args, name) {
+            Ok(o) => {
+                println!(
+                    "joined study {}: ran {} of its {} trials (parent run {})",
+                    o.study_name, o.trials_run, o.study_trials, o.parent_run_id
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
     match run(&args) {
         Ok(outcome) => {
             print_summary(&outcome);
@@ -125,12 +178,74 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
+    let (source, config) = job(args)?;
+    let tracker = open_tracker()?;
+    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
+        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    }
+    println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
+    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
+    train(&source, &config, &tracker, progress)
+}
+
+/// `--join-study NAME`: run trials of another pipeline's study.
+fn join(args: &Args, name: &str) -> Result<JoinOutcome, PipelineError> {
+    let (source, mut config) = job(args)?;
+    config.tuning = TuningSetup {
+        storage: StudyStorage::postgres(args.tuning_url.clone(), &args.tuning_schema)?,
+        ..TuningSetup::default()
+    };
+    let tracker = open_tracker()?;
+    eprintln!(
+        "joining study {name}; tracking: {}",
+        vigil_examples::describe_tracker(&tracker)
+    );
+    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
+    join_study(name, &config, &tracker, || tuning_splits(&source, &config, &progress), &progress)
+}
+
+/// How tuning is spread: in memory, or on PostgreSQL with `--workers`
+/// processes (the others: this binary again, with `--join-study`).
+fn tuning_setup(args: &Args) -> Result<TuningSetup, PipelineError> {
+    if args.tuning_storage == TuningStorageKind::Memory {
+        if args.workers > 1 {
+            return Err(PipelineError::Invalid(
+                "--workers above 1 needs --tuning-storage postgres".into(),
+            ));
+        }
+        return Ok(TuningSetup::default());
+    }
+    let program = std::env::current_exe().map_err(|e| PipelineError::Io {
+        path: PathBuf::from("/proc/self/exe"),
+        source: e,
+    })?;
+    let mut worker_args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    worker_args.push("--no-progress".into());
+    Ok(TuningSetup {
+        storage: StudyStorage::postgres(args.tuning_url.clone(), &args.tuning_schema)?,
+        study_name: args.study_name.clone(),
+        workers: args.workers,
+        worker_command: Some(WorkerCommand {
+            program,
+            args: worker_args,
+        }),
+        ..TuningSetup::default()
+    })
+}
+
+/// The data source and the training settings the arguments name, and the
+/// signal handlers that stop the job.
+fn job(args: &Args) -> Result<(DataSource, TrainConfig), PipelineError> {
     let source = args.source.resolve(vigil_features::SimulatorConfig {
         machines: args.machines,
         days: args.days,
         seed: args.seed,
         ..default_simulator_config()
     })?;
+    let tuning = match args.join_study {
+        Some(_) => TuningSetup::default(),
+        None => tuning_setup(args)?,
+    };
     let config = TrainConfig {
         n_trials: args.trials,
         contamination: args.contamination,
@@ -144,6 +259,7 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
         alarm_policy: args.alarm_policy,
         alarm_smoothing: args.alarm_smoothing,
         shap_rows: args.shap_rows,
+        tuning,
         ..TrainConfig::default()
     };
     // SIGINT / SIGTERM (Ctrl-C, the scheduler stopping) end the job at the next
@@ -152,13 +268,7 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
         signal_hook::flag::register(signal, Arc::clone(&config.stop))
             .map_err(|e| PipelineError::Invalid(format!("cannot install signal handler: {e}")))?;
     }
-    let tracker = open_tracker()?;
-    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
-        eprintln!("warning: leftover tracking spools were not delivered: {e}");
-    }
-    println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
-    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
-    train(&source, &config, &tracker, progress)
+    Ok((source, config))
 }
 
 /// Progress bars on a terminal, plain log lines otherwise.
