@@ -42,9 +42,7 @@ use crate::modes::{
 };
 use crate::plots;
 use crate::source::DataSource;
-use crate::tune::{
-    TrialCounts, Tuning, TuningData, TuningSetup, forest_params, param_text, tune,
-};
+use crate::tune::{TrialCounts, Tuning, TuningData, TuningSetup, forest_params, param_text, tune};
 
 /// The registered model's name in the reference pipeline.
 pub const DEFAULT_MODEL_NAME: &str = "predictive_maintenance_model";

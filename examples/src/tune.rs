@@ -646,7 +646,12 @@ fn find_parent(
 fn fingerprint(config: &TrainConfig, data: TuningData<'_>) -> String {
     let mut h = Fnv64::default();
     h.write(&config.seed.to_le_bytes());
-    h.write(&config.max_samples_per_tree.map_or(0, |n| n as u64 + 1).to_le_bytes());
+    h.write(
+        &config
+            .max_samples_per_tree
+            .map_or(0, |n| n as u64 + 1)
+            .to_le_bytes(),
+    );
     h.write(&[u8::from(config.pruning)]);
     for set in [data.train, data.validation] {
         let values = &set.features.values;

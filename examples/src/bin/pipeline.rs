@@ -196,12 +196,20 @@ fn join(args: &Args, name: &str) -> Result<JoinOutcome, PipelineError> {
         ..TuningSetup::default()
     };
     let tracker = open_tracker()?;
-    eprintln!(
-        "joining study {name}; tracking: {}",
+    // One write, so that lines of workers sharing a terminal do not interleave.
+    let line = format!(
+        "joining study {name}; tracking: {}\n",
         vigil_examples::describe_tracker(&tracker)
     );
+    eprint!("{line}");
     let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
-    join_study(name, &config, &tracker, || tuning_splits(&source, &config, &progress), &progress)
+    join_study(
+        name,
+        &config,
+        &tracker,
+        || tuning_splits(&source, &config, &progress),
+        &progress,
+    )
 }
 
 /// How tuning is spread: in memory, or on PostgreSQL with `--workers`
@@ -220,7 +228,10 @@ fn tuning_setup(args: &Args) -> Result<TuningSetup, PipelineError> {
         source: e,
     })?;
     let mut worker_args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    worker_args.push("--no-progress".into());
+    // Workers share the leader's terminal: plain lines, never bars.
+    if !args.no_progress {
+        worker_args.push("--no-progress".into());
+    }
     Ok(TuningSetup {
         storage: StudyStorage::postgres(args.tuning_url.clone(), &args.tuning_schema)?,
         study_name: args.study_name.clone(),

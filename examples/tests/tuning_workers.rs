@@ -1,0 +1,303 @@
+//! Tuning spread over processes, against the harness's real PostgreSQL and
+//! MLflow: `pipeline --tuning-storage postgres --workers 3` (the pipeline
+//! starts two workers of its own), and a second `pipeline --join-study NAME`
+//! joining a running pipeline's study (and one with other data refused).
+//!
+//! Skipped (with a message) without the services; a failure when
+//! `VIGIL_REQUIRE_SERVICES=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
+mod common;
+use common::service;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+/// A small simulation with few trials: a few seconds per trial.
+const SMALL: [&str; 12] = [
+    "--machines",
+    "2",
+    "--days",
+    "1.5",
+    "--max-samples-per-tree",
+    "1500",
+    "--shap-rows",
+    "0",
+    "--contamination",
+    "0.1",
+    "--no-progress",
+    "--tuning-storage",
+];
+
+struct Env {
+    db: String,
+    mlflow: String,
+    dir: tempfile::TempDir,
+    /// Unique per test: schema, study, experiment and model names.
+    tag: String,
+}
+
+impl Env {
+    fn new(db: String, mlflow: String, what: &str) -> Env {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        Env {
+            db,
+            mlflow,
+            dir: tempfile::tempdir().unwrap(),
+            tag: format!("{what}_{}_{nanos}", std::process::id()),
+        }
+    }
+
+    fn schema(&self) -> String {
+        format!("tw_{}", self.tag)
+    }
+
+    /// The pipeline with the small run's flags, this test's names, and `extra`.
+    fn pipeline(&self, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+        cmd.current_dir(self.dir.path())
+            .env("MLFLOW_TRACKING_URI", &self.mlflow)
+            .env("VIGIL_TUNING_DATABASE_URL", &self.db)
+            .args(SMALL)
+            .arg("postgres")
+            .args(["--tuning-schema", &self.schema()])
+            .args(["--experiment", &format!("exp_{}", self.tag)])
+            .args(["--model-name", &format!("model_{}", self.tag)])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn mlflow_post(&self, path: &str, body: &Value) -> Value {
+        ureq::post(format!("{}/api/2.0/mlflow/{path}", self.mlflow))
+            .send_json(body)
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+
+    fn mlflow_get(&self, path: &str) -> Value {
+        ureq::get(format!("{}/api/2.0/mlflow/{path}", self.mlflow))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+
+    /// The study's trials in PostgreSQL: number → (state, worker pid).
+    fn trials(&self, study: &str) -> BTreeMap<i64, (String, String)> {
+        let mut c = postgres::Client::connect(&self.db, postgres::NoTls).unwrap();
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT t.number, t.state, t.user_attrs->>'worker_pid'
+                     FROM \"{0}\".trials t JOIN \"{0}\".studies s USING (study_id)
+                     WHERE s.name = $1",
+                    self.schema()
+                ),
+                &[&study],
+            )
+            .unwrap();
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let number: i64 = row.get(0);
+            let pid: Option<String> = row.get(2);
+            let previous = out.insert(number, (row.get(1), pid.unwrap_or_default()));
+            assert!(previous.is_none(), "trial number {number} twice");
+        }
+        out
+    }
+
+    /// The experiment's runs: (parent runs, child runs).
+    fn runs(&self) -> (Vec<Value>, Vec<Value>) {
+        let exp = self.mlflow_get(&format!(
+            "experiments/get-by-name?experiment_name=exp_{}",
+            self.tag
+        ));
+        let id = exp["experiment"]["experiment_id"].as_str().unwrap();
+        let runs = self.mlflow_post(
+            "runs/search",
+            &json!({"experiment_ids": [id], "max_results": 1000}),
+        );
+        let runs = runs["runs"].as_array().cloned().unwrap_or_default();
+        runs.into_iter()
+            .partition(|r| tag(r, "mlflow.parentRunId").is_none())
+    }
+
+    /// Registered versions of this test's model.
+    fn versions(&self) -> usize {
+        let found: Value = ureq::get(format!(
+            "{}/api/2.0/mlflow/model-versions/search",
+            self.mlflow
+        ))
+        .query("filter", format!("name = 'model_{}'", self.tag))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+        found["model_versions"].as_array().map_or(0, Vec::len)
+    }
+
+    fn drop_schema(&self) {
+        let mut c = postgres::Client::connect(&self.db, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema()))
+            .unwrap();
+    }
+}
+
+fn tag<'a>(run: &'a Value, key: &str) -> Option<&'a str> {
+    run["data"]["tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["key"] == key)
+        .and_then(|t| t["value"].as_str())
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Waits for a child on a thread of its own, so no child blocks on a full pipe
+/// while the test waits for another.
+fn finish(child: Child) -> std::thread::JoinHandle<Output> {
+    std::thread::spawn(move || child.wait_with_output().unwrap())
+}
+
+/// The study is done once: all trials finished, numbered 0..n without
+/// repeats; one parent run FINISHED with one FINISHED child run per trial,
+/// each tagged with the pid that the study's trial names; one new version.
+/// Returns the distinct worker pids.
+fn assert_one_finished_study(env: &Env, study: &str, n_trials: usize) -> BTreeSet<String> {
+    let trials = env.trials(study);
+    let numbers: Vec<i64> = trials.keys().copied().collect();
+    assert_eq!(numbers, (0..n_trials as i64).collect::<Vec<_>>());
+    for (number, (state, pid)) in &trials {
+        assert!(
+            matches!(state.as_str(), "COMPLETE" | "PRUNED"),
+            "trial {number} ended {state}"
+        );
+        assert!(
+            pid.parse::<u32>().is_ok(),
+            "trial {number} has no worker pid"
+        );
+    }
+    let (parents, children) = env.runs();
+    assert_eq!(parents.len(), 1, "one parent run: {parents:?}");
+    let parent = &parents[0];
+    assert_eq!(parent["info"]["status"], "FINISHED");
+    assert_eq!(tag(parent, "vigil.tuning_study"), Some(study));
+    let parent_id = parent["info"]["run_id"].as_str().unwrap();
+    assert_eq!(children.len(), n_trials, "one child run per trial");
+    let mut pids_by_number = BTreeMap::new();
+    for child in &children {
+        assert_eq!(tag(child, "mlflow.parentRunId"), Some(parent_id));
+        assert_eq!(child["info"]["status"], "FINISHED");
+        let number: i64 = tag(child, "vigil.trial_number").unwrap().parse().unwrap();
+        let pid = tag(child, "vigil.worker_pid").unwrap().to_string();
+        assert!(
+            pids_by_number.insert(number, pid).is_none(),
+            "trial {number} tracked twice"
+        );
+    }
+    let study_pids: BTreeMap<i64, String> =
+        trials.into_iter().map(|(n, (_, pid))| (n, pid)).collect();
+    assert_eq!(
+        pids_by_number, study_pids,
+        "MLflow and the study disagree on who ran what"
+    );
+    assert_eq!(env.versions(), 1, "exactly one registered version");
+    study_pids.into_values().collect()
+}
+
+#[test]
+fn three_worker_processes_share_one_study_and_one_parent_run() {
+    let (Some(db), Some(mlflow)) = (
+        service("VIGIL_TEST_DATABASE_URL"),
+        service("VIGIL_TEST_MLFLOW_URI"),
+    ) else {
+        return;
+    };
+    let env = Env::new(db, mlflow, "three");
+    let study = format!("study_{}", env.tag);
+    let out = env
+        .pipeline(&["--workers", "3", "--trials", "6", "--study-name", &study])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("tuning            6 trials"), "{stdout}");
+    let pids = assert_one_finished_study(&env, &study, 6);
+    assert_eq!(
+        pids.len(),
+        3,
+        "trials by {pids:?}: expected 3 worker processes"
+    );
+    env.drop_schema();
+}
+
+#[test]
+fn a_second_invocation_joins_a_running_study_and_other_data_is_refused() {
+    let (Some(db), Some(mlflow)) = (
+        service("VIGIL_TEST_DATABASE_URL"),
+        service("VIGIL_TEST_MLFLOW_URI"),
+    ) else {
+        return;
+    };
+    let env = Env::new(db, mlflow, "join");
+    let study = format!("study_{}", env.tag);
+    // Started together: the joiners wait for the leader's study and parent run.
+    let leader = env
+        .pipeline(&["--trials", "5", "--study-name", &study])
+        .spawn()
+        .unwrap();
+    let joiner = env.pipeline(&["--join-study", &study]).spawn().unwrap();
+    // Other data (another simulator seed): its trials would not be comparable.
+    let stranger = env
+        .pipeline(&["--join-study", &study, "--seed", "7"])
+        .spawn()
+        .unwrap();
+    let leader_pid = leader.id().to_string();
+    let joiner_pid = joiner.id().to_string();
+    let (leader, joiner, stranger) = (finish(leader), finish(joiner), finish(stranger));
+    let (leader, joiner, stranger) = (
+        leader.join().unwrap(),
+        joiner.join().unwrap(),
+        stranger.join().unwrap(),
+    );
+    assert!(leader.status.success(), "leader: {}", text(&leader));
+    assert!(joiner.status.success(), "joiner: {}", text(&joiner));
+    assert_eq!(
+        stranger.status.code(),
+        Some(2),
+        "stranger: {}",
+        text(&stranger)
+    );
+    assert!(
+        String::from_utf8_lossy(&stranger.stderr).contains("differ from the leader's"),
+        "{}",
+        text(&stranger)
+    );
+    let joined = String::from_utf8_lossy(&joiner.stdout);
+    assert!(
+        joined.contains(&format!("joined study {study}: ran ")),
+        "{joined}"
+    );
+    let pids = assert_one_finished_study(&env, &study, 5);
+    let expected: BTreeSet<String> = [leader_pid, joiner_pid].into();
+    assert_eq!(pids, expected, "both the leader and the joiner ran trials");
+    env.drop_schema();
+}
