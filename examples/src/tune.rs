@@ -177,6 +177,7 @@ pub const JOIN_WAIT: Duration = Duration::from_secs(120);
 const TAG_STUDY: &str = "vigil.tuning_study";
 const TAG_N_TRIALS: &str = "vigil.tuning_n_trials";
 const TAG_FINGERPRINT: &str = "vigil.tuning_fingerprint";
+const TAG_HEARTBEAT: &str = "vigil.tuning_heartbeat_ms";
 
 /// Where the pipeline's study is kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -267,6 +268,8 @@ pub struct TuningSetup {
     /// How the leader starts the other `workers - 1`. Default `None`.
     pub worker_command: Option<WorkerCommand>,
     /// Trial heartbeats in a shared storage. Default [`STUDY_HEARTBEAT`].
+    /// Joining workers take the leader's (from its parent run), so all beat
+    /// and reap alike.
     pub heartbeat: Heartbeat,
     /// How long the leader waits for its workers to exit once every trial
     /// finished; then they are killed. Default 60 s.
@@ -328,18 +331,18 @@ pub fn check_study_name(name: &str) -> Result<(), PipelineError> {
 fn new_study(
     config: &TrainConfig,
     name: &str,
-    storage: Option<Arc<PostgresStorage>>,
+    storage: Option<(Arc<PostgresStorage>, Heartbeat)>,
     join: bool,
 ) -> Result<Study, PipelineError> {
     let mut builder = Study::builder()
         .name(name)
         .direction(Direction::Maximize)
         .seed(config.seed);
-    if let Some(storage) = storage {
+    if let Some((storage, heartbeat)) = storage {
         builder = builder
             .shared_storage(storage)
             .load_if_exists(join)
-            .heartbeat(config.tuning.heartbeat);
+            .heartbeat(heartbeat);
     }
     if config.pruning {
         builder = builder.pruner(MedianPruner {
@@ -387,7 +390,8 @@ pub fn tune(
         _ if shared => format!("random_forest_f1-{}", parent.run_id()),
         _ => "random_forest_f1".to_string(),
     };
-    let study = new_study(config, &name, storage, false)?;
+    let heartbeat = config.tuning.heartbeat;
+    let study = new_study(config, &name, storage.map(|s| (s, heartbeat)), false)?;
     watch_trials(&study, config.n_trials, &config.stop, progress);
     let objective = |trial: &mut Trial<'_>| {
         suggest(trial)?;
@@ -402,12 +406,14 @@ pub fn tune(
     parent.set_tag(TAG_N_TRIALS, config.n_trials.to_string())?;
     parent.set_tag(TAG_FINGERPRINT, fingerprint(config, data))?;
     parent.set_tag("vigil.tuning_workers", config.tuning.workers.to_string())?;
+    parent.set_tag(TAG_HEARTBEAT, heartbeat_text(heartbeat))?;
     // Joining workers look these tags up: they must be on the server first.
     parent.flush()?;
     let mut workers = Workers::start(&config.tuning, &name)?;
     study.optimize_until(config.n_trials, None, objective)?;
     wait_for_trials(&study, config)?;
     let exits = workers.wait(config.tuning.worker_exit_timeout);
+    end_orphaned_trial_runs(&runs)?;
     let failed: Vec<String> = exits
         .iter()
         .filter(|w| !w.success)
@@ -439,6 +445,49 @@ fn wait_for_trials(study: &Study, config: &TrainConfig) -> Result<(), PipelineEr
             .fail_stale_trials(study.id(), config.tuning.heartbeat.grace_period)?;
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// Every trial finished, so a trial run still RUNNING lost its worker (the
+/// trial was failed when its heartbeat stopped): it ends as FAILED, saying so.
+fn end_orphaned_trial_runs(runs: &TrialRuns<'_>) -> Result<(), PipelineError> {
+    let search = RunSearch::in_experiments([runs.experiment_id.clone()]).filter(format!(
+        "tags.mlflow.parentRunId = '{}' and attributes.status = 'RUNNING'",
+        runs.parent_run_id
+    ));
+    let store = runs.tracker.store();
+    for run in runs.tracker.search_all_runs(search)? {
+        store.set_tag(
+            run.id(),
+            "vigil.error",
+            "its worker stopped sending heartbeats (it died or lost the database); \
+             the trial was failed",
+        )?;
+        store.update_run(run.id(), RunStatus::Failed, Some(now_millis()))?;
+    }
+    Ok(())
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `interval/grace` in milliseconds, as the parent run's tag carries it.
+fn heartbeat_text(hb: Heartbeat) -> String {
+    format!(
+        "{}/{}",
+        hb.interval.as_millis(),
+        hb.grace_period.as_millis()
+    )
+}
+
+fn parse_heartbeat(text: &str) -> Option<Heartbeat> {
+    let (interval, grace) = text.split_once('/')?;
+    Some(Heartbeat {
+        interval: Duration::from_millis(interval.parse().ok()?),
+        grace_period: Duration::from_millis(grace.parse().ok()?),
+    })
 }
 
 /// The worker processes the leader started; those still running when this is
@@ -532,8 +581,8 @@ pub struct JoinOutcome {
 /// the leader's running parent run (in `config.experiment`), loads this
 /// worker's data with `load`, refuses it unless its fingerprint is the
 /// leader's, and runs trials (child runs of the leader's parent) until the
-/// study holds the leader's `n_trials`. The final fit, evaluation and
-/// registration are the leader's.
+/// study holds the leader's `n_trials`, with the leader's heartbeat. The
+/// final fit, evaluation and registration are the leader's.
 pub fn join_study(
     name: &str,
     config: &TrainConfig,
@@ -563,7 +612,12 @@ pub fn join_study(
              rows-per-tree and pruning settings, on the same data"
         )));
     }
-    let study = new_study(config, name, Some(storage), true)?;
+    // Every worker beats and reaps by the leader's clock.
+    let heartbeat_tag = parent_tag(&parent, TAG_HEARTBEAT)?;
+    let heartbeat = parse_heartbeat(heartbeat_tag).ok_or_else(|| {
+        PipelineError::Invalid(format!("parent run's {TAG_HEARTBEAT} is {heartbeat_tag:?}"))
+    })?;
+    let study = new_study(config, name, Some((storage, heartbeat)), true)?;
     watch_trials(&study, n_trials, &config.stop, progress);
     let runs = TrialRuns {
         tracker,

@@ -94,18 +94,21 @@ impl Env {
 
     /// The study's trials in PostgreSQL: number → (state, worker pid).
     fn trials(&self, study: &str) -> BTreeMap<i64, (String, String)> {
-        let mut c = postgres::Client::connect(&self.db, postgres::NoTls).unwrap();
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT t.number, t.state, t.user_attrs->>'worker_pid'
-                     FROM \"{0}\".trials t JOIN \"{0}\".studies s USING (study_id)
-                     WHERE s.name = $1",
-                    self.schema()
-                ),
-                &[&study],
-            )
-            .unwrap();
+        self.try_trials(study).unwrap()
+    }
+
+    /// [`Env::trials`], or the error (e.g. before the tables exist).
+    fn try_trials(&self, study: &str) -> Result<BTreeMap<i64, (String, String)>, postgres::Error> {
+        let mut c = postgres::Client::connect(&self.db, postgres::NoTls)?;
+        let rows = c.query(
+            &format!(
+                "SELECT t.number, t.state, t.user_attrs->>'worker_pid'
+                 FROM \"{0}\".trials t JOIN \"{0}\".studies s USING (study_id)
+                 WHERE s.name = $1",
+                self.schema()
+            ),
+            &[&study],
+        )?;
         let mut out = BTreeMap::new();
         for row in rows {
             let number: i64 = row.get(0);
@@ -113,7 +116,7 @@ impl Env {
             let previous = out.insert(number, (row.get(1), pid.unwrap_or_default()));
             assert!(previous.is_none(), "trial number {number} twice");
         }
-        out
+        Ok(out)
     }
 
     /// The experiment's runs: (parent runs, child runs).
@@ -182,14 +185,29 @@ fn finish(child: Child) -> std::thread::JoinHandle<Output> {
 /// each tagged with the pid that the study's trial names; one new version.
 /// Returns the distinct worker pids.
 fn assert_one_finished_study(env: &Env, study: &str, n_trials: usize) -> BTreeSet<String> {
+    assert_study_with_lost_trial(env, study, n_trials, None)
+}
+
+/// [`assert_one_finished_study`], where trial `lost` (if any) lost its worker:
+/// it is FAIL in the study and its run FAILED with the reason.
+fn assert_study_with_lost_trial(
+    env: &Env,
+    study: &str,
+    n_trials: usize,
+    lost: Option<i64>,
+) -> BTreeSet<String> {
     let trials = env.trials(study);
     let numbers: Vec<i64> = trials.keys().copied().collect();
     assert_eq!(numbers, (0..n_trials as i64).collect::<Vec<_>>());
     for (number, (state, pid)) in &trials {
-        assert!(
-            matches!(state.as_str(), "COMPLETE" | "PRUNED"),
-            "trial {number} ended {state}"
-        );
+        if Some(*number) == lost {
+            assert_eq!(state, "FAIL", "trial {number} lost its worker");
+        } else {
+            assert!(
+                matches!(state.as_str(), "COMPLETE" | "PRUNED"),
+                "trial {number} ended {state}"
+            );
+        }
         assert!(
             pid.parse::<u32>().is_ok(),
             "trial {number} has no worker pid"
@@ -205,8 +223,22 @@ fn assert_one_finished_study(env: &Env, study: &str, n_trials: usize) -> BTreeSe
     let mut pids_by_number = BTreeMap::new();
     for child in &children {
         assert_eq!(tag(child, "mlflow.parentRunId"), Some(parent_id));
-        assert_eq!(child["info"]["status"], "FINISHED");
-        let number: i64 = tag(child, "vigil.trial_number").unwrap().parse().unwrap();
+        let number: i64 = child["info"]["run_name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("trial-"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        if Some(number) == lost {
+            assert_eq!(child["info"]["status"], "FAILED");
+            assert!(tag(child, "vigil.error").unwrap().contains("heartbeats"));
+        } else {
+            assert_eq!(child["info"]["status"], "FINISHED");
+            assert_eq!(
+                tag(child, "vigil.trial_number"),
+                Some(number.to_string().as_str())
+            );
+        }
         let pid = tag(child, "vigil.worker_pid").unwrap().to_string();
         assert!(
             pids_by_number.insert(number, pid).is_none(),
@@ -299,5 +331,54 @@ fn a_second_invocation_joins_a_running_study_and_other_data_is_refused() {
     let pids = assert_one_finished_study(&env, &study, 5);
     let expected: BTreeSet<String> = [leader_pid, joiner_pid].into();
     assert_eq!(pids, expected, "both the leader and the joiner ran trials");
+    env.drop_schema();
+}
+
+#[test]
+fn a_killed_workers_trial_is_failed_and_the_study_still_finishes() {
+    let (Some(db), Some(mlflow)) = (
+        service("VIGIL_TEST_DATABASE_URL"),
+        service("VIGIL_TEST_MLFLOW_URI"),
+    ) else {
+        return;
+    };
+    let env = Env::new(db, mlflow, "kill");
+    let study = format!("study_{}", env.tag);
+    // A short grace period, so that the lost trial is failed quickly.
+    let leader = env
+        .pipeline(&[
+            "--trials",
+            "6",
+            "--study-name",
+            &study,
+            "--heartbeat-grace",
+            "2",
+        ])
+        .spawn()
+        .unwrap();
+    let mut joiner = env.pipeline(&["--join-study", &study]).spawn().unwrap();
+    let joiner_pid = joiner.id().to_string();
+    // SIGKILL the joiner in the middle of its first trial.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let lost = loop {
+        let running = env.try_trials(&study).unwrap_or_default();
+        let mine = running
+            .iter()
+            .find(|(_, (state, pid))| state == "RUNNING" && *pid == joiner_pid);
+        if let Some((number, _)) = mine {
+            break *number;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the joiner ran no trial: {running:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    joiner.kill().unwrap();
+    joiner.wait().unwrap();
+    let leader = finish(leader).join().unwrap();
+    assert!(leader.status.success(), "leader: {}", text(&leader));
+    let pids = assert_study_with_lost_trial(&env, &study, 6, Some(lost));
+    assert!(pids.contains(&joiner_pid), "{pids:?}");
     env.drop_schema();
 }

@@ -16,6 +16,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -25,6 +26,7 @@ use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train, tuning_s
 use vigil_examples::tune::{JoinOutcome, StudyStorage, TuningSetup, WorkerCommand, join_study};
 use vigil_examples::{PipelineError, open_tracker};
 use vigil_metrics::{AlarmPolicy, Smoothing};
+use vigil_tuning::Heartbeat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -111,6 +113,11 @@ struct Args {
     /// random_forest_f1-<parent run id>].
     #[arg(long)]
     study_name: Option<String>,
+    /// Seconds a trial of a shared study may go without a heartbeat before
+    /// it counts as lost (its worker died) and is failed; workers beat every
+    /// quarter of it. Joining workers take the leader's.
+    #[arg(long, value_name = "SECONDS", default_value_t = 20.0)]
+    heartbeat_grace: f64,
     /// Only run trials of the running pipeline's study NAME (implies
     /// `--tuning-storage postgres`; `--workers` and `--study-name` are
     /// ignored): load the same data (give the leader's source, seed,
@@ -240,7 +247,24 @@ fn tuning_setup(args: &Args) -> Result<TuningSetup, PipelineError> {
             program,
             args: worker_args,
         }),
+        heartbeat: heartbeat(args.heartbeat_grace)?,
         ..TuningSetup::default()
+    })
+}
+
+/// `--heartbeat-grace`: beats every quarter of the grace period.
+fn heartbeat(grace_seconds: f64) -> Result<Heartbeat, PipelineError> {
+    let grace = Duration::try_from_secs_f64(grace_seconds)
+        .ok()
+        .filter(|g| *g >= Duration::from_millis(100))
+        .ok_or_else(|| {
+            PipelineError::Invalid(format!(
+                "--heartbeat-grace must be at least 0.1 seconds, got {grace_seconds}"
+            ))
+        })?;
+    Ok(Heartbeat {
+        interval: grace / 4,
+        grace_period: grace,
     })
 }
 
