@@ -32,11 +32,16 @@
 //! **Reproducibility.** One worker (in memory or on PostgreSQL) is
 //! reproducible from the seed. With several, each trial's random stream is
 //! still fixed by the seed and the trial number, and a given parameter set
-//! always fits the same forest and gets the same F1; but which finished
-//! trials TPE (and the median pruner) sees when it proposes (or judges) trial
-//! k depends on timing, so the proposed parameters, the pruning decisions,
-//! the best trial and hence the final model can differ from run to run, as in
-//! Optuna.
+//! always fits the same forest and gets the same F1 (the forests are seeded
+//! from the config). TPE's startup trials (those started while fewer than 10
+//! trials have finished) are random draws from that stream, so they propose
+//! the same parameters with any number of workers (seen: 6 trials on 3
+//! workers gave the values of a one-worker run). What does depend on timing:
+//! which finished trials TPE sees when it proposes a later trial, which ones
+//! the median pruner compares a trial with, and which worker runs which
+//! trial; so with more trials than the startup the proposals, the pruning,
+//! the best trial and hence the final model can differ from run to run, as
+//! in Optuna.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -913,6 +918,172 @@ fn log_trial(
         Err(e) => {
             let _ = child.set_tag("vigil.trial_state", "FAIL");
             let _ = child.set_tag("vigil.error", truncate(&e.to_string(), 4000));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_features::{FeatureSpec, SimulatorConfig, simulate};
+
+    use super::*;
+
+    fn postgres_setup() -> TuningSetup {
+        TuningSetup {
+            storage: StudyStorage::Postgres {
+                url: "postgres://u@localhost/db".into(),
+                schema: DEFAULT_STUDY_SCHEMA.into(),
+            },
+            workers: 3,
+            worker_command: Some(WorkerCommand {
+                program: "pipeline".into(),
+                args: Vec::new(),
+            }),
+            ..TuningSetup::default()
+        }
+    }
+
+    #[test]
+    fn setups_that_cannot_work_are_refused() {
+        assert!(TuningSetup::default().validate().is_ok());
+        assert!(postgres_setup().validate().is_ok());
+        let cases = [
+            (
+                TuningSetup {
+                    workers: 0,
+                    ..TuningSetup::default()
+                },
+                "at least 1",
+            ),
+            (
+                TuningSetup {
+                    workers: 2,
+                    ..TuningSetup::default()
+                },
+                "PostgreSQL",
+            ),
+            (
+                TuningSetup {
+                    worker_command: None,
+                    ..postgres_setup()
+                },
+                "command",
+            ),
+            (
+                TuningSetup {
+                    study_name: Some("a'b".into()),
+                    ..postgres_setup()
+                },
+                "study name",
+            ),
+            (
+                TuningSetup {
+                    heartbeat: Heartbeat {
+                        interval: Duration::from_secs(2),
+                        grace_period: Duration::from_secs(1),
+                    },
+                    ..postgres_setup()
+                },
+                "heartbeat",
+            ),
+        ];
+        for (setup, words) in cases {
+            let err = setup.validate().unwrap_err().to_string();
+            assert!(err.contains(words), "{setup:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn study_names_stay_plain() {
+        for good in [
+            "random_forest_f1-0123abcd",
+            "a",
+            "study.v2",
+            &"x".repeat(200),
+        ] {
+            assert!(check_study_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a b", "a'b", "a`b", "ü", &"x".repeat(201)] {
+            assert!(check_study_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_heartbeat_travels_as_text() {
+        let hb = Heartbeat {
+            interval: Duration::from_millis(500),
+            grace_period: Duration::from_secs(2),
+        };
+        assert_eq!(heartbeat_text(hb), "500/2000");
+        assert_eq!(parse_heartbeat("500/2000"), Some(hb));
+        for bad in ["", "500", "a/b", "500/-1"] {
+            assert_eq!(parse_heartbeat(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn any_password_survives_the_connection_string() {
+        let config = PgConfig {
+            host: "db.example".into(),
+            port: 6543,
+            user: "o'neil".into(),
+            password: r"p a's\s=w".into(),
+            dbname: "vigil db".into(),
+        };
+        let parsed: postgres::Config = conninfo(&config).parse().unwrap();
+        assert_eq!(parsed.get_password(), Some(config.password.as_bytes()));
+        assert_eq!(parsed.get_user(), Some("o'neil"));
+        assert_eq!(parsed.get_dbname(), Some("vigil db"));
+        assert_eq!(parsed.get_ports(), [6543]);
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_the_rows_and_the_trial_settings() {
+        let sim = simulate(&SimulatorConfig {
+            machines: 1,
+            days: 0.25,
+            ..SimulatorConfig::default()
+        })
+        .unwrap();
+        let set = TrainingSet::build(&sim.frame, &FeatureSpec::default()).unwrap();
+        let config = TrainConfig::default();
+        let data = TuningData {
+            train: &set,
+            validation: &set,
+        };
+        let reference = fingerprint(&config, data);
+        assert_eq!(reference, fingerprint(&config.clone(), data), "not stable");
+        let mut changed = set.clone();
+        // The smallest change there is: one bit of one value.
+        let v = &mut changed.features.values[[7, 3]];
+        *v = f64::from_bits(v.to_bits() ^ 1);
+        let other_rows = TuningData {
+            train: &set,
+            validation: &changed,
+        };
+        assert_ne!(reference, fingerprint(&config, other_rows));
+        let mut relabelled = set.clone();
+        relabelled.failure[0] ^= 1;
+        let other_labels = TuningData {
+            train: &relabelled,
+            validation: &set,
+        };
+        assert_ne!(reference, fingerprint(&config, other_labels));
+        for other in [
+            TrainConfig {
+                seed: 7,
+                ..config.clone()
+            },
+            TrainConfig {
+                pruning: false,
+                ..config.clone()
+            },
+            TrainConfig {
+                max_samples_per_tree: None,
+                ..config.clone()
+            },
+        ] {
+            assert_ne!(reference, fingerprint(&other, data));
         }
     }
 }
