@@ -6,6 +6,12 @@
 //! evaluation on the test split, tracking into `./mlruns` (or
 //! `MLFLOW_TRACKING_URI`), and a new version of `predictive_maintenance_model`.
 //!
+//! `--tuning-storage postgres --workers N` runs the study on vigil-tuning's
+//! PostgreSQL storage with N processes (this one and N - 1 copies of itself
+//! started with `--join-study NAME`); `pipeline --join-study NAME` on another
+//! host, with the same data flags, joins a running study. See
+//! `vigil_examples::tune`.
+//!
 //! Exit codes: 0 success, 1 training failed, 2 bad arguments or unusable data,
 //! 3 a service (PostgreSQL, MLflow) could not be reached, 130 stopped by SIGINT /
 //! SIGTERM (the run is marked KILLED, nothing registered).
