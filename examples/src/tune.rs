@@ -624,6 +624,7 @@ pub fn join_study(
     })?;
     let study = new_study(config, name, Some((storage, heartbeat)), true)?;
     watch_trials(&study, n_trials, &config.stop, progress);
+    stop_when_the_leader_ends(&study, tracker, &parent.info.run_id);
     let runs = TrialRuns {
         tracker,
         experiment_id: parent.info.experiment_id.clone(),
@@ -640,6 +641,22 @@ pub fn join_study(
         trials_run,
         study_trials: study.trials()?.len(),
     })
+}
+
+/// After each trial, stops the joining worker's study when the leader's
+/// parent run is no longer running (the leader failed or was stopped: more
+/// trials would serve nobody).
+fn stop_when_the_leader_ends(study: &Study, tracker: &Tracker, parent_run_id: &str) {
+    let (tracker, parent_run_id) = (tracker.clone(), parent_run_id.to_string());
+    study.add_callback(move |study, _| {
+        let ended = tracker
+            .store()
+            .get_run(&parent_run_id)
+            .is_ok_and(|run| run.info.status != RunStatus::Running);
+        if ended {
+            study.stop();
+        }
+    });
 }
 
 fn parent_tag<'r>(
