@@ -62,6 +62,10 @@ impl PipelineError {
         match self {
             PipelineError::Features(F::Connect { .. } | F::Database { .. }) => 3,
             PipelineError::Tracking(T::Connect { .. }) => 3,
+            PipelineError::Tuning(vigil_tuning::TuningError::Postgres {
+                operation: "connect",
+                ..
+            }) => 3,
             PipelineError::Invalid(_) | PipelineError::Features(_) => 2,
             PipelineError::Interrupted { .. } => 130,
             _ => 1,

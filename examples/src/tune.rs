@@ -1011,6 +1011,16 @@ mod tests {
     }
 
     #[test]
+    fn an_unreachable_study_database_is_a_service_error() {
+        let storage = StudyStorage::Postgres {
+            url: "postgres://vigil@127.0.0.1:1/vigil?connect_timeout=5".into(),
+            schema: DEFAULT_STUDY_SCHEMA.into(),
+        };
+        let err = storage.open().unwrap_err();
+        assert_eq!(err.exit_code(), 3, "{err}");
+    }
+
+    #[test]
     fn study_names_stay_plain() {
         for good in [
             "random_forest_f1-0123abcd",
