@@ -35,8 +35,8 @@
 //! always fits the same forest and gets the same F1 (the forests are seeded
 //! from the config). TPE's startup trials (those started while fewer than 10
 //! trials have finished) are random draws from that stream, so they propose
-//! the same parameters with any number of workers (seen: 6 trials on 3
-//! workers gave the values of a one-worker run). What does depend on timing:
+//! the same parameters with any number of workers (`tests/tuning_workers.rs`
+//! checks it: 6 trials on 3 workers propose those of a one-worker run). What does depend on timing:
 //! which finished trials TPE sees when it proposes a later trial, which ones
 //! the median pruner compares a trial with, and which worker runs which
 //! trial; so with more trials than the startup the proposals, the pruning,

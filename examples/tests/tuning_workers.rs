@@ -150,6 +150,23 @@ impl Env {
         found["model_versions"].as_array().map_or(0, Vec::len)
     }
 
+    /// The study's trial parameters (as stored, JSON text) by trial number.
+    fn params(&self, study: &str) -> BTreeMap<i64, String> {
+        let mut c = postgres::Client::connect(&self.db, postgres::NoTls).unwrap();
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT t.number, t.params::text
+                     FROM \"{0}\".trials t JOIN \"{0}\".studies s USING (study_id)
+                     WHERE s.name = $1",
+                    self.schema()
+                ),
+                &[&study],
+            )
+            .unwrap();
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    }
+
     fn drop_schema(&self) {
         let mut c = postgres::Client::connect(&self.db, postgres::NoTls).unwrap();
         c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema()))
@@ -278,6 +295,17 @@ fn three_worker_processes_share_one_study_and_one_parent_run() {
         3,
         "trials by {pids:?}: expected 3 worker processes"
     );
+    // Six trials are all TPE startup trials: random draws fixed by the seed and
+    // the trial number, so one worker proposes the very same parameters.
+    let alone = format!("alone_{}", env.tag);
+    let out = env
+        .pipeline(&["--trials", "6", "--study-name", &alone, "--no-register"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (shared, single) = (env.params(&study), env.params(&alone));
+    assert_eq!(shared.len(), 6);
+    assert_eq!(shared, single, "3 workers proposed other parameters than 1");
     env.drop_schema();
 }
 
