@@ -388,32 +388,26 @@ pub fn tune(
 ) -> Result<Tuning, PipelineError> {
     config.tuning.validate()?;
     let runs = TrialRuns::of(parent);
-    let storage = config.tuning.storage.open()?;
-    let shared = storage.is_some();
-    let name = match &config.tuning.study_name {
-        Some(name) if shared => name.clone(),
-        _ if shared => format!("random_forest_f1-{}", parent.run_id()),
-        _ => "random_forest_f1".to_string(),
-    };
-    let heartbeat = config.tuning.heartbeat;
-    let study = new_study(config, &name, storage.map(|s| (s, heartbeat)), false)?;
-    watch_trials(&study, config.n_trials, &config.stop, progress);
     let objective = |trial: &mut Trial<'_>| {
         suggest(trial)?;
         tracked_trial(trial, config, data, &runs)
     };
-    if !shared {
+    let Some(storage) = config.tuning.storage.open()? else {
+        let study = new_study(config, "random_forest_f1", None, false)?;
+        watch_trials(&study, config.n_trials, &config.stop, progress);
         study.optimize(config.n_trials, None, objective)?;
         check_stop(config)?;
         return best_of(&study, Vec::new());
-    }
-    parent.set_tag(TAG_STUDY, &name)?;
-    parent.set_tag(TAG_N_TRIALS, config.n_trials.to_string())?;
-    parent.set_tag(TAG_FINGERPRINT, fingerprint(config, data))?;
-    parent.set_tag("vigil.tuning_workers", config.tuning.workers.to_string())?;
-    parent.set_tag(TAG_HEARTBEAT, heartbeat_text(heartbeat))?;
-    // Joining workers look these tags up: they must be on the server first.
-    parent.flush()?;
+    };
+    let name = config
+        .tuning
+        .study_name
+        .clone()
+        .unwrap_or_else(|| format!("random_forest_f1-{}", parent.run_id()));
+    let heartbeat = config.tuning.heartbeat;
+    let study = new_study(config, &name, Some((storage, heartbeat)), false)?;
+    watch_trials(&study, config.n_trials, &config.stop, progress);
+    announce_study(parent, config, data, &name)?;
     let mut workers = Workers::start(&config.tuning, &name)?;
     study.optimize_until(config.n_trials, None, objective)?;
     wait_for_trials(&study, config)?;
@@ -428,6 +422,24 @@ pub fn tune(
         let _ = parent.set_tag("vigil.tuning_worker_failures", failed.join("; "));
     }
     best_of(&study, exits)
+}
+
+/// Tags the parent run with what joining workers need (the study, its trial
+/// count, the data fingerprint, the heartbeat) and delivers the tags, since
+/// the workers look them up on the server.
+fn announce_study(
+    parent: &ActiveRun,
+    config: &TrainConfig,
+    data: TuningData<'_>,
+    name: &str,
+) -> Result<(), PipelineError> {
+    parent.set_tag(TAG_STUDY, name)?;
+    parent.set_tag(TAG_N_TRIALS, config.n_trials.to_string())?;
+    parent.set_tag(TAG_FINGERPRINT, fingerprint(config, data))?;
+    parent.set_tag("vigil.tuning_workers", config.tuning.workers.to_string())?;
+    parent.set_tag(TAG_HEARTBEAT, heartbeat_text(config.tuning.heartbeat))?;
+    parent.flush()?;
+    Ok(())
 }
 
 fn check_stop(config: &TrainConfig) -> Result<(), PipelineError> {
@@ -600,28 +612,22 @@ pub fn join_study(
         PipelineError::Invalid("joining a study needs the PostgreSQL study storage".into())
     })?;
     let parent = wait_for_leader(name, config, tracker, &storage)?;
-    let n_trials = parent_tag(&parent, TAG_N_TRIALS)?
-        .parse::<usize>()
-        .map_err(|e| PipelineError::Invalid(format!("parent run's {TAG_N_TRIALS}: {e}")))?;
+    let terms = LeaderTerms::of(&parent)?;
     let splits = load()?;
     let data = TuningData {
         train: &splits.train,
         validation: &splits.validation,
     };
-    let theirs = parent_tag(&parent, TAG_FINGERPRINT)?;
     let ours = fingerprint(config, data);
-    if ours != theirs {
+    if ours != terms.fingerprint {
         return Err(PipelineError::Invalid(format!(
             "this worker's tuning rows or trial settings differ from the leader's \
-             (fingerprint {ours}, leader {theirs}): join with the leader's source, seed, \
-             rows-per-tree and pruning settings, on the same data"
+             (fingerprint {ours}, leader {}): join with the leader's source, seed, \
+             rows-per-tree and pruning settings, on the same data",
+            terms.fingerprint
         )));
     }
-    // Every worker beats and reaps by the leader's clock.
-    let heartbeat_tag = parent_tag(&parent, TAG_HEARTBEAT)?;
-    let heartbeat = parse_heartbeat(heartbeat_tag).ok_or_else(|| {
-        PipelineError::Invalid(format!("parent run's {TAG_HEARTBEAT} is {heartbeat_tag:?}"))
-    })?;
+    let (n_trials, heartbeat) = (terms.n_trials, terms.heartbeat);
     let study = new_study(config, name, Some((storage, heartbeat)), true)?;
     watch_trials(&study, n_trials, &config.stop, progress);
     stop_when_the_leader_ends(&study, tracker, &parent.info.run_id);
@@ -657,6 +663,32 @@ fn stop_when_the_leader_ends(study: &Study, tracker: &Tracker, parent_run_id: &s
             study.stop();
         }
     });
+}
+
+/// What the leader's parent run tells joining workers.
+struct LeaderTerms {
+    n_trials: usize,
+    fingerprint: String,
+    /// Every worker beats and reaps by the leader's clock.
+    heartbeat: Heartbeat,
+}
+
+impl LeaderTerms {
+    fn of(parent: &vigil_tracking_client::Run) -> Result<LeaderTerms, PipelineError> {
+        let bad = |key: &str, value: &str| {
+            PipelineError::Invalid(format!(
+                "the leader's run {} has {key} = {value:?}",
+                parent.id()
+            ))
+        };
+        let n_trials = parent_tag(parent, TAG_N_TRIALS)?;
+        let heartbeat = parent_tag(parent, TAG_HEARTBEAT)?;
+        Ok(LeaderTerms {
+            n_trials: n_trials.parse().map_err(|_| bad(TAG_N_TRIALS, n_trials))?,
+            fingerprint: parent_tag(parent, TAG_FINGERPRINT)?.to_string(),
+            heartbeat: parse_heartbeat(heartbeat).ok_or_else(|| bad(TAG_HEARTBEAT, heartbeat))?,
+        })
+    }
 }
 
 fn parent_tag<'r>(
