@@ -13,7 +13,8 @@
 //! 2. **Training** — [`train::train`] with a [`train::TrainConfig`]: the 42
 //!    features ([`vigil_features::TrainingSet`]), a time-ordered split with an
 //!    embargo ([`train::Splits`]), the Isolation Forest, the TPE search over the
-//!    Random Forest ([`tune::tune`]), the final fit, one evaluation on the test
+//!    Random Forest ([`tune::tune`]; in this process, or on PostgreSQL shared
+//!    with worker processes that [`tune::join_study`]), the final fit, one evaluation on the test
 //!    split ([`evaluation::evaluate_split`]), the failure-mode classifier and
 //!    its per-mode scores ([`modes::fit_mode_model`], [`modes::evaluate_modes`]),
 //!    TreeSHAP explanations of the test split ([`explain::shap_summary`]),

@@ -116,7 +116,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     workers: usize,
     /// The study's name with `--tuning-storage postgres` [default:
-    /// random_forest_f1-<parent run id>].
+    /// random_forest_f1-RUN_ID, RUN_ID the parent run].
     #[arg(long)]
     study_name: Option<String>,
     /// Seconds a trial of a shared study may go without a heartbeat before
