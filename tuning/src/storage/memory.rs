@@ -452,6 +452,43 @@ impl Storage for InMemoryStorage {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Workers starting capped trials at once create exactly
+        /// `max(cap, enqueued)` trials, numbered without gaps, each started once.
+        #[test]
+        fn capped_starts_from_many_threads_never_pass_the_cap(
+            workers in 1usize..5,
+            cap in 0u64..12,
+            enqueued in 0u64..4,
+        ) {
+            let storage = InMemoryStorage::new();
+            let sid = storage.create_study("s", Direction::Minimize).unwrap();
+            for _ in 0..enqueued {
+                storage.enqueue_trial(sid, &BTreeMap::new()).unwrap();
+            }
+            let started: Vec<u64> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut mine = Vec::new();
+                            while let Some(t) = storage.start_trial_capped(sid, cap).unwrap() {
+                                mine.push(t.number);
+                            }
+                            mine
+                        })
+                    })
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            });
+            let mut numbers = started.clone();
+            numbers.sort_unstable();
+            let expected: Vec<u64> = (0..cap.max(enqueued)).collect();
+            proptest::prop_assert_eq!(numbers, expected);
+            proptest::prop_assert_eq!(storage.trials(sid).unwrap().len() as u64, cap.max(enqueued));
+        }
+    }
+
     #[test]
     fn a_claimed_trial_without_heartbeat_is_stale_after_the_grace_period() {
         let storage = InMemoryStorage::new();
