@@ -43,12 +43,12 @@
 //! the best trial and hence the final model can differ from run to run, as
 //! in Optuna.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -359,10 +359,35 @@ fn new_study(
     Ok(builder.build()?)
 }
 
-/// Reports each finished trial and stops the study when the job is asked to stop.
-fn watch_trials(study: &Study, n_trials: usize, stop: &Arc<AtomicBool>, progress: &ProgressFn) {
-    let p = Arc::clone(progress);
-    let stop = Arc::clone(stop);
+/// Reports finished trials once each, in any worker: after each trial of
+/// this process, every trial of the study that finished since (so a leader
+/// also shows its workers' trials); stops the study when the job is asked to
+/// stop.
+fn watch_trials(
+    study: &Study,
+    n_trials: usize,
+    stop: &Arc<AtomicBool>,
+    progress: &ProgressFn,
+) -> TrialReporter {
+    let reporter = TrialReporter {
+        reported: Arc::new(Mutex::new(BTreeSet::new())),
+        n_trials,
+        progress: Arc::clone(progress),
+    };
+    let (r, stop) = (reporter.clone(), Arc::clone(stop));
+    study.add_callback(move |study, _| {
+        if stop.load(Ordering::SeqCst) {
+            study.stop();
+        }
+        r.report_new(study);
+    });
+    reporter
+}
+
+/// Like [`watch_trials`], reporting only the trials this process ran (a
+/// joining worker: the leader reports the whole study).
+fn watch_own_trials(study: &Study, n_trials: usize, stop: &Arc<AtomicBool>, progress: &ProgressFn) {
+    let (p, stop) = (Arc::clone(progress), Arc::clone(stop));
     study.add_callback(move |study, trial| {
         if stop.load(Ordering::SeqCst) {
             study.stop();
@@ -375,6 +400,39 @@ fn watch_trials(study: &Study, n_trials: usize, stop: &Arc<AtomicBool>, progress
             best: study.best_value().ok(),
         })
     });
+}
+
+/// [`watch_trials`]' memory of which trial numbers were reported.
+#[derive(Clone)]
+struct TrialReporter {
+    reported: Arc<Mutex<BTreeSet<u64>>>,
+    n_trials: usize,
+    progress: ProgressFn,
+}
+
+impl TrialReporter {
+    fn report_new(&self, study: &Study) {
+        // Progress is best effort: a failed read skips a report, not a trial.
+        let Ok(trials) = study.trials() else { return };
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let mut best: Option<f64> = None;
+        for trial in trials.iter() {
+            if trial.state == TrialState::Complete
+                && let Some(v) = trial.value
+            {
+                best = Some(best.map_or(v, |b| b.max(v)));
+            }
+            if trial.state.is_finished() && reported.insert(trial.number) {
+                (self.progress)(Progress::Trial {
+                    number: trial.number,
+                    of: self.n_trials,
+                    state: trial.state,
+                    value: trial.value,
+                    best,
+                });
+            }
+        }
+    }
 }
 
 /// Runs the study: `config.n_trials` trials, each tracked as a child of
@@ -406,11 +464,11 @@ pub fn tune(
         .unwrap_or_else(|| format!("random_forest_f1-{}", parent.run_id()));
     let heartbeat = config.tuning.heartbeat;
     let study = new_study(config, &name, Some((storage, heartbeat)), false)?;
-    watch_trials(&study, config.n_trials, &config.stop, progress);
+    let reporter = watch_trials(&study, config.n_trials, &config.stop, progress);
     announce_study(parent, config, data, &name)?;
     let mut workers = Workers::start(&config.tuning, &name)?;
     study.optimize_until(config.n_trials, None, objective)?;
-    wait_for_trials(&study, config)?;
+    wait_for_trials(&study, config, &reporter)?;
     let exits = workers.wait(config.tuning.worker_exit_timeout);
     end_orphaned_trial_runs(&runs)?;
     let failed: Vec<String> = exits
@@ -451,10 +509,16 @@ fn check_stop(config: &TrainConfig) -> Result<(), PipelineError> {
 
 /// Waits until no trial of the study is running or waiting, failing those
 /// whose worker stopped sending heartbeats (it died) on the way.
-fn wait_for_trials(study: &Study, config: &TrainConfig) -> Result<(), PipelineError> {
+fn wait_for_trials(
+    study: &Study,
+    config: &TrainConfig,
+    reporter: &TrialReporter,
+) -> Result<(), PipelineError> {
     loop {
         check_stop(config)?;
-        if study.trials()?.iter().all(|t| t.state.is_finished()) {
+        let done = study.trials()?.iter().all(|t| t.state.is_finished());
+        reporter.report_new(study);
+        if done {
             return Ok(());
         }
         study
@@ -629,7 +693,7 @@ pub fn join_study(
     }
     let (n_trials, heartbeat) = (terms.n_trials, terms.heartbeat);
     let study = new_study(config, name, Some((storage, heartbeat)), true)?;
-    watch_trials(&study, n_trials, &config.stop, progress);
+    watch_own_trials(&study, n_trials, &config.stop, progress);
     stop_when_the_leader_ends(&study, tracker, &parent.info.run_id);
     let runs = TrialRuns {
         tracker,

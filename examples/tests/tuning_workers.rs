@@ -289,6 +289,18 @@ fn three_worker_processes_share_one_study_and_one_parent_run() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("tuning            6 trials"), "{stdout}");
+    // The leader reports every trial once, whichever worker ran it (the
+    // workers' own lines, on the same stderr, start with `[worker PID]`).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for k in 1..=6 {
+        let line = format!("[tuning] trial {k}/6: ");
+        let count = stderr.lines().filter(|l| l.starts_with(&line)).count();
+        assert_eq!(count, 1, "{line}\n{stderr}");
+    }
+    assert!(
+        stderr.lines().any(|l| l.starts_with("[worker ")),
+        "{stderr}"
+    );
     let pids = assert_one_finished_study(&env, &study, 6);
     assert_eq!(
         pids.len(),

@@ -197,7 +197,10 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
         eprintln!("warning: leftover tracking spools were not delivered: {e}");
     }
     println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
-    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
+    let progress = progress_sink(
+        !args.no_progress && std::io::stderr().is_terminal(),
+        String::new(),
+    );
     train(&source, &config, &tracker, progress)
 }
 
@@ -215,7 +218,9 @@ fn join(args: &Args, name: &str) -> Result<JoinOutcome, PipelineError> {
         vigil_examples::describe_tracker(&tracker)
     );
     eprint!("{line}");
-    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
+    // Workers often share the leader's terminal: their lines say whose they are.
+    let label = format!("[worker {}] ", std::process::id());
+    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal(), label);
     join_study(
         name,
         &config,
@@ -313,7 +318,8 @@ fn job(args: &Args) -> Result<(DataSource, TrainConfig), PipelineError> {
 }
 
 /// Progress bars on a terminal, plain log lines otherwise.
-fn progress_sink(fancy: bool) -> vigil_examples::train::ProgressFn {
+/// `label` starts every plain line (a joining worker's `[worker PID] `).
+fn progress_sink(fancy: bool, label: String) -> vigil_examples::train::ProgressFn {
     let bar: Arc<Mutex<Option<ProgressBar>>> = Arc::new(Mutex::new(None));
     Arc::new(move |event| {
         let Ok(mut slot) = bar.lock() else { return };
@@ -330,7 +336,7 @@ fn progress_sink(fancy: bool) -> vigil_examples::train::ProgressFn {
                     pb.enable_steady_tick(std::time::Duration::from_millis(120));
                     *slot = Some(pb);
                 } else {
-                    eprintln!("[{stage}] started");
+                    eprintln!("{label}[{stage}] started");
                 }
             }
             Progress::StageDone {
@@ -341,7 +347,7 @@ fn progress_sink(fancy: bool) -> vigil_examples::train::ProgressFn {
                 if let Some(pb) = slot.take() {
                     pb.finish_and_clear();
                 }
-                eprintln!("[{stage}] {summary} ({seconds:.1} s)");
+                eprintln!("{label}[{stage}] {summary} ({seconds:.1} s)");
             }
             Progress::Trial {
                 number,
@@ -363,7 +369,7 @@ fn progress_sink(fancy: bool) -> vigil_examples::train::ProgressFn {
                         pb.set_position(number + 1);
                         pb.println(line);
                     }
-                    None => eprintln!("[tuning] {line}"),
+                    None => eprintln!("{label}[tuning] {line}"),
                 }
             }
             Progress::Trees { done, of } => {
