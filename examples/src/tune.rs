@@ -671,6 +671,7 @@ pub fn join_study(
     load: impl FnOnce() -> Result<Splits, PipelineError>,
     progress: &ProgressFn,
 ) -> Result<JoinOutcome, PipelineError> {
+    config.validate()?;
     check_study_name(name)?;
     let storage = config.tuning.storage.open()?.ok_or_else(|| {
         PipelineError::Invalid("joining a study needs the PostgreSQL study storage".into())

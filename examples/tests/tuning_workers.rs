@@ -422,3 +422,28 @@ fn a_killed_workers_trial_is_failed_and_the_study_still_finishes() {
     assert!(pids.contains(&joiner_pid), "{pids:?}");
     env.drop_schema();
 }
+
+/// Settings that cannot work are refused before anything runs (exit 2).
+#[test]
+fn impossible_tuning_flags_exit_2_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--workers", "3"], "--tuning-storage postgres"),
+        (&["--join-study", "it's"], "study name"),
+        (
+            &["--tuning-storage", "postgres", "--heartbeat-grace", "0"],
+            "--heartbeat-grace",
+        ),
+    ];
+    for (args, words) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .current_dir(dir.path())
+            .env("MLFLOW_TRACKING_URI", dir.path().join("mlruns"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+}

@@ -212,6 +212,9 @@ fn join(args: &Args, name: &str) -> Result<JoinOutcome, PipelineError> {
         ..TuningSetup::default()
     };
     let tracker = open_tracker()?;
+    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
+        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    }
     // One write, so that lines of workers sharing a terminal do not interleave.
     let line = format!(
         "joining study {name}; tracking: {}\n",
