@@ -16,9 +16,12 @@
 //! leader's one parent run, with the worker's host and pid as trial user
 //! attributes (`worker_host`, `worker_pid`) and run tags. A worker that dies
 //! loses only its running trial: its heartbeat stops and another worker (or
-//! the leader, while it waits) fails it after the grace period. The leader
-//! waits until every trial is COMPLETE, PRUNED or FAILED, then does the final
-//! fit, evaluation and registration once; the parent run finishes with it.
+//! the leader, while it waits) fails it after the grace period (the leader's,
+//! which joiners read from its parent run), and the leader ends that trial's
+//! run as FAILED; a failed trial counts toward `n_trials`. The leader waits
+//! until every trial is COMPLETE, PRUNED or FAIL, then does the final fit,
+//! evaluation and registration once; the parent run finishes with it. A
+//! joiner stops after its current trial once the parent run has ended.
 //!
 //! **Comparable trials.** Each worker loads the same source and computes the
 //! same features itself (the features are deterministic), so every trial is
@@ -29,19 +32,19 @@
 //! run (so run joiners with the leader's `--source`, `--table`, `--seed`,
 //! `--max-samples-per-tree` and pruning flags, against the same data).
 //!
-//! **Reproducibility.** One worker (in memory or on PostgreSQL) is
-//! reproducible from the seed. With several, each trial's random stream is
-//! still fixed by the seed and the trial number, and a given parameter set
-//! always fits the same forest and gets the same F1 (the forests are seeded
-//! from the config). TPE's startup trials (those started while fewer than 10
-//! trials have finished) are random draws from that stream, so they propose
-//! the same parameters with any number of workers (`tests/tuning_workers.rs`
-//! checks it: 6 trials on 3 workers propose those of a one-worker run). What does depend on timing:
-//! which finished trials TPE sees when it proposes a later trial, which ones
-//! the median pruner compares a trial with, and which worker runs which
-//! trial; so with more trials than the startup the proposals, the pruning,
-//! the best trial and hence the final model can differ from run to run, as
-//! in Optuna.
+//! **Reproducibility.** One worker (in memory or on PostgreSQL) runs its
+//! trials one after another and is reproducible from the seed. With several,
+//! each trial's random stream is still fixed by the seed and the trial
+//! number, and a given parameter set always fits the same forest and gets the
+//! same F1 (the forests are seeded from the config). TPE's startup trials
+//! (those started while fewer than 10 trials have finished) are random draws
+//! from that stream, so they propose the same parameters with any number of
+//! workers (`tests/tuning_workers.rs` checks it: 6 trials on 3 workers
+//! propose those of a one-worker run). What depends on timing: which
+//! finished trials TPE sees when it proposes a later trial, which ones the
+//! median pruner compares a trial with, and which worker runs which trial;
+//! so beyond the startup trials the proposals, the pruning, the best trial
+//! and hence the final model can differ from run to run, as in Optuna.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
