@@ -470,10 +470,26 @@ pub fn tune(
     let reporter = watch_trials(&study, config.n_trials, &config.stop, progress);
     announce_study(parent, config, data, &name)?;
     let mut workers = Workers::start(&config.tuning, &name)?;
-    study.optimize_until(config.n_trials, None, objective)?;
-    wait_for_trials(&study, config, &reporter)?;
+    let done = study
+        .optimize_until(config.n_trials, None, objective)
+        .map_err(PipelineError::from)
+        .and_then(|_| wait_for_trials(&study, config, &reporter));
+    if let Err(e) = done {
+        // Stopped or failed: no worker of ours may go on, nor leave a trial
+        // run RUNNING.
+        drop(workers);
+        let _ = end_orphaned_trial_runs(
+            &runs,
+            "the leader stopped (or failed) and killed its workers",
+        );
+        return Err(e);
+    }
     let exits = workers.wait(config.tuning.worker_exit_timeout);
-    end_orphaned_trial_runs(&runs)?;
+    end_orphaned_trial_runs(
+        &runs,
+        "its worker stopped sending heartbeats (it died or lost the database); \
+         the trial was failed",
+    )?;
     let failed: Vec<String> = exits
         .iter()
         .filter(|w| !w.success)
@@ -531,21 +547,17 @@ fn wait_for_trials(
     }
 }
 
-/// Every trial finished, so a trial run still RUNNING lost its worker (the
-/// trial was failed when its heartbeat stopped): it ends as FAILED, saying so.
-fn end_orphaned_trial_runs(runs: &TrialRuns<'_>) -> Result<(), PipelineError> {
+/// Ends the trial runs still RUNNING as FAILED, with `why` as their error:
+/// once every trial finished, those lost their worker (the trial was failed
+/// when its heartbeat stopped); when the leader stops, its workers go with it.
+fn end_orphaned_trial_runs(runs: &TrialRuns<'_>, why: &str) -> Result<(), PipelineError> {
     let search = RunSearch::in_experiments([runs.experiment_id.clone()]).filter(format!(
         "tags.mlflow.parentRunId = '{}' and attributes.status = 'RUNNING'",
         runs.parent_run_id
     ));
     let store = runs.tracker.store();
     for run in runs.tracker.search_all_runs(search)? {
-        store.set_tag(
-            run.id(),
-            "vigil.error",
-            "its worker stopped sending heartbeats (it died or lost the database); \
-             the trial was failed",
-        )?;
+        store.set_tag(run.id(), "vigil.error", why)?;
         store.update_run(run.id(), RunStatus::Failed, Some(now_millis()))?;
     }
     Ok(())

@@ -447,3 +447,65 @@ fn impossible_tuning_flags_exit_2_at_once() {
         assert!(stderr.contains(words), "{args:?}: {stderr}");
     }
 }
+
+/// SIGTERM to the leader mid-study: it exits 130, its workers go with it, the
+/// parent run is KILLED, no trial run stays RUNNING, nothing is registered.
+#[cfg(unix)]
+#[test]
+fn a_stopped_leader_takes_its_workers_and_their_runs_down() {
+    let (Some(db), Some(mlflow)) = (
+        service("VIGIL_TEST_DATABASE_URL"),
+        service("VIGIL_TEST_MLFLOW_URI"),
+    ) else {
+        return;
+    };
+    let env = Env::new(db, mlflow, "stop");
+    let study = format!("study_{}", env.tag);
+    let leader = env
+        .pipeline(&["--workers", "3", "--trials", "30", "--study-name", &study])
+        .spawn()
+        .unwrap();
+    let leader_pid = leader.id().to_string();
+    // Wait until a worker of the leader runs a trial.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let worker_pids = loop {
+        let trials = env.try_trials(&study).unwrap_or_default();
+        let workers: BTreeSet<String> = trials
+            .values()
+            .map(|(_, pid)| pid.clone())
+            .filter(|pid| !pid.is_empty() && *pid != leader_pid)
+            .collect();
+        if trials
+            .values()
+            .any(|(state, pid)| state == "RUNNING" && *pid != leader_pid)
+            && !workers.is_empty()
+        {
+            break workers;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no worker ran: {trials:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let term = Command::new("kill")
+        .args(["-TERM", &leader_pid])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let leader = finish(leader).join().unwrap();
+    assert_eq!(leader.status.code(), Some(130), "{}", text(&leader));
+    for pid in &worker_pids {
+        let alive = Command::new("kill").args(["-0", pid]).status().unwrap();
+        assert!(!alive.success(), "worker {pid} outlived its leader");
+    }
+    let (parents, children) = env.runs();
+    assert_eq!(parents.len(), 1);
+    assert_eq!(parents[0]["info"]["status"], "KILLED");
+    assert!(!children.is_empty());
+    for child in &children {
+        assert_ne!(child["info"]["status"], "RUNNING", "{child}");
+    }
+    assert_eq!(env.versions(), 0, "a stopped run registers nothing");
+    env.drop_schema();
+}
