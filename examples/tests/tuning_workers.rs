@@ -496,7 +496,11 @@ fn a_stopped_leader_takes_its_workers_and_their_runs_down() {
     let leader = finish(leader).join().unwrap();
     assert_eq!(leader.status.code(), Some(130), "{}", text(&leader));
     for pid in &worker_pids {
-        let alive = Command::new("kill").args(["-0", pid]).status().unwrap();
+        let alive = Command::new("kill")
+            .args(["-0", pid])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
         assert!(!alive.success(), "worker {pid} outlived its leader");
     }
     let (parents, children) = env.runs();
