@@ -105,12 +105,38 @@ pub fn open_tracker() -> Result<Tracker, PipelineError> {
     Ok(Tracker::from_env()?)
 }
 
-/// Delivers what earlier processes spooled while the server was unreachable
-/// ([`Tracker::push_spooled`]; what still cannot be delivered stays spooled).
-/// The binaries call it at start and only warn when it fails, so a damaged
-/// spool file never keeps a job from running.
-pub fn deliver_spooled(tracker: &Tracker) -> Result<SpoolReport, PipelineError> {
-    Ok(tracker.push_spooled()?)
+/// Replays the tracking spools earlier processes left
+/// ([`Tracker::replay_spools`]): delivers what they logged and the server never
+/// took, and ends `FAILED` every run whose process died without ending it.
+/// Returns one line per thing done or wrong, for the binary to print. It
+/// never fails: a damaged spool or an unreachable server must not keep a job
+/// from running (what could not be delivered stays spooled for the next try).
+pub fn replay_spools(tracker: &Tracker) -> Vec<String> {
+    match tracker.replay_spools() {
+        Ok(report) => describe_replay(&report),
+        Err(e) => vec![format!(
+            "warning: leftover tracking spools were not replayed: {e}"
+        )],
+    }
+}
+
+fn describe_replay(report: &SpoolReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    if report.operations > 0 {
+        lines.push(format!(
+            "tracking: delivered {} spooled operation(s) left by earlier processes",
+            report.operations
+        ));
+    }
+    for (run_id, reason) in &report.runs_failed {
+        lines.push(format!("tracking: ended run {run_id} FAILED: {reason}"));
+    }
+    for (what, reason) in &report.still_pending {
+        lines.push(format!(
+            "warning: tracking spool {what} not delivered yet: {reason}"
+        ));
+    }
+    lines
 }
 
 /// Where a tracker writes, for log lines.

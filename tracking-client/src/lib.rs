@@ -103,8 +103,8 @@ mod yaml;
 
 pub use artifacts::{download_dir, list_recursive, upload_dir};
 pub use config::{
-    BatchConfig, Credentials, MAX_RETRY_AFTER, MAX_TIMEOUT, RetryPolicy, Secret, TrackingConfig,
-    TrackingConfigBuilder, TrackingUri,
+    BatchConfig, Credentials, MAX_RETRY_AFTER, MAX_SPOOL_SYNC_INTERVAL, MAX_TIMEOUT, RetryPolicy,
+    Secret, SpoolSync, TrackingConfig, TrackingConfigBuilder, TrackingUri,
 };
 pub use error::{Result, TrackingError};
 pub use file_store::{DEFAULT_EXPERIMENT_ID, FileStore};
@@ -116,7 +116,7 @@ pub use rest::{
     MAX_ITEMS_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, MAX_TAGS_PER_BATCH, RestStore,
 };
 pub use run::{ActiveRun, LoggedModel};
-pub use spool::SpoolReport;
+pub use spool::{FAILURE_REASON_TAG, SpoolContents, SpoolReport, read_spool};
 pub use store::{REQUEST_ID_TAG, SYNCED_FROM_TAG, TrackingStore};
 pub use sync::{SyncReport, sync};
 pub use tracker::{ModelUri, ResolvedModel, RunOptions, Tracker};

@@ -116,8 +116,8 @@ fn run(args: &Args) -> Result<Decision, PipelineError> {
         output_dir: args.output_dir.clone(),
     };
     let tracker = open_tracker()?;
-    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
-        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    for line in vigil_examples::replay_spools(&tracker) {
+        eprintln!("{line}");
     }
     println!("tracking: {}", describe_tracker(&tracker));
     evaluate(&tracker, &source, &config)

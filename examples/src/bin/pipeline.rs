@@ -153,8 +153,8 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
             .map_err(|e| PipelineError::Invalid(format!("cannot install signal handler: {e}")))?;
     }
     let tracker = open_tracker()?;
-    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
-        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    for line in vigil_examples::replay_spools(&tracker) {
+        eprintln!("{line}");
     }
     println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
     let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());

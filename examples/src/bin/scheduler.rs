@@ -203,7 +203,13 @@ impl Runner {
             .stdin(lock_for_child)
             .spawn()
             .map_err(|e| JobFailure::Failed(format!("cannot start {}: {e}", bin.display())))?;
-        self.wait_child(child, what)
+        let outcome = self.wait_child(child, what);
+        // A job killed over its timeout, or crashed, leaves its runs RUNNING
+        // with their values in its spool: settle them now, not at the next job.
+        for line in replay_job_spools() {
+            log(&line);
+        }
+        outcome
     }
 
     /// One job: training, then (optionally) evaluation and promotion, under the lock.
@@ -269,6 +275,16 @@ impl Runner {
                 }
             }
         }
+    }
+}
+
+/// Replays the spools a job left, on the store the jobs track to.
+fn replay_job_spools() -> Vec<String> {
+    match vigil_examples::open_tracker() {
+        Ok(tracker) => vigil_examples::replay_spools(&tracker),
+        Err(e) => vec![format!(
+            "warning: cannot open the tracking store to replay spools: {e}"
+        )],
     }
 }
 

@@ -172,8 +172,8 @@ fn run(args: &Args) -> Result<(), PipelineError> {
         ..ConnectionLimits::default()
     };
     let tracker = open_tracker()?;
-    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
-        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    for line in vigil_examples::replay_spools(&tracker) {
+        eprintln!("{line}");
     }
     let model = load_model(&tracker, &args.model_uri, &config.scratch)?;
     println!(
