@@ -305,8 +305,12 @@ fn a_pipeline_killed_at_ten_points_loses_nothing_duplicates_nothing_leaves_nothi
         failed_by_replay >= 1,
         "no kill left a run for the replay to end"
     );
+    assert!(
+        killed >= KILLS - 2,
+        "only {killed} of {KILLS} pipelines were still running at their kill"
+    );
     eprintln!(
-        "chaos: {KILLS} kills survived; {} runs, {failed_by_replay} ended FAILED by a replay; \
+        "chaos: {killed} of {KILLS} pipelines SIGKILLed mid-run; {} runs, {failed_by_replay} ended FAILED by a replay; \
          {values} spooled values checked, 0 lost, 0 duplicated; 0 RUNNING; {} versions, 0 duplicates",
         runs.len(),
         versions.len()
