@@ -5,9 +5,13 @@
 //!
 //! A [`Tracker`] opens the store the environment names (`MLFLOW_TRACKING_URI`
 //! for a server, `./mlruns` when unset); the code is the same for both.
-//! Runs are [`ActiveRun`] handles: log calls are buffered and sent in
-//! batches, a dropped handle ends its run as `FAILED`, and values the server
-//! could not take are spooled to disk and delivered later.
+//! Runs are [`ActiveRun`] handles: every log call is appended to the run's
+//! write-ahead spool before it returns, then sent in batches in the
+//! background; a dropped handle ends its run as `FAILED`. What a process did
+//! not deliver — the server was away, or the process was killed — is
+//! delivered exactly once by the next [`Tracker::replay_spools`], which also
+//! ends `FAILED` (tagged [`FAILURE_REASON_TAG`]) the runs of processes that
+//! died. [`SpoolSync`] bounds what a power loss can take (200 ms by default).
 //!
 //! ```
 //! use vigil_tracking_client::{
@@ -76,6 +80,9 @@
 //!   Durations are bounded: [`MAX_TIMEOUT`] for configured ones (more is a
 //!   config error), [`MAX_RETRY_AFTER`] for a server's `Retry-After` (more is
 //!   not waited on: the call fails and its values stay spooled).
+//! - The write-ahead spool: [`SpoolSync`] (fsync cadence, [`MAX_SPOOL_SYNC_INTERVAL`]),
+//!   [`Tracker::replay_spools`] and its [`SpoolReport`], [`read_spool`] /
+//!   [`SpoolContents`] to inspect a spool file, [`FAILURE_REASON_TAG`].
 //! - [`sync()`]: push a local store to a server, exactly once.
 //! - [`validate`]: the name and key rules applied before anything is sent.
 //! - [`TrackingError`]: the one error type.
