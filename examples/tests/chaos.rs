@@ -43,6 +43,8 @@ struct Chaos {
     mlflow: String,
     spool: PathBuf,
     args: Vec<String>,
+    /// The pipelines' store, with their spool dir: for reading spools and runs.
+    tracker: Tracker,
 }
 
 impl Chaos {
@@ -103,28 +105,17 @@ impl Chaos {
                 .unwrap_or("(before any output)")
                 .to_string()
         };
-        (stage, spools(&self.spool))
+        (stage, spools(&self.tracker))
     }
 }
 
-fn spools(dir: &Path) -> Vec<SpoolContents> {
-    wal_files(dir)
+fn spools(tracker: &Tracker) -> Vec<SpoolContents> {
+    tracker
+        .spool_files()
+        .unwrap()
         .iter()
         .filter_map(|p| read_spool(p).ok())
         .collect()
-}
-
-fn wal_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(wal_files(&p));
-        } else if p.extension().is_some_and(|x| x == "wal") {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Everything the spools of one run recorded, over all snapshots (a spool
@@ -178,11 +169,22 @@ fn a_pipeline_killed_at_ten_points_loses_nothing_duplicates_nothing_leaves_nothi
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let spool = dir.join("spool");
+    let tracker = Tracker::new(
+        TrackingConfig::builder()
+            .uri(&mlflow)
+            .unwrap()
+            .spool_dir(&spool)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     let chaos = Chaos {
-        spool: dir.join("spool"),
+        spool,
         dir,
         mlflow: mlflow.clone(),
         args,
+        tracker,
     };
 
     let full = chaos.run_through("reference");
@@ -232,19 +234,11 @@ fn a_pipeline_killed_at_ten_points_loses_nothing_duplicates_nothing_leaves_nothi
         }
     }
     chaos.run_through("after-the-kills"); // its start replays the last kill's spools
+    let tracker = &chaos.tracker;
     assert!(
-        wal_files(&chaos.spool).is_empty(),
+        tracker.spool_files().unwrap().is_empty(),
         "every spool was replayed"
     );
-
-    let tracker = Tracker::new(
-        TrackingConfig::builder()
-            .uri(&mlflow)
-            .unwrap()
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
     let store = tracker.store();
     let (mut values, mut failed_by_replay) = (0, 0);
     for (run_id, spool) in &logged {

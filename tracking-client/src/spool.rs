@@ -224,15 +224,7 @@ impl RunWal {
     pub(crate) fn create(dir: &Path, owner: SpoolOwner, sync: SpoolSync) -> Result<Self> {
         fs::create_dir_all(dir).map_err(|e| TrackingError::io(dir, e))?;
         let path = dir.join(format!("{}.wal", owner.request_id));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .read(true)
-            .open(&path)
-            .map_err(|e| TrackingError::io(&path, e))?;
-        file.try_lock().map_err(|e| {
-            TrackingError::io(&path, std::io::Error::other(format!("cannot lock: {e}")))
-        })?;
+        let file = create_locked(&path)?;
         let mut wal = RunWal {
             path,
             file,
@@ -336,14 +328,7 @@ impl RunWal {
         }
         let tmp = self.path.with_extension("wal.compact");
         let _ = fs::remove_file(&tmp); // left by a crash mid-compaction
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&tmp)
-            .map_err(|e| TrackingError::io(&tmp, e))?;
-        file.try_lock().map_err(|e| {
-            TrackingError::io(&tmp, std::io::Error::other(format!("cannot lock: {e}")))
-        })?;
+        let mut file = create_locked(&tmp)?;
         let mut text = encode(
             &tmp,
             &WalRecord::Open {
@@ -383,12 +368,22 @@ impl RunWal {
     }
 }
 
-/// A fresh path in `<spool>.files/` for an artifact copy.
-fn file_slot(spool: &Path, name_hint: &str) -> Result<PathBuf> {
-    let dir = spool.with_extension("files");
-    fs::create_dir_all(&dir).map_err(|e| TrackingError::io(&dir, e))?;
-    let safe: String = name_hint
-        .chars()
+/// Creates a new file for appending, exclusively locked.
+fn create_locked(path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .map_err(|e| TrackingError::io(path, e))?;
+    file.try_lock()
+        .map_err(|e| TrackingError::io(path, std::io::Error::other(format!("cannot lock: {e}"))))?;
+    Ok(file)
+}
+
+/// `name` with everything but ASCII letters, digits and dots replaced by `_`.
+pub(crate) fn safe_file_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' {
                 c
@@ -396,7 +391,14 @@ fn file_slot(spool: &Path, name_hint: &str) -> Result<PathBuf> {
                 '_'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// A fresh path in `<spool>.files/` for an artifact copy.
+fn file_slot(spool: &Path, name_hint: &str) -> Result<PathBuf> {
+    let dir = spool.with_extension("files");
+    fs::create_dir_all(&dir).map_err(|e| TrackingError::io(&dir, e))?;
+    let safe = safe_file_name(name_hint);
     Ok(dir.join(format!("{}-{safe}", uuid::Uuid::new_v4().simple())))
 }
 
@@ -567,18 +569,30 @@ pub struct SpoolReport {
     pub in_use: usize,
 }
 
-/// Replays every spool file left in a store's spool directory.
-pub(crate) fn replay_all(store: &dyn TrackingStore, dir: &Path) -> Result<SpoolReport> {
-    let mut report = SpoolReport::default();
+/// The spool files (current format) in a store's spool directory, sorted.
+pub(crate) fn wal_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(spool_files(dir)?
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect())
+}
+
+fn spool_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
-        return Ok(report);
+        return Ok(Vec::new());
     }
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(|e| TrackingError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     files.sort();
-    for path in files {
+    Ok(files)
+}
+
+/// Replays every spool file left in a store's spool directory.
+pub(crate) fn replay_all(store: &dyn TrackingStore, dir: &Path) -> Result<SpoolReport> {
+    let mut report = SpoolReport::default();
+    for path in spool_files(dir)? {
         match path.extension().and_then(|x| x.to_str()) {
             Some("wal") => replay_file(store, &path, &mut report)?,
             Some("jsonl") => replay_legacy(store, &path, &mut report)?,

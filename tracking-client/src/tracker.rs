@@ -286,10 +286,16 @@ impl Tracker {
         ActiveRun::start(self.clone(), run, batch, wal)
     }
 
-    /// This store's spool folder: one `*.wal` file per run with values not
-    /// yet acknowledged (see [`crate::read_spool`]).
-    pub fn spool_dir(&self) -> PathBuf {
+    /// This store's spool folder (under the configured spool dir, one per store).
+    fn spool_dir(&self) -> PathBuf {
         spool::store_dir(&self.config.spool_dir, &self.store.uri())
+    }
+
+    /// The spool files of this store's runs, live or left behind, sorted:
+    /// one `*.wal` per run not yet fully delivered ([`crate::read_spool`]
+    /// shows what one holds).
+    pub fn spool_files(&self) -> Result<Vec<PathBuf>> {
+        spool::wal_files(&self.spool_dir())
     }
 
     /// Every run a search matches, following pages.

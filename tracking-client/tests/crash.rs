@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -78,7 +78,12 @@ fn child_main(spec: &str) -> ! {
 
 /// Runs the child for `uri`, kills it once it has logged, returns the spools
 /// it left (read before any replay) and its pid.
-fn kill_a_logging_child(uri: &str, spool: &Path, experiment: &str) -> (Vec<SpoolContents>, u32) {
+fn kill_a_logging_child(
+    t: &Tracker,
+    uri: &str,
+    spool: &Path,
+    experiment: &str,
+) -> (Vec<SpoolContents>, u32) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -99,27 +104,15 @@ fn kill_a_logging_child(uri: &str, spool: &Path, experiment: &str) -> (Vec<Spool
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(logged, "the child did not get to log");
-    (spools_in(spool), pid)
+    (spools_of(t), pid)
 }
 
-fn spools_in(spool_root: &Path) -> Vec<SpoolContents> {
-    wal_files(spool_root)
+fn spools_of(t: &Tracker) -> Vec<SpoolContents> {
+    t.spool_files()
+        .unwrap()
         .iter()
         .map(|p| read_spool(p).unwrap())
         .collect()
-}
-
-fn wal_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(wal_files(&p));
-        } else if p.extension().is_some_and(|x| x == "wal") {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// What the killed process logged is on the store exactly once, both runs
@@ -133,7 +126,7 @@ fn check_replay(t: &Tracker, spools: &[SpoolContents], pid: u32, experiment: &st
     let report = t.replay_spools().unwrap();
     assert!(report.still_pending.is_empty(), "{report:?}");
     assert_eq!(report.runs_failed.len(), 2, "{report:?}");
-    assert!(wal_files(&t.spool_dir()).is_empty(), "spools are gone");
+    assert!(t.spool_files().unwrap().is_empty(), "spools are gone");
     let store = t.store();
     for spool in spools {
         let run_id = spool.run_id.as_deref().unwrap();
@@ -194,8 +187,9 @@ fn a_killed_process_is_replayed_exactly_once_on_a_server() {
     let tmp = tempfile::tempdir().unwrap();
     let spool = tmp.path().join("spool");
     let experiment = unique("crash");
-    let (spools, pid) = kill_a_logging_child(&uri, &spool, &experiment);
-    check_replay(&server_tracker(&uri, &spool), &spools, pid, &experiment);
+    let t = server_tracker(&uri, &spool);
+    let (spools, pid) = kill_a_logging_child(&t, &uri, &spool, &experiment);
+    check_replay(&t, &spools, pid, &experiment);
 }
 
 #[test]
@@ -204,8 +198,9 @@ fn a_killed_process_is_replayed_exactly_once_in_a_local_store() {
     let mlruns = tmp.path().join("mlruns");
     let spool = tmp.path().join("spool");
     let uri = format!("file://{}", mlruns.display());
-    let (spools, pid) = kill_a_logging_child(&uri, &spool, "crash-local");
-    check_replay(&child_tracker(&uri, &spool), &spools, pid, "crash-local");
+    let t = child_tracker(&uri, &spool);
+    let (spools, pid) = kill_a_logging_child(&t, &uri, &spool, "crash-local");
+    check_replay(&t, &spools, pid, "crash-local");
 }
 
 #[test]
@@ -227,7 +222,7 @@ fn a_live_run_is_not_replayed_and_a_finished_one_leaves_no_spool() {
         RunStatus::Running
     );
     run.finish().unwrap();
-    assert!(wal_files(&t.spool_dir()).is_empty());
+    assert!(t.spool_files().unwrap().is_empty());
     assert_eq!(
         t.store().get_run(&id).unwrap().info.status,
         RunStatus::Finished
