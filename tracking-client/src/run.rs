@@ -101,20 +101,11 @@ impl Buffer {
 
     /// Writes one log call's values to the spool, then buffers them.
     fn log(&mut self, metrics: Vec<Metric>, params: Vec<Param>, tags: Vec<Tag>) -> Result<()> {
-        let op = SpoolOp::Batch {
-            metrics,
-            params,
-            tags,
-        };
-        let seq = self.spool(&op)?;
-        let SpoolOp::Batch {
-            metrics,
-            params,
-            tags,
-        } = op
-        else {
-            unreachable!("built as a batch above")
-        };
+        let seq = self.spool(&SpoolOp::Batch {
+            metrics: metrics.clone(),
+            params: params.clone(),
+            tags: tags.clone(),
+        })?;
         self.metric_seqs
             .extend(std::iter::repeat_n(seq, metrics.len()));
         self.param_seqs

@@ -187,7 +187,15 @@ enum WalRecord {
     Ack { seqs: Vec<u64> },
 }
 
-fn encode(path: &Path, record: &WalRecord) -> Result<Vec<u8>> {
+/// [`WalRecord::Op`] written from a borrowed operation (the same line).
+#[derive(Serialize)]
+#[serde(tag = "t", rename = "op")]
+struct OpLine<'a> {
+    seq: u64,
+    value: &'a SpoolOp,
+}
+
+fn encode(path: &Path, record: &impl Serialize) -> Result<Vec<u8>> {
     let mut line = serde_json::to_vec(record).map_err(|e| TrackingError::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -260,10 +268,7 @@ impl RunWal {
     /// Appends an operation; returns its sequence number.
     pub(crate) fn log(&mut self, op: &SpoolOp) -> Result<u64> {
         let seq = self.next_seq;
-        self.append(&WalRecord::Op {
-            seq,
-            value: op.clone(),
-        })?;
+        self.append(&OpLine { seq, value: op })?;
         self.next_seq += 1;
         Ok(seq)
     }
@@ -278,7 +283,7 @@ impl RunWal {
         })
     }
 
-    fn append(&mut self, record: &WalRecord) -> Result<()> {
+    fn append(&mut self, record: &impl Serialize) -> Result<()> {
         let line = encode(&self.path, record)?;
         self.file
             .write_all(&line)
