@@ -82,6 +82,7 @@
 pub mod alarm;
 pub mod bundle;
 pub mod cli;
+pub mod drift;
 pub mod error;
 pub mod evaluate;
 pub mod evaluation;
