@@ -52,10 +52,13 @@ use std::time::Duration;
 
 use ndarray::ArrayView2;
 use serde::Serialize;
-use vigil_features::FeatureMatrix;
+use vigil_features::{FeatureMatrix, TelemetryFrame, WindowLength};
 use vigil_metrics::{ColumnKind, DatasetDrift, DriftMethod, DriftParams, DriftReference};
+use vigil_tracking_client::{Stage, Tracker, TrackingError};
 
+use crate::bundle::ModelBundle;
 use crate::error::PipelineError;
+use crate::source::DataSource;
 
 /// The file in the model folder holding the [`DriftReference`].
 pub const DRIFT_REFERENCE_FILE: &str = "drift_reference.json";
@@ -291,6 +294,88 @@ pub struct DriftReport {
     pub rows: usize,
     /// The model version whose reference was used.
     pub model_version: String,
+}
+
+/// The features of the rows of `frame` within `lookback` of its newest
+/// sample, computed with `bundle`'s own spec (on the whole frame, so the
+/// first kept rows have full windows) and sanitised as training sanitises
+/// them. No labels needed.
+pub fn recent_features(
+    bundle: &ModelBundle,
+    frame: &TelemetryFrame,
+    lookback: WindowLength,
+) -> Result<FeatureMatrix, PipelineError> {
+    let spec = &bundle.feature_spec;
+    let mut features = spec.compute(frame)?;
+    features.sanitize(&spec.sanitize);
+    let end = features.time.iter().copied().max().unwrap_or(0);
+    let from = end.saturating_sub(lookback.as_micros());
+    let rows: Vec<usize> = (0..features.nrows())
+        .filter(|&i| features.time[i] >= from)
+        .collect();
+    Ok(features.select_rows(&rows))
+}
+
+/// What [`check_production`] found.
+#[derive(Debug, Clone)]
+pub enum ProductionDrift {
+    /// No version of the model is in Production.
+    NoProduction,
+    /// The Production version has no reference (a folder from before drift).
+    NoReference {
+        /// The Production version.
+        version: String,
+    },
+    /// Fewer rows than `min_rows` in the lookback.
+    TooFewRows {
+        /// The Production version.
+        version: String,
+        /// Rows found.
+        rows: usize,
+    },
+    /// The latest rows against the Production version's reference.
+    Checked(DriftReport),
+}
+
+/// Drift of the latest `lookback` of `source` against the reference of the
+/// Production version of `model_name` (downloaded into `scratch`), with
+/// [`drift_params`]; what the scheduler's `--retrain-on-drift` checks.
+pub fn check_production(
+    tracker: &Tracker,
+    model_name: &str,
+    source: &DataSource,
+    (lookback, min_rows): (WindowLength, usize),
+    scratch: &Path,
+) -> Result<ProductionDrift, PipelineError> {
+    let version = match tracker
+        .store()
+        .get_latest_versions(model_name, &[Stage::Production])
+    {
+        Ok(mut v) => match v.pop() {
+            Some(v) => v.version,
+            None => return Ok(ProductionDrift::NoProduction),
+        },
+        Err(TrackingError::NotFound { .. }) => return Ok(ProductionDrift::NoProduction),
+        Err(e) => return Err(e.into()),
+    };
+    let bundle = ModelBundle::download(tracker, model_name, &version, scratch)?;
+    let Some(reference) = &bundle.drift_reference else {
+        return Ok(ProductionDrift::NoReference { version });
+    };
+    let frame = source.load()?.frame;
+    let recent = recent_features(&bundle, &frame, lookback)?;
+    if recent.nrows() < min_rows.max(1) {
+        return Ok(ProductionDrift::TooFewRows {
+            version,
+            rows: recent.nrows(),
+        });
+    }
+    let drift = compare_rows(reference, recent.values.view(), &drift_params())?;
+    Ok(ProductionDrift::Checked(DriftReport {
+        drift,
+        rows: recent.nrows(),
+        model_version: version,
+    }))
 }
 
 /// The drifted features' names, in column order.
