@@ -10,11 +10,53 @@
 //! before it so every window is full. Scenarios shift the raw telemetry of
 //! that last day on every machine before the features are computed.
 
-use vigil_examples::drift::{drift_params, drifted_names, train_reference};
+use vigil_examples::drift::{REFERENCE_MAX_ROWS, drift_params, drifted_names, train_reference};
 use vigil_features::{
     FeatureSpec, FrameBuilder, SimulatorConfig, TelemetryFrame, TrainingSet, simulate,
 };
-use vigil_metrics::DatasetDrift;
+use vigil_metrics::{DatasetDrift, DriftParams};
+
+/// A drift rule and the reference size it reads.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// For the report.
+    pub name: &'static str,
+    /// Thresholds and methods.
+    pub params: DriftParams,
+    /// Rows per feature kept in the reference.
+    pub reference_rows: usize,
+}
+
+/// The served rule, and evidently's default rule on the same reference
+/// (normalised Wasserstein ≥ 0.1, share 0.5) and on a 1,000-row one (where
+/// evidently switches to KS p ≤ 0.05).
+pub fn rules() -> Vec<Rule> {
+    vec![
+        Rule {
+            name: "served (Wasserstein >= 0.3, share >= 0.07)",
+            params: drift_params(),
+            reference_rows: REFERENCE_MAX_ROWS,
+        },
+        Rule {
+            name: "evidently default, 2000-row reference (Wasserstein >= 0.1, share >= 0.5)",
+            params: DriftParams::default(),
+            reference_rows: REFERENCE_MAX_ROWS,
+        },
+        Rule {
+            name: "evidently default, 1000-row reference (KS p <= 0.05, share >= 0.5)",
+            params: DriftParams::default(),
+            reference_rows: 1000,
+        },
+    ]
+}
+
+/// The scenarios the bench runs: the same fleet, a +5 °C temperature probe
+/// on every machine, a vibration baseline 0.1 higher on every machine.
+pub const SCENARIOS: [(&str, Shift); 3] = [
+    ("same fleet, next day", Shift::None),
+    ("temperature +5 °C", Shift::Temperature(5.0)),
+    ("vibration baseline +0.1", Shift::VibrationBaseline(0.1)),
+];
 
 /// What is done to the last day's raw telemetry.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,8 +141,13 @@ fn rows_where(frame: &TelemetryFrame, keep: impl Fn(i64) -> bool) -> TelemetryFr
     frame.select_rows(&rows)
 }
 
-/// The verdicts of one seed in each of `shifts`.
-pub fn run_seed(seed: u64, shifts: &[Shift]) -> Result<Vec<Verdict>, Box<dyn std::error::Error>> {
+/// The verdicts of one seed in each of `shifts` (outer) under each of
+/// `rules` (inner).
+pub fn run_seed(
+    seed: u64,
+    shifts: &[Shift],
+    rules: &[Rule],
+) -> Result<Vec<Vec<Verdict>>, Box<dyn std::error::Error>> {
     let config = SimulatorConfig {
         seed,
         machines: 4,
@@ -112,9 +159,12 @@ pub fn run_seed(seed: u64, shifts: &[Shift]) -> Result<Vec<Verdict>, Box<dyn std
     let start = config.start;
     let train = rows_where(&frame, |t| t < start + REFERENCE_DAYS * DAY);
     let reference = train_reference(&TrainingSet::build(&train, &spec)?.features)?;
+    let references = rules
+        .iter()
+        .map(|r| reference.downsampled(r.reference_rows))
+        .collect::<Result<Vec<_>, _>>()?;
     let current_from = start + (DAYS - 1) * DAY;
     let tail = rows_where(&frame, |t| t >= current_from - 30 * 60_000_000);
-    let params = drift_params();
     shifts
         .iter()
         .map(|&shift| {
@@ -124,17 +174,23 @@ pub fn run_seed(seed: u64, shifts: &[Shift]) -> Result<Vec<Verdict>, Box<dyn std
                 .filter(|&i| set.features.time[i] >= current_from)
                 .collect();
             let current = set.select_rows(&rows);
-            let drift = vigil_examples::drift::compare_rows(
-                &reference,
-                current.features.values.view(),
-                &params,
-            )?;
-            let drifted = drifted_names(&drift);
-            let named = shift
-                .expected()
+            rules
                 .iter()
-                .all(|e| drifted.contains(&e.as_str()));
-            Ok(Verdict { drift, named })
+                .zip(&references)
+                .map(|(rule, reference)| {
+                    let drift = vigil_examples::drift::compare_rows(
+                        reference,
+                        current.features.values.view(),
+                        &rule.params,
+                    )?;
+                    let drifted = drifted_names(&drift);
+                    let named = shift
+                        .expected()
+                        .iter()
+                        .all(|e| drifted.contains(&e.as_str()));
+                    Ok(Verdict { drift, named })
+                })
+                .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()
         })
         .collect()
 }
