@@ -174,6 +174,21 @@ fn the_model_folder_carries_a_bounded_reference_and_evaluate_reports_drift() {
         "{bytes} bytes"
     );
 
+    // The folder loads with its reference, and without it (a folder from
+    // before drift references): drift then has nothing to compare with.
+    let folder = logged[0].parent().unwrap();
+    let with = vigil_examples::bundle::ModelBundle::load(folder).unwrap();
+    assert_eq!(with.drift_reference.as_ref().unwrap().columns().len(), 42);
+    let old = t.root.join("old-model-folder");
+    std::fs::create_dir_all(&old).unwrap();
+    for f in std::fs::read_dir(folder).unwrap().flatten() {
+        if f.path().is_file() && f.file_name() != DRIFT_REFERENCE_FILE {
+            std::fs::copy(f.path(), old.join(f.file_name())).unwrap();
+        }
+    }
+    let without = vigil_examples::bundle::ModelBundle::load(&old).unwrap();
+    assert!(without.drift_reference.is_none());
+
     let report: Value =
         serde_json::from_slice(&std::fs::read(t.evaluate_out.join(DRIFT_REPORT_FILE)).unwrap())
             .unwrap();
