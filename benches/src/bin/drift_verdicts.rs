@@ -54,18 +54,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    println!("| scenario | rule | dataset drift | with the shifted features named |");
-    println!("|---|---|---:|---:|");
-    for ((name, _), per_rule) in SCENARIOS.iter().zip(&all) {
+    println!(
+        "| scenario | rule | dataset drift | with the shifted features named | features drifted (mean share) |"
+    );
+    println!("|---|---|---:|---:|---:|");
+    for ((name, shift), per_rule) in SCENARIOS.iter().zip(&all) {
         for (rule, verdicts) in rules.iter().zip(per_rule) {
             let drifted = verdicts.iter().filter(|v| v.drift.dataset_drift).count();
             let named = verdicts
                 .iter()
                 .filter(|v| v.drift.dataset_drift && v.named)
                 .count();
+            let share = verdicts.iter().map(|v| v.drift.share_drifted).sum::<f64>()
+                / verdicts.len().max(1) as f64;
+            let named = if shift.sensor().is_some() {
+                format!("{named}/{seeds}")
+            } else {
+                "–".to_string()
+            };
             println!(
-                "| {name} | {} | {drifted}/{seeds} | {named}/{seeds} |",
-                rule.name
+                "| {name} | {} | {drifted}/{seeds} | {named} | {:.1} % |",
+                rule.name,
+                share * 100.0
             );
         }
     }
