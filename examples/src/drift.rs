@@ -430,6 +430,35 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever arrives (times may step back), the window holds at most
+        /// `max_samples` vectors, its oldest by arrival is within the age
+        /// limit of the newest time seen, and a vector within that limit is
+        /// kept when pushed.
+        #[test]
+        fn the_window_stays_bounded(
+            max_samples in 1usize..50,
+            age_s in proptest::option::of(1i64..100),
+            steps in proptest::collection::vec(-20i64..40, 1..300),
+        ) {
+            let max_age = age_s.map(|a| Duration::from_secs(a.unsigned_abs()));
+            let params = WindowParams { max_samples, max_age, min_samples: 1 };
+            let mut w = FeatureWindow::new(params, 1).unwrap();
+            let (mut t, mut newest) = (0i64, i64::MIN);
+            for (i, step) in steps.iter().enumerate() {
+                t += step * 1_000_000;
+                newest = newest.max(t);
+                w.push(t, &[i as f64]);
+                let oldest = age_s.map_or(i64::MIN, |a| newest - a * 1_000_000);
+                proptest::prop_assert!(w.len() <= max_samples);
+                proptest::prop_assert!(w.rows.front().is_none_or(|r| r.0 >= oldest));
+                if t >= oldest {
+                    proptest::prop_assert_eq!(w.rows.back().map(|r| r.1[0]), Some(i as f64));
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_window_refuses_wrong_widths_and_non_finite_values() {
         let mut w = window(10, None);

@@ -166,7 +166,7 @@ impl DriftMonitor {
     /// columns are copied under the lock; the comparison runs outside it.
     pub fn check(&self, model: &LoadedModel) -> Result<Arc<DriftStatus>, PipelineError> {
         let model_version = model.version.clone();
-        let (columns, min_samples) = {
+        let columns = {
             let w = lock(&self.window);
             let window_size = w.window.len();
             let min_samples = w.window.params().min_samples;
@@ -188,13 +188,12 @@ impl DriftMonitor {
                     computed_at: now(),
                 }));
             }
-            (w.window.columns(), min_samples)
+            w.window.columns()
         };
         let Some(reference) = &model.bundle.drift_reference else {
             return Ok(self.latest());
         };
         let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-        debug_assert!(slices.first().is_none_or(|c| c.len() >= min_samples));
         let drift = reference.compare(&slices, &self.params)?;
         let w = lock(&self.window);
         if w.version != model_version {

@@ -310,6 +310,32 @@ mod tests {
             );
         }
         assert!(!text.contains("version=\"4\""), "{text}");
+        let drift = vigil_metrics::DriftReference::new(vec![(
+            "temperature",
+            vigil_metrics::ColumnKind::Numerical,
+            &[1.0, 2.0, 3.0][..],
+        )])
+        .unwrap()
+        .compare(&[&[11.0, 12.0, 13.0]], &crate::drift::drift_params())
+        .unwrap();
+        m.set_drift(&drift);
+        m.set_drift_window(3);
+        let text = m.render();
+        for line in [
+            "vigil_serve_dataset_drift 1",
+            "vigil_serve_drift_share 1.0",
+            "vigil_serve_drift_window_samples 3",
+            "vigil_serve_drift_feature_drifted{feature=\"temperature\",method=\"wasserstein\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        m.clear_drift();
+        let text = m.render();
+        assert!(!text.contains("feature=\"temperature\""), "{text}");
+        assert!(text.lines().any(|l| l == "vigil_serve_dataset_drift 0"));
         assert!(text.ends_with("# EOF\n"));
     }
 }
