@@ -531,6 +531,21 @@ fn main() -> ExitCode {
         };
     }
 
+    let code = run_schedule(&runner, &schedule, backoff, watch.as_mut());
+    if code == ExitCode::SUCCESS {
+        log("stopped cleanly");
+    }
+    code
+}
+
+/// Jobs at the schedule's times and, with `--retrain-on-drift`, after a drift
+/// check finds dataset drift; until a stop signal.
+fn run_schedule(
+    runner: &Runner,
+    schedule: &Schedule,
+    backoff: Backoff,
+    mut watch: Option<&mut DriftWatch>,
+) -> ExitCode {
     log(&format!("running the training job {}", schedule.describe()));
     if let Some(w) = &watch {
         log(&format!(
@@ -569,7 +584,7 @@ fn main() -> ExitCode {
         if !runner.sleep_until(wake) {
             break;
         }
-        let run = if let (true, Some(w)) = (check_first, watch.as_mut()) {
+        let run = if let (true, Some(w)) = (check_first, watch.as_deref_mut()) {
             next_check = Some(Instant::now() + w.interval);
             let wanted = runner.drift_wants_job(w);
             if wanted {
@@ -585,6 +600,5 @@ fn main() -> ExitCode {
             break;
         }
     }
-    log("stopped cleanly");
     ExitCode::SUCCESS
 }
