@@ -383,6 +383,8 @@ fn serve_reports_the_shifted_features_with_a_bounded_window() {
             "1s",
         ],
     );
+    let (_, model) = http(&server.addr, "GET", "/model", Some(token), "");
+    assert!(model.contains("\"drift_reference\":true"), "{model}");
     // The route is guarded like the others.
     assert_eq!(http(&server.addr, "GET", "/drift", None, "").0, 401);
     let (status, body) = http(&server.addr, "GET", "/drift", Some(token), "");

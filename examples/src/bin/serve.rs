@@ -215,6 +215,19 @@ fn run(args: &Args) -> Result<(), PipelineError> {
         args.max_machines,
         (per_machine as u128 * args.max_machines as u128) >> 20
     );
+    let window = &state.config().drift_window;
+    println!(
+        "drift: {} warm feature vectors at most ({} MiB), checked every {}; {}",
+        window.max_samples,
+        (window.max_samples as u128 * 8 * state.model().bundle.meta.feature_names.len() as u128)
+            >> 20,
+        args.drift_interval,
+        if state.model().bundle.drift_reference.is_some() {
+            "the model has a drift reference"
+        } else {
+            "the model has no drift reference (trained before drift references): GET /drift answers 503"
+        }
+    );
     let warm = warm_source(args)?;
     warm_start(&state, warm.as_ref())?;
     spawn_drift_checks(Arc::clone(&state), drift_every);

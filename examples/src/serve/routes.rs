@@ -71,6 +71,7 @@ pub(super) async fn model_info(State(state): State<Arc<AppState>>) -> Json<Value
         "metrics": m.metrics,
         "max_machines": state.config.policy.max_machines,
         "max_state_bytes_per_machine": state.core.max_bytes_per_machine(),
+        "drift_reference": m.bundle.drift_reference.is_some(),
     }))
 }
 
