@@ -252,7 +252,8 @@ pub fn drift_plot(dir: &Path, drift: &DatasetDrift) -> Result<(), PipelineError>
     FeatureImportancePlot::new(&names, &ratios)
         .map_err(plot_err("drift"))?
         .top_k(names.len())
-        .x_desc("statistic / threshold (1 or more: drifted)")
+        .x_desc("statistic / threshold (1 or more, red: drifted)")
+        .marker(1.0)
         .title(format!(
             "Drift against the reference: {verdict}, {:.0} % of features drifted",
             drift.share_drifted * 100.0
