@@ -346,7 +346,10 @@ pub enum ProductionDrift {
 
 /// Drift of the latest `lookback` of `source` against the reference of the
 /// Production version of `model_name` (downloaded into `scratch`), with
-/// [`drift_params`]; what the scheduler's `--retrain-on-drift` checks.
+/// [`drift_params`]; what the scheduler's `--retrain-on-drift` checks. A
+/// PostgreSQL source is read from now minus the lookback and the features'
+/// warm-up span on; a CSV file or the simulator whole (the lookback then
+/// counts back from its newest sample).
 pub fn check_production(
     tracker: &Tracker,
     model_name: &str,
@@ -369,7 +372,8 @@ pub fn check_production(
     let Some(reference) = &bundle.drift_reference else {
         return Ok(ProductionDrift::NoReference { version });
     };
-    let frame = source.load()?.frame;
+    let span = lookback.as_micros() + bundle.feature_spec.warmup_span().as_micros();
+    let frame = recent_rows_of(source, span).load()?.frame;
     let recent = recent_features(&bundle, &frame, lookback)?;
     if recent.nrows() < min_rows.max(1) {
         return Ok(ProductionDrift::TooFewRows {
@@ -383,6 +387,23 @@ pub fn check_production(
         rows: recent.nrows(),
         model_version: version,
     }))
+}
+
+/// A PostgreSQL source without a start time reads only the rows of the last
+/// `span_micros` before now (the lookback and the features' warm-up), not the
+/// whole table; other sources are read whole.
+fn recent_rows_of(source: &DataSource, span_micros: i64) -> DataSource {
+    let mut source = source.clone();
+    if let DataSource::Postgres { query, .. } = &mut source
+        && query.from.is_none()
+    {
+        query.from = Some(
+            chrono::Utc::now()
+                .timestamp_micros()
+                .saturating_sub(span_micros),
+        );
+    }
+    source
 }
 
 /// The drifted features' names, in column order.
@@ -457,6 +478,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_postgres_drift_check_reads_only_the_recent_rows() {
+        let pg = |from| DataSource::Postgres {
+            config: Box::new(vigil_features::PgConfig {
+                host: "localhost".into(),
+                port: 5432,
+                user: "u".into(),
+                password: String::new(),
+                dbname: "d".into(),
+            }),
+            table: "telemetry".into(),
+            query: vigil_features::LoadQuery {
+                from,
+                ..Default::default()
+            },
+        };
+        let span = 3_600_000_000;
+        let before = chrono::Utc::now().timestamp_micros();
+        let DataSource::Postgres { query, .. } = recent_rows_of(&pg(None), span) else {
+            panic!("not postgres");
+        };
+        let from = query.from.unwrap();
+        let after = chrono::Utc::now().timestamp_micros();
+        assert!((before - span..=after - span).contains(&from), "{from}");
+        // A start the operator chose is kept.
+        let DataSource::Postgres { query, .. } = recent_rows_of(&pg(Some(7)), span) else {
+            panic!("not postgres");
+        };
+        assert_eq!(query.from, Some(7));
     }
 
     #[test]
