@@ -30,12 +30,17 @@
 //!    (a file lock), retries with back-off.
 //! 6. **Scoring** — [`serve`]: the HTTP service that computes features online,
 //!    one sample at a time per machine, with the model's own spec.
+//! 7. **Drift** — [`drift`]: the train split's reference saved with the model
+//!    ([`drift::train_reference`]), the rule serve, evaluate and the
+//!    scheduler apply ([`drift::drift_params`], and why it is not
+//!    evidently's default), serve's bounded window ([`drift::FeatureWindow`])
+//!    and the scheduler's check ([`drift::check_production`]).
 //!
 //! | binary | module | what it does |
 //! | --- | --- | --- |
 //! | `pipeline` | [`train`] | telemetry → features → split → Isolation Forest + TPE-tuned Random Forest → test evaluation → tracking → registration |
 //! | `evaluate` | [`evaluate`] | compares runs, re-scores champion and challenger on the same recent data, promotes the better one |
-//! | `scheduler` | [`schedule`] | runs the training job on a cron schedule, one at a time, with retries |
+//! | `scheduler` | [`schedule`] | runs the training job on a cron schedule (and, with `--retrain-on-drift`, when the data drifts), one at a time, with retries |
 //! | `simulate` | [`source`] | writes simulated telemetry to PostgreSQL or CSV, at once or in real time |
 //! | `serve` | [`serve`] | HTTP scoring service for the Production model, with online features |
 //!
@@ -82,6 +87,7 @@
 pub mod alarm;
 pub mod bundle;
 pub mod cli;
+pub mod drift;
 pub mod error;
 pub mod evaluate;
 pub mod evaluation;

@@ -545,6 +545,7 @@ fn train_in_run(
     )?;
     let forests = (random_forest, isolation_forest);
     let mut bundle = assemble_bundle(forests, config, &data_facts, &alarm);
+    bundle.drift_reference = Some(crate::drift::train_reference(&splits.train.features)?);
     if let Some(model) = modes.model {
         bundle.meta.failure_modes = model.modes.clone();
         bundle.failure_modes = Some(model);
@@ -892,6 +893,7 @@ fn assemble_bundle(
             failure_modes: Vec::new(),
         },
         failure_modes: None,
+        drift_reference: None,
     }
 }
 
