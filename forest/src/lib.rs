@@ -103,6 +103,7 @@
 
 #![deny(missing_docs)]
 
+mod binned;
 mod binning;
 mod error;
 mod format;
@@ -120,6 +121,7 @@ mod samples;
 mod shap;
 mod tree;
 
+pub use binned::{BinEdges, BinnedBuilder, BinnedSamples};
 pub use error::{ForestError, Result};
 pub use format::FORMAT_VERSION;
 pub use grow::Criterion;
