@@ -86,6 +86,7 @@ pub mod error;
 pub mod evaluate;
 pub mod evaluation;
 pub mod explain;
+pub mod fleet;
 pub mod modes;
 pub mod plots;
 pub mod schedule;
