@@ -14,6 +14,13 @@
 //!   file with one value per row per output, as MLflow's pyfunc flavor wants),
 //!   checked against onnxruntime.
 //!
+//! - Training sets larger than memory: [`BinEdges`] from a sample of rows, then
+//!   [`BinnedBuilder`] appends each chunk (e.g. a machine) as 1-byte bin codes,
+//!   and [`RandomForestParams::fit_binned`] fits on the [`BinnedSamples`], with
+//!   optional per-row sample weights (drawn through the bootstrap). The forest
+//!   does not depend on the chunking or the thread count; it splits every node
+//!   on bins, where `fit` splits small nodes on raw values.
+//!
 //! - Explanations: exact path-dependent TreeSHAP values (what `shap`'s
 //!   `TreeExplainer` computes for scikit-learn's forests), per row and feature, for
 //!   each class probability ([`RandomForest::shap_values`]) and for the Isolation

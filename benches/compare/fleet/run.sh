@@ -31,7 +31,13 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 cargo build --release -q -p vigil-examples --bin simulate --bin pipeline
 [ -z "$FEATURES_COMPARE" ] || cargo build --release -q -p vigil-benches --bin fleet_features
-BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
+# A copy of the binaries: a rebuild during a long run must not change them.
+mkdir -p "$OUT/bin"
+for b in simulate pipeline fleet_features; do
+  [ ! -x "${CARGO_TARGET_DIR:-target}/release/$b" ] || cp "${CARGO_TARGET_DIR:-target}/release/$b" "$OUT/bin/"
+done
+BIN="$OUT/bin"
+git rev-parse HEAD > "$OUT/commit" 2>/dev/null || true
 # shellcheck source=/dev/null
 source scripts/services.sh
 VIGIL_SERVICE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/vigil-fleet-pg.XXXXXX")"

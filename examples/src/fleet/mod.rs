@@ -125,8 +125,10 @@ pub struct StreamedOutcome {
     pub run_id: String,
     /// The registered version, when registration is on.
     pub model_version: Option<ModelVersion>,
-    /// Machines and rows read.
+    /// Machines read.
     pub machines: usize,
+    /// Machines the query named that had no row in its window.
+    pub machines_without_rows: Vec<String>,
     /// Rows read (every split).
     pub rows: usize,
     /// Rows in the train / validation / test splits as fitted and scored
@@ -171,6 +173,7 @@ impl StreamedOutcome {
             "run_id": self.run_id,
             "model_version": self.model_version.as_ref().map(|v| &v.version),
             "machines": self.machines,
+            "machines_without_rows": self.machines_without_rows,
             "rows_read": self.rows,
             "rows": {"train": self.split_rows[0], "validation": self.split_rows[1], "test": self.split_rows[2]},
             "dropped_rows": self.dropped_rows,
@@ -264,6 +267,10 @@ struct Job<'a> {
     seconds: Vec<(&'static str, f64)>,
 }
 
+/// What the stream stage gives: the coded fleet, what else it learnt, and the
+/// machines the query named that had no rows.
+type Streamed = (ingest::Coded, ingest::FleetFacts, Vec<String>);
+
 /// The coded splits, ready to fit on.
 struct Splits {
     train: (BinnedSamples, Vec<u8>, Vec<f64>),
@@ -298,7 +305,8 @@ impl Job<'_> {
         stream_progress: &mut dyn FnMut(StreamProgress),
     ) -> Result<StreamedOutcome, PipelineError> {
         let cuts = self.stage("plan", |job| job.plan())?;
-        let (coded, facts) = self.stage("stream", |job| job.ingest(cuts, stream_progress))?;
+        let (coded, facts, machines_without_rows) =
+            self.stage("stream", |job| job.ingest(cuts, stream_progress))?;
         let ingest::Coded {
             isolation_forest,
             train,
@@ -407,6 +415,7 @@ impl Job<'_> {
             run_id: self.parent.run_id().to_string(),
             model_version,
             machines: facts.machine_ids.len(),
+            machines_without_rows,
             rows: facts.rows,
             split_rows,
             dropped_rows: facts.dropped,
@@ -448,7 +457,7 @@ impl Job<'_> {
         &self,
         cuts: Cuts,
         stream_progress: &mut dyn FnMut(StreamProgress),
-    ) -> Result<((ingest::Coded, ingest::FleetFacts), String), PipelineError> {
+    ) -> Result<(Streamed, String), PipelineError> {
         let mut store = TelemetryStore::connect(&self.source.config, &self.source.table)?;
         let mut fleet = Fleet::new(IngestRules {
             spec: self.config.feature_spec.clone(),
@@ -505,7 +514,7 @@ impl Job<'_> {
                 summary.machines_without_rows.join(", ")
             ));
         }
-        Ok(((coded, facts), words))
+        Ok(((coded, facts, summary.machines_without_rows), words))
     }
 
     fn log_data(&self, facts: &ingest::FleetFacts, rows: [usize; 3]) -> Result<(), PipelineError> {
