@@ -20,6 +20,9 @@
 //!    and tracking: one parent run, a
 //!    child run per trial, reports, plots ([`plots`]) and a registered version.
 //!    It returns a [`train::TrainOutcome`] (scores, sizes, the model).
+//!    From PostgreSQL, [`fleet::train_streamed`] runs the same job with
+//!    bounded memory: the table streamed machine by machine, features kept as
+//!    bin codes, optional negative downsampling (`pipeline --source postgres`).
 //! 3. **The model folder** — [`bundle::ModelBundle`]: both forests (and the
 //!    failure-mode forest), the exact feature spec and the decision threshold; what the pipeline logs and
 //!    every consumer loads ([`bundle::ModelBundle::download`] from the registry).
@@ -92,6 +95,7 @@ pub mod error;
 pub mod evaluate;
 pub mod evaluation;
 pub mod explain;
+pub mod fleet;
 pub mod modes;
 pub mod plots;
 pub mod schedule;

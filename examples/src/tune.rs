@@ -161,11 +161,29 @@ pub fn tune(
     parent: &ActiveRun,
     progress: &ProgressFn,
 ) -> Result<Tuning, PipelineError> {
+    tune_scored(config, parent, progress, &|params| {
+        fit_and_score(params, data)
+    })
+}
+
+/// How a trial's forest parameters are scored: the best validation F1 over
+/// thresholds and that threshold.
+pub(crate) type ScoreFn<'a> =
+    &'a (dyn Fn(&RandomForestParams) -> Result<(f64, f64), PipelineError> + Sync);
+
+/// [`tune`] with the fit-and-score step given: the streamed fleet path fits
+/// on bin codes instead of a [`TrainingSet`].
+pub(crate) fn tune_scored(
+    config: &TrainConfig,
+    parent: &ActiveRun,
+    progress: &ProgressFn,
+    score: ScoreFn<'_>,
+) -> Result<Tuning, PipelineError> {
     let study = new_study(config)?;
     watch_trials(&study, config, progress);
     study.optimize(config.n_trials, None, |trial| {
         suggest(trial)?;
-        tracked_trial(trial, config, data, parent)
+        tracked_trial(trial, config, score, parent)
     })?;
     if config.stop.load(Ordering::SeqCst) {
         return Err(PipelineError::Interrupted { stage: "tuning" });
@@ -177,14 +195,14 @@ pub fn tune(
 fn tracked_trial(
     trial: &mut Trial<'_>,
     config: &TrainConfig,
-    data: TuningData<'_>,
+    score: ScoreFn<'_>,
     parent: &ActiveRun,
 ) -> Result<f64, ObjectiveError> {
     let params = trial.params();
     let child = parent
         .start_child(&format!("trial-{}", trial.number()))
         .map_err(|e| ObjectiveError::msg(e.to_string()))?;
-    let result = run_trial(trial, &params, config, data);
+    let result = run_trial(trial, &params, config, score);
     log_trial(&child, &params, trial, &result);
     let status = match &result {
         Ok(_) | Err(ObjectiveError::Pruned) => RunStatus::Finished,
@@ -227,7 +245,7 @@ fn run_trial(
     trial: &mut Trial<'_>,
     params: &BTreeMap<String, ParamValue>,
     config: &TrainConfig,
-    data: TuningData<'_>,
+    score: ScoreFn<'_>,
 ) -> Result<f64, ObjectiveError> {
     let to_obj = |e: PipelineError| ObjectiveError::msg(e.to_string());
     let full = forest_params(params, config).map_err(to_obj)?;
@@ -236,13 +254,13 @@ fn run_trial(
             n_estimators: (full.n_estimators / 4).max(10),
             ..full.clone()
         };
-        let (f1, _) = fit_and_score(&quick, data).map_err(to_obj)?;
+        let (f1, _) = score(&quick).map_err(to_obj)?;
         trial.report(0, f1)?;
         if trial.should_prune()? {
             return Err(ObjectiveError::Pruned);
         }
     }
-    let (f1, threshold) = fit_and_score(&full, data).map_err(to_obj)?;
+    let (f1, threshold) = score(&full).map_err(to_obj)?;
     if config.pruning {
         trial.report(1, f1)?;
     }

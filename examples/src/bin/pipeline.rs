@@ -18,7 +18,11 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use vigil_examples::cli::SourceArgs;
+use vigil_examples::cli::{SourceArgs, SourceKind};
+use vigil_examples::fleet::{
+    StreamConfig, StreamProgress, StreamSource, StreamedOutcome, train_streamed,
+};
+use vigil_examples::source::DataSource;
 use vigil_examples::source::default_simulator_config;
 use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train};
 use vigil_examples::{PipelineError, open_tracker};
@@ -86,6 +90,15 @@ struct Args {
     /// spaced); 0 skips them.
     #[arg(long, default_value_t = vigil_examples::explain::DEFAULT_SHAP_ROWS)]
     shap_rows: usize,
+    /// `--source postgres`: keep this share, in (0, 1], of the training rows
+    /// more than one label horizon from any failure, each with weight
+    /// 1 / FRACTION (seeded); 1 keeps every row.
+    #[arg(long, default_value_t = 1.0)]
+    downsample: f64,
+    /// `--source postgres`: training rows from the first machines that fix the
+    /// bin edges (and fit the Isolation Forest).
+    #[arg(long, default_value_t = vigil_examples::fleet::StreamConfig::default().edge_rows)]
+    bin_edge_rows: usize,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -103,6 +116,13 @@ fn parse_smoothing(s: &str) -> Result<Smoothing, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if matches!(args.source.source, SourceKind::Postgres) {
+        return finish_streamed(run_streamed(&args));
+    }
+    if args.downsample != 1.0 {
+        eprintln!("error: --downsample applies to --source postgres (the streamed pipeline)");
+        return ExitCode::from(2);
+    }
     match run(&args) {
         Ok(outcome) => {
             print_summary(&outcome);
@@ -131,6 +151,117 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
         seed: args.seed,
         ..default_simulator_config()
     })?;
+    let config = train_config(args)?;
+    let tracker = open_tracker()?;
+    for line in vigil_examples::replay_spools(&tracker) {
+        eprintln!("{line}");
+    }
+    println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
+    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
+    train(&source, &config, &tracker, progress)
+}
+
+/// `--source postgres`: the table streamed machine by machine into bin codes.
+fn run_streamed(args: &Args) -> Result<StreamedOutcome, PipelineError> {
+    let DataSource::Postgres {
+        config: pg,
+        table,
+        query,
+    } = args.source.resolve(default_simulator_config())?
+    else {
+        return Err(PipelineError::Invalid("--source postgres expected".into()));
+    };
+    let source = StreamSource {
+        config: *pg,
+        table,
+        query,
+    };
+    let stream = StreamConfig {
+        downsample: args.downsample,
+        edge_rows: args.bin_edge_rows,
+        ..StreamConfig::default()
+    };
+    let config = train_config(args)?;
+    let tracker = open_tracker()?;
+    for line in vigil_examples::replay_spools(&tracker) {
+        eprintln!("{line}");
+    }
+    println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
+    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
+    let mut last_report = std::time::Instant::now();
+    let mut on_stream = |p: StreamProgress| {
+        if last_report.elapsed().as_secs() >= 10 {
+            last_report = std::time::Instant::now();
+            eprintln!(
+                "[stream] {} rows read, {} machines done",
+                p.rows_read, p.machines_done
+            );
+        }
+    };
+    train_streamed(
+        &source,
+        &config,
+        &stream,
+        &tracker,
+        progress,
+        &mut on_stream,
+    )
+}
+
+fn finish_streamed(result: Result<StreamedOutcome, PipelineError>) -> ExitCode {
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    print_streamed(&outcome);
+    match outcome.write_summary() {
+        Ok(path) => {
+            println!("  summary (JSON)    {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn print_streamed(o: &StreamedOutcome) {
+    let t = &o.test;
+    println!();
+    println!("Vigil pipeline (streamed from PostgreSQL): done");
+    println!(
+        "  data              {} machines, {} rows; train {} (downsampling left out {}), validation {}, test {}",
+        o.machines, o.rows, o.split_rows[0], o.dropped_rows, o.split_rows[1], o.split_rows[2]
+    );
+    println!(
+        "  tuning            {} trials; best validation F1 {:.4}",
+        o.trial_counts.total(),
+        o.best_validation_f1
+    );
+    println!(
+        "  test              F1 {:.4}, precision {:.4}, recall {:.4}, ROC-AUC {:.4}, PR-AUC {:.4} (threshold {:.4})",
+        t.f1, t.precision, t.recall, t.roc_auc, t.pr_auc, o.threshold
+    );
+    let e = &o.events;
+    println!(
+        "  failures caught   {} of {} ({:.2} false alarms per machine-day)",
+        e.failures_caught, e.failures_total, e.false_alarms_per_machine_day
+    );
+    for (stage, s) in &o.stage_seconds {
+        println!("  {stage:<22} {s:>8.2} s");
+    }
+    println!("  run               {}", o.run_id);
+    if let Some(v) = &o.model_version {
+        println!("  registered        {} version {}", v.name, v.version);
+    }
+}
+
+/// The training settings the flags give.
+fn train_config(args: &Args) -> Result<TrainConfig, PipelineError> {
     let config = TrainConfig {
         n_trials: args.trials,
         contamination: args.contamination,
@@ -152,13 +283,7 @@ fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
         signal_hook::flag::register(signal, Arc::clone(&config.stop))
             .map_err(|e| PipelineError::Invalid(format!("cannot install signal handler: {e}")))?;
     }
-    let tracker = open_tracker()?;
-    for line in vigil_examples::replay_spools(&tracker) {
-        eprintln!("{line}");
-    }
-    println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
-    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal());
-    train(&source, &config, &tracker, progress)
+    Ok(config)
 }
 
 /// Progress bars on a terminal, plain log lines otherwise.
