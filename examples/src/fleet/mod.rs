@@ -396,6 +396,9 @@ impl Job<'_> {
                 failure_modes: Vec::new(),
             },
             failure_modes: None,
+            // The streamed path keeps bin codes, not feature values: no drift
+            // reference yet (serve and evaluate then report "no reference").
+            drift_reference: None,
         };
         let example = test_facts
             .example
