@@ -5,11 +5,12 @@
 # tracks into a local store under the output folder, registers nothing.
 #
 #   benches/compare/fleet/run.sh [--sizes "10x7 100x7 1000x1 1000x7"] [--trials 2]
-#                                [--downsample 1] [--out DIR] [--features-compare]
+#                                [--downsample 1] [--out DIR] [--features-compare] [--skip-pipeline]
 #
 # A size is MACHINESxDAYS. Results: DIR/results.tsv (one line per size) and
 # each run's logs and run_summary.json. --features-compare also times the 42
-# features in the database vs in memory on the first size (fleet_features).
+# features in the database vs in memory on the first size (fleet_features);
+# --skip-pipeline only simulates (and compares features).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SIZES="10x7 100x7 1000x1 1000x7"
@@ -17,6 +18,7 @@ TRIALS=2
 DOWNSAMPLE=1
 OUT="${TMPDIR:-/tmp}/vigil-fleet-$(date +%Y%m%d-%H%M%S)"
 FEATURES_COMPARE=""
+SKIP_PIPELINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES="$2"; shift 2 ;;
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
     --downsample) DOWNSAMPLE="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --features-compare) FEATURES_COMPARE=1; shift ;;
+    --skip-pipeline) SKIP_PIPELINE=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -60,8 +63,8 @@ for size in $SIZES; do
   /usr/bin/time -v "$BIN/simulate" --to postgres --table "$table" --machines "$machines" --days "$days" \
     >"$dir/simulate.log" 2>"$dir/simulate.time"
   rows="$(PGPASSWORD=vigil psql -h 127.0.0.1 -p "$POSTGRES_PORT" -U vigil -d vigil_fleet -qtA -c "SELECT count(*) FROM $table")"
-  echo "[fleet] $size: $rows rows; pipeline" >&2
-  (cd "$dir" && /usr/bin/time -v "$BIN/pipeline" --source postgres --table "$table" --trials "$TRIALS" \
+  echo "[fleet] $size: $rows rows" >&2
+  [ -n "$SKIP_PIPELINE" ] || (cd "$dir" && /usr/bin/time -v "$BIN/pipeline" --source postgres --table "$table" --trials "$TRIALS" \
     --downsample "$DOWNSAMPLE" --no-register --no-progress --output-dir "$dir/out" \
     >"$dir/pipeline.log" 2>"$dir/pipeline.time") || { echo "[fleet] $size: pipeline failed (see $dir)" >&2; tail -5 "$dir/pipeline.time" >&2; }
   summary="$(ls "$dir"/out/*/run_summary.json 2>/dev/null | head -1)"

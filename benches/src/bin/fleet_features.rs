@@ -1,11 +1,12 @@
 //! The 42 reference features of a PostgreSQL telemetry table computed two
-//! ways, timed: in the database ([`feature_select_sql`], once as a
-//! materialised view and once copied out to this client) and in memory
-//! (the table streamed machine by machine, [`FeatureSpec::compute`] on each).
-//! Reads the `POSTGRES_*` variables; prints one JSON object.
+//! ways, timed: in the database ([`feature_select_sql`] copied out to this
+//! client in binary COPY format, and with `--materialize` also kept there as a
+//! materialised view: 8 bytes × 42 per row of disk) and in memory (the table
+//! streamed machine by machine, [`FeatureSpec::compute`] on each). Reads the
+//! `POSTGRES_*` variables; prints one JSON object.
 //!
 //! ```text
-//! fleet_features --table fleet_1000x1
+//! fleet_features --table fleet_1000x1 [--materialize] [--work-mem 4GB]
 //! ```
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line driver: its output is the point
@@ -35,23 +36,35 @@ fn main() -> Result<(), Error> {
         ..SqlFeatureSource::default()
     };
     let mut store = TelemetryStore::connect(&config, &table)?;
+    let client = store.client();
+    // Window sorts in memory, not in temporary files (`--work-mem`, default 4GB).
+    let work_mem = args
+        .iter()
+        .position(|a| a == "--work-mem")
+        .and_then(|i| args.get(i + 1))
+        .map_or("4GB", String::as_str);
+    client.batch_execute(&format!("SET work_mem = '{}'", work_mem.replace('\'', "")))?;
+    let rows: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])?
+        .get(0);
 
     // In the database, kept there: a materialised view of every feature.
-    let view = format!("{table}_features");
-    let client = store.client();
-    client.batch_execute(&format!("DROP MATERIALIZED VIEW IF EXISTS {view}"))?;
-    let started = Instant::now();
-    client.batch_execute(&create_feature_view_sql(
-        &spec,
-        &source,
-        &view,
-        ViewKind::MaterializedView,
-    )?)?;
-    let materialised = started.elapsed().as_secs_f64();
-    let rows: i64 = client
-        .query_one(&format!("SELECT count(*) FROM {view}"), &[])?
-        .get(0);
-    client.batch_execute(&format!("DROP MATERIALIZED VIEW {view}"))?;
+    let materialised = if args.iter().any(|a| a == "--materialize") {
+        let view = format!("{table}_features");
+        client.batch_execute(&format!("DROP MATERIALIZED VIEW IF EXISTS {view}"))?;
+        let started = Instant::now();
+        client.batch_execute(&create_feature_view_sql(
+            &spec,
+            &source,
+            &view,
+            ViewKind::MaterializedView,
+        )?)?;
+        let seconds = started.elapsed().as_secs_f64();
+        client.batch_execute(&format!("DROP MATERIALIZED VIEW {view}"))?;
+        Some(seconds)
+    } else {
+        None
+    };
 
     // In the database, delivered here: the same SELECT copied out (binary).
     let started = Instant::now();
@@ -91,6 +104,7 @@ fn main() -> Result<(), Error> {
             "rows": rows,
             "machines": summary.progress.machines_done,
             "features": spec.len(),
+            "work_mem": work_mem,
             "in_database_materialized_view_seconds": materialised,
             "in_database_copy_out_seconds": copied,
             "copy_out_bytes": bytes,

@@ -6,8 +6,11 @@
 //! evaluation need: 1-byte bin codes (fixed from the first machines' training
 //! rows, at least [`StreamConfig::edge_rows`]), labels, sample weights, and per
 //! test row its anomaly score, machine and time. The raw table and the `f64`
-//! feature matrix never exist as a whole: memory grows by about 43 bytes per
-//! kept row plus 21 per test row, instead of about 940 per row in memory.
+//! feature matrix never exist as a whole: memory grows by about 51 bytes per
+//! training or validation row (codes, label, weight) and 63 per test row, plus
+//! a second copy of the codes during the final fit, instead of about 940 bytes
+//! per row in memory (1,000 machines × 7 days, 55M rows: 5.5 GiB peak RSS,
+//! `benches/RESULTS.md`, "Fleet scaling").
 //!
 //! The forests are fitted on the codes ([`RandomForestParams::fit_binned`]);
 //! validation and test rows are scored from the codes' representatives, which
