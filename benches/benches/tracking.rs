@@ -6,16 +6,18 @@
 //!   (or the harness's `VIGIL_TEST_MLFLOW_URI`); skipped without one.
 //! - `tracking/file_store_log_10k`: the same into a local `mlruns` store.
 //! - `tracking/encode_log_batch_1000`: client-side cost of one request body.
+//! - `tracking/log_metric_call_fsync_{200ms,every_call}`: what one log call
+//!   costs the caller (the write-ahead spool append, and its fsync cadence).
 //!
 //! `cargo bench -p vigil-benches --bench tracking`; the side-by-side with
 //! MLflow's Python client is `benches/compare/tracking/compare.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use vigil_tracking_client::{Metric, RunOptions, Tracker, TrackingConfig};
+use vigil_tracking_client::{BatchConfig, Metric, RunOptions, SpoolSync, Tracker, TrackingConfig};
 
 const N: i64 = 10_000;
 
@@ -75,6 +77,51 @@ fn bench_file_store(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// One log call's own cost: the write-ahead spool append (and its fsync
+/// cadence) plus buffering; delivery happens untimed, between samples.
+fn bench_log_call(c: &mut Criterion) {
+    let tmp = tempfile_dir();
+    let mut group = c.benchmark_group("tracking");
+    for (name, sync) in [
+        ("log_metric_call_fsync_200ms", SpoolSync::DEFAULT),
+        ("log_metric_call_fsync_every_call", SpoolSync::EveryCall),
+    ] {
+        let config = TrackingConfig::builder()
+            .local_dir(tmp.join("mlruns"))
+            .spool_dir(tmp.join("spool"))
+            .batch(BatchConfig {
+                max_items: usize::MAX,
+                max_age: Duration::from_secs(3600),
+                spool_sync: sync,
+                ..BatchConfig::default()
+            })
+            .build()
+            .unwrap();
+        let tracker = Tracker::new(config).unwrap();
+        let exp = tracker.get_or_create_experiment("bench").unwrap();
+        let run = tracker
+            .start_run(RunOptions::new(&exp.experiment_id))
+            .unwrap();
+        let mut step = 0i64;
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    run.log_metric_at("loss", black_box(step as f64), step)
+                        .unwrap();
+                    step += 1;
+                }
+                let took = started.elapsed();
+                run.flush().unwrap();
+                took
+            })
+        });
+        run.finish().unwrap();
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 fn bench_encode(c: &mut Criterion) {
     let metrics: Vec<Metric> = (0..1000)
         .map(|i| Metric::new("loss", 1.0 / (i + 1) as f64, i))
@@ -93,5 +140,11 @@ fn tempfile_dir() -> std::path::PathBuf {
     dir
 }
 
-criterion_group!(benches, bench_encode, bench_file_store, bench_server);
+criterion_group!(
+    benches,
+    bench_encode,
+    bench_log_call,
+    bench_file_store,
+    bench_server
+);
 criterion_main!(benches);

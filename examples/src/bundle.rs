@@ -10,6 +10,8 @@
 //!   failure_mode_forest.postcard   the failure-mode classifier, when the data had modes
 //!   feature_spec.json          the vigil-features spec: serving computes the same features
 //!   vigil_model.json           threshold, feature names, training summary
+//!   drift_reference.json       per feature, order statistics of the train split for drift
+//!                              checks (crate::drift; absent in folders from before drift)
 //!   model.onnx                 both forests as one ONNX model (float64 in and out), for
 //!                              `mlflow.pyfunc.load_model` and any onnxruntime
 //!   input_example.json         test-split feature rows (pandas' "split" orient)
@@ -38,7 +40,7 @@ use vigil_features::FeatureSpec;
 use vigil_forest::{
     IsolationForest, OnnxExport, OnnxOptions, OnnxPrecision, RandomForest, Samples,
 };
-use vigil_metrics::{AlarmPolicy, Smoothing};
+use vigil_metrics::{AlarmPolicy, DriftReference, Smoothing};
 use vigil_tracking_client::{
     ColumnSpec, ColumnType, InputExampleInfo, MlModel, ModelSignature, OnnxFlavor, PyFuncFlavor,
     PythonEnv, Tracker, VigilFlavor,
@@ -134,6 +136,9 @@ pub struct ModelBundle {
     pub meta: BundleMeta,
     /// Which failure is coming, when the training data had failure modes.
     pub failure_modes: Option<FailureModeModel>,
+    /// The train split's feature distributions, for drift checks
+    /// ([`crate::drift`]); `None` in folders from before drift references.
+    pub drift_reference: Option<DriftReference>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> PipelineError {
@@ -166,6 +171,9 @@ impl ModelBundle {
         }
         write(FEATURE_SPEC_FILE, &to_json(&self.feature_spec)?)?;
         write(META_FILE, &to_json(&self.meta)?)?;
+        if let Some(reference) = &self.drift_reference {
+            crate::drift::save_reference(dir, reference)?;
+        }
         write(ONNX_FILE, &self.to_onnx()?)?;
         let (example, serving) = self.input_example_json(input_example)?;
         write(INPUT_EXAMPLE_FILE, &example)?;
@@ -281,6 +289,7 @@ impl ModelBundle {
             feature_spec,
             meta,
             failure_modes,
+            drift_reference: crate::drift::load_reference(dir)?,
         };
         bundle.check_consistent()?;
         Ok(bundle)
@@ -303,6 +312,9 @@ impl ModelBundle {
             )));
         }
         self.check_modes_consistent(n)?;
+        if let Some(reference) = &self.drift_reference {
+            crate::drift::check_reference(reference, &self.meta.feature_names)?;
+        }
         if !(0.0..=1.0).contains(&self.meta.threshold) {
             return Err(PipelineError::Model(format!(
                 "threshold {} is outside [0, 1]",

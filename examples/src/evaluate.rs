@@ -8,13 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use vigil_features::{TrainingSet, WindowLength, events_from_labels};
-use vigil_metrics::EventMetrics;
+use vigil_metrics::{DatasetDrift, EventMetrics};
 use vigil_tracking_client::{
     ModelVersion, Run, RunOptions, RunSearch, RunStatus, Stage, Tracker, TrackingError, TrackingUri,
 };
 
 use crate::alarm::alarm_event_params;
 use crate::bundle::ModelBundle;
+use crate::drift::{DriftReport, drift_params};
 use crate::error::PipelineError;
 use crate::evaluation::{
     TestScores, evaluate_split, event_metrics, log_event_metrics, split_failures,
@@ -24,6 +25,9 @@ use crate::modes::{ModeEvaluation, evaluate_modes};
 use crate::plots;
 use crate::schedule::JobLock;
 use crate::source::DataSource;
+
+/// The drift report evaluate writes into its output folder.
+pub const DRIFT_REPORT_FILE: &str = "drift_report.json";
 
 /// The alias the promoted version carries.
 pub const CHAMPION_ALIAS: &str = "champion";
@@ -191,6 +195,10 @@ pub struct Decision {
     pub explanation: String,
     /// Where the plots were written.
     pub output_dir: PathBuf,
+    /// The held-out rows against the champion's drift reference (the
+    /// challenger's when there is no champion yet); `None` when that model
+    /// has no reference (a folder from before drift references).
+    pub drift: Option<DriftReport>,
 }
 
 fn run_row(run: &Run) -> RunRow {
@@ -254,6 +262,8 @@ struct HeldOut {
     modes: Option<ModeEvaluation>,
     shap: Option<ShapSummary>,
     rows: usize,
+    /// The held-out rows against the model's drift reference, when it has one.
+    drift: Option<DatasetDrift>,
 }
 
 /// Scores `bundle` on the rows of `frame` from `holdout_from` on, as served
@@ -300,7 +310,16 @@ fn rescore(
         _ => None,
     };
     let shap = shap_summary(&bundle.random_forest, &holdout.features, shap_rows)?;
+    let drift = match &bundle.drift_reference {
+        Some(reference) if !holdout.is_empty() => Some(crate::drift::compare_rows(
+            reference,
+            holdout.features.values.view(),
+            &drift_params(),
+        )?),
+        _ => None,
+    };
     Ok(HeldOut {
+        drift,
         scores: e.scores,
         events,
         modes,
@@ -351,6 +370,9 @@ pub fn evaluate(
         }
     }
     draw_plots(config, &versions, &run_f1, &rescored)?;
+    if let Some(report) = &rescored.drift {
+        write_drift_report(&config.output_dir, report)?;
+    }
     let shap_change = shap_changes(&rescored);
     let decision = Decision {
         runs: runs.iter().map(run_row).collect(),
@@ -362,6 +384,7 @@ pub fn evaluate(
         promoted,
         explanation,
         output_dir: config.output_dir.clone(),
+        drift: rescored.drift,
     };
     record(tracker, &experiment_id, &decision)?;
     Ok(decision)
@@ -441,6 +464,9 @@ struct RescoredPair {
     champion: Option<(Rescored, ModelBundle)>,
     challenger: Option<(Rescored, ModelBundle)>,
     holdout_rows: usize,
+    /// The held-out rows against the champion's reference (the challenger's
+    /// when there is no champion yet).
+    drift: Option<DriftReport>,
 }
 
 fn rescore_candidates(
@@ -454,6 +480,7 @@ fn rescore_candidates(
     let end = loaded.frame.time().iter().copied().max().unwrap_or(0);
     let holdout_from = end - config.holdout.as_micros();
     let mut holdout_rows = 0;
+    let mut drift = Vec::new();
     let mut rescore_version =
         |v: &ModelVersion, role: &str| -> Result<(Rescored, ModelBundle), PipelineError> {
             let bundle = ModelBundle::download(tracker, &config.model_name, &v.version, &scratch)?;
@@ -465,6 +492,13 @@ fn rescore_candidates(
                 (&plot_dir, config.shap_rows),
             )?;
             holdout_rows = held_out.rows;
+            if let Some(d) = held_out.drift {
+                drift.push(DriftReport {
+                    drift: d,
+                    rows: held_out.rows,
+                    model_version: v.version.clone(),
+                });
+            }
             let rescored = Rescored {
                 version: v.version.clone(),
                 run_id: v.run_id.clone(),
@@ -481,10 +515,13 @@ fn rescore_candidates(
     let challenger = challenger
         .map(|v| rescore_version(v, "challenger"))
         .transpose()?;
+    // The champion is rescored first: its report, when it has a reference.
+    let drift = drift.into_iter().next();
     Ok(RescoredPair {
         champion,
         challenger,
         holdout_rows,
+        drift,
     })
 }
 
@@ -789,6 +826,45 @@ fn log_held_out(
     Ok(())
 }
 
+/// `drift_report.json` (`{"dataset_drift", "share_drifted", "features":
+/// [{"name", "method", "statistic", "threshold", "drifted"}], ...}`) and
+/// `drift.png` (each feature's statistic over its threshold, sorted).
+fn write_drift_report(dir: &Path, report: &DriftReport) -> Result<(), PipelineError> {
+    let path = dir.join(DRIFT_REPORT_FILE);
+    let json =
+        serde_json::to_vec_pretty(report).map_err(|e| PipelineError::Invalid(e.to_string()))?;
+    std::fs::write(&path, json).map_err(|e| PipelineError::Io { path, source: e })?;
+    plots::drift_plot(dir, &report.drift)
+}
+
+/// `drift_share` and `drift_<feature>` (each feature's statistic), and the
+/// report as an artifact.
+fn log_drift(
+    run: &vigil_tracking_client::ActiveRun,
+    report: &DriftReport,
+) -> Result<(), PipelineError> {
+    let d = &report.drift;
+    let names: Vec<String> = d
+        .features
+        .iter()
+        .map(|f| format!("drift_{}", f.name))
+        .collect();
+    let metrics = std::iter::once(("drift_share", d.share_drifted)).chain(
+        names
+            .iter()
+            .zip(&d.features)
+            .filter(|(_, f)| f.statistic.is_finite())
+            .map(|(n, f)| (n.as_str(), f.statistic)),
+    );
+    run.log_metrics(metrics, 0)?;
+    run.log_param("drift_model_version", &report.model_version)?;
+    run.set_tag("vigil.dataset_drift", d.dataset_drift.to_string())?;
+    let json =
+        serde_json::to_vec_pretty(report).map_err(|e| PipelineError::Invalid(e.to_string()))?;
+    run.log_artifact_bytes(DRIFT_REPORT_FILE, &json)?;
+    Ok(())
+}
+
 /// Logs the decision as an `evaluate` run, with the plots.
 fn record(
     tracker: &Tracker,
@@ -816,6 +892,9 @@ fn record(
     let json =
         serde_json::to_vec_pretty(decision).map_err(|e| PipelineError::Invalid(e.to_string()))?;
     run.log_artifact_bytes("decision.json", &json)?;
+    if let Some(report) = &decision.drift {
+        log_drift(&run, report)?;
+    }
     for plot in [
         "f1_trend.png",
         "importance_change.png",
@@ -824,6 +903,7 @@ fn record(
         "champion/lead_time_histogram.png",
         "challenger/alarm_timeline.png",
         "challenger/lead_time_histogram.png",
+        "drift.png",
     ] {
         let path = decision.output_dir.join(plot);
         if path.exists() {

@@ -66,8 +66,30 @@ pub fn evaluate_split(
     threshold: f64,
 ) -> Result<SplitEvaluation, PipelineError> {
     let x = named_samples(&split.features)?;
-    let y_true = split.failure.clone();
     let proba = failure_probability(random_forest, x)?;
+    let anomaly: Vec<f64> = isolation_forest
+        .score_samples(x)?
+        .iter()
+        .map(|s| -s)
+        .collect();
+    let flagged = isolation_forest
+        .predict(x)?
+        .iter()
+        .filter(|&&p| p == -1)
+        .count();
+    score_split(split.failure.clone(), proba, &anomaly, flagged, threshold)
+}
+
+/// Scores, confusion matrix and report of failure probabilities `proba`
+/// against `y_true` at `threshold`, with the Isolation Forest's anomaly
+/// scores (higher = more abnormal) and how many rows it flagged.
+pub fn score_split(
+    y_true: Vec<u8>,
+    proba: Vec<f64>,
+    anomaly: &[f64],
+    flagged: usize,
+    threshold: f64,
+) -> Result<SplitEvaluation, PipelineError> {
     let y_pred: Vec<u8> = proba.iter().map(|&p| u8::from(p >= threshold)).collect();
     let prf = precision_recall_fscore(
         &y_true,
@@ -79,16 +101,6 @@ pub fn evaluate_split(
         },
     )?;
     let confusion = confusion_matrix(&y_true, &y_pred, Some(&LABELS))?;
-    let anomaly: Vec<f64> = isolation_forest
-        .score_samples(x)?
-        .iter()
-        .map(|s| -s)
-        .collect();
-    let flagged = isolation_forest
-        .predict(x)?
-        .iter()
-        .filter(|&&p| p == -1)
-        .count();
     let report = classification_report(
         &y_true,
         &y_pred,
@@ -106,7 +118,7 @@ pub fn evaluate_split(
             recall: prf.recall,
             roc_auc: roc_auc_score(&y_true, &proba)?,
             pr_auc: average_precision_score(&y_true, &proba)?,
-            anomaly_roc_auc: roc_auc_score(&y_true, &anomaly)?,
+            anomaly_roc_auc: roc_auc_score(&y_true, anomaly)?,
             anomaly_rate: flagged as f64 / y_true.len().max(1) as f64,
             confusion: binary_cells(&confusion),
         },

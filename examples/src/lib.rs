@@ -21,6 +21,9 @@
 //!    and tracking: one parent run, a
 //!    child run per trial, reports, plots ([`plots`]) and a registered version.
 //!    It returns a [`train::TrainOutcome`] (scores, sizes, the model).
+//!    From PostgreSQL, [`fleet::train_streamed`] runs the same job with
+//!    bounded memory: the table streamed machine by machine, features kept as
+//!    bin codes, optional negative downsampling (`pipeline --source postgres`).
 //! 3. **The model folder** — [`bundle::ModelBundle`]: both forests (and the
 //!    failure-mode forest), the exact feature spec and the decision threshold; what the pipeline logs and
 //!    every consumer loads ([`bundle::ModelBundle::download`] from the registry).
@@ -31,12 +34,17 @@
 //!    (a file lock), retries with back-off.
 //! 6. **Scoring** — [`serve`]: the HTTP service that computes features online,
 //!    one sample at a time per machine, with the model's own spec.
+//! 7. **Drift** — [`drift`]: the train split's reference saved with the model
+//!    ([`drift::train_reference`]), the rule serve, evaluate and the
+//!    scheduler apply ([`drift::drift_params`], and why it is not
+//!    evidently's default), serve's bounded window ([`drift::FeatureWindow`])
+//!    and the scheduler's check ([`drift::check_production`]).
 //!
 //! | binary | module | what it does |
 //! | --- | --- | --- |
 //! | `pipeline` | [`train`] | telemetry → features → split → Isolation Forest + TPE-tuned Random Forest → test evaluation → tracking → registration |
 //! | `evaluate` | [`evaluate`] | compares runs, re-scores champion and challenger on the same recent data, promotes the better one |
-//! | `scheduler` | [`schedule`] | runs the training job on a cron schedule, one at a time, with retries |
+//! | `scheduler` | [`schedule`] | runs the training job on a cron schedule (and, with `--retrain-on-drift`, when the data drifts), one at a time, with retries |
 //! | `simulate` | [`source`] | writes simulated telemetry to PostgreSQL or CSV, at once or in real time |
 //! | `serve` | [`serve`] | HTTP scoring service for the Production model, with online features |
 //!
@@ -83,10 +91,12 @@
 pub mod alarm;
 pub mod bundle;
 pub mod cli;
+pub mod drift;
 pub mod error;
 pub mod evaluate;
 pub mod evaluation;
 pub mod explain;
+pub mod fleet;
 pub mod modes;
 pub mod plots;
 pub mod schedule;
@@ -106,12 +116,38 @@ pub fn open_tracker() -> Result<Tracker, PipelineError> {
     Ok(Tracker::from_env()?)
 }
 
-/// Delivers what earlier processes spooled while the server was unreachable
-/// ([`Tracker::push_spooled`]; what still cannot be delivered stays spooled).
-/// The binaries call it at start and only warn when it fails, so a damaged
-/// spool file never keeps a job from running.
-pub fn deliver_spooled(tracker: &Tracker) -> Result<SpoolReport, PipelineError> {
-    Ok(tracker.push_spooled()?)
+/// Replays the tracking spools earlier processes left
+/// ([`Tracker::replay_spools`]): delivers what they logged and the server never
+/// took, and ends `FAILED` every run whose process died without ending it.
+/// Returns one line per thing done or wrong, for the binary to print. It
+/// never fails: a damaged spool or an unreachable server must not keep a job
+/// from running (what could not be delivered stays spooled for the next try).
+pub fn replay_spools(tracker: &Tracker) -> Vec<String> {
+    match tracker.replay_spools() {
+        Ok(report) => describe_replay(&report),
+        Err(e) => vec![format!(
+            "warning: leftover tracking spools were not replayed: {e}"
+        )],
+    }
+}
+
+fn describe_replay(report: &SpoolReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    if report.operations > 0 {
+        lines.push(format!(
+            "tracking: delivered {} spooled operation(s) left by earlier processes",
+            report.operations
+        ));
+    }
+    for (run_id, reason) in &report.runs_failed {
+        lines.push(format!("tracking: ended run {run_id} FAILED: {reason}"));
+    }
+    for (what, reason) in &report.still_pending {
+        lines.push(format!(
+            "warning: tracking spool {what} not delivered yet: {reason}"
+        ));
+    }
+    lines
 }
 
 /// Where a tracker writes, for log lines.

@@ -11,8 +11,8 @@ use vigil_metrics::plot::{
     LineChart, PrPlot, RocPlot, Series, SeriesStyle, ShapBeeswarmPlot,
 };
 use vigil_metrics::{
-    EventMetrics, EventParams, Failure, average_precision_score, best_threshold_f1,
-    precision_recall_curve, roc_curve,
+    DatasetDrift, EventMetrics, EventParams, Failure, FeatureDrift, average_precision_score,
+    best_threshold_f1, precision_recall_curve, roc_curve,
 };
 use vigil_tuning::{Direction, FrozenTrial, TuningError};
 
@@ -233,6 +233,47 @@ pub fn shap_change(dir: &Path, change: &[ShapChange]) -> Result<(), PipelineErro
         .title("The challenger's top features by mean |SHAP|: change vs the Production model")
         .save(dir.join("shap_change.png"))
         .map_err(plot_err("shap_change"))
+}
+
+/// `drift.png`: each feature's drift statistic over its threshold, largest
+/// first (≥ 1 drifted for distances; p-value methods are shown as threshold
+/// over p, so ≥ 1 is drifted for them too).
+pub fn drift_plot(dir: &Path, drift: &DatasetDrift) -> Result<(), PipelineError> {
+    if drift.features.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = drift.features.iter().map(|f| f.name.as_str()).collect();
+    let ratios: Vec<f64> = drift.features.iter().map(drift_ratio).collect();
+    let verdict = if drift.dataset_drift {
+        "dataset drift"
+    } else {
+        "no dataset drift"
+    };
+    FeatureImportancePlot::new(&names, &ratios)
+        .map_err(plot_err("drift"))?
+        .top_k(names.len())
+        .x_desc("statistic / threshold (1 or more, red: drifted)")
+        .marker(1.0)
+        .title(format!(
+            "Drift against the reference: {verdict}, {:.0} % of features drifted",
+            drift.share_drifted * 100.0
+        ))
+        .size(900, 900)
+        .save(dir.join("drift.png"))
+        .map_err(plot_err("drift"))
+}
+
+/// How far a feature is towards its threshold: 1 at the threshold, above 1
+/// drifted (finite, for the bar chart).
+fn drift_ratio(f: &FeatureDrift) -> f64 {
+    let r = if f.method.is_p_value() {
+        f.threshold / f.statistic.max(1e-300)
+    } else if f.threshold > 0.0 {
+        f.statistic / f.threshold
+    } else {
+        f.statistic
+    };
+    if r.is_finite() { r.min(1e6) } else { 0.0 }
 }
 
 #[cfg(test)]

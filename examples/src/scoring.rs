@@ -273,6 +273,9 @@ pub struct ScoredBatch {
     pub model: Arc<LoadedModel>,
     /// One answer per sample, in order.
     pub predictions: Vec<Scored>,
+    /// Each sample's feature vector (sanitised, in the model's column order),
+    /// what drift monitoring collects.
+    pub features: Vec<Vec<f64>>,
 }
 
 /// Why a batch was refused; nothing of it was applied.
@@ -657,6 +660,7 @@ impl ScoringCore {
         Ok(ScoredBatch {
             model: Arc::clone(&served.model),
             predictions,
+            features: rows.into_iter().map(|r| r.features).collect(),
         })
     }
 

@@ -411,6 +411,14 @@ pub struct Splits {
 }
 
 impl Splits {
+    /// The rows tuning fits and scores its trials on.
+    pub fn tuning_data(&self) -> TuningData<'_> {
+        TuningData {
+            train: &self.train,
+            validation: &self.validation,
+        }
+    }
+
     /// Splits `set` at the configured fractions of its timeline.
     pub fn by_time(
         set: &TrainingSet,
@@ -572,6 +580,7 @@ fn train_in_run(
     )?;
     let forests = (random_forest, isolation_forest);
     let mut bundle = assemble_bundle(forests, config, &data_facts, &alarm);
+    bundle.drift_reference = Some(crate::drift::train_reference(&splits.train.features)?);
     if let Some(model) = modes.model {
         bundle.meta.failure_modes = model.modes.clone();
         bundle.failure_modes = Some(model);
@@ -797,11 +806,7 @@ fn fit_models(
         Ok((model, format!("{} trees", iso_params.n_estimators)))
     })?;
     let tuning = stages.run("tuning", || {
-        let data = TuningData {
-            train: &splits.train,
-            validation: &splits.validation,
-        };
-        let t = tune(config, data, parent, progress)?;
+        let t = tune(config, splits.tuning_data(), parent, progress)?;
         let c = t.counts;
         let summary = format!(
             "best validation F1 {:.4} ({} complete, {} pruned, {} failed)",
@@ -919,6 +924,7 @@ fn assemble_bundle(
             failure_modes: Vec::new(),
         },
         failure_modes: None,
+        drift_reference: None,
     }
 }
 

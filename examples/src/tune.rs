@@ -66,12 +66,13 @@ pub use shared::{
     DEFAULT_STUDY_SCHEMA, JOIN_WAIT, JoinOutcome, STUDY_HEARTBEAT, StudyStorage, TuningSetup,
     WorkerCommand, WorkerExit, check_study_name, join_study,
 };
+pub(crate) use shared::{Fnv64, join_study_rows};
 use shared::{Workers, announce_study, check_stop, end_orphaned_trial_runs, wait_for_trials};
 
 use crate::bundle::failure_probability;
 use crate::error::PipelineError;
 use crate::evaluation::named_samples;
-use crate::train::{Progress, ProgressFn, TrainConfig, truncate};
+use crate::train::{Progress, ProgressFn, Splits, TrainConfig, truncate};
 
 /// How the trials of a study ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -125,6 +126,37 @@ pub struct TuningData<'a> {
     pub train: &'a TrainingSet,
     /// Rows the trial forests are scored on.
     pub validation: &'a TrainingSet,
+}
+
+/// What a study's trials are fitted and scored on. Every worker of a shared
+/// study must see the same: a worker whose fingerprint differs from the
+/// leader's is refused.
+pub(crate) trait TrialRows: Sync {
+    /// A digest of the rows and of the trial settings in `config`.
+    fn fingerprint(&self, config: &TrainConfig) -> String;
+    /// Fits a forest with `params` on the training rows; returns the best
+    /// validation F1 over thresholds and that threshold.
+    fn score(&self, params: &RandomForestParams) -> Result<(f64, f64), PipelineError>;
+}
+
+impl TrialRows for TuningData<'_> {
+    fn fingerprint(&self, config: &TrainConfig) -> String {
+        shared::fingerprint(config, *self)
+    }
+
+    fn score(&self, params: &RandomForestParams) -> Result<(f64, f64), PipelineError> {
+        fit_and_score(params, *self)
+    }
+}
+
+impl TrialRows for Splits {
+    fn fingerprint(&self, config: &TrainConfig) -> String {
+        self.tuning_data().fingerprint(config)
+    }
+
+    fn score(&self, params: &RandomForestParams) -> Result<(f64, f64), PipelineError> {
+        self.tuning_data().score(params)
+    }
 }
 
 /// Suggests the reference search space.
@@ -286,6 +318,16 @@ pub fn tune(
     parent: &ActiveRun,
     progress: &ProgressFn,
 ) -> Result<Tuning, PipelineError> {
+    tune_rows(config, &data, parent, progress)
+}
+
+/// [`tune`] on any [`TrialRows`]: the streamed fleet path fits on bin codes.
+pub(crate) fn tune_rows(
+    config: &TrainConfig,
+    data: &dyn TrialRows,
+    parent: &ActiveRun,
+    progress: &ProgressFn,
+) -> Result<Tuning, PipelineError> {
     config.tuning.validate()?;
     let runs = TrialRuns::of(parent);
     let objective = |trial: &mut Trial<'_>| {
@@ -394,7 +436,7 @@ impl Worker {
 fn tracked_trial(
     trial: &mut Trial<'_>,
     config: &TrainConfig,
-    data: TuningData<'_>,
+    data: &dyn TrialRows,
     runs: &TrialRuns<'_>,
 ) -> Result<f64, ObjectiveError> {
     let worker = Worker::this();
@@ -448,7 +490,7 @@ fn run_trial(
     trial: &mut Trial<'_>,
     params: &BTreeMap<String, ParamValue>,
     config: &TrainConfig,
-    data: TuningData<'_>,
+    data: &dyn TrialRows,
 ) -> Result<f64, ObjectiveError> {
     let to_obj = |e: PipelineError| ObjectiveError::msg(e.to_string());
     let full = forest_params(params, config).map_err(to_obj)?;
@@ -457,13 +499,13 @@ fn run_trial(
             n_estimators: (full.n_estimators / 4).max(10),
             ..full.clone()
         };
-        let (f1, _) = fit_and_score(&quick, data).map_err(to_obj)?;
+        let (f1, _) = data.score(&quick).map_err(to_obj)?;
         trial.report(0, f1)?;
         if trial.should_prune()? {
             return Err(ObjectiveError::Pruned);
         }
     }
-    let (f1, threshold) = fit_and_score(&full, data).map_err(to_obj)?;
+    let (f1, threshold) = data.score(&full).map_err(to_obj)?;
     if config.pruning {
         trial.report(1, f1)?;
     }

@@ -539,3 +539,69 @@ async fn explain_returns_contributions_that_add_up_and_bad_counts_are_422() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["predictions"][0]["retry"], false, "{answer}");
 }
+
+#[tokio::test]
+async fn drift_window_is_bounded_and_a_model_swap_empties_it() {
+    let config = ServeConfig {
+        drift_window: vigil_examples::drift::WindowParams {
+            max_samples: 100,
+            max_age: None,
+            min_samples: 20,
+        },
+        ..config()
+    };
+    let state = Arc::new(AppState::new(model(), config).unwrap());
+    let app = router(Arc::clone(&state));
+    let (status, answer) = send(&app, "GET", "/drift", String::new(), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let (status, answer) = send(&app, "GET", "/drift", String::new(), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer["status"], "pending", "{answer}");
+    // 50 minutes of one machine at 10 s: the last 20 minutes are warm.
+    let start = Utc::now().timestamp_micros() - 60 * 60_000_000;
+    for batch in 0..3 {
+        let samples: Vec<Value> = (0..100)
+            .map(|i| {
+                let t = start + (batch * 100 + i) * 10_000_000;
+                sample("M01", &format_timestamp(t))
+            })
+            .collect();
+        let (status, answer) = predict(&app, json!({ "samples": samples })).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    assert_eq!(state.drift().window_size(), 100, "bounded at max_samples");
+    let checked = state.check_drift().unwrap();
+    assert_eq!(checked.window_size(), 100);
+    let (status, answer) = send(&app, "GET", "/drift", String::new(), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["window_size"], 100);
+    assert_eq!(answer["features"].as_array().unwrap().len(), 42);
+
+    // Version 2, a folder from before drift references.
+    let mut old = model();
+    old.version = "2".into();
+    old.bundle.drift_reference = None;
+    state.replace(old).unwrap();
+    assert_eq!(
+        state.drift().window_size(),
+        0,
+        "the swap empties the window"
+    );
+    let (_, metrics) = send(&app, "GET", "/metrics", String::new(), Some(TOKEN)).await;
+    let text = metrics.as_str().unwrap_or_default().to_string();
+    assert!(
+        !text.contains("vigil_serve_drift_statistic{"),
+        "the old version's drift gauges are gone:\n{text}"
+    );
+    state.check_drift().unwrap();
+    let (status, answer) = send(&app, "GET", "/drift", String::new(), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer["status"], "no_reference", "{answer}");
+    assert_eq!(answer["model_version"], "2");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("no drift reference")
+    );
+}

@@ -191,6 +191,43 @@ impl TelemetryStore {
         })
     }
 
+    /// The first and last time (µs since epoch UTC) of the rows `query` selects,
+    /// `None` when it selects none; a `TIMESTAMP` column is read as UTC, as
+    /// [`for_each_machine`](Self::for_each_machine) reads it. Errors: a missing
+    /// time, machine or sensor column, a failed query.
+    pub fn time_span(&mut self, query: &LoadQuery) -> Result<Option<(i64, i64)>> {
+        let layout = self.layout()?;
+        let table = self.table.quoted();
+        let (time, lo, hi) = if layout.time_has_zone {
+            ("time", "$1", "$2")
+        } else {
+            (
+                "(time AT TIME ZONE 'UTC')",
+                "($1 AT TIME ZONE 'UTC')",
+                "($2 AT TIME ZONE 'UTC')",
+            )
+        };
+        let sql = format!(
+            "SELECT min({time}), max({time}) FROM {table} \
+             WHERE ($1::timestamptz IS NULL OR time >= {lo}) AND ($2::timestamptz IS NULL OR time < {hi}) \
+             AND ($3::text[] IS NULL OR machine_id = ANY($3))"
+        );
+        let from = query.from.map(to_datetime).transpose()?;
+        let to = query.to.map(to_datetime).transpose()?;
+        let row = self
+            .client
+            .query_one(sql.as_str(), &[&from, &to, &query.machines])
+            .map_err(|e| FeaturesError::Database {
+                operation: format!("reading the time span of {table}"),
+                message: error_text(&e),
+            })?;
+        let first: Option<DateTime<Utc>> = row.get(0);
+        let last: Option<DateTime<Utc>> = row.get(1);
+        Ok(first
+            .zip(last)
+            .map(|(a, b)| (a.timestamp_micros(), b.timestamp_micros())))
+    }
+
     /// The table's columns and types; a missing sensor, time or machine column is an error.
     fn layout(&mut self) -> Result<Layout> {
         let table = self.table.quoted();

@@ -88,6 +88,22 @@ fn edges_for(mut values: Vec<f64>) -> Vec<f64> {
 /// fit in L2 cache), each block writing its stretch of every column. Reading `x`
 /// column by column instead missed cache on every value of a row-major matrix.
 pub(crate) fn bin_matrix(x: &ArrayView2<'_, f64>, seed: u64) -> Binned {
+    let edges = sample_edges(x, seed);
+    let padded = pad_edges(&edges);
+    let (n_rows, n_features) = x.dim();
+    let mut codes = vec![0u8; n_rows * n_features];
+    encode_into(x, &padded, &mut codes, n_rows, 0);
+    Binned {
+        n_features,
+        codes,
+        n_rows,
+        edges,
+    }
+}
+
+/// Each feature's bin edges from a seeded sample of at most [`EDGE_SAMPLE`] rows
+/// of `x` (all rows when there are fewer).
+pub(crate) fn sample_edges(x: &ArrayView2<'_, f64>, seed: u64) -> Vec<Vec<f64>> {
     let (n_rows, n_features) = x.dim();
     let sample: Vec<usize> = if n_rows > EDGE_SAMPLE {
         // Partial Fisher-Yates: a seeded sample of rows without replacement, sorted for
@@ -112,22 +128,51 @@ pub(crate) fn bin_matrix(x: &ArrayView2<'_, f64>, seed: u64) -> Binned {
             }
         }
     }
-    let edges: Vec<Vec<f64>> = columns.into_par_iter().map(edges_for).collect();
-    // Each feature's edges padded to MAX_BINS with +inf, for a branch-free search.
-    let padded: Vec<[f64; MAX_BINS]> = edges
+    columns.into_par_iter().map(edges_for).collect()
+}
+
+/// Each feature's edges padded to [`MAX_BINS`] with +inf, for a branch-free search.
+pub(crate) fn pad_edges(edges: &[Vec<f64>]) -> Vec<[f64; MAX_BINS]> {
+    edges
         .iter()
         .map(|e| {
             let mut p = [f64::INFINITY; MAX_BINS];
             p[..e.len()].copy_from_slice(e);
             p
         })
-        .collect();
+        .collect()
+}
+
+/// The code of `v` against one feature's padded edges.
+#[inline]
+pub(crate) fn code_of(v: f64, padded: &[f64; MAX_BINS]) -> u8 {
+    if v.is_nan() {
+        return NAN_BIN;
+    }
+    // The number of edges below `v`.
+    let mut pos = 0usize;
+    for step in [128, 64, 32, 16, 8, 4, 2, 1] {
+        pos += usize::from(padded[pos + step - 1] < v) * step;
+    }
+    pos as u8
+}
+
+/// Writes the codes of the rows of `x` into the column-major `codes` (columns of
+/// `stride` rows), starting at row `offset` of each column, in parallel blocks.
+pub(crate) fn encode_into(
+    x: &ArrayView2<'_, f64>,
+    padded: &[[f64; MAX_BINS]],
+    codes: &mut [u8],
+    stride: usize,
+    offset: usize,
+) {
     const BLOCK: usize = 4096;
-    let mut codes = vec![0u8; n_rows * n_features];
+    let n_rows = x.nrows();
     // blocks[b][f]: the stretch of column f that row block b writes.
     let mut blocks: Vec<Vec<&mut [u8]>> = (0..n_rows.div_ceil(BLOCK)).map(|_| Vec::new()).collect();
-    for column in codes.chunks_mut(n_rows.max(1)) {
-        for (block, stretch) in blocks.iter_mut().zip(column.chunks_mut(BLOCK)) {
+    for column in codes.chunks_mut(stride.max(1)) {
+        let mine = &mut column[offset..offset + n_rows];
+        for (block, stretch) in blocks.iter_mut().zip(mine.chunks_mut(BLOCK)) {
             block.push(stretch);
         }
     }
@@ -139,26 +184,11 @@ pub(crate) fn bin_matrix(x: &ArrayView2<'_, f64>, seed: u64) -> Binned {
             let n = out.first().map_or(0, |c| c.len());
             for j in 0..n {
                 let row = x.row(first + j);
-                for ((column, &v), padded) in out.iter_mut().zip(row.iter()).zip(&padded) {
-                    column[j] = if v.is_nan() {
-                        NAN_BIN
-                    } else {
-                        // The number of edges below `v`.
-                        let mut pos = 0usize;
-                        for step in [128, 64, 32, 16, 8, 4, 2, 1] {
-                            pos += usize::from(padded[pos + step - 1] < v) * step;
-                        }
-                        pos as u8
-                    };
+                for ((column, &v), padded) in out.iter_mut().zip(row.iter()).zip(padded) {
+                    column[j] = code_of(v, padded);
                 }
             }
         });
-    Binned {
-        n_features,
-        codes,
-        n_rows,
-        edges,
-    }
 }
 
 #[cfg(test)]

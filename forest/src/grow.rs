@@ -69,8 +69,10 @@ pub(crate) struct GrowLimits {
 #[derive(Debug)]
 pub(crate) struct Shared<'a> {
     pub binned: &'a Binned,
-    /// The raw training matrix, row-major (`raw[row * n_features + f]`).
-    pub raw: &'a [f64],
+    /// The raw training matrix, row-major (`raw[row * n_features + f]`); `None`
+    /// when the forest is fitted on bin codes alone
+    /// ([`BinnedSamples`](crate::BinnedSamples)): every node then splits on bins.
+    pub raw: Option<&'a [f64]>,
     pub y: &'a [u32],
     pub n_classes: usize,
     pub limits: GrowLimits,
@@ -313,8 +315,8 @@ impl Builder<'_> {
         let mut stack = vec![root];
         while let Some(p) = stack.pop() {
             let n_node = p.end - p.start;
-            if n_node <= exact_rows(nf) {
-                self.grow_exact(rows, yc, p, buffer.map, rng);
+            if let Some(raw) = self.shared.raw.filter(|_| n_node <= exact_rows(nf)) {
+                self.grow_exact(raw, rows, yc, p, buffer.map, rng);
             } else if n_node * SHRINK <= buffer.n_rows && self.splittable(&p) {
                 self.grow_from_dense_copy(buffer, rows, yc, p, rng);
             } else {
@@ -376,6 +378,7 @@ impl Builder<'_> {
     /// indices) and renumbers the rows to index the gathered copy.
     fn grow_exact(
         &mut self,
+        raw: &[f64],
         rows: &mut [u32],
         yc: &mut [u64],
         p: Pending,
@@ -389,7 +392,6 @@ impl Builder<'_> {
             return;
         }
         let nf = self.shared.binned.n_features;
-        let raw = self.shared.raw;
         let mut gathered = std::mem::take(&mut self.ws.raw);
         gathered.clear();
         for (j, r) in rows[p.start..p.end].iter_mut().enumerate() {

@@ -14,6 +14,13 @@
 //!   file with one value per row per output, as MLflow's pyfunc flavor wants),
 //!   checked against onnxruntime.
 //!
+//! - Training sets larger than memory: [`BinEdges`] from a sample of rows, then
+//!   [`BinnedBuilder`] appends each chunk (e.g. a machine) as 1-byte bin codes,
+//!   and [`RandomForestParams::fit_binned`] fits on the [`BinnedSamples`], with
+//!   optional per-row sample weights (drawn through the bootstrap). The forest
+//!   does not depend on the chunking or the thread count; it splits every node
+//!   on bins, where `fit` splits small nodes on raw values.
+//!
 //! - Explanations: exact path-dependent TreeSHAP values (what `shap`'s
 //!   `TreeExplainer` computes for scikit-learn's forests), per row and feature, for
 //!   each class probability ([`RandomForest::shap_values`]) and for the Isolation
@@ -103,6 +110,7 @@
 
 #![deny(missing_docs)]
 
+mod binned;
 mod binning;
 mod error;
 mod format;
@@ -120,6 +128,7 @@ mod samples;
 mod shap;
 mod tree;
 
+pub use binned::{BinEdges, BinnedBuilder, BinnedSamples};
 pub use error::{ForestError, Result};
 pub use format::FORMAT_VERSION;
 pub use grow::Criterion;

@@ -6,12 +6,13 @@ use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::binning::bin_matrix;
+use crate::binned::BinnedSamples;
+use crate::binning::{Binned, bin_matrix};
 use crate::error::{ForestError, Result, invalid};
 use crate::grow::{Criterion, GrowLimits, Shared, grow_tree};
 use crate::labels::{EncodedLabels, Labels, encode_labels};
 use crate::predict::{for_each_leaf_in_forest, for_row_tasks, for_row_tasks_indexed};
-use crate::rng::{TreeRng, below, tree_rng};
+use crate::rng::{TreeRng, below, tree_rng, unit_f64};
 use crate::samples::{Samples, check_predict_x, check_row, check_training_x};
 use crate::shap::TreeCovers;
 use crate::tree::{ClassTree, decode_pair, find_leaf4};
@@ -244,11 +245,6 @@ impl RandomForestParams {
         check_training_x(&x)?;
         let labels = y.to_usize_labels()?;
         let x = x.view();
-        let enc = encode_labels(&labels, x.nrows())?;
-        let (n_rows, n_features) = x.dim();
-        let mtry = self.max_features.resolve(n_features)?;
-        let n_boot = self.bootstrap_rows(n_rows)?;
-        let base_weight = self.class_weights(&enc, n_rows);
         let binned = bin_matrix(&x, self.seed);
         // Small nodes split on raw values (see `grow`): a row-major view of them.
         let copy: Vec<f64>;
@@ -259,8 +255,112 @@ impl RandomForestParams {
                 &copy
             }
         };
+        let mut model = self.fit_codes(&binned, Some(raw), &labels, None, progress)?;
+        if self.oob_score {
+            let bags = model.in_bag.take().unwrap_or_default();
+            let bags: Vec<&[u64]> = bags.iter().map(Vec::as_slice).collect();
+            let (score, decision) = model.forest.oob(&x, &labels, &bags);
+            model.forest.oob_score = score;
+            model.forest.oob_decision_function = Some(decision);
+        }
+        Ok(model.forest)
+    }
+
+    /// Fits a forest on bin codes (see [`BinnedSamples`]) and labels `y`, with
+    /// optional per-row `weights`: each tree's bootstrap then draws row `r` with
+    /// probability `weights[r] / sum(weights)`, so a row of weight 10 counts, in
+    /// expectation, as ten rows of weight 1 (what negative downsampling needs to
+    /// keep probabilities calibrated). Every node splits on bins, so the forest
+    /// depends only on the codes, the labels, the weights and the parameters,
+    /// not on how the codes were built. Errors as [`fit`](Self::fit), and:
+    /// `weights` of another length than the rows, negative, non-finite or all
+    /// zero, weights without `bootstrap`, `oob_score` (it needs the raw rows).
+    pub fn fit_binned<L: Labels + ?Sized>(
+        &self,
+        x: &BinnedSamples,
+        y: &L,
+        weights: Option<&[f64]>,
+        progress: Progress<'_>,
+    ) -> Result<RandomForest> {
+        self.validate()?;
+        if self.oob_score {
+            return Err(invalid(
+                "oob_score",
+                true,
+                "out-of-bag scores need the raw rows; fit_binned has only their codes",
+            ));
+        }
+        let binned = &x.binned;
+        if binned.n_rows == 0 || binned.n_features == 0 {
+            return Err(ForestError::EmptyData {
+                rows: binned.n_rows,
+                columns: binned.n_features,
+            });
+        }
+        let labels = y.to_usize_labels()?;
+        if let Some(w) = weights {
+            self.check_weights(w, binned.n_rows)?;
+        }
+        Ok(self
+            .fit_codes(binned, None, &labels, weights, progress)?
+            .forest)
+    }
+
+    /// Checks sample weights: one per row, finite, non-negative, not all zero,
+    /// and a bootstrap to draw by them.
+    fn check_weights(&self, weights: &[f64], n_rows: usize) -> Result<()> {
+        if weights.len() != n_rows {
+            return Err(invalid(
+                "weights",
+                format!("{} weights for {n_rows} rows", weights.len()),
+                "give one weight per row",
+            ));
+        }
+        if let Some((i, w)) = weights
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+        {
+            return Err(invalid(
+                "weights",
+                format!("weights[{i}] = {w}"),
+                "weights must be finite and >= 0",
+            ));
+        }
+        if weights.iter().all(|&w| w == 0.0) {
+            return Err(invalid(
+                "weights",
+                "all 0",
+                "at least one weight must be > 0",
+            ));
+        }
+        if !self.bootstrap {
+            return Err(invalid(
+                "weights",
+                "given with bootstrap = false",
+                "sample weights are applied through the bootstrap draw; set bootstrap = true",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Grows the forest on binned rows (`raw` for exact splits of small nodes).
+    fn fit_codes(
+        &self,
+        binned: &Binned,
+        raw: Option<&[f64]>,
+        labels: &[usize],
+        weights: Option<&[f64]>,
+        progress: Progress<'_>,
+    ) -> Result<Fitted> {
+        let (n_rows, n_features) = (binned.n_rows, binned.n_features);
+        let enc = encode_labels(labels, n_rows)?;
+        let mtry = self.max_features.resolve(n_features)?;
+        let n_boot = self.bootstrap_rows(n_rows)?;
+        let base_weight = self.class_weights(&enc, n_rows);
+        let cumulative = weights.map(cumulative_weights);
         let shared = Shared {
-            binned: &binned,
+            binned,
             raw,
             y: &enc.y,
             n_classes: enc.classes.len(),
@@ -273,7 +373,12 @@ impl RandomForestParams {
                 min_impurity_decrease: self.min_impurity_decrease,
             },
         };
-        let grown = self.grow_trees(&shared, n_boot, &base_weight, progress);
+        let draw = Draw {
+            n_boot,
+            base_weight: &base_weight,
+            cumulative: cumulative.as_deref(),
+        };
+        let grown = self.grow_trees(&shared, &draw, progress);
         let importances = normalised_importances(
             grown.iter().map(|g| (&g.tree, g.importances.as_slice())),
             n_features,
@@ -283,7 +388,7 @@ impl RandomForestParams {
             .iter()
             .map(|g| TreeCovers::of_class_tree(&g.tree, g.covers.clone(), n_features, k))
             .collect();
-        let mut model = RandomForest {
+        let forest = RandomForest {
             n_features,
             classes: enc.classes,
             trees: grown.iter().map(|g| g.tree.clone()).collect(),
@@ -292,13 +397,10 @@ impl RandomForestParams {
             oob_score: None,
             oob_decision_function: None,
         };
-        if self.oob_score {
-            let bags: Vec<&[u64]> = grown.iter().filter_map(|g| g.in_bag.as_deref()).collect();
-            let (score, decision) = model.oob(&x, &labels, &bags);
-            model.oob_score = score;
-            model.oob_decision_function = Some(decision);
-        }
-        Ok(model)
+        let in_bag = self
+            .oob_score
+            .then(|| grown.into_iter().filter_map(|g| g.in_bag).collect());
+        Ok(Fitted { forest, in_bag })
     }
 
     /// Rows each tree's bootstrap sample draws from a training set of `n_rows`.
@@ -353,8 +455,7 @@ impl RandomForestParams {
     fn grow_trees(
         &self,
         shared: &Shared<'_>,
-        n_boot: usize,
-        base_weight: &[f64],
+        draw: &Draw<'_>,
         progress: Progress<'_>,
     ) -> Vec<GrownTree> {
         let n_rows = shared.y.len();
@@ -364,7 +465,7 @@ impl RandomForestParams {
             .into_par_iter()
             .map(|t| {
                 let mut rng = tree_rng(self.seed, 1, t);
-                let (rows, yc, cw) = self.sample(shared, n_boot, base_weight, &mut rng);
+                let (rows, yc, cw) = self.sample(shared, draw, &mut rng);
                 let in_bag = self.oob_score.then(|| {
                     let mut bits = vec![0u64; n_rows.div_ceil(64)];
                     for &r in &rows {
@@ -389,15 +490,19 @@ impl RandomForestParams {
     fn sample(
         &self,
         shared: &Shared<'_>,
-        n_boot: usize,
-        base_weight: &[f64],
+        draw: &Draw<'_>,
         rng: &mut TreeRng,
     ) -> (Vec<u32>, Vec<u64>, Vec<f64>) {
         let n = shared.y.len();
         let k = shared.n_classes;
+        let base_weight = draw.base_weight;
         let mut counts = vec![0u32; n];
-        if self.bootstrap {
-            for _ in 0..n_boot {
+        if let (true, Some(cumulative)) = (self.bootstrap, draw.cumulative) {
+            for _ in 0..draw.n_boot {
+                counts[weighted_draw(cumulative, rng)] += 1;
+            }
+        } else if self.bootstrap {
+            for _ in 0..draw.n_boot {
                 counts[below(rng, n)] += 1;
             }
         } else {
@@ -432,6 +537,44 @@ impl RandomForestParams {
         };
         (rows, yc, cw)
     }
+}
+
+/// How each tree's bootstrap sample is drawn.
+struct Draw<'a> {
+    /// Rows drawn per tree.
+    n_boot: usize,
+    /// The weight of each class before per-tree balancing.
+    base_weight: &'a [f64],
+    /// Running sums of the sample weights, when there are any.
+    cumulative: Option<&'a [f64]>,
+}
+
+/// A forest and, with `oob_score`, each tree's in-bag bits.
+struct Fitted {
+    forest: RandomForest,
+    in_bag: Option<Vec<Vec<u64>>>,
+}
+
+/// Running sums of `weights` (the last is their total).
+fn cumulative_weights(weights: &[f64]) -> Vec<f64> {
+    let mut sum = 0.0;
+    weights
+        .iter()
+        .map(|w| {
+            sum += w;
+            sum
+        })
+        .collect()
+}
+
+/// A row drawn with probability proportional to its weight: the first row whose
+/// running sum exceeds a uniform draw below the total (zero-weight rows are never drawn).
+fn weighted_draw(cumulative: &[f64], rng: &mut TreeRng) -> usize {
+    let total = cumulative.last().copied().unwrap_or(0.0);
+    let u = unit_f64(rng) * total;
+    cumulative
+        .partition_point(|&c| c <= u)
+        .min(cumulative.len().saturating_sub(1))
 }
 
 /// One fitted tree with what the forest still needs from its fit.
@@ -795,4 +938,67 @@ pub(crate) fn argmax(v: &[f64]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::BinEdges;
+
+    /// A noisy two-class problem with NaNs and more distinct values than bins.
+    fn data(rows: usize) -> (Array2<f64>, Vec<u8>) {
+        let x = Array2::from_shape_fn((rows, 5), |(i, j)| {
+            let v = ((i * 7919 + j * 104_729) % 10_007) as f64 / 10_007.0;
+            if (i + j) % 37 == 0 { f64::NAN } else { v }
+        });
+        let y = x
+            .rows()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| u8::from(r[0].max(0.0) + r[1].max(0.0) > 1.0) ^ u8::from(i % 23 == 0))
+            .collect();
+        (x, y)
+    }
+
+    /// Fitting the `f64` matrix with exact splits off (the same edges and
+    /// codes `fit` computes, every node split on bins) is `fit_binned` on the
+    /// codes of the same edges and seed: the same forest, bit for bit.
+    #[test]
+    fn binned_fit_is_the_matrix_fit_without_exact_splits() {
+        let (x, y) = data(6000);
+        let labels: Vec<usize> = y.iter().map(|&v| usize::from(v)).collect();
+        let params = RandomForestParams {
+            n_estimators: 12,
+            seed: 5,
+            ..Default::default()
+        };
+        let binned = bin_matrix(&x.view(), params.seed);
+        let from_matrix = params
+            .fit_codes(&binned, None, &labels, None, &|_, _| {})
+            .unwrap()
+            .forest;
+        let edges = BinEdges::from_sample(&x, params.seed).unwrap();
+        assert_eq!(edges.edges(0).unwrap(), binned.edges[0].as_slice());
+        let codes = BinnedSamples::from_matrix(&x, edges).unwrap();
+        assert_eq!(codes.binned.codes, binned.codes);
+        let from_codes = params.fit_binned(&codes, &y, None, &|_, _| {}).unwrap();
+        assert_eq!(from_codes.to_bytes(), from_matrix.to_bytes());
+        // With exact splits (what `fit` does) the small nodes differ.
+        let exact = params.fit(&x, &y).unwrap();
+        assert_ne!(exact.to_bytes(), from_codes.to_bytes());
+    }
+
+    #[test]
+    fn weighted_draws_follow_the_weights() {
+        let cumulative = cumulative_weights(&[0.0, 1.0, 0.0, 3.0]);
+        let mut rng = tree_rng(1, 2, 3);
+        let mut counts = [0usize; 4];
+        for _ in 0..40_000 {
+            counts[weighted_draw(&cumulative, &mut rng)] += 1;
+        }
+        assert_eq!((counts[0], counts[2]), (0, 0));
+        let share = counts[3] as f64 / 40_000.0;
+        assert!((share - 0.75).abs() < 0.01, "{counts:?}");
+    }
 }

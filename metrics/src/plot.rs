@@ -592,6 +592,7 @@ pub struct FeatureImportancePlot {
     title: String,
     size: (u32, u32),
     x_desc: String,
+    marker: Option<f64>,
 }
 
 impl FeatureImportancePlot {
@@ -613,7 +614,16 @@ impl FeatureImportancePlot {
             title: "Feature importance".into(),
             size: (900, 650),
             x_desc: "Importance".into(),
+            marker: None,
         })
+    }
+
+    /// A vertical line at `x` (e.g. a threshold); bars reaching it are drawn
+    /// in a second colour. Ignored unless finite.
+    #[must_use]
+    pub fn marker(mut self, x: f64) -> Self {
+        self.marker = x.is_finite().then_some(x);
+        self
     }
 
     /// How many features to show (default 20).
@@ -642,8 +652,13 @@ impl FeatureImportancePlot {
         let top = self.top();
         let k = top.len() as u32;
         root.fill(&WHITE).map_err(plot_err)?;
-        let lo = top.iter().map(|f| f.1).fold(0.0f64, f64::min);
-        let hi = top.iter().map(|f| f.1).fold(0.0f64, f64::max);
+        let marked = self.marker.into_iter();
+        let lo = top
+            .iter()
+            .map(|f| f.1)
+            .chain(marked.clone())
+            .fold(0.0f64, f64::min);
+        let hi = top.iter().map(|f| f.1).chain(marked).fold(0.0f64, f64::max);
         let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
         let name_w = top.iter().map(|f| text_width(&f.0, 14)).max().unwrap_or(0);
         let kf = f64::from(k);
@@ -671,7 +686,9 @@ impl FeatureImportancePlot {
         for (rank, (name, v)) in top.iter().enumerate() {
             // Rank 0 (the most important) in the top row.
             let y = kf - 1.0 - rank as f64;
-            let mut bar = Rectangle::new([(0.0, y + 0.12), (*v, y + 0.88)], color(0).filled());
+            let reached = self.marker.is_some_and(|m| *v >= m);
+            let fill = color(if reached { 3 } else { 0 }).filled();
+            let mut bar = Rectangle::new([(0.0, y + 0.12), (*v, y + 0.88)], fill);
             bar.set_margin(0, 0, 0, 0);
             chart.draw_series(std::iter::once(bar)).map_err(plot_err)?;
             let end = chart.backend_coord(&(v.max(0.0), y + 0.5));
@@ -688,6 +705,10 @@ impl FeatureImportancePlot {
                 .pos(Pos::new(HPos::Right, VPos::Center));
             root.draw(&Text::new(name.clone(), (axis.0 - 8, axis.1), name_style))
                 .map_err(plot_err)?;
+        }
+        if let Some(m) = self.marker {
+            let line = PathElement::new(vec![(m, 0.0), (m, kf)], BLACK.stroke_width(2));
+            chart.draw_series(std::iter::once(line)).map_err(plot_err)?;
         }
         Ok(())
     }

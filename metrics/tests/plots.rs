@@ -165,6 +165,30 @@ fn feature_importance_bars() {
         (900, 650),
     );
     assert!(FeatureImportancePlot::new(&["a"], &[f64::NAN]).is_err());
+    // A marker (a threshold line): bars reaching it change colour (tab10
+    // red, #D62728 in the SVG), a non-finite marker is ignored.
+    let marked = FeatureImportancePlot::new(&["low", "high"], &[0.4, 1.3])
+        .unwrap()
+        .marker(1.0);
+    check_png(
+        "feature_importance_marker",
+        &marked.to_png().unwrap(),
+        (900, 650),
+    );
+    let svg = marked.to_svg().unwrap().to_ascii_uppercase();
+    assert!(svg.contains("#D62728"), "no highlighted bar");
+    let unmarked = FeatureImportancePlot::new(&["low", "high"], &[0.4, 1.3]).unwrap();
+    assert_eq!(
+        unmarked.clone().marker(f64::NAN).to_svg().unwrap(),
+        unmarked.to_svg().unwrap()
+    );
+    assert!(
+        !unmarked
+            .to_svg()
+            .unwrap()
+            .to_ascii_uppercase()
+            .contains("#D62728")
+    );
 }
 
 #[test]

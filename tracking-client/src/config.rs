@@ -333,6 +333,41 @@ pub struct BatchConfig {
     /// on each 1000-metric request, and overlapping requests roughly triples
     /// throughput even against a one-worker server. Default 4.
     pub max_in_flight: usize,
+    /// When the write-ahead spool reaches the disk. Default every 200 ms
+    /// (`VIGIL_TRACKING_SPOOL_FSYNC_MS`; 0 = every call).
+    pub spool_sync: SpoolSync,
+}
+
+/// When the write-ahead spool is fsynced. Every logged value is written to the
+/// spool before its log call returns, so a killed process loses nothing either
+/// way; this bounds what a power loss can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoolSync {
+    /// fsync in every log call (slow: a disk flush per value).
+    EveryCall,
+    /// fsync once the oldest unsynced value is this old: a power loss loses at
+    /// most this window. At most [`MAX_SPOOL_SYNC_INTERVAL`].
+    Every(Duration),
+}
+
+/// The longest accepted [`SpoolSync::Every`] interval.
+pub const MAX_SPOOL_SYNC_INTERVAL: Duration = Duration::from_secs(60);
+
+impl SpoolSync {
+    /// The default: every 200 ms.
+    pub const DEFAULT: SpoolSync = SpoolSync::Every(Duration::from_millis(200));
+
+    /// From milliseconds (0 = every call); over a minute is a config error.
+    pub fn from_millis(ms: u64) -> Result<Self> {
+        match Duration::from_millis(ms) {
+            d if d.is_zero() => Ok(SpoolSync::EveryCall),
+            d if d > MAX_SPOOL_SYNC_INTERVAL => Err(TrackingError::Config(format!(
+                "a spool fsync interval of {ms} ms is over the maximum of {} s",
+                MAX_SPOOL_SYNC_INTERVAL.as_secs()
+            ))),
+            d => Ok(SpoolSync::Every(d)),
+        }
+    }
 }
 
 impl Default for BatchConfig {
@@ -342,6 +377,7 @@ impl Default for BatchConfig {
             max_age: Duration::from_secs(2),
             enabled: true,
             max_in_flight: 4,
+            spool_sync: SpoolSync::DEFAULT,
         }
     }
 }
@@ -382,7 +418,8 @@ impl TrackingConfig {
     /// `MLFLOW_TRACKING_USERNAME`/`PASSWORD`, `MLFLOW_TRACKING_TOKEN` (wins over basic),
     /// `MLFLOW_TRACKING_INSECURE_TLS`, `MLFLOW_TRACKING_SERVER_CERT_PATH`,
     /// `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`,
-    /// `MLFLOW_HTTP_REQUEST_TIMEOUT`; `VIGIL_TRACKING_SPOOL_DIR` for the spool.
+    /// `MLFLOW_HTTP_REQUEST_TIMEOUT`; `VIGIL_TRACKING_SPOOL_DIR` and
+    /// `VIGIL_TRACKING_SPOOL_FSYNC_MS` for the spool.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     }
@@ -439,6 +476,14 @@ impl TrackingConfig {
         }
         if let Some(dir) = get("VIGIL_TRACKING_SPOOL_DIR") {
             b = b.spool_dir(dir);
+        }
+        if let Some(v) = get("VIGIL_TRACKING_SPOOL_FSYNC_MS") {
+            let ms: u64 = v.trim().parse().map_err(|_| {
+                TrackingError::Config(format!(
+                    "VIGIL_TRACKING_SPOOL_FSYNC_MS={v:?} is not a whole number of milliseconds"
+                ))
+            })?;
+            b.config.batch.spool_sync = SpoolSync::from_millis(ms)?;
         }
         if let Some(user) = ["LOGNAME", "USER", "LNAME", "USERNAME"]
             .into_iter()

@@ -102,7 +102,7 @@ pub enum TrackingError {
         spool: PathBuf,
     },
     /// Values logged to a run could not be delivered yet. They are kept in the
-    /// spool file and are delivered by [`crate::Tracker::push_spooled`] (or by
+    /// spool file and are delivered by [`crate::Tracker::replay_spools`] (or by
     /// the run's next successful flush).
     #[error(
         "{pending} logged operation(s) for run {run_id} not delivered yet ({cause}); kept in {spool}"

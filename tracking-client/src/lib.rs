@@ -5,9 +5,13 @@
 //!
 //! A [`Tracker`] opens the store the environment names (`MLFLOW_TRACKING_URI`
 //! for a server, `./mlruns` when unset); the code is the same for both.
-//! Runs are [`ActiveRun`] handles: log calls are buffered and sent in
-//! batches, a dropped handle ends its run as `FAILED`, and values the server
-//! could not take are spooled to disk and delivered later.
+//! Runs are [`ActiveRun`] handles: every log call is appended to the run's
+//! write-ahead spool before it returns, then sent in batches in the
+//! background; a dropped handle ends its run as `FAILED`. What a process did
+//! not deliver — the server was away, or the process was killed — is
+//! delivered exactly once by the next [`Tracker::replay_spools`], which also
+//! ends `FAILED` (tagged [`FAILURE_REASON_TAG`]) the runs of processes that
+//! died. [`SpoolSync`] bounds what a power loss can take (200 ms by default).
 //!
 //! ```
 //! use vigil_tracking_client::{
@@ -76,6 +80,9 @@
 //!   Durations are bounded: [`MAX_TIMEOUT`] for configured ones (more is a
 //!   config error), [`MAX_RETRY_AFTER`] for a server's `Retry-After` (more is
 //!   not waited on: the call fails and its values stay spooled).
+//! - The write-ahead spool: [`SpoolSync`] (fsync cadence, [`MAX_SPOOL_SYNC_INTERVAL`]),
+//!   [`Tracker::replay_spools`] and its [`SpoolReport`], [`read_spool`] /
+//!   [`SpoolContents`] to inspect a spool file, [`FAILURE_REASON_TAG`].
 //! - [`sync()`]: push a local store to a server, exactly once.
 //! - [`validate`]: the name and key rules applied before anything is sent.
 //! - [`TrackingError`]: the one error type.
@@ -103,8 +110,8 @@ mod yaml;
 
 pub use artifacts::{download_dir, list_recursive, upload_dir};
 pub use config::{
-    BatchConfig, Credentials, MAX_RETRY_AFTER, MAX_TIMEOUT, RetryPolicy, Secret, TrackingConfig,
-    TrackingConfigBuilder, TrackingUri,
+    BatchConfig, Credentials, MAX_RETRY_AFTER, MAX_SPOOL_SYNC_INTERVAL, MAX_TIMEOUT, RetryPolicy,
+    Secret, SpoolSync, TrackingConfig, TrackingConfigBuilder, TrackingUri,
 };
 pub use error::{Result, TrackingError};
 pub use file_store::{DEFAULT_EXPERIMENT_ID, FileStore};
@@ -116,7 +123,7 @@ pub use rest::{
     MAX_ITEMS_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, MAX_TAGS_PER_BATCH, RestStore,
 };
 pub use run::{ActiveRun, LoggedModel};
-pub use spool::SpoolReport;
+pub use spool::{FAILURE_REASON_TAG, SpoolContents, SpoolReport, read_spool};
 pub use store::{REQUEST_ID_TAG, SYNCED_FROM_TAG, TrackingStore};
 pub use sync::{SyncReport, sync};
 pub use tracker::{ModelUri, ResolvedModel, RunOptions, Tracker};

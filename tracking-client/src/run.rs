@@ -1,16 +1,19 @@
 //! [`ActiveRun`]: a run being logged to, with batched delivery.
 //!
-//! Log calls only append to an in-memory buffer. A background thread sends
-//! the buffer when it holds `max_items` values, when its oldest value is
+//! A log call appends its values to the run's write-ahead spool (see
+//! `spool.rs`) and to an in-memory buffer, then returns. A background thread
+//! sends the buffer when it holds `max_items` values, when its oldest value is
 //! `max_age` old, on [`ActiveRun::flush`] and at the end of the run, split to
-//! the server's per-request limits. When the server cannot be reached, the
-//! waiting operations are written to the run's spool file and retried with
-//! backoff until they land (or [`crate::Tracker::push_spooled`] sends them
-//! later). A run dropped without [`ActiveRun::finish`] ends as `FAILED`.
+//! the server's per-request limits, and acks what landed in the spool. When
+//! the server cannot be reached it retries with backoff; what a process did
+//! not deliver before it ended (or died) is delivered by the next
+//! [`crate::Tracker::replay_spools`]. A run dropped without
+//! [`ActiveRun::finish`] ends as `FAILED`; a run whose process was killed is
+//! ended `FAILED` by that replay.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,21 +24,36 @@ use crate::config::BatchConfig;
 use crate::error::{Result, TrackingError};
 use crate::model::{MLMODEL_FILE, MlModel};
 use crate::rest::{join_uri, split_batch};
-use crate::spool::{RunSpool, SpoolOp};
+use crate::spool::{RunWal, SpoolOp};
 use crate::store::TrackingStore;
 use crate::types::{Metric, Param, Run, RunStatus, Tag, now_millis};
 use crate::validate;
 
-#[derive(Debug, Default)]
+/// An operation waiting for delivery, with the spool sequence numbers of the
+/// log calls whose values it carries.
+#[derive(Debug, Clone)]
+struct Pending {
+    op: SpoolOp,
+    seqs: Vec<u64>,
+}
+
+#[derive(Debug)]
 struct Buffer {
+    /// The values buffered, each with the spool sequence number of its log call.
     metrics: Vec<Metric>,
+    metric_seqs: Vec<u64>,
     params: Vec<Param>,
+    param_seqs: Vec<u64>,
     tags: Vec<Tag>,
+    tag_seqs: Vec<u64>,
     oldest: Option<Instant>,
     /// Operations taken from the buffer and not yet delivered, in order.
-    pending: VecDeque<SpoolOp>,
-    /// Whether `pending` has been written to the spool file.
-    spooled: bool,
+    pending: VecDeque<Pending>,
+    /// Per logged operation not yet acked: how many pending operations still
+    /// carry a part of it (a large log call can span several batches).
+    outstanding: HashMap<u64, usize>,
+    /// The run's spool; `None` once everything landed and it was removed.
+    wal: Option<RunWal>,
     /// Bumped by every flush request; `done_generation` follows it.
     requested_generation: u64,
     done_generation: u64,
@@ -53,8 +71,74 @@ struct Buffer {
 }
 
 impl Buffer {
+    fn new(wal: RunWal) -> Self {
+        Buffer {
+            metrics: Vec::new(),
+            metric_seqs: Vec::new(),
+            params: Vec::new(),
+            param_seqs: Vec::new(),
+            tags: Vec::new(),
+            tag_seqs: Vec::new(),
+            oldest: None,
+            pending: VecDeque::new(),
+            outstanding: HashMap::new(),
+            wal: Some(wal),
+            requested_generation: 0,
+            done_generation: 0,
+            last_error: None,
+            rejected: Vec::new(),
+            retry_attempt: 0,
+            retry_at: None,
+            shutdown: false,
+            flusher_died: None,
+            params_seen: HashMap::new(),
+        }
+    }
+
     fn len(&self) -> usize {
         self.metrics.len() + self.params.len() + self.tags.len()
+    }
+
+    /// Writes one log call's values to the spool, then buffers them.
+    fn log(&mut self, metrics: Vec<Metric>, params: Vec<Param>, tags: Vec<Tag>) -> Result<()> {
+        let seq = self.spool(&SpoolOp::Batch {
+            metrics: metrics.clone(),
+            params: params.clone(),
+            tags: tags.clone(),
+        })?;
+        self.metric_seqs
+            .extend(std::iter::repeat_n(seq, metrics.len()));
+        self.param_seqs
+            .extend(std::iter::repeat_n(seq, params.len()));
+        self.tag_seqs.extend(std::iter::repeat_n(seq, tags.len()));
+        self.metrics.extend(metrics);
+        self.params.extend(params);
+        self.tags.extend(tags);
+        if self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Appends an operation to the spool; its sequence number.
+    fn spool(&mut self, op: &SpoolOp) -> Result<u64> {
+        match self.wal.as_mut() {
+            Some(wal) => wal.log(op),
+            None => Err(TrackingError::invalid(
+                "log call",
+                "after the end",
+                "the run has ended and its spool is closed",
+            )),
+        }
+    }
+
+    /// Queues an operation already in the spool as `seq`.
+    fn queue(&mut self, op: SpoolOp, seq: Option<u64>) {
+        let seqs: Vec<u64> = seq.into_iter().collect();
+        for s in &seqs {
+            *self.outstanding.entry(*s).or_default() += 1;
+        }
+        self.pending.push_back(Pending { op, seqs });
     }
 
     /// Moves the buffer into `pending` as server-sized batches.
@@ -65,14 +149,82 @@ impl Buffer {
         let metrics = std::mem::take(&mut self.metrics);
         let params = std::mem::take(&mut self.params);
         let tags = std::mem::take(&mut self.tags);
+        let metric_seqs = std::mem::take(&mut self.metric_seqs);
+        let param_seqs = std::mem::take(&mut self.param_seqs);
+        let tag_seqs = std::mem::take(&mut self.tag_seqs);
+        let (mut mi, mut pi, mut ti) = (0, 0, 0);
         for (m, p, t) in split_batch(&metrics, &params, &tags) {
-            self.pending.push_back(SpoolOp::Batch {
-                metrics: m.to_vec(),
-                params: p.to_vec(),
-                tags: t.to_vec(),
+            let mut seqs: Vec<u64> = metric_seqs[mi..mi + m.len()]
+                .iter()
+                .chain(&param_seqs[pi..pi + p.len()])
+                .chain(&tag_seqs[ti..ti + t.len()])
+                .copied()
+                .collect();
+            (mi, pi, ti) = (mi + m.len(), pi + p.len(), ti + t.len());
+            seqs.sort_unstable();
+            seqs.dedup();
+            for s in &seqs {
+                *self.outstanding.entry(*s).or_default() += 1;
+            }
+            self.pending.push_back(Pending {
+                op: SpoolOp::Batch {
+                    metrics: m.to_vec(),
+                    params: p.to_vec(),
+                    tags: t.to_vec(),
+                },
+                seqs,
             });
         }
         self.oldest = None;
+    }
+
+    /// One pending operation is done (delivered or refused for good): acks
+    /// the log calls it completes.
+    fn settle(&mut self, done: &Pending) {
+        let mut complete = Vec::new();
+        for s in &done.seqs {
+            if let Some(n) = self.outstanding.get_mut(s) {
+                *n -= 1;
+                if *n == 0 {
+                    self.outstanding.remove(s);
+                    complete.push(*s);
+                }
+            }
+        }
+        if let Some(wal) = self.wal.as_mut() {
+            // A lost ack only means the value is re-sent by a replay, which
+            // the server takes as a no-op: not worth failing a log call over.
+            let _ = wal.ack(&complete);
+        }
+    }
+
+    /// Fsyncs the spool when its interval is up.
+    fn sync_spool(&mut self) {
+        if let Some(wal) = self.wal.as_mut() {
+            // A failed fsync is retried at the next one; the data is already
+            // in the page cache, so only a power loss could take it.
+            let _ = wal.sync_if_due();
+        }
+    }
+
+    /// When the spool's next fsync is due.
+    fn sync_due_in(&self) -> Option<Duration> {
+        self.wal.as_ref().and_then(RunWal::sync_due_in)
+    }
+
+    /// Everything logged has landed: the spool goes once the run has ended,
+    /// and is kept small while it runs.
+    fn tidy_spool(&mut self) {
+        if !self.pending.is_empty() || self.len() > 0 {
+            return;
+        }
+        if self.shutdown {
+            if let Some(wal) = self.wal.take() {
+                let _ = wal.remove();
+            }
+        } else if let Some(wal) = self.wal.as_mut() {
+            let _ = wal.compact_if_large();
+        }
     }
 }
 
@@ -80,7 +232,8 @@ struct Shared {
     run_id: String,
     store: Arc<dyn TrackingStore>,
     batch: BatchConfig,
-    spool: RunSpool,
+    /// The spool file (for error messages; the handle lives in the buffer).
+    spool_path: PathBuf,
     state: Mutex<Buffer>,
     /// Wakes the flusher (new data, flush request, shutdown).
     wake: Condvar,
@@ -117,13 +270,13 @@ impl fmt::Debug for ActiveRun {
 }
 
 impl ActiveRun {
-    pub(crate) fn start(tracker: Tracker, run: Run, batch: BatchConfig, spool_dir: &Path) -> Self {
+    pub(crate) fn start(tracker: Tracker, run: Run, batch: BatchConfig, wal: RunWal) -> Self {
         let shared = Arc::new(Shared {
             run_id: run.info.run_id.clone(),
             store: tracker.store_arc(),
             batch,
-            spool: RunSpool::new(spool_dir, &run.info.run_id),
-            state: Mutex::new(Buffer::default()),
+            spool_path: wal.path().to_path_buf(),
+            state: Mutex::new(Buffer::new(wal)),
             wake: Condvar::new(),
             done: Condvar::new(),
         });
@@ -170,12 +323,10 @@ impl ActiveRun {
         &self.tracker
     }
 
-    fn push(&self, f: impl FnOnce(&mut Buffer)) {
+    /// Spools and buffers one log call's values.
+    fn push(&self, metrics: Vec<Metric>, params: Vec<Param>, tags: Vec<Tag>) -> Result<()> {
         let mut st = self.shared.lock();
-        f(&mut st);
-        if st.oldest.is_none() {
-            st.oldest = Some(Instant::now());
-        }
+        st.log(metrics, params, tags)?;
         let full = st.len() >= self.shared.batch.max_items || !self.shared.batch.enabled;
         drop(st);
         if full {
@@ -184,6 +335,7 @@ impl ActiveRun {
         if self.flusher.is_none() {
             let _ = deliver_now(&self.shared);
         }
+        Ok(())
     }
 
     /// Logs a metric at step 0, timestamped now.
@@ -204,8 +356,7 @@ impl ActiveRun {
     /// Logs a metric point exactly as given.
     pub fn log_metric_point(&self, metric: Metric) -> Result<()> {
         validate::key("metric key", &metric.key)?;
-        self.push(|b| b.metrics.push(metric));
-        Ok(())
+        self.push(vec![metric], vec![], vec![])
     }
 
     /// Logs several metrics at one step.
@@ -227,8 +378,7 @@ impl ActiveRun {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.push(|b| b.metrics.extend(points));
-        Ok(())
+        self.push(points, vec![], vec![])
     }
 
     /// Logs a parameter. Re-logging the same value is a no-op; a different
@@ -253,13 +403,13 @@ impl ActiveRun {
         }
         st.params_seen.insert(key.to_string(), value.clone());
         drop(st);
-        self.push(|b| {
-            b.params.push(Param {
-                key: key.to_string(),
-                value,
-            })
-        });
-        Ok(())
+        let param = Param {
+            key: key.to_string(),
+            value,
+        };
+        self.push(vec![], vec![param], vec![]).inspect_err(|_| {
+            self.shared.lock().params_seen.remove(key);
+        })
     }
 
     /// Logs several parameters.
@@ -278,8 +428,7 @@ impl ActiveRun {
         let value = value.into();
         validate::key("tag key", key)?;
         validate::tag_value(key, &value)?;
-        self.push(|b| b.tags.push(Tag::new(key, value)));
-        Ok(())
+        self.push(vec![], vec![], vec![Tag::new(key, value)])
     }
 
     /// Sends everything buffered and waits until it has landed. When the
@@ -335,7 +484,7 @@ impl ActiveRun {
         {
             Ok(()) => Ok(()),
             Err(e) if e.is_transient() => {
-                let copy = self.shared.spool.file_slot(rel_path)?;
+                let copy = self.file_slot(rel_path)?;
                 std::fs::copy(local, &copy).map_err(|err| TrackingError::io(local, err))?;
                 self.queue_op(SpoolOp::Artifact {
                     root: self.artifact_uri().to_string(),
@@ -357,7 +506,7 @@ impl ActiveRun {
         {
             Ok(()) => Ok(()),
             Err(e) if e.is_transient() => {
-                let copy = self.shared.spool.file_slot(rel_path)?;
+                let copy = self.file_slot(rel_path)?;
                 std::fs::write(&copy, bytes).map_err(|err| TrackingError::io(&copy, err))?;
                 self.queue_op(SpoolOp::Artifact {
                     root: self.artifact_uri().to_string(),
@@ -416,14 +565,24 @@ impl ActiveRun {
         })
     }
 
+    /// A path in the spool's folder for an artifact copy.
+    fn file_slot(&self, rel_path: &str) -> Result<PathBuf> {
+        match self.shared.lock().wal.as_ref() {
+            Some(wal) => wal.file_slot(rel_path),
+            None => Err(TrackingError::invalid(
+                "artifact",
+                rel_path,
+                "the run has ended and its spool is closed",
+            )),
+        }
+    }
+
+    /// Spools an operation, then queues it behind everything logged before it.
     fn queue_op(&self, op: SpoolOp) -> Result<()> {
         let mut st = self.shared.lock();
+        let seq = st.spool(&op)?;
         st.drain_into_pending();
-        st.pending.push_back(op);
-        let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
-        // Spool writes happen under the state lock only: one writer, never a stale snapshot.
-        self.shared.spool.write(&ops)?;
-        st.spooled = true;
+        st.queue(op, Some(seq));
         drop(st);
         self.shared.wake.notify_one();
         Ok(())
@@ -456,10 +615,14 @@ impl ActiveRun {
         {
             let mut st = self.shared.lock();
             st.drain_into_pending();
-            st.pending.push_back(SpoolOp::Update {
+            let end = SpoolOp::Update {
                 status,
                 end_time: Some(now_millis()),
-            });
+            };
+            // Unspooled (disk full) the end is still sent; only a crash right
+            // now would then leave it to a replay to end the run FAILED.
+            let seq = st.spool(&end).ok();
+            st.queue(end, seq);
             st.shutdown = true;
         }
         self.shared.wake.notify_one();
@@ -472,6 +635,7 @@ impl ActiveRun {
             }
         }
         let mut st = self.shared.lock();
+        st.tidy_spool();
         outcome(&self.shared, &mut st)
     }
 }
@@ -511,7 +675,7 @@ fn outcome(shared: &Shared, st: &mut Buffer) -> Result<()> {
         return Err(TrackingError::FlusherFailed {
             run_id: shared.run_id.clone(),
             reason: reason.clone(),
-            spool: shared.spool.path().to_path_buf(),
+            spool: shared.spool_path.clone(),
         });
     }
     if !st.rejected.is_empty() {
@@ -528,8 +692,8 @@ fn outcome(shared: &Shared, st: &mut Buffer) -> Result<()> {
     }
     Err(TrackingError::Undelivered {
         run_id: shared.run_id.clone(),
-        pending: st.pending.iter().map(SpoolOp::size).sum::<usize>() + st.len(),
-        spool: shared.spool.path().to_path_buf(),
+        pending: st.pending.iter().map(|p| p.op.size()).sum::<usize>() + st.len(),
+        spool: shared.spool_path.clone(),
         cause: st
             .last_error
             .as_ref()
@@ -541,8 +705,8 @@ fn outcome(shared: &Shared, st: &mut Buffer) -> Result<()> {
 /// Metric/param batches without tags commute (metric points are a set,
 /// params are write-once), so they may be sent concurrently; tags (last write
 /// wins), artifacts and status updates go one at a time, in order.
-fn parallel_safe(op: &SpoolOp) -> bool {
-    matches!(op, SpoolOp::Batch { tags, .. } if tags.is_empty())
+fn parallel_safe(p: &Pending) -> bool {
+    matches!(&p.op, SpoolOp::Batch { tags, .. } if tags.is_empty())
 }
 
 /// Delivers `pending`, front first. Returns with the lock held again.
@@ -560,7 +724,12 @@ fn deliver_pending<'a>(
         } else {
             1
         };
-        let group: Vec<SpoolOp> = st.pending.iter().take(group_len).cloned().collect();
+        let group: Vec<SpoolOp> = st
+            .pending
+            .iter()
+            .take(group_len)
+            .map(|p| p.op.clone())
+            .collect();
         drop(st);
         let store = shared.store.as_ref();
         let results: Vec<Result<()>> = if group.len() == 1 {
@@ -590,11 +759,15 @@ fn deliver_pending<'a>(
         for (i, result) in results.into_iter().enumerate().rev() {
             match result {
                 Ok(()) => {
-                    st.pending.remove(i);
+                    if let Some(done) = st.pending.remove(i) {
+                        st.settle(&done);
+                    }
                 }
                 Err(e) if e.is_transient() => transient = Some(e),
                 Err(e) => {
-                    st.pending.remove(i);
+                    if let Some(done) = st.pending.remove(i) {
+                        st.settle(&done);
+                    }
                     st.rejected.push(e.to_string());
                 }
             }
@@ -606,11 +779,6 @@ fn deliver_pending<'a>(
                 st.retry_at = None;
             }
             Some(e) => {
-                // Keep everything on disk until the server is back.
-                let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
-                if shared.spool.write(&ops).is_ok() {
-                    st.spooled = true;
-                }
                 let wait = backoff(&shared.batch, st.retry_attempt);
                 st.retry_attempt = st.retry_attempt.saturating_add(1);
                 st.retry_at = Some(Instant::now() + wait);
@@ -619,12 +787,7 @@ fn deliver_pending<'a>(
             }
         }
     }
-    if st.spooled {
-        // All delivered: the spool has nothing left to keep.
-        if shared.spool.write(&[]).is_ok() {
-            st.spooled = false;
-        }
-    }
+    st.tidy_spool();
     st
 }
 
@@ -652,11 +815,8 @@ fn run_flusher(shared: &Shared) {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".into());
+        // Everything it held is in the spool already.
         let mut st = shared.lock();
-        st.drain_into_pending();
-        let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
-        let _ = shared.spool.write(&ops);
-        st.spooled = true;
         st.flusher_died = Some(reason);
         shared.done.notify_all();
     }
@@ -682,32 +842,21 @@ fn flusher_loop(shared: &Shared) {
                 if full || aged || flush_requested || !st.pending.is_empty() {
                     break;
                 }
-            } else if st.len() >= shared.batch.max_items {
-                // The server is away and values keep coming: put them on disk too.
-                st.drain_into_pending();
-                let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
-                if shared.spool.write(&ops).is_ok() {
-                    st.spooled = true;
-                }
-                continue;
             } else if flush_requested {
                 // While the server is away a flush reports at once instead of
-                // waiting out the backoff.
+                // waiting out the backoff (the values are in the spool).
                 st.drain_into_pending();
-                if st.spooled || !st.pending.is_empty() {
-                    let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
-                    let _ = shared.spool.write(&ops);
-                    st.spooled = true;
-                }
                 st.done_generation = st.requested_generation;
                 shared.done.notify_all();
                 continue;
             }
-            let timeout = match (st.retry_at, st.oldest) {
+            st.sync_spool();
+            let due = match (st.retry_at, st.oldest) {
                 (Some(t), _) if t > now => t - now,
                 (_, Some(o)) => (o + shared.batch.max_age).saturating_duration_since(now),
                 _ => Duration::from_secs(3600),
             };
+            let timeout = st.sync_due_in().map_or(due, |s| s.min(due));
             st = shared
                 .wake
                 .wait_timeout(st, timeout.max(Duration::from_millis(1)))
@@ -717,10 +866,6 @@ fn flusher_loop(shared: &Shared) {
         let generation = st.requested_generation;
         let shutting_down = st.shutdown;
         st.drain_into_pending();
-        if st.spooled {
-            let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
-            let _ = shared.spool.write(&ops);
-        }
         if shutting_down {
             // Final round: try now, ignoring any backoff.
             st.retry_at = None;
@@ -729,9 +874,9 @@ fn flusher_loop(shared: &Shared) {
         st.done_generation = generation;
         shared.done.notify_all();
         if shutting_down {
-            if !st.pending.is_empty() {
-                let ops: Vec<SpoolOp> = st.pending.iter().cloned().collect();
-                let _ = shared.spool.write(&ops);
+            if let Some(wal) = st.wal.as_mut() {
+                // What is left stays for a replay: make sure it is on disk.
+                let _ = wal.sync_now();
             }
             return;
         }

@@ -163,16 +163,7 @@ pub fn sync(local: &dyn TrackingStore, remote: &dyn TrackingStore) -> Result<Syn
 }
 
 fn tempfile_path(name: &str) -> std::path::PathBuf {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = crate::spool::safe_file_name(name);
     std::env::temp_dir().join(format!(
         "vigil-sync-{}-{safe}",
         uuid::Uuid::new_v4().simple()

@@ -10,8 +10,8 @@ use crate::file_store::FileStore;
 use crate::model::{MLMODEL_FILE, MlModel};
 use crate::rest::{RestStore, join_uri};
 use crate::run::{ActiveRun, LoggedModel};
-use crate::spool::{self, SpoolReport};
-use crate::store::TrackingStore;
+use crate::spool::{self, RunWal, SpoolOwner, SpoolReport};
+use crate::store::{REQUEST_ID_TAG, TrackingStore};
 use crate::types::{
     CreateModelVersion, CreateRun, Experiment, ModelVersion, Run, RunSearch, Stage, Tag,
 };
@@ -229,24 +229,73 @@ impl Tracker {
             tags.retain(|old| old.key != t.key);
             tags.push(t);
         }
-        let run = self.store.create_run(&CreateRun {
+        let request_id = match tags.iter().find(|t| t.key == REQUEST_ID_TAG) {
+            Some(t) => t.value.clone(),
+            None => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                tags.push(Tag::new(REQUEST_ID_TAG, &id));
+                id
+            }
+        };
+        // The spool exists before the run does: a process killed inside
+        // `runs/create` leaves the key a replay finds the run by.
+        let mut wal = self.open_spool(&options.experiment_id, &request_id)?;
+        let created = self.store.create_run(&CreateRun {
             experiment_id: options.experiment_id,
             run_name: options.name,
             start_time: None,
             tags,
-        })?;
-        Ok(self.attach(run))
+        });
+        let run = match created {
+            Ok(run) => run,
+            // Refused: no run exists, nothing to keep.
+            Err(e) if !e.is_transient() => {
+                let _ = wal.remove();
+                return Err(e);
+            }
+            // Maybe created: the spool stays for a replay to settle.
+            Err(e) => return Err(e),
+        };
+        wal.created(&run.info.run_id)?;
+        Ok(self.start_handle(run, wal))
     }
 
-    /// Wraps an existing run (e.g. to resume logging) in a handle.
-    pub fn attach(&self, run: Run) -> ActiveRun {
-        let dir = spool::store_dir(&self.config.spool_dir, &self.store.uri());
+    /// Wraps an existing run (e.g. to resume logging) in a handle with a
+    /// spool of its own.
+    pub fn attach(&self, run: Run) -> Result<ActiveRun> {
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let mut wal = self.open_spool(&run.info.experiment_id, &key)?;
+        wal.created(&run.info.run_id)?;
+        Ok(self.start_handle(run, wal))
+    }
+
+    fn open_spool(&self, experiment_id: &str, request_id: &str) -> Result<RunWal> {
+        RunWal::create(
+            &self.spool_dir(),
+            SpoolOwner::this_process(experiment_id, request_id),
+            self.config.batch.spool_sync,
+        )
+    }
+
+    fn start_handle(&self, run: Run, wal: RunWal) -> ActiveRun {
         let mut batch = self.config.batch.clone();
         if self.is_local() {
             // Appends to local files gain nothing from concurrency.
             batch.max_in_flight = 1;
         }
-        ActiveRun::start(self.clone(), run, batch, &dir)
+        ActiveRun::start(self.clone(), run, batch, wal)
+    }
+
+    /// This store's spool folder (under the configured spool dir, one per store).
+    fn spool_dir(&self) -> PathBuf {
+        spool::store_dir(&self.config.spool_dir, &self.store.uri())
+    }
+
+    /// The spool files of this store's runs, live or left behind, sorted:
+    /// one `*.wal` per run not yet fully delivered ([`crate::read_spool`]
+    /// shows what one holds).
+    pub fn spool_files(&self) -> Result<Vec<PathBuf>> {
+        spool::wal_files(&self.spool_dir())
     }
 
     /// Every run a search matches, following pages.
@@ -368,10 +417,12 @@ impl Tracker {
         Ok((resolved, mlmodel))
     }
 
-    /// Delivers operations spooled by runs that ended (or whose process
-    /// died) while the server was unreachable.
-    pub fn push_spooled(&self) -> Result<SpoolReport> {
-        let dir = spool::store_dir(&self.config.spool_dir, &self.store.uri());
-        spool::push_all(self.store.as_ref(), &dir)
+    /// Replays the spools no live process owns: delivers what their runs
+    /// logged and the server never acknowledged (each operation once), and
+    /// ends `FAILED` — tagged [`crate::FAILURE_REASON_TAG`] with whose process
+    /// died — every run its process left unended. Binaries call this first.
+    /// What cannot be delivered yet stays spooled and is reported.
+    pub fn replay_spools(&self) -> Result<SpoolReport> {
+        spool::replay_all(self.store.as_ref(), &self.spool_dir())
     }
 }

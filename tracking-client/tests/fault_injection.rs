@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{server_tracker, service, unique};
 use vigil_tracking_client::{
-    CreateModelVersion, CreateRun, Metric, REQUEST_ID_TAG, RunSearch, TrackingError, ViewType,
+    CreateModelVersion, CreateRun, FAILURE_REASON_TAG, Metric, REQUEST_ID_TAG, RunOptions,
+    RunSearch, RunStatus, TrackingError, ViewType,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -338,6 +339,43 @@ fn a_lost_create_response_then_failing_lookups_never_make_a_second_run() {
         .unwrap();
     assert_eq!(all.len(), 1, "exactly one run exists");
     assert_eq!(all[0].info.run_id, run.info.run_id);
+}
+
+/// `start_run` gives up (the create's answer lost, every lookup failing):
+/// the run it may have created is not left RUNNING — the spool written
+/// before the create lets the next replay find it by its key and end it.
+#[test]
+fn a_run_whose_creation_failed_halfway_is_found_and_ended_by_the_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(uri) = service("VIGIL_TEST_MLFLOW_URI") else {
+        return;
+    };
+    let proxy = Proxy::start(&uri);
+    let t = server_tracker(&proxy.uri(), tmp.path());
+    let exp = t.get_or_create_experiment(&unique("half-created")).unwrap();
+    proxy.inject("/runs/create", Fault::LoseResponse, 1);
+    proxy.inject("/runs/search", Fault::Unavailable, 100);
+    let err = t
+        .start_run(RunOptions::new(&exp.experiment_id).name("half"))
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    {
+        // The rules are consumed in order: clear the rest of the failing lookups.
+        let mut st = proxy.state.lock().unwrap();
+        st.rules.clear();
+    }
+    let report = t.replay_spools().unwrap();
+    assert_eq!(report.runs_failed.len(), 1, "{report:?}");
+    let all = t
+        .search_all_runs(
+            RunSearch::in_experiments([exp.experiment_id.as_str()]).view_type(ViewType::All),
+        )
+        .unwrap();
+    assert_eq!(all.len(), 1, "exactly one run exists");
+    assert_eq!(all[0].info.run_id, report.runs_failed[0].0);
+    assert_eq!(all[0].info.status, RunStatus::Failed);
+    assert!(all[0].tag(FAILURE_REASON_TAG).is_some());
+    assert_eq!(proxy.count("/runs/create"), 1, "never sent a second create");
 }
 
 #[test]

@@ -112,7 +112,7 @@ fn stopping_the_server_mid_run_loses_nothing_and_duplicates_nothing() {
     let b_id = b.run_id().to_string();
     b.finish().unwrap();
     let a_id = {
-        let report = t.push_spooled().unwrap();
+        let report = t.replay_spools().unwrap();
         assert_eq!(report.runs_delivered.len(), 1, "{report:?}");
         assert!(report.still_pending.is_empty(), "{report:?}");
         report.runs_delivered[0].clone()
@@ -140,7 +140,7 @@ fn stopping_the_server_mid_run_loses_nothing_and_duplicates_nothing() {
     assert_eq!(run_a.param("only_a"), Some("yes"));
     assert_eq!(steps_of(s, &a_id, "acc"), (0..1000).collect::<Vec<_>>());
     // Nothing left to deliver; a second push does nothing.
-    assert_eq!(t.push_spooled().unwrap().operations, 0);
+    assert_eq!(t.replay_spools().unwrap().operations, 0);
     let runs = t
         .search_all_runs(
             RunSearch::in_experiments([exp.experiment_id.as_str()]).view_type(ViewType::All),
@@ -185,7 +185,7 @@ fn killing_the_server_mid_request_loses_nothing_and_duplicates_nothing() {
         }
     });
     run.finish().unwrap();
-    let report = t.push_spooled().unwrap();
+    let report = t.replay_spools().unwrap();
     assert!(report.still_pending.is_empty(), "{report:?}");
     let s = t.store();
     assert_eq!(

@@ -72,6 +72,7 @@ pub fn train(spec: &FeatureSpec, version: &str) -> LoadedModel {
             failure_modes: Vec::new(),
         },
         failure_modes: None,
+        drift_reference: None,
     };
     let mut model = LoadedModel::unregistered(bundle);
     model.version = version.into();

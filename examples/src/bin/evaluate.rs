@@ -19,7 +19,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use vigil_examples::cli::SourceArgs;
-use vigil_examples::evaluate::{Criterion, Decision, EvaluateConfig, evaluate};
+use vigil_examples::drift::drifted_names;
+use vigil_examples::evaluate::{Criterion, DRIFT_REPORT_FILE, Decision, EvaluateConfig, evaluate};
 use vigil_examples::source::default_simulator_config;
 use vigil_examples::{PipelineError, describe_tracker, open_tracker};
 use vigil_features::WindowLength;
@@ -116,8 +117,8 @@ fn run(args: &Args) -> Result<Decision, PipelineError> {
         output_dir: args.output_dir.clone(),
     };
     let tracker = open_tracker()?;
-    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
-        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    for line in vigil_examples::replay_spools(&tracker) {
+        eprintln!("{line}");
     }
     println!("tracking: {}", describe_tracker(&tracker));
     evaluate(&tracker, &source, &config)
@@ -156,5 +157,23 @@ fn print_decision(d: &Decision) {
     }
     println!();
     println!("decision: {}", d.explanation);
+    match &d.drift {
+        Some(r) => println!(
+            "drift:    {} against version {}'s reference ({:.0} % of features; drifted: {}), {}",
+            if r.drift.dataset_drift {
+                "dataset drift"
+            } else {
+                "no dataset drift"
+            },
+            r.model_version,
+            r.drift.share_drifted * 100.0,
+            match drifted_names(&r.drift).join(", ") {
+                names if names.is_empty() => "none".to_string(),
+                names => names,
+            },
+            d.output_dir.join(DRIFT_REPORT_FILE).display()
+        ),
+        None => println!("drift:    not checked (the model has no drift reference)"),
+    }
     println!("plots:    {}", d.output_dir.display());
 }

@@ -26,7 +26,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use vigil_examples::cli::SourceArgs;
+use vigil_examples::cli::{SourceArgs, SourceKind};
+use vigil_examples::fleet::{
+    StreamConfig, StreamProgress, StreamSource, StreamedOutcome, join_streamed, train_streamed,
+};
 use vigil_examples::source::{DataSource, default_simulator_config};
 use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train, tuning_splits};
 use vigil_examples::tune::{JoinOutcome, StudyStorage, TuningSetup, WorkerCommand, join_study};
@@ -96,6 +99,15 @@ struct Args {
     /// spaced); 0 skips them.
     #[arg(long, default_value_t = vigil_examples::explain::DEFAULT_SHAP_ROWS)]
     shap_rows: usize,
+    /// `--source postgres`: keep this share, in (0, 1], of the training rows
+    /// more than one label horizon from any failure, each with weight
+    /// 1 / FRACTION (seeded); 1 keeps every row.
+    #[arg(long, default_value_t = 1.0)]
+    downsample: f64,
+    /// `--source postgres`: training rows from the first machines that fix the
+    /// bin edges (and fit the Isolation Forest).
+    #[arg(long, default_value_t = vigil_examples::fleet::StreamConfig::default().edge_rows)]
+    bin_edge_rows: usize,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -169,6 +181,13 @@ fn main() -> ExitCode {
             }
         };
     }
+    if matches!(args.source.source, SourceKind::Postgres) {
+        return finish_streamed(run_streamed(&args));
+    }
+    if args.downsample != 1.0 {
+        eprintln!("error: --downsample applies to --source postgres (the streamed pipeline)");
+        return ExitCode::from(2);
+    }
     match run(&args) {
         Ok(outcome) => {
             print_summary(&outcome);
@@ -192,16 +211,22 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<TrainOutcome, PipelineError> {
     let (source, config) = job(args)?;
-    let tracker = open_tracker()?;
-    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
-        eprintln!("warning: leftover tracking spools were not delivered: {e}");
-    }
+    let tracker = open_and_replay()?;
     println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
     let progress = progress_sink(
         !args.no_progress && std::io::stderr().is_terminal(),
         String::new(),
     );
     train(&source, &config, &tracker, progress)
+}
+
+/// The tracker, after delivering what dead processes left in their spools.
+fn open_and_replay() -> Result<vigil_tracking_client::Tracker, PipelineError> {
+    let tracker = open_tracker()?;
+    for line in vigil_examples::replay_spools(&tracker) {
+        eprintln!("{line}");
+    }
+    Ok(tracker)
 }
 
 /// `--join-study NAME`: run trials of another pipeline's study.
@@ -211,10 +236,7 @@ fn join(args: &Args, name: &str) -> Result<JoinOutcome, PipelineError> {
         storage: StudyStorage::postgres(args.tuning_url.clone(), &args.tuning_schema)?,
         ..TuningSetup::default()
     };
-    let tracker = open_tracker()?;
-    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
-        eprintln!("warning: leftover tracking spools were not delivered: {e}");
-    }
+    let tracker = open_and_replay()?;
     // One write, so that lines of workers sharing a terminal do not interleave.
     let line = format!(
         "joining study {name}; tracking: {}\n",
@@ -223,7 +245,19 @@ fn join(args: &Args, name: &str) -> Result<JoinOutcome, PipelineError> {
     eprint!("{line}");
     // Workers often share the leader's terminal: their lines say whose they are.
     let label = format!("[worker {}] ", std::process::id());
-    let progress = progress_sink(!args.no_progress && std::io::stderr().is_terminal(), label);
+    let fancy = !args.no_progress && std::io::stderr().is_terminal();
+    let progress = progress_sink(fancy, label.clone());
+    if let Some(stream_source) = streamed_source(&source) {
+        return join_streamed(
+            name,
+            &stream_source,
+            &config,
+            &stream_config(args),
+            &tracker,
+            progress,
+            &mut stream_reporter(label),
+        );
+    }
     join_study(
         name,
         &config,
@@ -318,6 +352,117 @@ fn job(args: &Args) -> Result<(DataSource, TrainConfig), PipelineError> {
             .map_err(|e| PipelineError::Invalid(format!("cannot install signal handler: {e}")))?;
     }
     Ok((source, config))
+}
+
+/// `--source postgres`: the table streamed machine by machine into bin codes.
+fn run_streamed(args: &Args) -> Result<StreamedOutcome, PipelineError> {
+    let (source, config) = job(args)?;
+    let source = streamed_source(&source)
+        .ok_or_else(|| PipelineError::Invalid("--source postgres expected".into()))?;
+    let tracker = open_and_replay()?;
+    println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
+    let progress = progress_sink(
+        !args.no_progress && std::io::stderr().is_terminal(),
+        String::new(),
+    );
+    train_streamed(
+        &source,
+        &config,
+        &stream_config(args),
+        &tracker,
+        progress,
+        &mut stream_reporter(String::new()),
+    )
+}
+
+/// A PostgreSQL source, which the pipeline streams instead of loading.
+fn streamed_source(source: &DataSource) -> Option<StreamSource> {
+    match source {
+        DataSource::Postgres {
+            config,
+            table,
+            query,
+        } => Some(StreamSource {
+            config: (**config).clone(),
+            table: table.clone(),
+            query: query.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn stream_config(args: &Args) -> StreamConfig {
+    StreamConfig {
+        downsample: args.downsample,
+        edge_rows: args.bin_edge_rows,
+        ..StreamConfig::default()
+    }
+}
+
+/// A line every 10 s of streaming, starting with `label`.
+fn stream_reporter(label: String) -> impl FnMut(StreamProgress) {
+    let mut last_report = std::time::Instant::now();
+    move |p: StreamProgress| {
+        if last_report.elapsed().as_secs() >= 10 {
+            last_report = std::time::Instant::now();
+            eprintln!(
+                "{label}[stream] {} rows read, {} machines done",
+                p.rows_read, p.machines_done
+            );
+        }
+    }
+}
+
+fn finish_streamed(result: Result<StreamedOutcome, PipelineError>) -> ExitCode {
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    print_streamed(&outcome);
+    match outcome.write_summary() {
+        Ok(path) => {
+            println!("  summary (JSON)    {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn print_streamed(o: &StreamedOutcome) {
+    let t = &o.test;
+    println!();
+    println!("Vigil pipeline (streamed from PostgreSQL): done");
+    println!(
+        "  data              {} machines, {} rows; train {} (downsampling left out {}), validation {}, test {}",
+        o.machines, o.rows, o.split_rows[0], o.dropped_rows, o.split_rows[1], o.split_rows[2]
+    );
+    println!(
+        "  tuning            {} trials; best validation F1 {:.4}",
+        o.trial_counts.total(),
+        o.best_validation_f1
+    );
+    println!(
+        "  test              F1 {:.4}, precision {:.4}, recall {:.4}, ROC-AUC {:.4}, PR-AUC {:.4} (threshold {:.4})",
+        t.f1, t.precision, t.recall, t.roc_auc, t.pr_auc, o.threshold
+    );
+    let e = &o.events;
+    println!(
+        "  failures caught   {} of {} ({:.2} false alarms per machine-day)",
+        e.failures_caught, e.failures_total, e.false_alarms_per_machine_day
+    );
+    for (stage, s) in &o.stage_seconds {
+        println!("  {stage:<22} {s:>8.2} s");
+    }
+    println!("  run               {}", o.run_id);
+    if let Some(v) = &o.model_version {
+        println!("  registered        {} version {}", v.name, v.version);
+    }
 }
 
 /// Progress bars on a terminal, plain log lines otherwise.

@@ -18,6 +18,15 @@
 //! exponential back-off up to `--retries` times; after that the scheduler
 //! waits for the next slot. SIGINT / SIGTERM stop it cleanly: a running job is
 //! asked to stop (SIGTERM) and waited for.
+//!
+//! `--retrain-on-drift` also compares, every `--drift-check-interval` (1 h),
+//! the latest `--drift-lookback` (1 d) of the pipeline's own source (its
+//! `--source`, `--input`, `--table`, CSV and simulator flags after `--`)
+//! with the Production version's drift reference, and starts the job (then
+//! `evaluate --promote` with `--promote`) when the dataset drifts, logging
+//! which features drifted. Drift-triggered jobs take the same lock, and are at
+//! least `--min-drift-retrain-interval` (1 d) apart: a drift that persists
+//! retrains once, not once per check.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI: its output is the point
 
 use std::path::{Path, PathBuf};
@@ -28,7 +37,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use clap::Parser;
+use vigil_examples::cli::SourceArgs;
+use vigil_examples::drift::{ProductionDrift, check_production, drifted_names};
+use vigil_examples::open_tracker;
 use vigil_examples::schedule::{Backoff, JobLock, Schedule, format_duration, parse_duration};
+use vigil_examples::source::{DataSource, default_simulator_config};
+use vigil_features::{SimulatorConfig, WindowLength};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +88,28 @@ struct Args {
     /// The evaluation binary (default: `evaluate` next to this executable).
     #[arg(long)]
     evaluate_bin: Option<PathBuf>,
+    /// Also check drift of the latest data against the Production model's
+    /// reference, and run the job when the dataset drifts.
+    #[arg(long)]
+    retrain_on_drift: bool,
+    /// How often `--retrain-on-drift` checks, e.g. `1h`.
+    #[arg(long, default_value = "1h")]
+    drift_check_interval: String,
+    /// Least time between two drift-triggered jobs, e.g. `1d`.
+    #[arg(long, default_value = "1d")]
+    min_drift_retrain_interval: String,
+    /// How much of the latest data a drift check compares, e.g. `1d`.
+    #[arg(long, default_value = "1d")]
+    drift_lookback: String,
+    /// Rows the drift check needs in the lookback.
+    #[arg(long, default_value_t = 1_000)]
+    drift_min_rows: usize,
+    /// The registered model whose Production version's reference is used.
+    #[arg(long, default_value = vigil_examples::train::DEFAULT_MODEL_NAME)]
+    model_name: String,
+    /// Where the drift check downloads the Production version.
+    #[arg(long, default_value = "vigil-output/scheduler-drift")]
+    drift_scratch_dir: PathBuf,
     /// Arguments passed to the pipeline (write them after `--`).
     #[arg(last = true)]
     pipeline_args: Vec<String>,
@@ -203,7 +239,13 @@ impl Runner {
             .stdin(lock_for_child)
             .spawn()
             .map_err(|e| JobFailure::Failed(format!("cannot start {}: {e}", bin.display())))?;
-        self.wait_child(child, what)
+        let outcome = self.wait_child(child, what);
+        // A job killed over its timeout, or crashed, leaves its runs RUNNING
+        // with their values in its spool: settle them now, not at the next job.
+        for line in replay_job_spools() {
+            log(&line);
+        }
+        outcome
     }
 
     /// One job: training, then (optionally) evaluation and promotion, under the lock.
@@ -272,6 +314,16 @@ impl Runner {
     }
 }
 
+/// Replays the spools a job left, on the store the jobs track to.
+fn replay_job_spools() -> Vec<String> {
+    match vigil_examples::open_tracker() {
+        Ok(tracker) => vigil_examples::replay_spools(&tracker),
+        Err(e) => vec![format!(
+            "warning: cannot open the tracking store to replay spools: {e}"
+        )],
+    }
+}
+
 #[cfg(unix)]
 fn terminate(child: &Child) {
     // std has no SIGTERM; `kill` is on every Unix and keeps this crate free of unsafe code.
@@ -283,8 +335,166 @@ fn terminate(child: &Child) {
 #[cfg(not(unix))]
 fn terminate(_child: &Child) {}
 
+/// `--retrain-on-drift`'s settings.
+struct DriftWatch {
+    interval: Duration,
+    min_between_jobs: Duration,
+    lookback: WindowLength,
+    source: DataSource,
+    /// When the last drift-triggered job started.
+    last_job: Option<Instant>,
+}
+
+/// The pipeline's source flags, read out of the arguments it is given, so the
+/// drift check reads the data the job trains on.
+#[derive(Debug, Parser)]
+struct PipelineSource {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[arg(long, default_value_t = default_simulator_config().machines)]
+    machines: usize,
+    #[arg(long, default_value_t = default_simulator_config().days)]
+    days: f64,
+    #[arg(long, default_value_t = default_simulator_config().seed)]
+    seed: u64,
+}
+
+/// The flags of [`PipelineSource`] (each takes a value).
+const SOURCE_FLAGS: [&str; 10] = [
+    "--source",
+    "--input",
+    "--table",
+    "--time-column",
+    "--machine-column",
+    "--delimiter",
+    "--time-format",
+    "--machines",
+    "--days",
+    "--seed",
+];
+
+fn pipeline_source(pipeline_args: &[String]) -> Result<DataSource, String> {
+    let mut kept = vec!["pipeline".to_string()];
+    let mut args = pipeline_args.iter();
+    while let Some(a) = args.next() {
+        let flag = a.split_once('=').map_or(a.as_str(), |(f, _)| f);
+        if SOURCE_FLAGS.contains(&flag) {
+            kept.push(a.clone());
+            if !a.contains('=')
+                && let Some(value) = args.next()
+            {
+                kept.push(value.clone());
+            }
+        }
+    }
+    let parsed = PipelineSource::try_parse_from(&kept).map_err(|e| e.to_string())?;
+    let simulated = SimulatorConfig {
+        machines: parsed.machines,
+        days: parsed.days,
+        seed: parsed.seed,
+        ..default_simulator_config()
+    };
+    parsed.source.resolve(simulated).map_err(|e| e.to_string())
+}
+
+fn drift_watch(args: &Args) -> Result<Option<DriftWatch>, String> {
+    if !args.retrain_on_drift {
+        return Ok(None);
+    }
+    let interval = parse_duration(&args.drift_check_interval).map_err(|e| e.to_string())?;
+    if interval.is_zero() {
+        return Err("--drift-check-interval must be longer than zero".into());
+    }
+    let lookback = parse_duration(&args.drift_lookback).map_err(|e| e.to_string())?;
+    Ok(Some(DriftWatch {
+        interval,
+        min_between_jobs: parse_duration(&args.min_drift_retrain_interval)
+            .map_err(|e| e.to_string())?,
+        lookback: WindowLength::from_micros(
+            i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX),
+        ),
+        source: pipeline_source(&args.pipeline_args)?,
+        last_job: None,
+    }))
+}
+
+impl Runner {
+    /// One drift check; true when the dataset drifted and a drift-triggered
+    /// job may start now.
+    fn drift_wants_job(&self, watch: &DriftWatch) -> bool {
+        let checked = open_tracker().and_then(|tracker| {
+            check_production(
+                &tracker,
+                &self.args.model_name,
+                &watch.source,
+                (watch.lookback, self.args.drift_min_rows),
+                &self.args.drift_scratch_dir,
+            )
+        });
+        let report = match checked {
+            Ok(ProductionDrift::Checked(report)) => report,
+            Ok(ProductionDrift::NoProduction) => {
+                log("drift check: no Production version yet; nothing to compare with");
+                return false;
+            }
+            Ok(ProductionDrift::NoReference { version }) => {
+                log(&format!(
+                    "drift check: Production version {version} has no drift reference (trained before drift references)"
+                ));
+                return false;
+            }
+            Ok(ProductionDrift::TooFewRows { version, rows }) => {
+                log(&format!(
+                    "drift check: {rows} recent rows, fewer than --drift-min-rows; version {version} not checked"
+                ));
+                return false;
+            }
+            Err(e) => {
+                log(&format!("drift check failed: {e}"));
+                return false;
+            }
+        };
+        let d = &report.drift;
+        if !d.dataset_drift {
+            log(&format!(
+                "drift check: no dataset drift against version {} ({} of {} features drifted, {} rows)",
+                report.model_version,
+                d.n_drifted,
+                d.features.len(),
+                report.rows
+            ));
+            return false;
+        }
+        log(&format!(
+            "drift check: dataset drift against version {} ({:.0} % of features, {} rows); drifted: {}",
+            report.model_version,
+            d.share_drifted * 100.0,
+            report.rows,
+            drifted_names(d).join(", ")
+        ));
+        match watch.last_job {
+            Some(at) if at.elapsed() < watch.min_between_jobs => {
+                log(&format!(
+                    "drift-triggered job skipped: the last one started {} ago (--min-drift-retrain-interval {})",
+                    format_duration(at.elapsed()),
+                    format_duration(watch.min_between_jobs)
+                ));
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    let mut watch = match drift_watch(&args) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let schedule = match &args.every {
         Some(every) => Schedule::every(every),
         None => Schedule::cron(&args.cron),
@@ -337,28 +547,74 @@ fn main() -> ExitCode {
         };
     }
 
+    let code = run_schedule(&runner, &schedule, backoff, watch.as_mut());
+    if code == ExitCode::SUCCESS {
+        log("stopped cleanly");
+    }
+    code
+}
+
+/// Jobs at the schedule's times and, with `--retrain-on-drift`, after a drift
+/// check finds dataset drift; until a stop signal.
+fn run_schedule(
+    runner: &Runner,
+    schedule: &Schedule,
+    backoff: Backoff,
+    mut watch: Option<&mut DriftWatch>,
+) -> ExitCode {
     log(&format!("running the training job {}", schedule.describe()));
+    if let Some(w) = &watch {
+        log(&format!(
+            "and when the data drifts: checked every {}, drift-triggered jobs at least {} apart",
+            format_duration(w.interval),
+            format_duration(w.min_between_jobs)
+        ));
+    }
+    let mut next_check = watch.as_ref().map(|w| Instant::now() + w.interval);
+    let mut next_job = None;
     loop {
         let now = Utc::now();
-        let next = match schedule.next_after(now) {
-            Ok(next) => next,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+        let next = match next_job {
+            Some(next) => next,
+            None => match schedule.next_after(now) {
+                Ok(next) => {
+                    log(&format!(
+                        "next job at {}",
+                        next.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    ));
+                    next_job = Some(next);
+                    next
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            },
         };
-        log(&format!(
-            "next job at {}",
-            next.to_rfc3339_opts(SecondsFormat::Secs, true)
-        ));
-        let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
-        if !runner.sleep_until(Instant::now() + wait) {
+        let job_at = Instant::now() + (next - now).to_std().unwrap_or(Duration::ZERO);
+        let check_first = next_check.is_some_and(|c| c < job_at);
+        let wake = match next_check {
+            Some(c) if check_first => c,
+            _ => job_at,
+        };
+        if !runner.sleep_until(wake) {
             break;
         }
-        if let Err(JobFailure::Stopped) = runner.run_with_retries(backoff) {
+        let run = if let (true, Some(w)) = (check_first, watch.as_deref_mut()) {
+            next_check = Some(Instant::now() + w.interval);
+            let wanted = runner.drift_wants_job(w);
+            if wanted {
+                log("starting a drift-triggered job");
+                w.last_job = Some(Instant::now());
+            }
+            wanted
+        } else {
+            next_job = None;
+            true
+        };
+        if run && let Err(JobFailure::Stopped) = runner.run_with_retries(backoff) {
             break;
         }
     }
-    log("stopped cleanly");
     ExitCode::SUCCESS
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use vigil_examples::drift::{WindowParams, drifted_names};
 use vigil_examples::schedule::parse_duration;
 use vigil_examples::scoring::{ScoringPolicy, current_version, load_model, recent_history};
 use vigil_examples::serve::{AppState, ConnectionLimits, ServeConfig, router, serve_connections};
@@ -98,6 +99,21 @@ struct Args {
     /// for longer starts cold.
     #[arg(long, default_value = "1d")]
     warm_lookback: String,
+    /// Drift: feature vectors of warm machines kept in the window at most
+    /// (the oldest go first; 8 bytes per feature each).
+    #[arg(long, default_value_t = 50_000)]
+    drift_window: usize,
+    /// Drift: only vectors this close to the newest sample time are kept,
+    /// e.g. `1d`; `off` for no age limit.
+    #[arg(long, default_value = "1d")]
+    drift_window_age: String,
+    /// Drift: vectors the window needs before drift is computed.
+    #[arg(long, default_value_t = 1_000)]
+    drift_min_samples: usize,
+    /// Drift: how often the window is compared with the model's reference
+    /// (`GET /drift`, the drift gauges of `/metrics`), e.g. `60s`.
+    #[arg(long, default_value = "60s")]
+    drift_interval: String,
 }
 
 /// Where a warm start reads recorded telemetry.
@@ -144,6 +160,14 @@ fn config(args: &Args) -> Result<ServeConfig, PipelineError> {
             ..ScoringPolicy::default()
         },
         scratch: args.scratch_dir.clone(),
+        drift_window: WindowParams {
+            max_samples: args.drift_window,
+            max_age: match args.drift_window_age.trim() {
+                "off" => None,
+                age => Some(duration(age, "drift-window-age")?),
+            },
+            min_samples: args.drift_min_samples,
+        },
     })
 }
 
@@ -166,14 +190,15 @@ fn run(args: &Args) -> Result<(), PipelineError> {
     check_exposure(args)?;
     let poll = duration(&args.poll_interval, "poll-interval")?;
     let config = config(args)?;
+    let drift_every = duration(&args.drift_interval, "drift-interval")?;
     let limits = ConnectionLimits {
         header_read_timeout: duration(&args.header_timeout, "header-timeout")?,
         max_connections: args.max_connections,
         ..ConnectionLimits::default()
     };
     let tracker = open_tracker()?;
-    if let Err(e) = vigil_examples::deliver_spooled(&tracker) {
-        eprintln!("warning: leftover tracking spools were not delivered: {e}");
+    for line in vigil_examples::replay_spools(&tracker) {
+        eprintln!("{line}");
     }
     let model = load_model(&tracker, &args.model_uri, &config.scratch)?;
     println!(
@@ -190,8 +215,22 @@ fn run(args: &Args) -> Result<(), PipelineError> {
         args.max_machines,
         (per_machine as u128 * args.max_machines as u128) >> 20
     );
+    let window = &state.config().drift_window;
+    println!(
+        "drift: {} warm feature vectors at most ({} MiB), checked every {}; {}",
+        window.max_samples,
+        (window.max_samples as u128 * 8 * state.model().bundle.meta.feature_names.len() as u128)
+            >> 20,
+        args.drift_interval,
+        if state.model().bundle.drift_reference.is_some() {
+            "the model has a drift reference"
+        } else {
+            "the model has no drift reference (trained before drift references): GET /drift answers 503"
+        }
+    );
     let warm = warm_source(args)?;
     warm_start(&state, warm.as_ref())?;
+    spawn_drift_checks(Arc::clone(&state), drift_every);
     spawn_poller(
         Arc::clone(&state),
         tracker,
@@ -261,6 +300,35 @@ fn warm_start(state: &AppState, source: Option<&DataSource>) -> Result<(), Pipel
         loaded.description
     );
     Ok(())
+}
+
+/// The window of served vectors against the model's reference, on a schedule.
+fn spawn_drift_checks(state: Arc<AppState>, every: Duration) {
+    std::thread::spawn(move || {
+        let mut last_verdict = None;
+        loop {
+            std::thread::sleep(every);
+            match state.check_drift() {
+                Ok(status) => {
+                    // One line when the verdict changes, not one per check.
+                    let verdict = status
+                        .drift()
+                        .map(|d| (d.dataset_drift, drifted_names(d).join(", ")));
+                    if verdict.is_some() && verdict != last_verdict {
+                        if let Some((true, names)) = &verdict {
+                            println!(
+                                "drift: dataset drift in the served traffic; drifted: {names}"
+                            );
+                        } else {
+                            println!("drift: no dataset drift in the served traffic");
+                        }
+                    }
+                    last_verdict = verdict;
+                }
+                Err(e) => eprintln!("drift check failed: {e}"),
+            }
+        }
+    });
 }
 
 /// A newly promoted version replaces the served one.

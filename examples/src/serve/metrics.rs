@@ -1,8 +1,10 @@
 //! What `GET /metrics` reports, in the OpenMetrics text format through the
 //! Prometheus project's client: requests by route and status, latency, samples
 //! scored, failures and anomalies flagged, the model being served, and how many
-//! machines are tracked (warm and cold).
+//! machines are tracked (warm and cold), and the latest drift check (each
+//! feature's statistic, the dataset-drift flag, the window size).
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -12,6 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use vigil_metrics::DatasetDrift;
 
 /// The content type of [`ServeMetrics::render`]'s output.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -26,6 +29,14 @@ struct RequestLabels {
 struct RouteLabels {
     route: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FeatureLabels {
+    feature: String,
+    method: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
@@ -54,6 +65,11 @@ pub struct ServeMetrics {
     machines_tracked: Gauge,
     machines_warm: Gauge,
     machines_cold: Gauge,
+    drift_statistic: Family<FeatureLabels, FloatGauge>,
+    drift_feature_drifted: Family<FeatureLabels, Gauge>,
+    dataset_drift: Gauge,
+    drift_share: FloatGauge,
+    drift_window: Gauge,
 }
 
 impl Default for ServeMetrics {
@@ -121,6 +137,35 @@ impl ServeMetrics {
             "Tracked machines whose windows are not full yet",
             machines_cold.clone(),
         );
+        let drift_statistic = Family::<FeatureLabels, FloatGauge>::default();
+        let drift_feature_drifted = Family::<FeatureLabels, Gauge>::default();
+        let (dataset_drift, drift_window) = (Gauge::default(), Gauge::default());
+        let drift_share = FloatGauge::default();
+        r.register(
+            "drift_statistic",
+            "Each feature's drift statistic in the latest check (method label: its statistic)",
+            drift_statistic.clone(),
+        );
+        r.register(
+            "drift_feature_drifted",
+            "1 when the feature drifted in the latest check",
+            drift_feature_drifted.clone(),
+        );
+        r.register(
+            "dataset_drift",
+            "1 when the latest drift check found dataset drift",
+            dataset_drift.clone(),
+        );
+        r.register(
+            "drift_share",
+            "Share of features drifted in the latest check",
+            drift_share.clone(),
+        );
+        r.register(
+            "drift_window_samples",
+            "Feature vectors the latest drift check compared",
+            drift_window.clone(),
+        );
         ServeMetrics {
             registry,
             requests,
@@ -133,7 +178,46 @@ impl ServeMetrics {
             machines_tracked,
             machines_warm,
             machines_cold,
+            drift_statistic,
+            drift_feature_drifted,
+            dataset_drift,
+            drift_share,
+            drift_window,
         }
+    }
+
+    /// The latest drift check (replaces the previous one).
+    pub fn set_drift(&self, drift: &DatasetDrift) {
+        self.clear_drift();
+        for f in &drift.features {
+            let labels = FeatureLabels {
+                feature: f.name.clone(),
+                method: serde_json::to_value(f.method)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            };
+            self.drift_statistic.get_or_create(&labels).set(f.statistic);
+            self.drift_feature_drifted
+                .get_or_create(&labels)
+                .set(i64::from(f.drifted));
+        }
+        self.dataset_drift.set(i64::from(drift.dataset_drift));
+        self.drift_share.set(drift.share_drifted);
+    }
+
+    /// No drift verdict (no reference, too few samples, a model swap).
+    pub fn clear_drift(&self) {
+        self.drift_statistic.clear();
+        self.drift_feature_drifted.clear();
+        self.dataset_drift.set(0);
+        self.drift_share.set(0.0);
+    }
+
+    /// Vectors compared by the latest drift check.
+    pub fn set_drift_window(&self, samples: usize) {
+        self.drift_window
+            .set(i64::try_from(samples).unwrap_or(i64::MAX));
     }
 
     /// Counts one answered request.
@@ -226,6 +310,32 @@ mod tests {
             );
         }
         assert!(!text.contains("version=\"4\""), "{text}");
+        let drift = vigil_metrics::DriftReference::new(vec![(
+            "temperature",
+            vigil_metrics::ColumnKind::Numerical,
+            &[1.0, 2.0, 3.0][..],
+        )])
+        .unwrap()
+        .compare(&[&[11.0, 12.0, 13.0]], &crate::drift::drift_params())
+        .unwrap();
+        m.set_drift(&drift);
+        m.set_drift_window(3);
+        let text = m.render();
+        for line in [
+            "vigil_serve_dataset_drift 1",
+            "vigil_serve_drift_share 1.0",
+            "vigil_serve_drift_window_samples 3",
+            "vigil_serve_drift_feature_drifted{feature=\"temperature\",method=\"wasserstein\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        m.clear_drift();
+        let text = m.render();
+        assert!(!text.contains("feature=\"temperature\""), "{text}");
+        assert!(text.lines().any(|l| l == "vigil_serve_dataset_drift 0"));
         assert!(text.ends_with("# EOF\n"));
     }
 }

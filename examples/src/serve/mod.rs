@@ -9,15 +9,21 @@
 //! | `POST /predict` | `{"samples": [{"machine_id", "time", <sensor>: value or null, ...}]}` → one prediction per sample, all or none |
 //! | `GET /health` | `{"status": "ok", "model_version": ...}` (never needs the token) |
 //! | `GET /model` | name, version, run, stage, threshold, training metrics |
-//! | `GET /metrics` | Prometheus / OpenMetrics text: requests, latency, samples, flags, model, machines |
+//! | `GET /metrics` | Prometheus / OpenMetrics text: requests, latency, samples, flags, model, machines, drift |
+//! | `GET /drift` | the latest drift check of the served traffic against the model's reference ([`DriftStatus`]); 503 while there is none (no reference, too few samples, not checked yet) |
 //! | `POST /machines/{id}/reset` | forgets one machine's state |
 //!
 //! With a token set, every route but `/health` needs `Authorization: Bearer
 //! <token>`. Bodies over the limit get 413, batches over the sample limit 422,
 //! slow requests 408; a client that sends its headers too slowly is cut off.
 //! A background poller swaps in a newly promoted version without a restart.
+//! Drift is checked when [`AppState::check_drift`] is called (the binary
+//! calls it on an interval): the scored, warm feature vectors go into a
+//! bounded window ([`crate::drift::FeatureWindow`]) compared with the served
+//! model's reference ([`crate::drift`]); a model swap empties it.
 
 mod body;
+mod drift;
 mod http;
 mod metrics;
 mod routes;
@@ -33,9 +39,11 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 
+pub use drift::{DriftMonitor, DriftStatus};
 pub use http::{ConnectionLimits, serve_connections};
 pub use metrics::{METRICS_CONTENT_TYPE, ServeMetrics};
 
+use crate::drift::WindowParams;
 use crate::error::PipelineError;
 use crate::scoring::{LoadedModel, ScoringCore, ScoringPolicy};
 
@@ -52,6 +60,8 @@ pub struct ServeConfig {
     pub policy: ScoringPolicy,
     /// Where model versions are downloaded.
     pub scratch: PathBuf,
+    /// Bounds of the window of served feature vectors drift is checked on.
+    pub drift_window: WindowParams,
 }
 
 impl Default for ServeConfig {
@@ -62,6 +72,7 @@ impl Default for ServeConfig {
             request_timeout: Duration::from_secs(10),
             policy: ScoringPolicy::default(),
             scratch: PathBuf::from("vigil-output/serving"),
+            drift_window: WindowParams::default(),
         }
     }
 }
@@ -72,6 +83,7 @@ pub struct AppState {
     core: ScoringCore,
     config: ServeConfig,
     metrics: ServeMetrics,
+    drift: DriftMonitor,
 }
 
 impl AppState {
@@ -82,10 +94,12 @@ impl AppState {
         }
         let metrics = ServeMetrics::new();
         metrics.set_model(&model.name, &model.version);
+        let drift = DriftMonitor::with_defaults(&model, config.drift_window.clone())?;
         Ok(AppState {
             core: ScoringCore::new(model, config.policy.clone())?,
             config,
             metrics,
+            drift,
         })
     }
 
@@ -109,8 +123,28 @@ impl AppState {
     pub fn replace(&self, model: LoadedModel) -> Result<bool, PipelineError> {
         let (name, version) = (model.name.clone(), model.version.clone());
         let reset = self.core.replace_model(model)?;
+        self.drift.reset(&self.core.model())?;
+        self.metrics.clear_drift();
         self.metrics.set_model(&name, &version);
         Ok(reset)
+    }
+
+    /// Compares the window of served feature vectors with the served model's
+    /// reference now, keeps the result for `GET /drift` and updates the drift
+    /// gauges of `/metrics`.
+    pub fn check_drift(&self) -> Result<Arc<DriftStatus>, PipelineError> {
+        let status = self.drift.check(&self.model())?;
+        match status.drift() {
+            Some(d) => self.metrics.set_drift(d),
+            None => self.metrics.clear_drift(),
+        }
+        self.metrics.set_drift_window(status.window_size());
+        Ok(status)
+    }
+
+    /// The drift monitor (window and latest check).
+    pub fn drift(&self) -> &DriftMonitor {
+        &self.drift
     }
 }
 
@@ -120,6 +154,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/predict", post(routes::predict))
         .route("/model", get(routes::model_info))
         .route("/metrics", get(routes::metrics))
+        .route("/drift", get(routes::drift))
         .route("/machines/{machine}/reset", post(routes::reset_machine))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),

@@ -16,9 +16,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use vigil_features::{format_timestamp, parse_timestamp};
 
-use super::AppState;
 use super::body::{JsonObject, JsonValue, is_json_content_type, parse_object};
 use super::metrics::METRICS_CONTENT_TYPE;
+use super::{AppState, DriftStatus};
 use crate::scoring::{Sample, SampleExplanation, Scored, ScoredBatch, ScoringError};
 
 /// Longest machine id accepted, in bytes: ids are keys of bounded state.
@@ -71,6 +71,7 @@ pub(super) async fn model_info(State(state): State<Arc<AppState>>) -> Json<Value
         "metrics": m.metrics,
         "max_machines": state.config.policy.max_machines,
         "max_state_bytes_per_machine": state.core.max_bytes_per_machine(),
+        "drift_reference": m.bundle.drift_reference.is_some(),
     }))
 }
 
@@ -82,6 +83,40 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The latest drift check; 503 (with the reason) while there is no verdict.
+pub(super) async fn drift(State(state): State<Arc<AppState>>) -> Response {
+    let status = state.drift.latest();
+    let code = match status.as_ref() {
+        DriftStatus::Computed { .. } => StatusCode::OK,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut body = serde_json::to_value(status.as_ref())
+        .unwrap_or_else(|e| json!({ "status": e.to_string() }));
+    if let (Some(map), Some(error)) = (body.as_object_mut(), drift_refusal(&status)) {
+        map.insert("error".into(), Value::String(error));
+    }
+    (code, Json(body)).into_response()
+}
+
+fn drift_refusal(status: &DriftStatus) -> Option<String> {
+    match status {
+        DriftStatus::Computed { .. } => None,
+        DriftStatus::Pending { .. } => {
+            Some("no drift check has run yet for this model version".into())
+        }
+        DriftStatus::NoReference { model_version, .. } => Some(format!(
+            "model version {model_version} has no drift reference (a model folder from before drift references): retrain to get one"
+        )),
+        DriftStatus::TooFewSamples {
+            window_size,
+            min_samples,
+            ..
+        } => Some(format!(
+            "{window_size} warm samples in the window; drift needs at least {min_samples}"
+        )),
+    }
 }
 
 pub(super) async fn reset_machine(
@@ -172,6 +207,7 @@ pub(super) async fn predict(
     match answer {
         Ok(batch) => {
             count_flags(&state, &batch);
+            state.drift.observe(&batch);
             answer_json(&batch).into_response()
         }
         Err(rejection) => rejection.into_response(),

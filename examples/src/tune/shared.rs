@@ -15,7 +15,8 @@ use vigil_tracking_client::{ActiveRun, RunSearch, RunStatus, Tracker};
 use vigil_tuning::{Heartbeat, PostgresStorage, Study};
 
 use super::{
-    TrialReporter, TrialRuns, TuningData, new_study, suggest, tracked_trial, watch_own_trials,
+    TrialReporter, TrialRows, TrialRuns, TuningData, new_study, suggest, tracked_trial,
+    watch_own_trials,
 };
 use crate::error::PipelineError;
 use crate::train::{ProgressFn, Splits, TrainConfig};
@@ -191,12 +192,12 @@ pub fn check_study_name(name: &str) -> Result<(), PipelineError> {
 pub(super) fn announce_study(
     parent: &ActiveRun,
     config: &TrainConfig,
-    data: TuningData<'_>,
+    data: &dyn TrialRows,
     name: &str,
 ) -> Result<(), PipelineError> {
     parent.set_tag(TAG_STUDY, name)?;
     parent.set_tag(TAG_N_TRIALS, config.n_trials.to_string())?;
-    parent.set_tag(TAG_FINGERPRINT, fingerprint(config, data))?;
+    parent.set_tag(TAG_FINGERPRINT, data.fingerprint(config))?;
     parent.set_tag("vigil.tuning_workers", config.tuning.workers.to_string())?;
     parent.set_tag(TAG_HEARTBEAT, heartbeat_text(config.tuning.heartbeat))?;
     parent.flush()?;
@@ -373,6 +374,18 @@ pub fn join_study(
     load: impl FnOnce() -> Result<Splits, PipelineError>,
     progress: &ProgressFn,
 ) -> Result<JoinOutcome, PipelineError> {
+    join_study_rows(name, config, tracker, load, progress)
+}
+
+/// [`join_study`] on any [`TrialRows`] `load` gives (the streamed fleet path's
+/// bin codes).
+pub(crate) fn join_study_rows<R: TrialRows>(
+    name: &str,
+    config: &TrainConfig,
+    tracker: &Tracker,
+    load: impl FnOnce() -> Result<R, PipelineError>,
+    progress: &ProgressFn,
+) -> Result<JoinOutcome, PipelineError> {
     config.validate()?;
     check_study_name(name)?;
     let storage = config.tuning.storage.open()?.ok_or_else(|| {
@@ -380,12 +393,9 @@ pub fn join_study(
     })?;
     let parent = wait_for_leader(name, config, tracker, &storage)?;
     let terms = LeaderTerms::of(&parent)?;
-    let splits = load()?;
-    let data = TuningData {
-        train: &splits.train,
-        validation: &splits.validation,
-    };
-    let ours = fingerprint(config, data);
+    let rows = load()?;
+    let data: &dyn TrialRows = &rows;
+    let ours = data.fingerprint(config);
     if ours != terms.fingerprint {
         return Err(PipelineError::Invalid(format!(
             "this worker's tuning rows or trial settings differ from the leader's \
@@ -518,16 +528,8 @@ fn find_parent(
 
 /// A hex digest of what makes trials comparable across workers: the training
 /// and validation rows (names, values, labels) and the trial settings.
-fn fingerprint(config: &TrainConfig, data: TuningData<'_>) -> String {
-    let mut h = Fnv64::default();
-    h.write(&config.seed.to_le_bytes());
-    h.write(
-        &config
-            .max_samples_per_tree
-            .map_or(0, |n| n as u64 + 1)
-            .to_le_bytes(),
-    );
-    h.write(&[u8::from(config.pruning)]);
+pub(super) fn fingerprint(config: &TrainConfig, data: TuningData<'_>) -> String {
+    let mut h = Fnv64::of_trial_settings(config);
     for set in [data.train, data.validation] {
         let values = &set.features.values;
         h.write(&(values.nrows() as u64).to_le_bytes());
@@ -541,23 +543,36 @@ fn fingerprint(config: &TrainConfig, data: TuningData<'_>) -> String {
         }
         h.write(&set.failure);
     }
-    format!("{:016x}", h.0)
+    h.hex()
 }
 
 /// FNV-1a, 64 bits: a stable digest (the standard library's hasher may change).
-struct Fnv64(u64);
-
-impl Default for Fnv64 {
-    fn default() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-}
+pub(crate) struct Fnv64(u64);
 
 impl Fnv64 {
-    fn write(&mut self, bytes: &[u8]) {
+    /// A digest started with the settings that make trials comparable (seed,
+    /// rows per tree, pruning); the caller adds the rows.
+    pub(crate) fn of_trial_settings(config: &TrainConfig) -> Fnv64 {
+        let mut h = Fnv64(0xcbf2_9ce4_8422_2325);
+        h.write(&config.seed.to_le_bytes());
+        h.write(
+            &config
+                .max_samples_per_tree
+                .map_or(0, |n| n as u64 + 1)
+                .to_le_bytes(),
+        );
+        h.write(&[u8::from(config.pruning)]);
+        h
+    }
+
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
+    }
+
+    pub(crate) fn hex(&self) -> String {
+        format!("{:016x}", self.0)
     }
 }
 
