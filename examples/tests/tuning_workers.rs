@@ -513,3 +513,65 @@ fn a_stopped_leader_takes_its_workers_and_their_runs_down() {
     assert_eq!(env.versions(), 0, "a stopped run registers nothing");
     env.drop_schema();
 }
+
+/// A table of 3 simulated machines × 2 days in the harness's database (the
+/// one the `POSTGRES_*` variables name), named for the test.
+fn fleet_table(db: &str, tag: &str) -> String {
+    use vigil_features::{PgConfig, SimulatorConfig, TelemetryStore, simulate};
+    let table = format!("fleet_{tag}");
+    let frame = simulate(&SimulatorConfig {
+        machines: 3,
+        days: 2.0,
+        failures_per_day: 3.0,
+        seed: 5,
+        ..Default::default()
+    })
+    .unwrap()
+    .frame;
+    let mut store = TelemetryStore::connect(&PgConfig::from_url(db).unwrap(), &table).unwrap();
+    store.create_schema().unwrap();
+    store.insert(&frame).unwrap();
+    table
+}
+
+#[test]
+fn three_workers_share_a_study_over_a_streamed_postgres_table() {
+    let (Some(db), Some(mlflow)) = (
+        service("VIGIL_TEST_DATABASE_URL"),
+        service("VIGIL_TEST_MLFLOW_URI"),
+    ) else {
+        return;
+    };
+    let env = Env::new(db.clone(), mlflow, "streamed");
+    let table = fleet_table(&db, &env.tag);
+    let study = format!("study_{}", env.tag);
+    let out = env
+        .pipeline(&[
+            "--source",
+            "postgres",
+            "--table",
+            &table,
+            "--workers",
+            "3",
+            "--trials",
+            "6",
+            "--study-name",
+            &study,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("streamed from PostgreSQL"), "{stdout}");
+    assert!(stdout.contains("tuning            6 trials"), "{stdout}");
+    // Every worker streamed the table itself and matched the leader's codes.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("differ from the leader"), "{stderr}");
+    let pids = assert_one_finished_study(&env, &study, 6);
+    assert_eq!(pids.len(), 3, "trials by {pids:?}: expected 3 workers");
+    let mut client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+        .unwrap();
+    env.drop_schema();
+}
