@@ -216,6 +216,9 @@ fn simulate_train_promote_serve_against_real_services() {
     let out = env.run(env!("CARGO_BIN_EXE_pipeline"), &train_args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("registered"), "{stdout}");
+    // A small table is loaded whole (`--ingestion auto`): the full pipeline.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ingestion: loaded whole ("), "{stderr}");
 
     // The run on the server: finished, with metrics, params, children and artifacts.
     let exp = mlflow_get(

@@ -551,6 +551,8 @@ fn three_workers_share_a_study_over_a_streamed_postgres_table() {
             "postgres",
             "--table",
             &table,
+            "--stream-above-rows",
+            "1000",
             "--workers",
             "3",
             "--trials",
@@ -563,9 +565,18 @@ fn three_workers_share_a_study_over_a_streamed_postgres_table() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("streamed from PostgreSQL"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let chosen = stderr
+        .lines()
+        .find(|l| l.starts_with("ingestion: "))
+        .unwrap_or_default();
+    assert!(chosen.starts_with("ingestion: streamed ("), "{stderr}");
+    assert!(
+        chosen.ends_with("rows; --stream-above-rows 1000)"),
+        "{stderr}"
+    );
     assert!(stdout.contains("tuning            6 trials"), "{stdout}");
     // Every worker streamed the table itself and matched the leader's codes.
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("differ from the leader"), "{stderr}");
     let pids = assert_one_finished_study(&env, &study, 6);
     assert_eq!(pids.len(), 3, "trials by {pids:?}: expected 3 workers");

@@ -196,6 +196,30 @@ impl TelemetryStore {
     /// [`for_each_machine`](Self::for_each_machine) reads it. Errors: a missing
     /// time, machine or sensor column, a failed query.
     pub fn time_span(&mut self, query: &LoadQuery) -> Result<Option<(i64, i64)>> {
+        let row = self.query_window("SELECT min(time), max(time)", query, "time span")?;
+        let first: Option<DateTime<Utc>> = row.get(0);
+        let last: Option<DateTime<Utc>> = row.get(1);
+        Ok(first
+            .zip(last)
+            .map(|(a, b)| (a.timestamp_micros(), b.timestamp_micros())))
+    }
+
+    /// How many rows `query` selects (a scan of its window: what a caller
+    /// decides between loading and streaming on). Errors as [`time_span`](Self::time_span).
+    pub fn count_rows(&mut self, query: &LoadQuery) -> Result<u64> {
+        let row = self.query_window("SELECT count(*)", query, "row count")?;
+        let rows: i64 = row.get(0);
+        Ok(u64::try_from(rows).unwrap_or(0))
+    }
+
+    /// `select` (naming the column `time`, read as UTC) over the rows of
+    /// `query`'s window: one row back.
+    fn query_window(
+        &mut self,
+        select: &str,
+        query: &LoadQuery,
+        what: &str,
+    ) -> Result<::postgres::Row> {
         let layout = self.layout()?;
         let table = self.table.quoted();
         let (time, lo, hi) = if layout.time_has_zone {
@@ -207,25 +231,20 @@ impl TelemetryStore {
                 "($2 AT TIME ZONE 'UTC')",
             )
         };
+        let select = select.replace("(time)", &format!("({time})"));
         let sql = format!(
-            "SELECT min({time}), max({time}) FROM {table} \
+            "{select} FROM {table} \
              WHERE ($1::timestamptz IS NULL OR time >= {lo}) AND ($2::timestamptz IS NULL OR time < {hi}) \
              AND ($3::text[] IS NULL OR machine_id = ANY($3))"
         );
         let from = query.from.map(to_datetime).transpose()?;
         let to = query.to.map(to_datetime).transpose()?;
-        let row = self
-            .client
+        self.client
             .query_one(sql.as_str(), &[&from, &to, &query.machines])
             .map_err(|e| FeaturesError::Database {
-                operation: format!("reading the time span of {table}"),
+                operation: format!("reading the {what} of {table}"),
                 message: error_text(&e),
-            })?;
-        let first: Option<DateTime<Utc>> = row.get(0);
-        let last: Option<DateTime<Utc>> = row.get(1);
-        Ok(first
-            .zip(last)
-            .map(|(a, b)| (a.timestamp_micros(), b.timestamp_micros())))
+            })
     }
 
     /// The table's columns and types; a missing sensor, time or machine column is an error.

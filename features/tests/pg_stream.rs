@@ -128,6 +128,13 @@ fn machines_stream_one_by_one_and_give_the_features_of_a_full_load() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0, "M02");
     assert_eq!(summary.machines_without_rows, ["nobody"]);
+    assert_eq!(store.count_rows(&query).unwrap(), got[0].1 as u64);
+    assert_eq!(
+        store.count_rows(&LoadQuery::default()).unwrap(),
+        frame.len() as u64
+    );
+    let (first, last) = store.time_span(&query).unwrap().unwrap();
+    assert!(first >= t0 + 600_000_000 && last < t0 + 1_200_000_000);
     assert!(StreamOptions { fetch_rows: 0 }.validate().is_err());
     store
         .client()

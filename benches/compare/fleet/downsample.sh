@@ -45,7 +45,7 @@ for fraction in $FRACTIONS; do
   for seed in $SEEDS; do
     dir="$OUT/f${fraction}_s${seed}"; mkdir -p "$dir"
     echo "[downsample] fraction $fraction seed $seed" >&2
-    (cd "$dir" && /usr/bin/time -v "$OUT/bin/pipeline" --source postgres --table "$table" --trials "$TRIALS" \
+    (cd "$dir" && /usr/bin/time -v "$OUT/bin/pipeline" --source postgres --ingestion streamed --table "$table" --trials "$TRIALS" \
       --seed "$seed" --downsample "$fraction" --no-register --no-progress --output-dir "$dir/out" \
       > "$dir/pipeline.log" 2> "$dir/pipeline.time")
     python3 - "$dir" "$fraction" "$seed" >> "$OUT/downsample.tsv" <<'PY'

@@ -64,7 +64,7 @@ for size in $SIZES; do
     >"$dir/simulate.log" 2>"$dir/simulate.time"
   rows="$(PGPASSWORD=vigil psql -h 127.0.0.1 -p "$POSTGRES_PORT" -U vigil -d vigil_fleet -qtA -c "SELECT count(*) FROM $table")"
   echo "[fleet] $size: $rows rows" >&2
-  [ -n "$SKIP_PIPELINE" ] || (cd "$dir" && /usr/bin/time -v "$BIN/pipeline" --source postgres --table "$table" --trials "$TRIALS" \
+  [ -n "$SKIP_PIPELINE" ] || (cd "$dir" && /usr/bin/time -v "$BIN/pipeline" --source postgres --ingestion streamed --table "$table" --trials "$TRIALS" \
     --downsample "$DOWNSAMPLE" --no-register --no-progress --output-dir "$dir/out" \
     >"$dir/pipeline.log" 2>"$dir/pipeline.time") || { echo "[fleet] $size: pipeline failed (see $dir)" >&2; tail -5 "$dir/pipeline.time" >&2; }
   summary="$(ls "$dir"/out/*/run_summary.json 2>/dev/null | head -1)"

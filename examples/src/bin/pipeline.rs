@@ -28,7 +28,8 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use vigil_examples::cli::{SourceArgs, SourceKind};
 use vigil_examples::fleet::{
-    StreamConfig, StreamProgress, StreamSource, StreamedOutcome, join_streamed, train_streamed,
+    Ingestion, StreamConfig, StreamProgress, StreamSource, StreamedOutcome, join_streamed,
+    train_streamed,
 };
 use vigil_examples::source::{DataSource, default_simulator_config};
 use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train, tuning_splits};
@@ -108,6 +109,16 @@ struct Args {
     /// bin edges (and fit the Isolation Forest).
     #[arg(long, default_value_t = vigil_examples::fleet::StreamConfig::default().edge_rows)]
     bin_edge_rows: usize,
+    /// `--source postgres`: `auto` streams the table machine by machine into
+    /// bin codes when the query selects more than `--stream-above-rows` rows
+    /// (and whenever `--downsample` is below 1) and loads it whole otherwise;
+    /// `memory` always loads it (every plot, failure modes, SHAP, alarm
+    /// policies; about 940 bytes per row); `streamed` always streams.
+    #[arg(long, value_enum, default_value_t = Ingestion::Auto)]
+    ingestion: Ingestion,
+    /// `--ingestion auto`: rows above which the table is streamed.
+    #[arg(long, default_value_t = vigil_examples::fleet::DEFAULT_STREAM_ABOVE_ROWS)]
+    stream_above_rows: u64,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -166,8 +177,15 @@ fn parse_smoothing(s: &str) -> Result<Smoothing, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let streamed = match streamed_source(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
     if let Some(name) = &args.join_study {
-        return match join(&args, name) {
+        return match join(&args, name, streamed.as_ref()) {
             Ok(o) => {
                 println!(
                     "joined study {}: ran {} of its {} trials (parent run {})",
@@ -181,11 +199,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    if matches!(args.source.source, SourceKind::Postgres) {
-        return finish_streamed(run_streamed(&args));
+    if let Some(source) = streamed {
+        return finish_streamed(run_streamed(&args, &source));
     }
     if args.downsample != 1.0 {
-        eprintln!("error: --downsample applies to --source postgres (the streamed pipeline)");
+        eprintln!(
+            "error: --downsample applies to the streamed pipeline \
+             (--source postgres, --ingestion streamed or auto)"
+        );
         return ExitCode::from(2);
     }
     match run(&args) {
@@ -230,7 +251,11 @@ fn open_and_replay() -> Result<vigil_tracking_client::Tracker, PipelineError> {
 }
 
 /// `--join-study NAME`: run trials of another pipeline's study.
-fn join(args: &Args, name: &str) -> Result<JoinOutcome, PipelineError> {
+fn join(
+    args: &Args,
+    name: &str,
+    streamed: Option<&StreamSource>,
+) -> Result<JoinOutcome, PipelineError> {
     let (source, mut config) = job(args)?;
     config.tuning = TuningSetup {
         storage: StudyStorage::postgres(args.tuning_url.clone(), &args.tuning_schema)?,
@@ -247,10 +272,10 @@ fn join(args: &Args, name: &str) -> Result<JoinOutcome, PipelineError> {
     let label = format!("[worker {}] ", std::process::id());
     let fancy = !args.no_progress && std::io::stderr().is_terminal();
     let progress = progress_sink(fancy, label.clone());
-    if let Some(stream_source) = streamed_source(&source) {
+    if let Some(stream_source) = streamed {
         return join_streamed(
             name,
-            &stream_source,
+            stream_source,
             &config,
             &stream_config(args),
             &tracker,
@@ -355,10 +380,8 @@ fn job(args: &Args) -> Result<(DataSource, TrainConfig), PipelineError> {
 }
 
 /// `--source postgres`: the table streamed machine by machine into bin codes.
-fn run_streamed(args: &Args) -> Result<StreamedOutcome, PipelineError> {
-    let (source, config) = job(args)?;
-    let source = streamed_source(&source)
-        .ok_or_else(|| PipelineError::Invalid("--source postgres expected".into()))?;
+fn run_streamed(args: &Args, source: &StreamSource) -> Result<StreamedOutcome, PipelineError> {
+    let (_, config) = job(args)?;
     let tracker = open_and_replay()?;
     println!("tracking: {}", vigil_examples::describe_tracker(&tracker));
     let progress = progress_sink(
@@ -366,7 +389,7 @@ fn run_streamed(args: &Args) -> Result<StreamedOutcome, PipelineError> {
         String::new(),
     );
     train_streamed(
-        &source,
+        source,
         &config,
         &stream_config(args),
         &tracker,
@@ -375,20 +398,38 @@ fn run_streamed(args: &Args) -> Result<StreamedOutcome, PipelineError> {
     )
 }
 
-/// A PostgreSQL source, which the pipeline streams instead of loading.
-fn streamed_source(source: &DataSource) -> Option<StreamSource> {
-    match source {
-        DataSource::Postgres {
-            config,
-            table,
-            query,
-        } => Some(StreamSource {
-            config: (**config).clone(),
-            table: table.clone(),
-            query: query.clone(),
-        }),
-        _ => None,
+/// The PostgreSQL source when the pipeline streams it (`--ingestion`).
+fn streamed_source(args: &Args) -> Result<Option<StreamSource>, PipelineError> {
+    if args.source.source != SourceKind::Postgres {
+        return Ok(None);
     }
+    let DataSource::Postgres {
+        config,
+        table,
+        query,
+    } = args.source.resolve(default_simulator_config())?
+    else {
+        return Ok(None);
+    };
+    let source = StreamSource {
+        config: *config,
+        table,
+        query,
+    };
+    let ingestion = match args.ingestion {
+        // Downsampling exists only on the streamed path.
+        Ingestion::Auto if args.downsample != 1.0 => Ingestion::Streamed,
+        other => other,
+    };
+    let (streams, rows) = source.streams(ingestion, args.stream_above_rows)?;
+    if let Some(rows) = rows {
+        let how = if streams { "streamed" } else { "loaded whole" };
+        eprintln!(
+            "ingestion: {how} ({rows} rows; --stream-above-rows {})",
+            args.stream_above_rows
+        );
+    }
+    Ok(streams.then_some(source))
 }
 
 fn stream_config(args: &Args) -> StreamConfig {

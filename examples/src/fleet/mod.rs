@@ -115,6 +115,45 @@ pub struct StreamSource {
     pub query: LoadQuery,
 }
 
+/// How a PostgreSQL table is read for training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Ingestion {
+    /// Streamed when the query selects more than a threshold of rows
+    /// ([`DEFAULT_STREAM_ABOVE_ROWS`] in `pipeline`), loaded otherwise.
+    #[default]
+    Auto,
+    /// Loaded whole ([`train`](crate::train::train)): every plot, the
+    /// failure-mode classifier, SHAP and the alarm policies; about 940 bytes
+    /// of memory per row.
+    Memory,
+    /// Streamed machine by machine into bin codes ([`train_streamed`]).
+    Streamed,
+}
+
+/// Rows above which [`Ingestion::Auto`] streams: about 2 GiB if loaded.
+pub const DEFAULT_STREAM_ABOVE_ROWS: u64 = 2_000_000;
+
+impl StreamSource {
+    /// Whether `ingestion` streams this source: for [`Ingestion::Auto`], whether
+    /// the query selects more than `above_rows` rows (counted in the
+    /// database), which is returned too.
+    pub fn streams(
+        &self,
+        ingestion: Ingestion,
+        above_rows: u64,
+    ) -> Result<(bool, Option<u64>), PipelineError> {
+        match ingestion {
+            Ingestion::Memory => Ok((false, None)),
+            Ingestion::Streamed => Ok((true, None)),
+            Ingestion::Auto => {
+                let mut store = TelemetryStore::connect(&self.config, &self.table)?;
+                let rows = store.count_rows(&self.query)?;
+                Ok((rows > above_rows, Some(rows)))
+            }
+        }
+    }
+}
+
 /// Progress of the stream, for the binary to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamProgress {
