@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use vigil_features::{CsvOptions, Delimiter, SimulatorConfig, TimeFormat};
 
 use crate::error::PipelineError;
-use crate::source::{DEFAULT_TABLE, DataSource};
+use crate::source::{DEFAULT_TABLE, DataSource, default_simulator_config};
 
 /// Where telemetry comes from, as a command-line choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,6 +39,37 @@ pub struct SourceArgs {
     /// How to read the `--source csv` file.
     #[command(flatten)]
     pub csv: CsvArgs,
+}
+
+/// The data flags of `pipeline`: the source, and the simulated fleet's size
+/// and seed. The scheduler reads them out of the pipeline's arguments (the
+/// same struct parses both), so its drift check reads the data the job trains on.
+#[derive(Debug, Clone, Args)]
+pub struct TrainingDataArgs {
+    /// `--source`, `--input`, `--table` and the CSV options.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Simulated machines (`--source sim`).
+    #[arg(long, default_value_t = default_simulator_config().machines)]
+    pub machines: usize,
+    /// Simulated days (`--source sim`).
+    #[arg(long, default_value_t = default_simulator_config().days)]
+    pub days: f64,
+    /// Seed of the simulator, the tuner and the forests.
+    #[arg(long, default_value_t = default_simulator_config().seed)]
+    pub seed: u64,
+}
+
+impl TrainingDataArgs {
+    /// The source these flags name.
+    pub fn resolve(&self) -> Result<DataSource, PipelineError> {
+        self.source.resolve(SimulatorConfig {
+            machines: self.machines,
+            days: self.days,
+            seed: self.seed,
+            ..default_simulator_config()
+        })
+    }
 }
 
 /// `--time-column`, `--machine-column`, `--delimiter` and `--time-format`:

@@ -6,11 +6,13 @@
 #
 #   benches/compare/fleet/run.sh [--sizes "10x7 100x7 1000x1 1000x7"] [--trials 2]
 #                                [--downsample 1] [--out DIR] [--features-compare] [--skip-pipeline]
+#                                [--ingestion streamed|memory]
 #
 # A size is MACHINESxDAYS. Results: DIR/results.tsv (one line per size) and
 # each run's logs and run_summary.json. --features-compare also times the 42
 # features in the database vs in memory on the first size (fleet_features);
-# --skip-pipeline only simulates (and compares features).
+# --skip-pipeline only simulates (and compares features); --ingestion memory
+# runs the in-memory pipeline on the same tables instead (default streamed).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SIZES="10x7 100x7 1000x1 1000x7"
@@ -19,6 +21,7 @@ DOWNSAMPLE=1
 OUT="${TMPDIR:-/tmp}/vigil-fleet-$(date +%Y%m%d-%H%M%S)"
 FEATURES_COMPARE=""
 SKIP_PIPELINE=""
+INGESTION=streamed
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES="$2"; shift 2 ;;
@@ -27,6 +30,7 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift 2 ;;
     --features-compare) FEATURES_COMPARE=1; shift ;;
     --skip-pipeline) SKIP_PIPELINE=1; shift ;;
+    --ingestion) INGESTION="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -64,7 +68,7 @@ for size in $SIZES; do
     >"$dir/simulate.log" 2>"$dir/simulate.time"
   rows="$(PGPASSWORD=vigil psql -h 127.0.0.1 -p "$POSTGRES_PORT" -U vigil -d vigil_fleet -qtA -c "SELECT count(*) FROM $table")"
   echo "[fleet] $size: $rows rows" >&2
-  [ -n "$SKIP_PIPELINE" ] || (cd "$dir" && /usr/bin/time -v "$BIN/pipeline" --source postgres --ingestion streamed --table "$table" --trials "$TRIALS" \
+  [ -n "$SKIP_PIPELINE" ] || (cd "$dir" && /usr/bin/time -v "$BIN/pipeline" --source postgres --ingestion "$INGESTION" --table "$table" --trials "$TRIALS" \
     --downsample "$DOWNSAMPLE" --no-register --no-progress --output-dir "$dir/out" \
     >"$dir/pipeline.log" 2>"$dir/pipeline.time") || { echo "[fleet] $size: pipeline failed (see $dir)" >&2; tail -5 "$dir/pipeline.time" >&2; }
   summary="$(ls "$dir"/out/*/run_summary.json 2>/dev/null | head -1)"

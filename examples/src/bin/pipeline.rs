@@ -26,12 +26,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use vigil_examples::cli::{SourceArgs, SourceKind};
+use vigil_examples::cli::{SourceKind, TrainingDataArgs};
 use vigil_examples::fleet::{
     Ingestion, StreamConfig, StreamProgress, StreamSource, StreamedOutcome, join_streamed,
     train_streamed,
 };
-use vigil_examples::source::{DataSource, default_simulator_config};
+use vigil_examples::source::DataSource;
 use vigil_examples::train::{Progress, TrainConfig, TrainOutcome, train, tuning_splits};
 use vigil_examples::tune::{JoinOutcome, StudyStorage, TuningSetup, WorkerCommand, join_study};
 use vigil_examples::{PipelineError, open_tracker};
@@ -52,22 +52,13 @@ MLflow unreachable, 130 stopped by SIGINT/SIGTERM (run marked KILLED, nothing re
 )]
 struct Args {
     #[command(flatten)]
-    source: SourceArgs,
-    /// Simulated machines (`--source sim`).
-    #[arg(long, default_value_t = default_simulator_config().machines)]
-    machines: usize,
-    /// Simulated days (`--source sim`).
-    #[arg(long, default_value_t = default_simulator_config().days)]
-    days: f64,
+    data: TrainingDataArgs,
     /// TPE trials.
     #[arg(long, default_value_t = 20)]
     trials: usize,
     /// Isolation Forest contamination, in (0, 0.5].
     #[arg(long, default_value_t = 0.1)]
     contamination: f64,
-    /// Seed of the simulator, the tuner and the forests.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
     /// Rows each tree samples (0: as many as there are).
     #[arg(long, default_value_t = 40_000)]
     max_samples_per_tree: usize,
@@ -344,12 +335,7 @@ fn heartbeat(grace_seconds: f64) -> Result<Heartbeat, PipelineError> {
 /// The data source and the training settings the arguments name, and the
 /// signal handlers that stop the job.
 fn job(args: &Args) -> Result<(DataSource, TrainConfig), PipelineError> {
-    let source = args.source.resolve(vigil_features::SimulatorConfig {
-        machines: args.machines,
-        days: args.days,
-        seed: args.seed,
-        ..default_simulator_config()
-    })?;
+    let source = args.data.resolve()?;
     let tuning = match args.join_study {
         Some(_) => TuningSetup::default(),
         None => tuning_setup(args)?,
@@ -357,7 +343,7 @@ fn job(args: &Args) -> Result<(DataSource, TrainConfig), PipelineError> {
     let config = TrainConfig {
         n_trials: args.trials,
         contamination: args.contamination,
-        seed: args.seed,
+        seed: args.data.seed,
         max_samples_per_tree: (args.max_samples_per_tree > 0).then_some(args.max_samples_per_tree),
         pruning: !args.no_pruning,
         experiment: args.experiment.clone(),
@@ -400,14 +386,14 @@ fn run_streamed(args: &Args, source: &StreamSource) -> Result<StreamedOutcome, P
 
 /// The PostgreSQL source when the pipeline streams it (`--ingestion`).
 fn streamed_source(args: &Args) -> Result<Option<StreamSource>, PipelineError> {
-    if args.source.source != SourceKind::Postgres {
+    if args.data.source.source != SourceKind::Postgres {
         return Ok(None);
     }
     let DataSource::Postgres {
         config,
         table,
         query,
-    } = args.source.resolve(default_simulator_config())?
+    } = args.data.resolve()?
     else {
         return Ok(None);
     };

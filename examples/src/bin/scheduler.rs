@@ -36,13 +36,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use clap::Parser;
-use vigil_examples::cli::SourceArgs;
+use clap::{CommandFactory, Parser};
+use vigil_examples::cli::TrainingDataArgs;
 use vigil_examples::drift::{ProductionDrift, check_production, drifted_names};
 use vigil_examples::open_tracker;
 use vigil_examples::schedule::{Backoff, JobLock, Schedule, format_duration, parse_duration};
-use vigil_examples::source::{DataSource, default_simulator_config};
-use vigil_features::{SimulatorConfig, WindowLength};
+use vigil_examples::source::DataSource;
+use vigil_features::WindowLength;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -345,40 +345,28 @@ struct DriftWatch {
     last_job: Option<Instant>,
 }
 
-/// The pipeline's source flags, read out of the arguments it is given, so the
-/// drift check reads the data the job trains on.
+/// The pipeline's data flags ([`TrainingDataArgs`]), read out of the
+/// arguments it is given, so the drift check reads the data the job trains on.
 #[derive(Debug, Parser)]
-struct PipelineSource {
+struct PipelineData {
     #[command(flatten)]
-    source: SourceArgs,
-    #[arg(long, default_value_t = default_simulator_config().machines)]
-    machines: usize,
-    #[arg(long, default_value_t = default_simulator_config().days)]
-    days: f64,
-    #[arg(long, default_value_t = default_simulator_config().seed)]
-    seed: u64,
+    data: TrainingDataArgs,
 }
 
-/// The flags of [`PipelineSource`] (each takes a value).
-const SOURCE_FLAGS: [&str; 10] = [
-    "--source",
-    "--input",
-    "--table",
-    "--time-column",
-    "--machine-column",
-    "--delimiter",
-    "--time-format",
-    "--machines",
-    "--days",
-    "--seed",
-];
-
 fn pipeline_source(pipeline_args: &[String]) -> Result<DataSource, String> {
+    // The data flags, each with its value; the pipeline's other flags are not
+    // the drift check's business.
+    let command = PipelineData::command();
+    let flags: Vec<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .map(|long| format!("--{long}"))
+        .collect();
     let mut kept = vec!["pipeline".to_string()];
     let mut args = pipeline_args.iter();
     while let Some(a) = args.next() {
         let flag = a.split_once('=').map_or(a.as_str(), |(f, _)| f);
-        if SOURCE_FLAGS.contains(&flag) {
+        if flags.iter().any(|f| f == flag) {
             kept.push(a.clone());
             if !a.contains('=')
                 && let Some(value) = args.next()
@@ -387,14 +375,8 @@ fn pipeline_source(pipeline_args: &[String]) -> Result<DataSource, String> {
             }
         }
     }
-    let parsed = PipelineSource::try_parse_from(&kept).map_err(|e| e.to_string())?;
-    let simulated = SimulatorConfig {
-        machines: parsed.machines,
-        days: parsed.days,
-        seed: parsed.seed,
-        ..default_simulator_config()
-    };
-    parsed.source.resolve(simulated).map_err(|e| e.to_string())
+    let parsed = PipelineData::try_parse_from(&kept).map_err(|e| e.to_string())?;
+    parsed.data.resolve().map_err(|e| e.to_string())
 }
 
 fn drift_watch(args: &Args) -> Result<Option<DriftWatch>, String> {
@@ -617,4 +599,51 @@ fn run_schedule(
         }
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a panic is a failed test
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_drift_check_reads_the_pipelines_data_flags_and_skips_the_rest() {
+        let source = pipeline_source(&args(&[
+            "--trials",
+            "3",
+            "--machines=3",
+            "--no-progress",
+            "--days",
+            "2.5",
+            "--seed",
+            "9",
+            "--workers",
+            "2",
+        ]))
+        .unwrap();
+        let DataSource::Simulated(sim) = source else {
+            panic!("{source:?}")
+        };
+        assert_eq!((sim.machines, sim.days, sim.seed), (3, 2.5, 9));
+        let source = pipeline_source(&args(&[
+            "--source",
+            "csv",
+            "--input",
+            "fleet.csv",
+            "--delimiter",
+            "semicolon",
+            "--alarm-policy",
+            "f1",
+        ]))
+        .unwrap();
+        let DataSource::Csv { path, .. } = source else {
+            panic!("{source:?}")
+        };
+        assert_eq!(path, PathBuf::from("fleet.csv"));
+        assert!(pipeline_source(&args(&["--source", "nowhere"])).is_err());
+    }
 }
