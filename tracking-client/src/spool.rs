@@ -510,6 +510,9 @@ pub struct SpoolContents {
     pub pid: u32,
     /// The owning process's host name.
     pub host: String,
+    /// When the owning process opened the spool (ms since the epoch; 0 if
+    /// unrecorded): with the pid, it tells a reused pid from the owner.
+    pub started_ms: i64,
     /// Every metric point logged (delivered or not), in order.
     pub metrics: Vec<Metric>,
     /// Every param logged.
@@ -537,6 +540,7 @@ pub fn read_spool(path: &Path) -> Result<SpoolContents> {
         run_id: wal.run_id.clone(),
         pid: owner.pid,
         host: owner.host,
+        started_ms: owner.started_ms,
         unacknowledged: wal.unacked().len(),
         ..Default::default()
     };
@@ -779,9 +783,10 @@ fn deliver_orphan(
 
 fn orphan_reason(owner: &SpoolOwner) -> String {
     format!(
-        "process {} on {} left the run unended (it died, or its run creation failed halfway); ended FAILED by process {} on {} replaying its spool",
+        "process {} on {} (spool opened at {} ms since the epoch) left the run unended (it died, or its run creation failed halfway); ended FAILED by process {} on {} replaying its spool",
         owner.pid,
         owner.host,
+        owner.started_ms,
         std::process::id(),
         host_name()
     )
@@ -998,6 +1003,11 @@ mod tests {
         let contents = read_spool(&path).unwrap();
         assert_eq!(contents.metrics, (0..6).map(metric).collect::<Vec<_>>());
         assert_eq!(contents.pid, std::process::id());
+        let opened = contents.started_ms;
+        assert!(
+            opened > 1_700_000_000_000 && opened <= now_millis(),
+            "{opened}"
+        );
         assert_eq!(contents.unacknowledged, 2);
         assert!(!wal.ended());
     }

@@ -134,6 +134,9 @@ fn check_replay(t: &Tracker, spools: &[SpoolContents], pid: u32, experiment: &st
         assert_eq!(run.info.status, RunStatus::Failed, "{run_id}");
         let reason = run.tag(FAILURE_REASON_TAG).unwrap();
         assert!(reason.contains(&format!("process {pid} ")), "{reason}");
+        assert!(spool.started_ms > 0);
+        let opened = format!("spool opened at {} ms", spool.started_ms);
+        assert!(reason.contains(&opened), "{reason}");
         let mut by_key: HashMap<&str, Vec<(i64, i64, u64)>> = HashMap::new();
         for m in &spool.metrics {
             by_key
