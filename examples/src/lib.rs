@@ -21,9 +21,11 @@
 //!    and tracking: one parent run, a
 //!    child run per trial, reports, plots ([`plots`]) and a registered version.
 //!    It returns a [`train::TrainOutcome`] (scores, sizes, the model).
-//!    From PostgreSQL, [`fleet::train_streamed`] runs the same job with
-//!    bounded memory: the table streamed machine by machine, features kept as
-//!    bin codes, optional negative downsampling (`pipeline --source postgres`).
+//!    From a PostgreSQL table too large to load ([`fleet::Ingestion`]),
+//!    [`fleet::train_streamed`] runs the same job with bounded memory: the
+//!    table streamed machine by machine, features kept as bin codes, optional
+//!    negative downsampling, and workers that join with
+//!    [`fleet::join_streamed`].
 //! 3. **The model folder** — [`bundle::ModelBundle`]: both forests (and the
 //!    failure-mode forest), the exact feature spec and the decision threshold; what the pipeline logs and
 //!    every consumer loads ([`bundle::ModelBundle::download`] from the registry).

@@ -85,15 +85,43 @@ pub fn event_plots(
     metrics: &EventMetrics,
 ) -> Result<(), PipelineError> {
     let f = &test.features;
+    let (shown, title) = timeline_machines(&f.machine, failures);
     AlarmTimelinePlot::new(&f.machine, &f.time, proba, threshold, failures, params)?
+        .machines(&shown)
         .machine_names(&f.machine_ids)
-        .title("Failure probability and alarms (test split)")
+        .title(&title)
         .save(dir.join("alarm_timeline.png"))
         .map_err(plot_err("alarm_timeline"))?;
     LeadTimeHistogramPlot::new(metrics)
         .title("Lead time of the failures caught (test split)")
         .save(dir.join("lead_time_histogram.png"))
         .map_err(plot_err("lead_time_histogram"))
+}
+
+/// Machines an alarm timeline stays readable with (one panel each).
+const TIMELINE_MACHINES: usize = 20;
+
+/// The machines of the alarm timeline, and its title: every machine of the
+/// test split up to [`TIMELINE_MACHINES`], else that many with the most
+/// failures (ties by id), said in the title.
+fn timeline_machines(machine: &[u32], failures: &[Failure]) -> (Vec<u32>, String) {
+    let mut ids: Vec<u32> = machine.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let title = "Failure probability and alarms (test split)";
+    if ids.len() <= TIMELINE_MACHINES {
+        return (ids, title.to_string());
+    }
+    let count = |id: u32| failures.iter().filter(|f| f.machine == id).count();
+    let mut ranked: Vec<(usize, u32)> = ids.iter().map(|&id| (count(id), id)).collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut shown: Vec<u32> = ranked.iter().take(TIMELINE_MACHINES).map(|r| r.1).collect();
+    shown.sort_unstable();
+    let title = format!(
+        "{title}: the {TIMELINE_MACHINES} of {} machines with the most failures",
+        ids.len()
+    );
+    (shown, title)
 }
 
 /// The SHAP summary of the failure probability on the test split: mean
@@ -279,6 +307,42 @@ fn drift_ratio(f: &FeatureDrift) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_fleets_timeline_shows_the_machines_with_the_most_failures() {
+        let fail = |machine: u32, k: i64| Failure {
+            machine,
+            time: 1_000_000 * k,
+            mode: None,
+        };
+        let small = [3u32, 1, 3, 2];
+        let (shown, title) = timeline_machines(&small, &[fail(3, 1)]);
+        assert_eq!(shown, [1, 2, 3]);
+        assert!(!title.contains("most failures"), "{title}");
+
+        // 1,000 machines × 4 samples; machines 500..530 fail, 510..515 twice.
+        let machine: Vec<u32> = (0..1000).flat_map(|m| [m; 4]).collect();
+        let time: Vec<i64> = (0..4000).map(|i| (i % 4) * 60_000_000).collect();
+        let proba: Vec<f64> = (0..4000).map(|i| f64::from(i % 7) / 7.0).collect();
+        let mut failures: Vec<Failure> = (500..530).map(|m| fail(m, 2)).collect();
+        failures.extend((510..515).map(|m| fail(m, 3)));
+        let (shown, title) = timeline_machines(&machine, &failures);
+        assert_eq!(shown.len(), TIMELINE_MACHINES);
+        assert!((510..515).all(|m| shown.contains(&m)), "{shown:?}");
+        assert!(shown.iter().all(|m| (500..530).contains(m)), "{shown:?}");
+        assert!(title.ends_with("the 20 of 1000 machines with the most failures"));
+        // The chosen panels render (all 1,000 would exceed the image bound).
+        let dir = tempfile::tempdir().unwrap();
+        let params = EventParams::default();
+        AlarmTimelinePlot::new(&machine, &time, &proba, 0.5, &failures, &params)
+            .unwrap()
+            .machines(&shown)
+            .title(&title)
+            .save(dir.path().join("t.png"))
+            .unwrap();
+        let all = AlarmTimelinePlot::new(&machine, &time, &proba, 0.5, &failures, &params).unwrap();
+        assert!(all.save(dir.path().join("all.png")).is_err());
+    }
 
     #[test]
     fn f1_trend_renders_one_version_and_several() {
