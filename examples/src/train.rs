@@ -311,7 +311,17 @@ pub fn train(
             .tag("vigil.job", "train")
             .tag("vigil.data_source", source.kind()),
     )?;
-    match train_in_run(source, config, tracker, &parent, &progress) {
+    let result = train_in_run(source, config, tracker, &parent, &progress);
+    end_job_run(parent, result)
+}
+
+/// Ends a job's parent run by how the job went: FINISHED, or KILLED when it
+/// was interrupted and FAILED otherwise, with the error as `vigil.error`.
+pub(crate) fn end_job_run<T>(
+    parent: ActiveRun,
+    result: Result<T, PipelineError>,
+) -> Result<T, PipelineError> {
+    match result {
         Ok(outcome) => {
             parent.finish()?;
             Ok(outcome)

@@ -203,16 +203,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(outcome) => {
             print_summary(&outcome);
-            match outcome.write_summary() {
-                Ok(path) => {
-                    println!("  summary (JSON)    {}", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(e.exit_code())
-                }
-            }
+            exit_with_summary(outcome.write_summary())
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -449,7 +440,12 @@ fn finish_streamed(result: Result<StreamedOutcome, PipelineError>) -> ExitCode {
         }
     };
     print_streamed(&outcome);
-    match outcome.write_summary() {
+    exit_with_summary(outcome.write_summary())
+}
+
+/// Says where the run summary went and exits 0, or with the error's code.
+fn exit_with_summary(written: Result<PathBuf, PipelineError>) -> ExitCode {
+    match written {
         Ok(path) => {
             println!("  summary (JSON)    {}", path.display());
             ExitCode::SUCCESS

@@ -41,13 +41,13 @@ use vigil_features::{
 };
 use vigil_forest::{BinnedSamples, MaxSamples, RandomForest, RandomForestParams};
 use vigil_metrics::{AlarmPolicy, EventMetrics, Failure, best_threshold_f1, evaluate_scores};
-use vigil_tracking_client::{ActiveRun, ModelVersion, RunOptions, RunStatus, Tracker};
+use vigil_tracking_client::{ActiveRun, ModelVersion, RunOptions, Tracker};
 use vigil_tuning::ParamValue;
 
 use crate::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, FEATURE_SPEC_FILE, ModelBundle};
 use crate::error::PipelineError;
 use crate::evaluation::{TestScores, event_params, log_event_metrics, score_split};
-use crate::train::{Progress, ProgressFn, TrainConfig, truncate};
+use crate::train::{Progress, ProgressFn, TrainConfig, end_job_run};
 use crate::tune::{
     Fnv64, JoinOutcome, TrialCounts, TrialRows, forest_params, join_study_rows, param_text,
     tune_rows,
@@ -283,22 +283,8 @@ pub fn train_streamed(
         progress,
         seconds: Vec::new(),
     };
-    match job.run(stream_progress) {
-        Ok(outcome) => {
-            parent.finish()?;
-            Ok(outcome)
-        }
-        Err(e) => {
-            // Best effort: the run must not stay RUNNING, whatever failed.
-            let _ = parent.set_tag("vigil.error", truncate(&e.to_string(), 4000));
-            let status = match e {
-                PipelineError::Interrupted { .. } => RunStatus::Killed,
-                _ => RunStatus::Failed,
-            };
-            let _ = parent.end(status);
-            Err(e)
-        }
-    }
+    let result = job.run(stream_progress);
+    end_job_run(parent, result)
 }
 
 /// `pipeline --source postgres --join-study NAME`: streams and codes the table
