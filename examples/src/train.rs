@@ -347,16 +347,8 @@ pub fn tuning_splits(
     config: &TrainConfig,
     progress: &ProgressFn,
 ) -> Result<Splits, PipelineError> {
-    let mut stages = Stages {
-        seconds: Vec::new(),
-        progress: Arc::clone(progress),
-        stop: Arc::clone(&config.stop),
-    };
-    let loaded = stages.run("load", || {
-        let loaded = source.load()?;
-        let summary = loaded.description.clone();
-        Ok((loaded, summary))
-    })?;
+    let mut stages = Stages::new(config, progress);
+    let loaded = stages.load(source)?;
     let set = stages.run("features", || build_features(&loaded.frame, config))?;
     Splits::by_time(&set, config, label_horizon_minutes(source))
 }
@@ -372,6 +364,23 @@ struct Stages {
 }
 
 impl Stages {
+    fn new(config: &TrainConfig, progress: &ProgressFn) -> Self {
+        Stages {
+            seconds: Vec::new(),
+            progress: Arc::clone(progress),
+            stop: Arc::clone(&config.stop),
+        }
+    }
+
+    /// The "load" stage: `source` read whole.
+    fn load(&mut self, source: &DataSource) -> Result<crate::source::Loaded, PipelineError> {
+        self.run("load", || {
+            let loaded = source.load()?;
+            let summary = loaded.description.clone();
+            Ok((loaded, summary))
+        })
+    }
+
     fn run<T>(
         &mut self,
         stage: &'static str,
@@ -535,16 +544,8 @@ fn train_in_run(
     progress: &ProgressFn,
 ) -> Result<TrainOutcome, PipelineError> {
     let dirs = OutputDirs::create(&config.output_dir, parent.run_id())?;
-    let mut stages = Stages {
-        seconds: Vec::new(),
-        progress: Arc::clone(progress),
-        stop: Arc::clone(&config.stop),
-    };
-    let loaded = stages.run("load", || {
-        let loaded = source.load()?;
-        let summary = loaded.description.clone();
-        Ok((loaded, summary))
-    })?;
+    let mut stages = Stages::new(config, progress);
+    let loaded = stages.load(source)?;
     let quality = check_quality(&loaded.frame, &dirs.reports)?;
     let set = stages.run("features", || build_features(&loaded.frame, config))?;
     let horizon_minutes = label_horizon_minutes(source);
@@ -1015,30 +1016,13 @@ fn track_and_register(
 }
 
 fn log_results(parent: &ActiveRun, t: &Tracked<'_>) -> Result<(), PipelineError> {
-    let scores = &t.evaluation.scores;
-    parent.log_params(
-        t.tuning
-            .best_params
-            .iter()
-            .map(|(k, v)| (k.clone(), param_text(v))),
+    log_scores(
+        parent,
+        t.tuning,
+        &t.evaluation.scores,
+        t.bundle.meta.threshold,
+        t.stage_seconds,
     )?;
-    parent.log_metrics(
-        [
-            ("test_f1", scores.f1),
-            ("test_precision", scores.precision),
-            ("test_recall", scores.recall),
-            ("test_roc_auc", scores.roc_auc),
-            ("test_pr_auc", scores.pr_auc),
-            ("test_anomaly_roc_auc", scores.anomaly_roc_auc),
-            ("test_anomaly_rate", scores.anomaly_rate),
-            ("threshold", t.bundle.meta.threshold),
-            ("best_validation_f1", t.tuning.best_value),
-        ],
-        0,
-    )?;
-    for (stage, seconds) in t.stage_seconds {
-        parent.log_metric(&format!("time_{stage}_seconds"), *seconds)?;
-    }
     log_alarm(parent, t.alarm)?;
     log_event_metrics(parent, "test_", &t.events.metrics)?;
     match t.modes {
@@ -1053,6 +1037,41 @@ fn log_results(parent: &ActiveRun, t: &Tracked<'_>) -> Result<(), PipelineError>
                 report.skipped_reason.as_deref().unwrap_or("no mode model")
             ),
         )?,
+    }
+    Ok(())
+}
+
+/// The tuned hyper-parameters, the test scores, the alarm threshold and the
+/// time of each stage, on the job's parent run (both training paths).
+pub(crate) fn log_scores(
+    parent: &ActiveRun,
+    tuning: &Tuning,
+    scores: &TestScores,
+    threshold: f64,
+    stage_seconds: &[(&'static str, f64)],
+) -> Result<(), PipelineError> {
+    parent.log_params(
+        tuning
+            .best_params
+            .iter()
+            .map(|(k, v)| (k.clone(), param_text(v))),
+    )?;
+    parent.log_metrics(
+        [
+            ("test_f1", scores.f1),
+            ("test_precision", scores.precision),
+            ("test_recall", scores.recall),
+            ("test_roc_auc", scores.roc_auc),
+            ("test_pr_auc", scores.pr_auc),
+            ("test_anomaly_roc_auc", scores.anomaly_roc_auc),
+            ("test_anomaly_rate", scores.anomaly_rate),
+            ("threshold", threshold),
+            ("best_validation_f1", tuning.best_value),
+        ],
+        0,
+    )?;
+    for (stage, seconds) in stage_seconds {
+        parent.log_metric(&format!("time_{stage}_seconds"), *seconds)?;
     }
     Ok(())
 }

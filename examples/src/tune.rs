@@ -54,7 +54,7 @@ use serde::Serialize;
 use vigil_features::TrainingSet;
 use vigil_forest::{MaxFeatures, MaxSamples, RandomForestParams};
 use vigil_metrics::best_threshold_f1;
-use vigil_tracking_client::{ActiveRun, RunOptions, RunStatus, Tracker};
+use vigil_tracking_client::{ActiveRun, RunOptions, RunSearch, RunStatus, Tracker, ViewType};
 use vigil_tuning::{
     Direction, FrozenTrial, Heartbeat, MedianPruner, ObjectiveError, ParamValue, PostgresStorage,
     Study, Trial, TrialState, TuningError,
@@ -371,6 +371,7 @@ pub(crate) fn tune_rows(
         "its worker stopped sending heartbeats (it died or lost the database); \
          the trial was failed",
     )?;
+    runs.record_runless_trials(&study.trials()?)?;
     let failed: Vec<String> = exits
         .iter()
         .filter(|w| !w.success)
@@ -399,15 +400,66 @@ impl<'a> TrialRuns<'a> {
         }
     }
 
+    /// Gives every failed trial without a run (its worker died between
+    /// claiming it and creating the run) a FAILED run with the study's
+    /// reason, so the experiment shows one run per trial.
+    fn record_runless_trials(&self, trials: &[Arc<FrozenTrial>]) -> Result<(), PipelineError> {
+        let search = RunSearch::in_experiments([self.experiment_id.clone()])
+            .filter(format!(
+                "tags.mlflow.parentRunId = '{}'",
+                self.parent_run_id
+            ))
+            .view_type(ViewType::All);
+        let named: BTreeSet<String> = self
+            .tracker
+            .search_all_runs(search)?
+            .into_iter()
+            .map(|r| r.info.run_name)
+            .collect();
+        let runless = trials
+            .iter()
+            .filter(|t| t.state == TrialState::Fail && !named.contains(&trial_run_name(t.number)));
+        for trial in runless {
+            let attr = |key: &str| match trial.user_attrs.get(key) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => "unknown".to_string(),
+            };
+            let why = format!(
+                "its worker (pid {} on {}) was lost before it created the trial's run: {}",
+                attr("worker_pid"),
+                attr("worker_host"),
+                trial.fail_reason.as_deref().unwrap_or("failed")
+            );
+            let run = self.tracker.start_run(
+                RunOptions::new(&self.experiment_id)
+                    .name(trial_run_name(trial.number))
+                    .parent(&self.parent_run_id)
+                    .tag("vigil.worker_host", attr("worker_host"))
+                    .tag("vigil.worker_pid", attr("worker_pid"))
+                    .tag("vigil.trial_number", trial.number.to_string())
+                    .tag("vigil.trial_state", "FAIL")
+                    .tag("vigil.error", truncate(&why, 4000)),
+            )?;
+            run.end(RunStatus::Failed)?;
+        }
+        Ok(())
+    }
+
     fn start(&self, number: u64, worker: &Worker) -> Result<ActiveRun, PipelineError> {
         Ok(self.tracker.start_run(
             RunOptions::new(&self.experiment_id)
-                .name(format!("trial-{number}"))
+                .name(trial_run_name(number))
                 .parent(&self.parent_run_id)
                 .tag("vigil.worker_host", &worker.host)
                 .tag("vigil.worker_pid", worker.pid.to_string()),
         )?)
     }
+}
+
+/// A trial's run name in MLflow.
+fn trial_run_name(number: u64) -> String {
+    format!("trial-{number}")
 }
 
 /// The process running a trial.

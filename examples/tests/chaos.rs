@@ -59,39 +59,45 @@ impl Chaos {
         cmd
     }
 
-    /// Runs the pipeline to the end; how long it took.
-    fn run_through(&self, name: &str) -> Duration {
+    /// Runs the pipeline to the end, noting when each progress line (one that
+    /// starts with `[stage]`) appeared.
+    fn run_through(&self, name: &str) -> Timeline {
         let log = self.dir.join(format!("{name}.log"));
+        let mut child = self.pipeline(&log).spawn().unwrap();
         let started = Instant::now();
-        let status = self.pipeline(&log).status().unwrap();
-        let took = started.elapsed();
+        let mut lines = Vec::new();
+        let status = loop {
+            let exited = child.try_wait().unwrap();
+            let seen = progress_lines(&log).len();
+            lines.resize(seen.max(lines.len()), started.elapsed());
+            if let Some(status) = exited {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
         assert!(
             status.success(),
             "{name}: {status}\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        took
+        let text = progress_lines(&log);
+        Timeline {
+            lines: text.into_iter().zip(lines).collect(),
+        }
     }
 
-    /// Starts the pipeline, SIGKILLs it `after` the start or `after` its
-    /// `stage` began; the stage it was in (its last progress line) and the
-    /// spools it left, read before any replay.
-    fn kill(&self, i: usize, stage: Option<&str>, after: Duration) -> (String, Vec<SpoolContents>) {
+    /// Starts the pipeline and SIGKILLs it `after` its progress line number
+    /// `anchor` appeared; the line it was at (its last line) and the spools
+    /// it left, read before any replay.
+    fn kill(&self, i: usize, anchor: usize, after: Duration) -> (String, Vec<SpoolContents>) {
         let log = self.dir.join(format!("kill-{i}.log"));
         let mut child = self.pipeline(&log).spawn().unwrap();
-        if let Some(stage) = stage {
-            let line = format!("[{stage}] started");
-            while child.try_wait().unwrap().is_none()
-                && !std::fs::read_to_string(&log)
-                    .unwrap_or_default()
-                    .contains(&line)
-            {
-                std::thread::sleep(Duration::from_millis(2));
-            }
+        while child.try_wait().unwrap().is_none() && progress_lines(&log).len() <= anchor {
+            std::thread::sleep(Duration::from_millis(1));
         }
         let deadline = Instant::now() + after;
         while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(1));
         }
         let finished_first = child.try_wait().unwrap().is_some();
         let _ = child.kill(); // SIGKILL
@@ -106,6 +112,51 @@ impl Chaos {
                 .to_string()
         };
         (stage, spools(&self.tracker))
+    }
+}
+
+/// The progress lines of a pipeline's log (a replay's lines come first and
+/// do not start with `[`).
+fn progress_lines(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The reference run's progress lines, each with when it appeared.
+struct Timeline {
+    lines: Vec<(String, Duration)>,
+}
+
+impl Timeline {
+    /// A kill point a fraction `f` of the way through the run, as (the line
+    /// it follows, how long after it): anchored to the line so that a faster
+    /// or slower run is still killed in the same stretch of work. Never after
+    /// the last line (the pipeline exits right after it).
+    fn at_fraction(&self, f: f64) -> (usize, Duration) {
+        let last = self.lines.len() - 1;
+        let at = self.lines[last].1.mul_f64(f);
+        let anchor = self.lines[..last]
+            .iter()
+            .rposition(|(_, t)| *t <= at)
+            .unwrap_or(0);
+        (anchor, at.saturating_sub(self.lines[anchor].1))
+    }
+
+    /// A kill point a fraction `f` into `stage` (from its `started` line to
+    /// the next line).
+    fn within_stage(&self, stage: &str, f: f64) -> (usize, Duration) {
+        let line = format!("[{stage}] started");
+        let anchor = self
+            .lines
+            .iter()
+            .position(|(l, _)| *l == line)
+            .unwrap_or_else(|| panic!("the reference run has no `{line}`"));
+        let took = self.lines[anchor + 1].1 - self.lines[anchor].1;
+        (anchor, took.mul_f64(f))
     }
 }
 
@@ -187,11 +238,11 @@ fn a_pipeline_killed_at_ten_points_loses_nothing_duplicates_nothing_leaves_nothi
         tracker,
     };
 
-    let full = chaos.run_through("reference");
+    let reference = chaos.run_through("reference");
     let mut logged: HashMap<String, Logged> = HashMap::new();
     let mut stages = Vec::new();
-    // Half the kills at a seeded time in the run; half a seeded moment into
-    // one of the stages after tuning (which takes most of a run's time).
+    // Half the kills at a seeded fraction of the run; half a seeded fraction
+    // into one of the stages after tuning (which takes most of a run's time).
     const LATE_STAGES: [&str; 5] = [
         "final_fit",
         "failure_modes",
@@ -203,18 +254,17 @@ fn a_pipeline_killed_at_ten_points_loses_nothing_duplicates_nothing_leaves_nothi
     let mut killed = 0;
     for i in 0..KILLS {
         let f = draws.next().unwrap();
-        let (stage, delay) = if i % 2 == 0 {
-            (None, full.mul_f64(0.05 + 0.9 * f))
+        let (anchor, delay) = if i % 2 == 0 {
+            reference.at_fraction(0.05 + 0.9 * f)
         } else {
             let which = (draws.next().unwrap() * LATE_STAGES.len() as f64) as usize;
-            let stage = LATE_STAGES[which.min(LATE_STAGES.len() - 1)];
-            (Some(stage), Duration::from_millis((f * 400.0) as u64))
+            reference.within_stage(LATE_STAGES[which.min(LATE_STAGES.len() - 1)], f)
         };
-        let (last_line, snapshot) = chaos.kill(i, stage, delay);
+        let (last_line, snapshot) = chaos.kill(i, anchor, delay);
         killed += usize::from(!last_line.starts_with("(finished"));
         stages.push(format!(
-            "{} + {} ms: {last_line}",
-            stage.unwrap_or("start"),
+            "`{}` + {} ms: {last_line}",
+            reference.lines[anchor].0,
             delay.as_millis()
         ));
         for spool in snapshot {

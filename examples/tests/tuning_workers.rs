@@ -248,7 +248,17 @@ fn assert_study_with_lost_trial(
             .unwrap();
         if Some(number) == lost {
             assert_eq!(child["info"]["status"], "FAILED");
-            assert!(tag(child, "vigil.error").unwrap().contains("heartbeats"));
+            // Ended by the leader once the trial's heartbeats stopped (or
+            // created by it, when the worker died before creating the run),
+            // or first by another pipeline's start replaying the dead
+            // worker's spool (tests here run side by side and share it).
+            let by_leader = tag(child, "vigil.error").is_some_and(|e| {
+                e.contains("heartbeats") || e.contains("before it created the trial's run")
+            });
+            let pid = tag(child, "vigil.worker_pid").unwrap_or_default();
+            let by_replay = tag(child, "vigil.failure_reason")
+                .is_some_and(|r| r.starts_with(&format!("process {pid} on ")));
+            assert!(by_leader || by_replay, "lost trial {number}: {child}");
         } else {
             assert_eq!(child["info"]["status"], "FINISHED");
             assert_eq!(
@@ -420,6 +430,66 @@ fn a_killed_workers_trial_is_failed_and_the_study_still_finishes() {
     assert!(leader.status.success(), "leader: {}", text(&leader));
     let pids = assert_study_with_lost_trial(&env, &study, 6, Some(lost));
     assert!(pids.contains(&joiner_pid), "{pids:?}");
+    env.drop_schema();
+}
+
+#[test]
+fn a_trial_whose_worker_died_before_creating_its_run_gets_a_failed_run() {
+    let (Some(db), Some(mlflow)) = (
+        service("VIGIL_TEST_DATABASE_URL"),
+        service("VIGIL_TEST_MLFLOW_URI"),
+    ) else {
+        return;
+    };
+    let env = Env::new(db, mlflow, "runless");
+    let study = format!("study_{}", env.tag);
+    let leader = env
+        .pipeline(&[
+            "--trials",
+            "6",
+            "--study-name",
+            &study,
+            "--heartbeat-grace",
+            "2",
+        ])
+        .spawn()
+        .unwrap();
+    // A "worker" that claims a trial, names itself, and dies at once: no
+    // heartbeat, no run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let storage = loop {
+        let ready = env.try_trials(&study).is_ok_and(|t| !t.is_empty());
+        if ready {
+            let storage =
+                vigil_tuning::PostgresStorage::connect_with_schema(&env.db, &env.schema()).unwrap();
+            break std::sync::Arc::new(storage);
+        }
+        assert!(std::time::Instant::now() < deadline, "no study appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let loaded = vigil_tuning::Study::load(&study, storage).unwrap();
+    let mut claimed = loaded
+        .ask_within(6)
+        .unwrap()
+        .expect("a trial left to claim");
+    let lost = claimed.number() as i64;
+    let pid = std::process::id();
+    claimed.set_user_attr("worker_pid", json!(pid)).unwrap();
+    claimed.set_user_attr("worker_host", json!("gone")).unwrap();
+    drop(claimed);
+    let leader = finish(leader).join().unwrap();
+    assert!(leader.status.success(), "leader: {}", text(&leader));
+    assert_study_with_lost_trial(&env, &study, 6, Some(lost));
+    let (_, children) = env.runs();
+    let run = children
+        .iter()
+        .find(|c| c["info"]["run_name"] == format!("trial-{lost}"))
+        .unwrap();
+    let error = tag(run, "vigil.error").unwrap();
+    assert!(
+        error.contains(&format!("(pid {pid} on gone) was lost before it created")),
+        "{error}"
+    );
     env.drop_schema();
 }
 

@@ -47,7 +47,7 @@ use vigil_tuning::ParamValue;
 use crate::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, FEATURE_SPEC_FILE, ModelBundle};
 use crate::error::PipelineError;
 use crate::evaluation::{TestScores, event_params, log_event_metrics, score_split};
-use crate::train::{Progress, ProgressFn, TrainConfig, end_job_run};
+use crate::train::{Progress, ProgressFn, TrainConfig, end_job_run, log_scores};
 use crate::tune::{
     Fnv64, JoinOutcome, TrialCounts, TrialRows, forest_params, join_study_rows, param_text,
     tune_rows,
@@ -632,29 +632,7 @@ impl Job<'_> {
             source: e,
         })?;
         bundle.save(&model_dir, example.view())?;
-        parent.log_params(
-            tuning
-                .best_params
-                .iter()
-                .map(|(k, v)| (k.clone(), param_text(v))),
-        )?;
-        parent.log_metrics(
-            [
-                ("test_f1", test.f1),
-                ("test_precision", test.precision),
-                ("test_recall", test.recall),
-                ("test_roc_auc", test.roc_auc),
-                ("test_pr_auc", test.pr_auc),
-                ("test_anomaly_roc_auc", test.anomaly_roc_auc),
-                ("test_anomaly_rate", test.anomaly_rate),
-                ("threshold", bundle.meta.threshold),
-                ("best_validation_f1", tuning.best_value),
-            ],
-            0,
-        )?;
-        for (stage, seconds) in &self.seconds {
-            parent.log_metric(&format!("time_{stage}_seconds"), *seconds)?;
-        }
+        log_scores(parent, tuning, test, bundle.meta.threshold, &self.seconds)?;
         log_event_metrics(parent, "test_", events)?;
         parent.log_artifact_as(&model_dir.join(FEATURE_SPEC_FILE), FEATURE_SPEC_FILE)?;
         let logged = parent.log_model("model", &model_dir, &bundle.mlmodel())?;
