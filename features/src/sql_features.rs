@@ -11,6 +11,13 @@
 //! (NaN where it gives NaN, ±inf where it gives ±inf), under the rules below.
 //!
 //! The rules that make the numbers equal are on [`feature_select_sql`].
+//!
+//! On TimescaleDB the view reads a hypertable like any table. A continuous
+//! aggregate does not apply: it must `GROUP BY time_bucket(...)`, one row per
+//! bucket, while these features are one row per sample over windows that
+//! slide with each sample (a 5-minute mean at 10:00:10 and at 10:00:20 share
+//! most rows but no bucket). A materialised view refreshed after each load is
+//! the cached form.
 
 use std::fmt::Write as _;
 
