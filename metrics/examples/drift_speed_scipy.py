@@ -1,6 +1,8 @@
 """scipy on the data of drift_speed.rs (same SplitMix64 + Box-Muller generator).
 
-    /tmp/venv-drift/bin/python metrics/examples/drift_speed_scipy.py [n_ref n_cur n_features]
+    ~/.cache/vigil/mlflow-3.17.2/bin/python metrics/examples/drift_speed_scipy.py [n_ref n_cur n_features]
+
+(the venv scripts/test.sh installs; it has numpy and scipy)
 
 Times, per feature, what evidently's default rule runs for a reference of
 more than 1,000 rows (scipy.stats.wasserstein_distance / max(np.std(ref),
