@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use vigil_features::{TrainingSet, WindowLength, events_from_labels};
+use vigil_features::{TelemetryStore, TrainingSet, WindowLength, events_from_labels};
 use vigil_metrics::{DatasetDrift, EventMetrics};
 use vigil_tracking_client::{
     ModelVersion, Run, RunOptions, RunSearch, RunStatus, Stage, Tracker, TrackingError, TrackingUri,
@@ -184,6 +184,9 @@ pub struct Decision {
     pub challenger: Option<Rescored>,
     /// Held-out rows both were scored on.
     pub holdout_rows: usize,
+    /// Rows read from the source: for a PostgreSQL table only the hold-out
+    /// and the features' warm-up before it, otherwise all of it.
+    pub rows_read: usize,
     /// What decided.
     pub criterion: Criterion,
     /// The challenger's top features by mean |SHAP| on the held-out rows,
@@ -379,6 +382,7 @@ pub fn evaluate(
         champion: rescored.champion.map(|c| c.0),
         challenger: rescored.challenger.map(|c| c.0),
         holdout_rows: rescored.holdout_rows,
+        rows_read: rescored.rows_read,
         criterion: config.criterion,
         shap_change,
         promoted,
@@ -464,6 +468,9 @@ struct RescoredPair {
     champion: Option<(Rescored, ModelBundle)>,
     challenger: Option<(Rescored, ModelBundle)>,
     holdout_rows: usize,
+    /// Rows read from the source (the hold-out and the features' warm-up
+    /// before it, for a PostgreSQL table).
+    rows_read: usize,
     /// The held-out rows against the champion's reference (the challenger's
     /// when there is no champion yet).
     drift: Option<DriftReport>,
@@ -476,44 +483,59 @@ fn rescore_candidates(
     [champion, challenger]: [Option<&ModelVersion>; 2],
 ) -> Result<RescoredPair, PipelineError> {
     let scratch = config.output_dir.join("models");
-    let loaded = source.load()?;
+    let download = |v: Option<&ModelVersion>| {
+        v.map(|v| ModelBundle::download(tracker, &config.model_name, &v.version, &scratch))
+            .transpose()
+    };
+    let bundles = [download(champion)?, download(challenger)?];
+    let warmup = bundles
+        .iter()
+        .flatten()
+        .map(|b| b.feature_spec.warmup_span())
+        .max()
+        .unwrap_or(WindowLength::minutes(0));
+    let loaded = holdout_source(source, config.holdout, warmup)?.load()?;
     let end = loaded.frame.time().iter().copied().max().unwrap_or(0);
     let holdout_from = end - config.holdout.as_micros();
     let mut holdout_rows = 0;
     let mut drift = Vec::new();
-    let mut rescore_version =
-        |v: &ModelVersion, role: &str| -> Result<(Rescored, ModelBundle), PipelineError> {
-            let bundle = ModelBundle::download(tracker, &config.model_name, &v.version, &scratch)?;
-            let plot_dir = config.output_dir.join(role);
-            let held_out = rescore(
-                &bundle,
-                &loaded.frame,
-                holdout_from,
-                (&plot_dir, config.shap_rows),
-            )?;
-            holdout_rows = held_out.rows;
-            if let Some(d) = held_out.drift {
-                drift.push(DriftReport {
-                    drift: d,
-                    rows: held_out.rows,
-                    model_version: v.version.clone(),
-                });
-            }
-            let rescored = Rescored {
-                version: v.version.clone(),
-                run_id: v.run_id.clone(),
-                scores: held_out.scores,
-                events: held_out.events,
-                modes: held_out.modes,
-                shap: held_out.shap,
-            };
-            Ok((rescored, bundle))
+    let mut rescore_version = |v: &ModelVersion,
+                               bundle: ModelBundle,
+                               role: &str|
+     -> Result<(Rescored, ModelBundle), PipelineError> {
+        let plot_dir = config.output_dir.join(role);
+        let held_out = rescore(
+            &bundle,
+            &loaded.frame,
+            holdout_from,
+            (&plot_dir, config.shap_rows),
+        )?;
+        holdout_rows = held_out.rows;
+        if let Some(d) = held_out.drift {
+            drift.push(DriftReport {
+                drift: d,
+                rows: held_out.rows,
+                model_version: v.version.clone(),
+            });
+        }
+        let rescored = Rescored {
+            version: v.version.clone(),
+            run_id: v.run_id.clone(),
+            scores: held_out.scores,
+            events: held_out.events,
+            modes: held_out.modes,
+            shap: held_out.shap,
         };
+        Ok((rescored, bundle))
+    };
+    let [champion_bundle, challenger_bundle] = bundles;
     let champion = champion
-        .map(|v| rescore_version(v, "champion"))
+        .zip(champion_bundle)
+        .map(|(v, b)| rescore_version(v, b, "champion"))
         .transpose()?;
     let challenger = challenger
-        .map(|v| rescore_version(v, "challenger"))
+        .zip(challenger_bundle)
+        .map(|(v, b)| rescore_version(v, b, "challenger"))
         .transpose()?;
     // The champion is rescored first: its report, when it has a reference.
     let drift = drift.into_iter().next();
@@ -521,8 +543,37 @@ fn rescore_candidates(
         champion,
         challenger,
         holdout_rows,
+        rows_read: loaded.frame.len(),
         drift,
     })
+}
+
+/// What `evaluate` reads of `source`: a PostgreSQL table without a start time
+/// from its newest sample minus the hold-out and `warmup` (the span after
+/// which the features no longer depend on earlier rows,
+/// [`FeatureSpec::warmup_span`](vigil_features::FeatureSpec::warmup_span)),
+/// so a fleet's table is never loaded whole and the hold-out scores as it
+/// would from the whole table; a CSV file or the simulator whole.
+fn holdout_source(
+    source: &DataSource,
+    holdout: WindowLength,
+    warmup: WindowLength,
+) -> Result<DataSource, PipelineError> {
+    let mut source = source.clone();
+    if let DataSource::Postgres {
+        config,
+        table,
+        query,
+    } = &mut source
+        && query.from.is_none()
+    {
+        let mut store = TelemetryStore::connect(config, table)?;
+        if let Some((_, last)) = store.time_span(query)? {
+            let span = holdout.as_micros().saturating_add(warmup.as_micros());
+            query.from = Some(last.saturating_sub(span));
+        }
+    }
+    Ok(source)
 }
 
 /// Whether the challenger wins, and why, in words (with both models' event

@@ -8,7 +8,10 @@
 //! the last `--holdout-hours` of it, i.e. the day after the training window.
 //! (A different seed is a different fleet, with other baselines: a model trained
 //! on one fleet is not expected to transfer to another.) `--source csv|postgres`
-//! scores the most recent `--holdout-hours` of real data instead.
+//! scores the most recent `--holdout-hours` of real data instead; from
+//! PostgreSQL only those hours and the features' warm-up before them are read
+//! (a fleet's table is never loaded whole), with the same scores as from the
+//! whole table.
 //!
 //! Exit codes: 0 done (promoted or not), 1 failure, 2 bad arguments or nothing
 //! to evaluate, 3 PostgreSQL or MLflow unreachable.
@@ -155,6 +158,10 @@ fn print_decision(d: &Decision) {
             );
         }
     }
+    println!(
+        "held-out:  {} rows scored, {} rows read from the source",
+        d.holdout_rows, d.rows_read
+    );
     println!();
     println!("decision: {}", d.explanation);
     match &d.drift {
