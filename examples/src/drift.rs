@@ -105,10 +105,18 @@ pub fn train_reference(features: &FeatureMatrix) -> Result<DriftReference, Pipel
         .into_iter()
         .map(|c| c.to_vec())
         .collect();
-    let named = features
-        .names
+    reference_of_columns(&features.names, &columns)
+}
+
+/// The reference of feature columns named `names` (every one numerical), cut
+/// to [`REFERENCE_MAX_ROWS`] rows.
+pub(crate) fn reference_of_columns(
+    names: &[String],
+    columns: &[Vec<f64>],
+) -> Result<DriftReference, PipelineError> {
+    let named = names
         .iter()
-        .zip(&columns)
+        .zip(columns)
         .map(|(n, c)| (n.as_str(), ColumnKind::Numerical, c.as_slice()))
         .collect();
     Ok(DriftReference::new(named)?.downsampled(REFERENCE_MAX_ROWS)?)

@@ -24,14 +24,9 @@ fn database() -> Option<PgConfig> {
     common::service("VIGIL_TEST_DATABASE_URL").map(|url| PgConfig::from_url(&url).unwrap())
 }
 
-/// A table of 4 machines × 2 days with duplicate timestamps, named for the test.
-fn table_with_fleet(config: &PgConfig, tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let table = format!("streamed_{tag}_{}_{nanos}", std::process::id());
-    let frame = simulate(&SimulatorConfig {
+/// 4 machines × 2 days with duplicate timestamps.
+fn fleet_frame() -> vigil_features::TelemetryFrame {
+    simulate(&SimulatorConfig {
         machines: 4,
         days: 2.0,
         failures_per_day: 3.0,
@@ -40,7 +35,17 @@ fn table_with_fleet(config: &PgConfig, tag: &str) -> String {
         ..Default::default()
     })
     .unwrap()
-    .frame;
+    .frame
+}
+
+/// A table of [`fleet_frame`], named for the test.
+fn table_with_fleet(config: &PgConfig, tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let table = format!("streamed_{tag}_{}_{nanos}", std::process::id());
+    let frame = fleet_frame();
     let mut store = TelemetryStore::connect(config, &table).unwrap();
     store.create_schema().unwrap();
     store.insert(&frame).unwrap();
@@ -168,6 +173,41 @@ fn a_streamed_run_trains_tracks_and_registers() {
         vigil_examples::bundle::ModelBundle::load(&outcome.output_dir.join("model")).unwrap();
     assert_eq!(bundle.meta.threshold, outcome.threshold);
     assert_eq!(bundle.meta.machines.len(), 4);
+    assert_drift_reference_of_the_training_rows(&bundle);
+}
+
+/// The streamed model's drift reference: one bounded column per feature; the
+/// fleet's first day (training rows) does not drift from it, the same day
+/// with its temperature level features 5 °C higher does, naming them.
+fn assert_drift_reference_of_the_training_rows(bundle: &vigil_examples::bundle::ModelBundle) {
+    use vigil_examples::drift::{REFERENCE_MAX_ROWS, compare_rows, drift_params, drifted_names};
+    let reference = bundle.drift_reference.as_ref().expect("a drift reference");
+    let names: Vec<&str> = reference.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, bundle.meta.feature_names);
+    for c in reference.columns() {
+        assert!((2..=REFERENCE_MAX_ROWS).contains(&c.sorted_values().len()));
+    }
+    let frame = fleet_frame();
+    let day = 86_400_000_000;
+    let first = frame.time().iter().copied().min().unwrap();
+    let rows: Vec<usize> = (0..frame.len())
+        .filter(|&i| frame.time()[i] < first + day)
+        .collect();
+    let mut features = bundle.feature_spec.compute(&frame).unwrap();
+    features.sanitize(&bundle.feature_spec.sanitize);
+    let mut first_day = features.select_rows(&rows).values;
+    let same = compare_rows(reference, first_day.view(), &drift_params()).unwrap();
+    assert!(!same.dataset_drift, "{:?}", drifted_names(&same));
+    let level = ["temperature", "temperature_mean_5m", "temperature_mean_30m"];
+    for (j, name) in bundle.meta.feature_names.iter().enumerate() {
+        if level.contains(&name.as_str()) || name.starts_with("temperature_m") {
+            first_day.column_mut(j).mapv_inplace(|v| v + 5.0);
+        }
+    }
+    let hot = compare_rows(reference, first_day.view(), &drift_params()).unwrap();
+    assert!(hot.dataset_drift);
+    let drifted = drifted_names(&hot);
+    assert!(level.iter().all(|f| drifted.contains(f)), "{drifted:?}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use vigil_forest::{
     Samples,
 };
 
+use super::sample::{DRIFT_SAMPLE_ROWS, TrainSample};
 use crate::error::PipelineError;
 
 /// The fleet's time cut-offs (µs since epoch UTC) and the embargo between splits.
@@ -106,6 +107,9 @@ pub(crate) struct Fleet {
     /// Training rows left out by downsampling.
     pub dropped: usize,
     pub feature_names: Vec<String>,
+    /// A bounded sample of the training rows (before downsampling), for the
+    /// model's drift reference.
+    sample: TrainSample,
     /// Machines waiting for the edges.
     pending: Vec<MachineRows>,
     pending_train_rows: usize,
@@ -115,6 +119,7 @@ pub(crate) struct Fleet {
 impl Fleet {
     pub(crate) fn new(rules: IngestRules) -> Fleet {
         Fleet {
+            sample: TrainSample::new(rules.seed, DRIFT_SAMPLE_ROWS),
             rules,
             machine_ids: Vec::new(),
             failure_events: Vec::new(),
@@ -180,6 +185,7 @@ impl Fleet {
         Ok((
             coded,
             FleetFacts {
+                drift_sample: self.sample,
                 machine_ids: self.machine_ids,
                 failure_events: self.failure_events,
                 rows: self.rows,
@@ -242,6 +248,13 @@ impl Fleet {
         let inner = split_by_time(&inner_time, cuts.validation, cuts.embargo);
         let train: Vec<usize> = inner.train.iter().map(|&i| outer.train[i]).collect();
         let validation: Vec<usize> = inner.test.iter().map(|&i| outer.train[i]).collect();
+        for &r in &train {
+            if let Some(row) = f.values.row(r).as_slice() {
+                self.sample.offer(key, r, row);
+            } else {
+                self.sample.offer(key, r, &f.values.row(r).to_vec());
+            }
+        }
         let (train, train_w) = self.downsample(key, f, y, &train);
         let labels = |rows: &[usize]| rows.iter().map(|&r| y[r]).collect::<Vec<u8>>();
         MachineRows {
@@ -313,6 +326,8 @@ impl SplitMix {
 /// What the stream learnt about the fleet besides the codes.
 #[derive(Debug)]
 pub(crate) struct FleetFacts {
+    /// The training rows' sample for the drift reference.
+    pub drift_sample: TrainSample,
     pub machine_ids: Vec<String>,
     pub failure_events: Vec<FailureEvent>,
     pub rows: usize,

@@ -22,11 +22,14 @@
 //! Compared with [`train`](crate::train::train) it chooses the alarm threshold
 //! by validation F1 only (no alarm policy or smoothing), trains no failure-mode
 //! classifier, computes no SHAP summary and draws no plots; it tracks the
-//! parameters, metrics and trials, saves the model folder and registers it.
+//! parameters, metrics and trials, saves the model folder (with a drift
+//! reference from a seeded, bounded sample of the training rows, taken before
+//! downsampling) and registers it.
 //! A stream that fails (a lost connection, a missing column) ends the run as
 //! `FAILED` before anything is fitted or registered.
 
 mod ingest;
+mod sample;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -498,9 +501,7 @@ impl Job<'_> {
                 failure_modes: Vec::new(),
             },
             failure_modes: None,
-            // The streamed path keeps bin codes, not feature values: no drift
-            // reference yet (serve and evaluate then report "no reference").
-            drift_reference: None,
+            drift_reference: Some(facts.drift_sample.reference(&facts.feature_names)?),
         };
         let example = test_facts
             .example
