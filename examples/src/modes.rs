@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use vigil_features::{FailureMode, TrainingSet};
 use vigil_forest::{ClassWeight, RandomForest, RandomForestParams};
@@ -86,7 +87,11 @@ pub enum ModeFit {
 
 /// Class numbers of the rows' modes ([`FailureMode::class_index`]).
 pub fn mode_labels(set: &TrainingSet) -> Vec<usize> {
-    set.failure_mode.iter().map(|m| m.class_index()).collect()
+    class_indices(&set.failure_mode)
+}
+
+fn class_indices(modes: &[FailureMode]) -> Vec<usize> {
+    modes.iter().map(|m| m.class_index()).collect()
 }
 
 /// Failure events per mode: runs of consecutive rows labelled with the same
@@ -94,9 +99,14 @@ pub fn mode_labels(set: &TrainingSet) -> Vec<usize> {
 /// machine, then time, so a run never spans two machines' failures unless a
 /// machine's last rows and the next machine's first rows share a mode).
 pub fn mode_events(set: &TrainingSet) -> BTreeMap<FailureMode, usize> {
+    count_mode_events(&set.failure_mode)
+}
+
+/// [`mode_events`] of rows' modes in machine, then time order.
+fn count_mode_events(modes: &[FailureMode]) -> BTreeMap<FailureMode, usize> {
     let mut events = BTreeMap::new();
     let mut previous = FailureMode::None;
-    for &mode in &set.failure_mode {
+    for &mode in modes {
         if mode != FailureMode::None && mode != previous {
             *events.entry(mode).or_insert(0) += 1;
         }
@@ -111,7 +121,20 @@ pub fn fit_mode_model(
     binary_params: &RandomForestParams,
     train: &TrainingSet,
 ) -> Result<ModeFit, PipelineError> {
-    let events = mode_events(train);
+    fit_mode_model_with(binary_params, &train.failure_mode, |params, labels| {
+        Ok(params.fit(named_samples(&train.features)?, labels)?)
+    })
+}
+
+/// [`fit_mode_model`] for rows whose modes are `modes`, the forest fitted
+/// by `fit` (with the mode parameters and class labels) on whatever holds
+/// the rows: a feature matrix, or the streamed fleet's bin codes.
+pub(crate) fn fit_mode_model_with(
+    binary_params: &RandomForestParams,
+    modes: &[FailureMode],
+    fit: impl FnOnce(&RandomForestParams, &[usize]) -> Result<RandomForest, PipelineError>,
+) -> Result<ModeFit, PipelineError> {
+    let events = count_mode_events(modes);
     if events.is_empty() {
         return Ok(ModeFit::Skipped {
             reason: "no failure mode in the training rows (the data has no failure_mode \
@@ -123,7 +146,7 @@ pub fn fit_mode_model(
         class_weight: ClassWeight::Balanced,
         ..binary_params.clone()
     };
-    let forest = params.fit(named_samples(&train.features)?, &mode_labels(train))?;
+    let forest = fit(&params, &class_indices(modes))?;
     let modes = forest
         .classes()
         .iter()
@@ -212,8 +235,18 @@ pub fn evaluate_modes(
     let proba = model
         .forest
         .predict_proba(named_samples(&split.features)?)?;
+    evaluate_mode_probabilities(model, proba.view(), &split.failure_mode)
+}
+
+/// [`evaluate_modes`] from the model's probabilities `proba` (rows × its
+/// classes) of rows whose true modes are `modes`.
+pub(crate) fn evaluate_mode_probabilities(
+    model: &FailureModeModel,
+    proba: ArrayView2<'_, f64>,
+    modes: &[FailureMode],
+) -> Result<ModeEvaluation, PipelineError> {
     let classes = model.forest.classes();
-    let y_true = mode_labels(split);
+    let y_true = class_indices(modes);
     let y_pred: Vec<usize> = proba
         .outer_iter()
         .map(|row| classes[argmax(row.iter().copied())])

@@ -530,10 +530,10 @@ struct FittedModels {
 }
 
 /// The failure-mode classifier (when there were modes to learn) and its report.
-struct FittedModes {
-    model: Option<FailureModeModel>,
-    test: Option<ModeEvaluation>,
-    report: ModeReport,
+pub(crate) struct FittedModes {
+    pub(crate) model: Option<FailureModeModel>,
+    pub(crate) test: Option<ModeEvaluation>,
+    pub(crate) report: ModeReport,
 }
 
 fn train_in_run(
@@ -856,8 +856,17 @@ fn fit_modes(
     splits: &Splits,
 ) -> Result<(FittedModes, String), PipelineError> {
     let fit = fit_mode_model(binary_params, &splits.train_validation)?;
+    settle_modes(fit, |model| evaluate_modes(model, &splits.test))
+}
+
+/// A mode fit with its test evaluation (`evaluate`, when a model was
+/// trained), its report and the stage's summary line (both training paths).
+pub(crate) fn settle_modes(
+    fit: ModeFit,
+    evaluate: impl FnOnce(&FailureModeModel) -> Result<ModeEvaluation, PipelineError>,
+) -> Result<(FittedModes, String), PipelineError> {
     let test = match &fit {
-        ModeFit::Trained { model, .. } => Some(evaluate_modes(model, &splits.test)?),
+        ModeFit::Trained { model, .. } => Some(evaluate(model)?),
         ModeFit::Skipped { .. } => None,
     };
     let report = ModeReport::new(&fit, test.as_ref());
@@ -1025,7 +1034,16 @@ fn log_results(parent: &ActiveRun, t: &Tracked<'_>) -> Result<(), PipelineError>
     )?;
     log_alarm(parent, t.alarm)?;
     log_event_metrics(parent, "test_", &t.events.metrics)?;
-    match t.modes {
+    log_modes(parent, t.modes)
+}
+
+/// The mode model's test metrics, or why there is none, on the parent run
+/// (both training paths).
+pub(crate) fn log_modes(
+    parent: &ActiveRun,
+    modes: (&ModeReport, Option<&ModeEvaluation>),
+) -> Result<(), PipelineError> {
+    match modes {
         (_, Some(test)) => {
             let metrics = test.metrics("test_");
             parent.log_metrics(metrics.iter().map(|(k, v)| (k.as_str(), *v)), 0)?;

@@ -173,6 +173,14 @@ fn a_streamed_run_trains_tracks_and_registers() {
         vigil_examples::bundle::ModelBundle::load(&outcome.output_dir.join("model")).unwrap();
     assert_eq!(bundle.meta.threshold, outcome.threshold);
     assert_eq!(bundle.meta.machines.len(), 4);
+    // Which failure is coming: a mode classifier fitted on the codes too.
+    let modes = bundle.failure_modes.as_ref().expect("a failure-mode model");
+    assert_eq!(modes.modes[0], "none");
+    assert!(modes.modes.len() >= 3, "{:?}", modes.modes);
+    assert_eq!(bundle.meta.failure_modes, modes.modes);
+    let report = &outcome.failure_modes;
+    assert!(report.trained, "{:?}", report.skipped_reason);
+    assert!(report.macro_f1.is_some_and(|f| f > 0.2), "{report:?}");
     assert_drift_reference_of_the_training_rows(&bundle);
 }
 

@@ -103,8 +103,8 @@ struct Args {
     /// `--source postgres`: `auto` streams the table machine by machine into
     /// bin codes when the query selects more than `--stream-above-rows` rows
     /// (and whenever `--downsample` is below 1) and loads it whole otherwise;
-    /// `memory` always loads it (every plot, failure modes, SHAP, alarm
-    /// policies; about 940 bytes per row); `streamed` always streams.
+    /// `memory` always loads it (every plot, SHAP, alarm policies; about
+    /// 1.4 KB per row); `streamed` always streams.
     #[arg(long, value_enum, default_value_t = Ingestion::Auto)]
     ingestion: Ingestion,
     /// `--ingestion auto`: rows above which the table is streamed.
@@ -479,6 +479,15 @@ fn print_streamed(o: &StreamedOutcome) {
         "  failures caught   {} of {} ({:.2} false alarms per machine-day)",
         e.failures_caught, e.failures_total, e.false_alarms_per_machine_day
     );
+    let m = &o.failure_modes;
+    match (&m.skipped_reason, m.macro_f1) {
+        (Some(why), _) => println!("  failure modes     skipped: {why}"),
+        (None, Some(f1)) => println!(
+            "  failure modes     {} modes, test macro F1 {f1:.4}",
+            m.per_mode.len()
+        ),
+        (None, None) => {}
+    }
     for (stage, s) in &o.stage_seconds {
         println!("  {stage:<22} {s:>8.2} s");
     }

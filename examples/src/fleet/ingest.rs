@@ -5,8 +5,8 @@
 
 use ndarray::{Array2, Axis};
 use vigil_features::{
-    FailureEvent, FeatureMatrix, FeatureSpec, TelemetryFrame, WindowLength, events_from_labels,
-    split_by_time,
+    FailureEvent, FailureMode, FeatureMatrix, FeatureSpec, TelemetryFrame, WindowLength,
+    events_from_labels, split_by_time,
 };
 use vigil_forest::{
     BinEdges, BinnedBuilder, BinnedSamples, Contamination, IsolationForest, IsolationForestParams,
@@ -50,6 +50,8 @@ struct MachineRows {
     validation_y: Vec<u8>,
     test: FeatureMatrix,
     test_y: Vec<u8>,
+    /// Failure modes of the train, validation and test rows.
+    modes: [Vec<FailureMode>; 3],
 }
 
 /// Bin codes with their labels (and weights).
@@ -58,6 +60,8 @@ pub(crate) struct CodedSplit {
     pub x: BinnedBuilder,
     pub y: Vec<u8>,
     pub w: Vec<f64>,
+    /// Failure mode per row (`none` where the table has no modes).
+    pub modes: Vec<FailureMode>,
 }
 
 impl CodedSplit {
@@ -66,6 +70,7 @@ impl CodedSplit {
             x: BinnedBuilder::new(edges.clone()),
             y: Vec::new(),
             w: Vec::new(),
+            modes: Vec::new(),
         }
     }
 }
@@ -146,6 +151,10 @@ impl Fleet {
                 PipelineError::Invalid(format!("machine {id}: the table has no failure labels"))
             })?
             .to_vec();
+        let modes = match frame.failure_mode() {
+            Some(m) => m.to_vec(),
+            None => vec![FailureMode::None; frame.len()],
+        };
         let mut features = self.rules.spec.compute(frame)?;
         features.sanitize(&self.rules.spec.sanitize);
         self.failure_events.extend(events_from_labels(frame));
@@ -158,7 +167,7 @@ impl Fleet {
             machine,
             stream_key(&self.machine_ids[machine as usize]),
             &features,
-            &labels,
+            (&labels, &modes),
         );
         match self.coded.as_mut() {
             Some(coded) => code_machine(coded, rows),
@@ -240,7 +249,7 @@ impl Fleet {
         machine: u32,
         key: u64,
         f: &FeatureMatrix,
-        y: &[u8],
+        (y, modes): (&[u8], &[FailureMode]),
     ) -> MachineRows {
         let cuts = self.rules.cuts;
         let outer = split_by_time(&f.time, cuts.test, cuts.embargo);
@@ -257,7 +266,13 @@ impl Fleet {
         }
         let (train, train_w) = self.downsample(key, f, y, &train);
         let labels = |rows: &[usize]| rows.iter().map(|&r| y[r]).collect::<Vec<u8>>();
+        let modes_of = |rows: &[usize]| rows.iter().map(|&r| modes[r]).collect::<Vec<_>>();
         MachineRows {
+            modes: [
+                modes_of(&train),
+                modes_of(&validation),
+                modes_of(&outer.test),
+            ],
             machine,
             train_y: labels(&train),
             train_w,
@@ -356,19 +371,29 @@ fn near_failure(time: &[i64], y: &[u8], within: i64) -> Vec<bool> {
 /// Appends one machine's rows to the coded splits; its test rows get their
 /// anomaly scores now, while their raw features are at hand.
 fn code_machine(coded: &mut Coded, rows: MachineRows) -> Result<(), PipelineError> {
-    let push = |split: &mut CodedSplit, x: &FeatureMatrix, y: Vec<u8>, w: Vec<f64>| {
+    let push = |split: &mut CodedSplit,
+                x: &FeatureMatrix,
+                (y, w): (Vec<u8>, Vec<f64>),
+                modes: Vec<FailureMode>| {
         split.x.push_rows(Samples::named(&x.values, &x.names)?)?;
         split.y.extend(y);
         split.w.extend(w);
+        split.modes.extend(modes);
         Ok::<(), PipelineError>(())
     };
-    push(&mut coded.train, &rows.train, rows.train_y, rows.train_w)?;
+    let [train_modes, validation_modes, test_modes] = rows.modes;
+    push(
+        &mut coded.train,
+        &rows.train,
+        (rows.train_y, rows.train_w),
+        train_modes,
+    )?;
     let ones = vec![1.0; rows.validation_y.len()];
     push(
         &mut coded.validation,
         &rows.validation,
-        rows.validation_y,
-        ones,
+        (rows.validation_y, ones),
+        validation_modes,
     )?;
     let test = &rows.test;
     if test.nrows() > 0 {
@@ -392,13 +417,13 @@ fn code_machine(coded: &mut Coded, rows: MachineRows) -> Result<(), PipelineErro
             facts.example = Some(test.values.slice_axis(Axis(0), (0..n).into()).to_owned());
         }
     }
-    push(&mut coded.test, test, rows.test_y, Vec::new())?;
+    push(&mut coded.test, test, (rows.test_y, Vec::new()), test_modes)?;
     Ok(())
 }
 
-/// Finished codes of a split.
-pub(crate) fn finish(split: CodedSplit) -> (BinnedSamples, Vec<u8>, Vec<f64>) {
-    (split.x.finish(), split.y, split.w)
+/// Finished codes of a split, and its rows' failure modes.
+pub(crate) fn finish(split: CodedSplit) -> ((BinnedSamples, Vec<u8>, Vec<f64>), Vec<FailureMode>) {
+    ((split.x.finish(), split.y, split.w), split.modes)
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@
 //! evaluation need: 1-byte bin codes (fixed from the first machines' training
 //! rows, at least [`StreamConfig::edge_rows`]), labels, sample weights, and per
 //! test row its anomaly score, machine and time. The raw table and the `f64`
-//! feature matrix never exist as a whole: memory grows by about 51 bytes per
-//! training or validation row (codes, label, weight) and 63 per test row, plus
-//! a second copy of the codes during the final fit, instead of about 940 bytes
-//! per row in memory (1,000 machines × 7 days, 55M rows: 5.5 GiB peak RSS,
-//! `benches/RESULTS.md`, "Fleet scaling").
+//! feature matrix never exist as a whole: memory grows by about 52 bytes per
+//! training or validation row (codes, label, weight, failure mode) and 64 per
+//! test row, plus a second copy of the codes during the final fits, instead of
+//! about 1.4 KB per row loaded whole (1,000 machines × 7 days, 55M rows:
+//! 5.5 GiB peak RSS, `benches/RESULTS.md`, "Fleet scaling").
 //!
 //! The forests are fitted on the codes ([`RandomForestParams::fit_binned`]);
 //! validation and test rows are scored from the codes' representatives, which
@@ -20,8 +20,10 @@
 //! `1 / downsample` (validation and test rows are never downsampled).
 //!
 //! Compared with [`train`](crate::train::train) it chooses the alarm threshold
-//! by validation F1 only (no alarm policy or smoothing), trains no failure-mode
-//! classifier, computes no SHAP summary and draws no plots; it tracks the
+//! by validation F1 only (no alarm policy or smoothing), computes no SHAP
+//! summary and draws no plots; the failure-mode classifier is fitted on the
+//! same codes (train and validation rows, the binary parameters with balanced
+//! class weights, as in memory) and scored on the test codes. It tracks the
 //! parameters, metrics and trials, saves the model folder (with a drift
 //! reference from a seeded, bounded sample of the training rows, taken before
 //! downsampling) and registers it.
@@ -50,7 +52,11 @@ use vigil_tuning::ParamValue;
 use crate::bundle::{BUNDLE_FORMAT_VERSION, BundleMeta, FEATURE_SPEC_FILE, ModelBundle};
 use crate::error::PipelineError;
 use crate::evaluation::{TestScores, event_params, log_event_metrics, score_split};
-use crate::train::{Progress, ProgressFn, TrainConfig, end_job_run, log_scores};
+use crate::modes::{ModeEvaluation, ModeReport, evaluate_mode_probabilities, fit_mode_model_with};
+use crate::train::{
+    FittedModes, Progress, ProgressFn, TrainConfig, end_job_run, log_modes, log_scores,
+    settle_modes,
+};
 use crate::tune::{
     Fnv64, JoinOutcome, TrialCounts, TrialRows, forest_params, join_study_rows, param_text,
     tune_rows,
@@ -125,9 +131,8 @@ pub enum Ingestion {
     /// ([`DEFAULT_STREAM_ABOVE_ROWS`] in `pipeline`), loaded otherwise.
     #[default]
     Auto,
-    /// Loaded whole ([`train`](crate::train::train)): every plot, the
-    /// failure-mode classifier, SHAP and the alarm policies; about 940 bytes
-    /// of memory per row.
+    /// Loaded whole ([`train`](crate::train::train)): every plot, SHAP and
+    /// the alarm policies; about 1.4 KB of memory per row.
     Memory,
     /// Streamed machine by machine into bin codes ([`train_streamed`]).
     Streamed,
@@ -198,6 +203,8 @@ pub struct StreamedOutcome {
     pub test: TestScores,
     /// Failures caught, lead times and false alarms on the test split.
     pub events: EventMetrics,
+    /// The failure-mode classifier: trained or why not, and its test scores.
+    pub failure_modes: ModeReport,
     /// Seconds per stage, in order.
     pub stage_seconds: Vec<(&'static str, f64)>,
     /// Where the summary and model folder were written.
@@ -232,6 +239,7 @@ impl StreamedOutcome {
             "threshold": self.threshold,
             "test": self.test,
             "events": self.events,
+            "failure_modes": self.failure_modes,
             "stage_seconds": stages,
             "total_seconds": self.stage_seconds.iter().map(|s| s.1).sum::<f64>(),
         })
@@ -333,8 +341,18 @@ struct Splits {
     train: (BinnedSamples, Vec<u8>, Vec<f64>),
     validation: (BinnedSamples, Vec<u8>),
     test: (BinnedSamples, Vec<u8>),
+    /// Failure modes of the train, validation and test rows.
+    modes: [Vec<FailureMode>; 3],
     /// Whether the training rows' weights apply (they were downsampled).
     weighted: bool,
+}
+
+/// Train and validation rows joined: what the final fits learn from.
+struct Joined {
+    x: BinnedSamples,
+    /// Sample weights, when the training rows were downsampled.
+    weights: Option<Vec<f64>>,
+    modes: Vec<FailureMode>,
 }
 
 impl Splits {
@@ -343,13 +361,14 @@ impl Splits {
         [train, validation, test]: [CodedSplit; 3],
         weighted: bool,
     ) -> Result<Splits, PipelineError> {
-        let (tx, ty, tw) = ingest::finish(train);
-        let (vx, vy, _) = ingest::finish(validation);
-        let (sx, sy, _) = ingest::finish(test);
+        let ((tx, ty, tw), train_modes) = ingest::finish(train);
+        let ((vx, vy, _), validation_modes) = ingest::finish(validation);
+        let ((sx, sy, _), test_modes) = ingest::finish(test);
         let splits = Splits {
             train: (tx, ty, tw),
             validation: (vx, vy),
             test: (sx, sy),
+            modes: [train_modes, validation_modes, test_modes],
             weighted,
         };
         for (name, y) in [
@@ -452,10 +471,16 @@ impl Job<'_> {
             train,
             validation,
             test,
+            modes: [train_modes, validation_modes, test_modes],
             ..
         } = splits;
-        let (model, code_bytes) =
-            self.stage("final_fit", |job| job.final_fit(&best, train, validation))?;
+        let (model, joined) = self.stage("final_fit", |job| {
+            job.final_fit(&best, train, (validation, [train_modes, validation_modes]))
+        })?;
+        let code_bytes = joined.x.code_bytes();
+        let modes = self.stage("failure_modes", |job| {
+            job.fit_modes(&best, joined, (&test.0, &test_modes))
+        })?;
         let threshold = tuning.best_threshold;
         let (evaluation, events) = self.stage("evaluation", |_| {
             let proba = score(&model, &test.0)?;
@@ -498,9 +523,13 @@ impl Job<'_> {
                 label_horizon_minutes: HORIZON_MINUTES as f64,
                 trained_rows: split_rows[0] + split_rows[1],
                 trained_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-                failure_modes: Vec::new(),
+                failure_modes: modes
+                    .model
+                    .as_ref()
+                    .map(|m| m.modes.clone())
+                    .unwrap_or_default(),
             },
-            failure_modes: None,
+            failure_modes: modes.model,
             drift_reference: Some(facts.drift_sample.reference(&facts.feature_names)?),
         };
         let example = test_facts
@@ -511,8 +540,11 @@ impl Job<'_> {
             job.track(
                 &bundle,
                 &example,
-                &evaluation.scores,
-                &events,
+                (
+                    &evaluation.scores,
+                    &events,
+                    (&modes.report, modes.test.as_ref()),
+                ),
                 &tuning,
                 &output_dir,
             )
@@ -532,6 +564,7 @@ impl Job<'_> {
             threshold,
             test: evaluation.scores,
             events,
+            failure_modes: modes.report,
             stage_seconds: self.seconds,
             output_dir,
         })
@@ -597,32 +630,66 @@ impl Job<'_> {
         &self,
         params: &RandomForestParams,
         train: (BinnedSamples, Vec<u8>, Vec<f64>),
-        validation: (BinnedSamples, Vec<u8>),
-    ) -> Result<((RandomForest, usize), String), PipelineError> {
+        (validation, [train_modes, validation_modes]): (
+            (BinnedSamples, Vec<u8>),
+            [Vec<FailureMode>; 2],
+        ),
+    ) -> Result<((RandomForest, Joined), String), PipelineError> {
         let (tx, mut y, mut w) = train;
         let (vx, vy) = validation;
         w.extend(std::iter::repeat_n(1.0, vy.len()));
         y.extend(vy);
         let x = tx.concat(vx)?;
-        let weights = (self.stream.downsample < 1.0).then_some(w.as_slice());
-        let p = Arc::clone(&self.progress);
-        let trees = move |done: usize, of: usize| p(Progress::Trees { done, of });
-        let model = capped(params, x.n_rows()).fit_binned(&x, &y, weights, &trees)?;
+        let weights = (self.stream.downsample < 1.0).then_some(w);
+        let model =
+            capped(params, x.n_rows()).fit_binned(&x, &y, weights.as_deref(), &self.trees())?;
         let summary = format!(
             "{} trees on {} rows ({} MB of codes)",
             params.n_estimators,
             x.n_rows(),
             x.code_bytes() >> 20
         );
-        Ok(((model, x.code_bytes()), summary))
+        let mut modes = train_modes;
+        modes.extend(validation_modes);
+        Ok(((model, Joined { x, weights, modes }), summary))
+    }
+
+    /// The failure-mode classifier on the final fit's rows (the binary
+    /// parameters, balanced class weights), scored on the test codes;
+    /// skipped, saying why, when the table has no modes.
+    fn fit_modes(
+        &self,
+        params: &RandomForestParams,
+        joined: Joined,
+        (test, test_modes): (&BinnedSamples, &[FailureMode]),
+    ) -> Result<(FittedModes, String), PipelineError> {
+        let fit = fit_mode_model_with(params, &joined.modes, |p, labels| {
+            let x = &joined.x;
+            let weights = joined.weights.as_deref();
+            Ok(capped(p, x.n_rows()).fit_binned(x, labels, weights, &self.trees())?)
+        })?;
+        drop(joined);
+        settle_modes(fit, |model| {
+            let proba = class_probabilities(&model.forest, test)?;
+            evaluate_mode_probabilities(model, proba.view(), test_modes)
+        })
+    }
+
+    /// Progress of a fit, tree by tree.
+    fn trees(&self) -> impl Fn(usize, usize) + Sync + use<> {
+        let p = Arc::clone(&self.progress);
+        move |done: usize, of: usize| p(Progress::Trees { done, of })
     }
 
     fn track(
         &self,
         bundle: &ModelBundle,
         example: &Array2<f64>,
-        test: &TestScores,
-        events: &EventMetrics,
+        (test, events, modes): (
+            &TestScores,
+            &EventMetrics,
+            (&ModeReport, Option<&ModeEvaluation>),
+        ),
         tuning: &crate::tune::Tuning,
         output_dir: &std::path::Path,
     ) -> Result<(Option<ModelVersion>, String), PipelineError> {
@@ -635,6 +702,7 @@ impl Job<'_> {
         bundle.save(&model_dir, example.view())?;
         log_scores(parent, tuning, test, bundle.meta.threshold, &self.seconds)?;
         log_event_metrics(parent, "test_", events)?;
+        log_modes(parent, modes)?;
         parent.log_artifact_as(&model_dir.join(FEATURE_SPEC_FILE), FEATURE_SPEC_FILE)?;
         let logged = parent.log_model("model", &model_dir, &bundle.mlmodel())?;
         parent.flush()?;
@@ -756,6 +824,23 @@ fn score(model: &RandomForest, x: &BinnedSamples) -> Result<Vec<f64>, PipelineEr
     for start in (0..x.n_rows()).step_by(SCORE_CHUNK) {
         let chunk = x.representatives(start..start + SCORE_CHUNK);
         proba.extend(crate::bundle::failure_probability(model, &chunk)?);
+    }
+    Ok(proba)
+}
+
+/// Every class's probability for every row of `x` (rows × the forest's
+/// classes), a chunk of representatives at a time.
+fn class_probabilities(
+    model: &RandomForest,
+    x: &BinnedSamples,
+) -> Result<Array2<f64>, PipelineError> {
+    let mut proba = Array2::zeros((0, model.classes().len()));
+    for start in (0..x.n_rows()).step_by(SCORE_CHUNK) {
+        let chunk = x.representatives(start..start + SCORE_CHUNK);
+        let part = model.predict_proba(&chunk)?;
+        proba
+            .append(ndarray::Axis(0), part.view())
+            .map_err(|e| PipelineError::Model(format!("class probabilities: {e}")))?;
     }
     Ok(proba)
 }
