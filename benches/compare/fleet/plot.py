@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t") if r["summary"]]
 rows.sort(key=lambda r: int(r["rows"]))
 n = [int(r["rows"]) / 1e6 for r in rows]
-stages = ["stream", "tuning", "final_fit", "evaluation"]
+stages = ["stream", "tuning", "final_fit", "failure_modes", "evaluation"]
 summaries = [json.load(open(r["summary"])) for r in rows]
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
 bottom = [0.0] * len(rows)

@@ -10,7 +10,7 @@
 //! training or validation row (codes, label, weight, failure mode) and 64 per
 //! test row, plus a second copy of the codes during the final fits, instead of
 //! about 1.4 KB per row loaded whole (1,000 machines × 7 days, 55M rows:
-//! 5.5 GiB peak RSS, `benches/RESULTS.md`, "Fleet scaling").
+//! 5.8 GiB peak RSS, `benches/RESULTS.md`, "Fleet scaling").
 //!
 //! The forests are fitted on the codes ([`RandomForestParams::fit_binned`]);
 //! validation and test rows are scored from the codes' representatives, which
