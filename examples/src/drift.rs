@@ -401,17 +401,11 @@ pub fn check_production(
 /// `span_micros` before now (the lookback and the features' warm-up), not the
 /// whole table; other sources are read whole.
 fn recent_rows_of(source: &DataSource, span_micros: i64) -> DataSource {
-    let mut source = source.clone();
-    if let DataSource::Postgres { query, .. } = &mut source
-        && query.from.is_none()
-    {
-        query.from = Some(
-            chrono::Utc::now()
-                .timestamp_micros()
-                .saturating_sub(span_micros),
-        );
-    }
-    source
+    source.starting_at(
+        chrono::Utc::now()
+            .timestamp_micros()
+            .saturating_sub(span_micros),
+    )
 }
 
 /// The drifted features' names, in column order.

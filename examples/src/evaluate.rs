@@ -559,21 +559,24 @@ fn holdout_source(
     holdout: WindowLength,
     warmup: WindowLength,
 ) -> Result<DataSource, PipelineError> {
-    let mut source = source.clone();
-    if let DataSource::Postgres {
+    let DataSource::Postgres {
         config,
         table,
         query,
-    } = &mut source
-        && query.from.is_none()
-    {
-        let mut store = TelemetryStore::connect(config, table)?;
-        if let Some((_, last)) = store.time_span(query)? {
-            let span = holdout.as_micros().saturating_add(warmup.as_micros());
-            query.from = Some(last.saturating_sub(span));
-        }
+    } = source
+    else {
+        return Ok(source.clone());
+    };
+    if query.from.is_some() {
+        return Ok(source.clone());
     }
-    Ok(source)
+    let span = holdout.as_micros().saturating_add(warmup.as_micros());
+    Ok(
+        match TelemetryStore::connect(config, table)?.time_span(query)? {
+            Some((_, last)) => source.starting_at(last.saturating_sub(span)),
+            None => source.clone(),
+        },
+    )
 }
 
 /// Whether the challenger wins, and why, in words (with both models' event

@@ -72,6 +72,19 @@ impl DataSource {
         })
     }
 
+    /// This source from `from` (µs since the epoch) on, when it is a
+    /// PostgreSQL table whose query names no start (a start the operator chose
+    /// is kept); a CSV file or the simulator unchanged (they are read whole).
+    pub fn starting_at(&self, from: i64) -> DataSource {
+        let mut source = self.clone();
+        if let DataSource::Postgres { query, .. } = &mut source
+            && query.from.is_none()
+        {
+            query.from = Some(from);
+        }
+        source
+    }
+
     /// Loads the telemetry.
     pub fn load(&self) -> Result<Loaded, PipelineError> {
         match self {

@@ -57,6 +57,24 @@ impl Env {
         format!("tw_{}", self.tag)
     }
 
+    /// A leader of a 6-trial study named for this test, with a short grace
+    /// period so that a trial whose worker is lost is failed quickly.
+    fn leader_losing_a_trial(&self) -> (String, Child) {
+        let study = format!("study_{}", self.tag);
+        let leader = self
+            .pipeline(&[
+                "--trials",
+                "6",
+                "--study-name",
+                &study,
+                "--heartbeat-grace",
+                "2",
+            ])
+            .spawn()
+            .unwrap();
+        (study, leader)
+    }
+
     /// The pipeline with the small run's flags, this test's names, and `extra`.
     fn pipeline(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
@@ -393,19 +411,7 @@ fn a_killed_workers_trial_is_failed_and_the_study_still_finishes() {
         return;
     };
     let env = Env::new(db, mlflow, "kill");
-    let study = format!("study_{}", env.tag);
-    // A short grace period, so that the lost trial is failed quickly.
-    let leader = env
-        .pipeline(&[
-            "--trials",
-            "6",
-            "--study-name",
-            &study,
-            "--heartbeat-grace",
-            "2",
-        ])
-        .spawn()
-        .unwrap();
+    let (study, leader) = env.leader_losing_a_trial();
     let mut joiner = env.pipeline(&["--join-study", &study]).spawn().unwrap();
     let joiner_pid = joiner.id().to_string();
     // SIGKILL the joiner in the middle of its first trial.
@@ -442,18 +448,7 @@ fn a_trial_whose_worker_died_before_creating_its_run_gets_a_failed_run() {
         return;
     };
     let env = Env::new(db, mlflow, "runless");
-    let study = format!("study_{}", env.tag);
-    let leader = env
-        .pipeline(&[
-            "--trials",
-            "6",
-            "--study-name",
-            &study,
-            "--heartbeat-grace",
-            "2",
-        ])
-        .spawn()
-        .unwrap();
+    let (study, leader) = env.leader_losing_a_trial();
     // A "worker" that claims a trial, names itself, and dies at once: no
     // heartbeat, no run.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);

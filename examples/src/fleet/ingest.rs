@@ -258,11 +258,7 @@ impl Fleet {
         let train: Vec<usize> = inner.train.iter().map(|&i| outer.train[i]).collect();
         let validation: Vec<usize> = inner.test.iter().map(|&i| outer.train[i]).collect();
         for &r in &train {
-            if let Some(row) = f.values.row(r).as_slice() {
-                self.sample.offer(key, r, row);
-            } else {
-                self.sample.offer(key, r, &f.values.row(r).to_vec());
-            }
+            self.sample.offer(key, r, f.values.row(r));
         }
         let (train, train_w) = self.downsample(key, f, y, &train);
         let labels = |rows: &[usize]| rows.iter().map(|&r| y[r]).collect::<Vec<u8>>();

@@ -821,11 +821,17 @@ fn capped(params: &RandomForestParams, rows: usize) -> RandomForestParams {
 /// P(failure) of every row of `x`, a chunk of representatives at a time.
 fn score(model: &RandomForest, x: &BinnedSamples) -> Result<Vec<f64>, PipelineError> {
     let mut proba = Vec::with_capacity(x.n_rows());
-    for start in (0..x.n_rows()).step_by(SCORE_CHUNK) {
-        let chunk = x.representatives(start..start + SCORE_CHUNK);
+    for chunk in representative_chunks(x) {
         proba.extend(crate::bundle::failure_probability(model, &chunk)?);
     }
     Ok(proba)
+}
+
+/// The rows of `x` as their representatives, [`SCORE_CHUNK`] rows at a time.
+fn representative_chunks(x: &BinnedSamples) -> impl Iterator<Item = Array2<f64>> + '_ {
+    (0..x.n_rows())
+        .step_by(SCORE_CHUNK)
+        .map(move |start| x.representatives(start..start + SCORE_CHUNK))
 }
 
 /// Every class's probability for every row of `x` (rows × the forest's
@@ -835,8 +841,7 @@ fn class_probabilities(
     x: &BinnedSamples,
 ) -> Result<Array2<f64>, PipelineError> {
     let mut proba = Array2::zeros((0, model.classes().len()));
-    for start in (0..x.n_rows()).step_by(SCORE_CHUNK) {
-        let chunk = x.representatives(start..start + SCORE_CHUNK);
+    for chunk in representative_chunks(x) {
         let part = model.predict_proba(&chunk)?;
         proba
             .append(ndarray::Axis(0), part.view())

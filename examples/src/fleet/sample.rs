@@ -5,6 +5,7 @@
 
 use std::collections::BinaryHeap;
 
+use ndarray::ArrayView1;
 use vigil_metrics::DriftReference;
 
 use crate::error::PipelineError;
@@ -61,20 +62,19 @@ impl TrainSample {
     }
 
     /// Offers row `index` of the machine whose stream key is `machine`.
-    pub(crate) fn offer(&mut self, machine: u64, index: usize, values: &[f64]) {
+    /// The row's values are copied only when it is kept.
+    pub(crate) fn offer(&mut self, machine: u64, index: usize, values: ArrayView1<'_, f64>) {
         let rank = (row_hash(self.seed, machine, index), machine, index);
-        if self.kept.len() < self.capacity {
-            self.kept.push(Ranked {
-                rank,
-                values: values.into(),
-            });
-        } else if self.kept.peek().is_some_and(|top| rank < top.rank) {
-            self.kept.pop();
-            self.kept.push(Ranked {
-                rank,
-                values: values.into(),
-            });
+        if self.kept.len() >= self.capacity {
+            match self.kept.peek() {
+                Some(top) if rank < top.rank => drop(self.kept.pop()),
+                _ => return,
+            }
         }
+        self.kept.push(Ranked {
+            rank,
+            values: values.iter().copied().collect(),
+        });
     }
 
     /// The drift reference of the kept rows (every feature numerical), cut
@@ -105,7 +105,11 @@ mod tests {
         let mut sample = TrainSample::new(7, capacity);
         for &machine in order {
             for index in 0..50 {
-                sample.offer(machine, index, &[machine as f64, index as f64]);
+                sample.offer(
+                    machine,
+                    index,
+                    ndarray::aview1(&[machine as f64, index as f64]),
+                );
             }
         }
         assert!(sample.kept.len() <= capacity);
@@ -136,7 +140,7 @@ mod tests {
     fn the_reference_has_one_column_per_feature() {
         let mut sample = TrainSample::new(1, 10);
         for i in 0..40 {
-            sample.offer(9, i, &[i as f64, 2.0 * i as f64]);
+            sample.offer(9, i, ndarray::aview1(&[i as f64, 2.0 * i as f64]));
         }
         let names = ["a".to_string(), "b".to_string()];
         let reference = sample.reference(&names).unwrap();
